@@ -1,0 +1,148 @@
+#pragma once
+// The error hierarchy. Every message names what failed (key, resource, field, limit, HTTP status and
+// S3 code) and never contains a credential or a signature.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace s3db {
+
+/// Base of everything the library throws.
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+/// A setting, URL or credential the library cannot work with (raised before any request is sent).
+class ConfigError : public Error {
+public:
+    using Error::Error;
+};
+
+/// An object key S3 would refuse: empty, over 1024 bytes, or escaping the store.
+class InvalidKey : public Error {
+public:
+    InvalidKey(std::string key, const std::string& why)
+        : Error("invalid key '" + printable(key) + "': " + why), key_(std::move(key)) {}
+    const std::string& key() const noexcept { return key_; }
+
+    /// Keys may hold anything; error messages only show a bounded, printable rendering.
+    static std::string printable(const std::string& key) {
+        std::string out;
+        for (char c : key.substr(0, 200)) {
+            auto u = static_cast<unsigned char>(c);
+            if (u < 0x20 || u == 0x7f) {
+                static constexpr char hex[] = "0123456789abcdef";
+                out += "\\x";
+                out += hex[u >> 4];
+                out += hex[u & 15];
+            } else {
+                out += c;
+            }
+        }
+        if (key.size() > 200) out += "...(" + std::to_string(key.size()) + " bytes)";
+        return out;
+    }
+
+private:
+    std::string key_;
+};
+
+/// What a store answered, or why no answer came. `status` is 0 when no HTTP response arrived
+/// (connection reset, timeout, DNS); `code` is the S3 error code (`NoSuchKey`, `SlowDown`, ...).
+class TransportError : public Error {
+public:
+    struct Details {
+        int status = 0;
+        std::string code;
+        std::string request_id;
+        std::string key;
+        bool retryable = false;
+        std::optional<std::chrono::milliseconds> retry_after{};
+    };
+
+    TransportError(const std::string& what, Details details)
+        : Error(compose(what, details)), details_(std::move(details)) {}
+
+    int status() const noexcept { return details_.status; }
+    const std::string& code() const noexcept { return details_.code; }
+    const std::string& request_id() const noexcept { return details_.request_id; }
+    const std::string& key() const noexcept { return details_.key; }
+    bool retryable() const noexcept { return details_.retryable; }
+    std::optional<std::chrono::milliseconds> retry_after() const noexcept { return details_.retry_after; }
+    const Details& details() const noexcept { return details_; }
+
+private:
+    static std::string compose(const std::string& what, const Details& d) {
+        std::string m = what;
+        if (!d.key.empty()) m += " (key '" + InvalidKey::printable(d.key) + "')";
+        if (d.status != 0) m += " [HTTP " + std::to_string(d.status);
+        else m += " [no response";
+        if (!d.code.empty()) m += " " + d.code;
+        if (!d.request_id.empty()) m += ", request id " + d.request_id;
+        m += "]";
+        return m;
+    }
+    Details details_;
+};
+
+/// The key does not exist (404 NoSuchKey), where the operation needs it to.
+class NotFound : public TransportError {
+public:
+    explicit NotFound(const std::string& key, std::string request_id = {})
+        : TransportError("object not found", {404, "NoSuchKey", std::move(request_id), key, false}) {}
+};
+
+/// An `If-Match` / `If-None-Match` condition did not hold (412).
+class PreconditionFailed : public TransportError {
+public:
+    explicit PreconditionFailed(const std::string& key, std::string request_id = {})
+        : TransportError("precondition failed", {412, "PreconditionFailed", std::move(request_id), key, false}) {}
+};
+
+/// A conditional GET whose `If-None-Match` matched (304): the caller's copy is current.
+class NotModified : public TransportError {
+public:
+    explicit NotModified(const std::string& key)
+        : TransportError("not modified", {304, "NotModified", {}, key, false}) {}
+};
+
+/// User metadata over the store's limit (AWS: 2 KB, keys plus values, UTF-8 bytes). Nothing is stored.
+class MetadataTooLarge : public TransportError {
+public:
+    MetadataTooLarge(const std::string& key, std::size_t size, std::size_t limit)
+        : TransportError("user metadata is " + std::to_string(size) + " bytes, over the limit of " +
+                             std::to_string(limit) + " bytes",
+                         {400, "MetadataTooLarge", {}, key, false}),
+          size_(size), limit_(limit) {}
+    std::size_t size() const noexcept { return size_; }
+    std::size_t limit() const noexcept { return limit_; }
+
+private:
+    std::size_t size_, limit_;
+};
+
+/// A range the object cannot satisfy (416).
+class InvalidRange : public TransportError {
+public:
+    explicit InvalidRange(const std::string& key)
+        : TransportError("requested range not satisfiable", {416, "InvalidRange", {}, key, false}) {}
+};
+
+/// Credentials refused (403 AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId).
+class AccessDenied : public TransportError {
+public:
+    using TransportError::TransportError;
+};
+
+/// The bucket does not exist (404 NoSuchBucket).
+class NoSuchBucket : public TransportError {
+public:
+    using TransportError::TransportError;
+};
+
+}  // namespace s3db

@@ -1,0 +1,149 @@
+#pragma once
+// Text encodings used on the wire: hex, base64, percent-encoding (RFC 3986 for SigV4, and the
+// `encodeURIComponent` set that s3db.js uses for metadata values).
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace s3db::detail {
+
+inline constexpr char hex_digits[] = "0123456789abcdef";
+
+inline std::string to_hex(std::string_view bytes) {
+    std::string out(bytes.size() * 2, '\0');
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        auto b = static_cast<unsigned char>(bytes[i]);
+        out[2 * i] = hex_digits[b >> 4];
+        out[2 * i + 1] = hex_digits[b & 15];
+    }
+    return out;
+}
+
+inline int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+inline std::optional<std::string> from_hex(std::string_view hex) {
+    if (hex.size() % 2) return std::nullopt;
+    std::string out(hex.size() / 2, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out[i] = static_cast<char>(hi * 16 + lo);
+    }
+    return out;
+}
+
+inline constexpr char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+inline std::string base64_encode(std::string_view in) {
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        std::uint32_t v = (std::uint32_t(std::uint8_t(in[i])) << 16) |
+                          (std::uint32_t(std::uint8_t(in[i + 1])) << 8) | std::uint8_t(in[i + 2]);
+        out += base64_alphabet[v >> 18];
+        out += base64_alphabet[(v >> 12) & 63];
+        out += base64_alphabet[(v >> 6) & 63];
+        out += base64_alphabet[v & 63];
+    }
+    if (std::size_t rest = in.size() - i) {
+        std::uint32_t v = std::uint32_t(std::uint8_t(in[i])) << 16;
+        if (rest == 2) v |= std::uint32_t(std::uint8_t(in[i + 1])) << 8;
+        out += base64_alphabet[v >> 18];
+        out += base64_alphabet[(v >> 12) & 63];
+        out += rest == 2 ? base64_alphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+/// Decodes standard or URL-safe base64, padded or not; nullopt on any other character.
+inline std::optional<std::string> base64_decode(std::string_view in) {
+    static constexpr auto table = [] {
+        std::array<signed char, 256> t{};
+        t.fill(-1);
+        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(base64_alphabet[i])] = static_cast<signed char>(i);
+        t['-'] = 62;
+        t['_'] = 63;
+        return t;
+    }();
+    while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+    if (in.size() % 4 == 1) return std::nullopt;
+    std::string out;
+    out.reserve(in.size() * 3 / 4);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        int v = table[static_cast<unsigned char>(c)];
+        if (v < 0) return std::nullopt;
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+/// Which bytes percent-encoding leaves alone.
+enum class UriSet {
+    unreserved,       // RFC 3986 unreserved: A-Z a-z 0-9 - . _ ~ (SigV4 query strings and paths)
+    unreserved_path,  // the same, and '/' kept (SigV4 S3 object paths)
+    component,        // JavaScript encodeURIComponent: also ! ' ( ) *
+};
+
+inline bool uri_keeps(unsigned char c, UriSet set) noexcept {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+        case '-': case '.': case '_': case '~': return true;
+        case '/': return set == UriSet::unreserved_path;
+        case '!': case '\'': case '(': case ')': case '*': return set == UriSet::component;
+        default: return false;
+    }
+}
+
+inline std::string uri_encode(std::string_view in, UriSet set = UriSet::unreserved) {
+    std::string out;
+    out.reserve(in.size());
+    for (char ch : in) {
+        auto c = static_cast<unsigned char>(ch);
+        if (uri_keeps(c, set)) {
+            out += ch;
+        } else {
+            out += '%';
+            out += "0123456789ABCDEF"[c >> 4];
+            out += "0123456789ABCDEF"[c & 15];
+        }
+    }
+    return out;
+}
+
+/// Decodes %XX escapes ('+' stays '+'); nullopt on a malformed escape.
+inline std::optional<std::string> uri_decode(std::string_view in) {
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out += in[i];
+            continue;
+        }
+        if (i + 2 >= in.size()) return std::nullopt;
+        int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+}  // namespace s3db::detail

@@ -1,0 +1,84 @@
+#pragma once
+// Digests and MACs over OpenSSL's EVP interface. Algorithms are fetched once and contexts are kept
+// per thread, so hashing a small body costs the digest and nothing else.
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <array>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "s3db/detail/encoding.hpp"
+
+namespace s3db::detail {
+
+enum class Digest { md5, sha256 };
+
+inline const EVP_MD* evp_digest(Digest d) {
+    // Explicit fetches: OpenSSL 3 re-resolves the implicit EVP_md5()/EVP_sha256() on every init.
+    static EVP_MD* md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+    static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    const EVP_MD* md = d == Digest::md5 ? md5 : sha256;
+    if (!md) throw std::runtime_error("OpenSSL does not provide the digest this library needs");
+    return md;
+}
+
+/// Incremental digest, for bodies that arrive in parts.
+class Hasher {
+public:
+    explicit Hasher(Digest d) : ctx_(EVP_MD_CTX_new()) {
+        if (!ctx_ || EVP_DigestInit_ex(ctx_, evp_digest(d), nullptr) != 1)
+            throw std::runtime_error("EVP_DigestInit_ex failed");
+    }
+    Hasher(const Hasher&) = delete;
+    Hasher& operator=(const Hasher&) = delete;
+    ~Hasher() { EVP_MD_CTX_free(ctx_); }
+
+    void update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+    /// Raw digest bytes.
+    std::string finish() {
+        unsigned char out[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        EVP_DigestFinal_ex(ctx_, out, &n);
+        return std::string(reinterpret_cast<char*>(out), n);
+    }
+
+private:
+    EVP_MD_CTX* ctx_;
+};
+
+/// Raw digest of `data`, reusing one context per thread and algorithm.
+inline std::string digest(Digest d, std::string_view data) {
+    struct Ctx {
+        EVP_MD_CTX* p = EVP_MD_CTX_new();
+        ~Ctx() { EVP_MD_CTX_free(p); }
+    };
+    thread_local Ctx ctx[2];
+    EVP_MD_CTX* c = ctx[d == Digest::md5 ? 0 : 1].p;
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!c || EVP_DigestInit_ex(c, evp_digest(d), nullptr) != 1 ||
+        EVP_DigestUpdate(c, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
+        throw std::runtime_error("digest computation failed");
+    return std::string(reinterpret_cast<char*>(out), n);
+}
+
+inline std::string md5_hex(std::string_view data) { return to_hex(digest(Digest::md5, data)); }
+inline std::string sha256_hex(std::string_view data) { return to_hex(digest(Digest::sha256, data)); }
+
+/// HMAC-SHA256(key, data), raw bytes.
+inline std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!HMAC(evp_digest(Digest::sha256), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n))
+        throw std::runtime_error("HMAC-SHA256 failed");
+    return std::string(reinterpret_cast<char*>(out), n);
+}
+
+/// The ETag S3 gives a single-part upload: the quoted MD5 hex of the body.
+inline std::string etag_of(std::string_view body) { return '"' + md5_hex(body) + '"'; }
+
+}  // namespace s3db::detail

@@ -1,0 +1,181 @@
+#pragma once
+// Memory: an in-process S3 bucket. A product part, not a test double: MD5 ETags, 412 on failed
+// conditions, byte-order listing in pages of 1000, delimiters, and the 2 KB metadata limit.
+// Thread-safe; copies of a Memory share one bucket.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "s3db/detail/hashing.hpp"
+#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+struct MemoryOptions {
+    std::string prefix{};                                 // keys live under this prefix
+    std::size_t metadata_limit = default_metadata_limit;  // 0 turns the check off
+};
+
+class Memory {
+public:
+    using Options = MemoryOptions;
+
+    /// A new, private bucket.
+    Memory() : Memory(Options{}) {}
+    explicit Memory(Options o) : Memory(std::make_shared<Bucket>(), std::move(o)) {}
+
+    /// The process-wide bucket called `name` (what `memory://name/prefix` opens): every Memory
+    /// made from the same name sees the same objects.
+    static Memory shared(const std::string& name, Options o = {}) {
+        static std::mutex m;
+        static std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets;
+        std::lock_guard lock(m);
+        auto& b = buckets[name];
+        if (!b) b = std::make_shared<Bucket>();
+        return Memory(b, std::move(o));
+    }
+
+    PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
+        auto full = prefix_.apply(key);
+        auto obj = std::make_shared<Stored>();
+        obj->metadata = detail::normalize_metadata(std::move(o.metadata), full, opts_.metadata_limit);
+        obj->body.assign(body);
+        obj->etag = detail::etag_of(body);
+        obj->content_type = std::move(o.content_type);
+        obj->last_modified = std::chrono::system_clock::now();
+        std::unique_lock lock(bucket_->mutex);
+        auto it = bucket_->objects.find(full);
+        check_write_conditions(it, full, o.if_match, o.if_none_match);
+        PutResult r{obj->etag};
+        if (it == bucket_->objects.end()) bucket_->objects.emplace(std::move(full), std::move(obj));
+        else it->second = std::move(obj);
+        return r;
+    }
+
+    std::optional<Object> get(std::string_view key, GetOptions o = {}) {
+        auto full = prefix_.apply(key);
+        auto obj = find(full);
+        if (!obj) {
+            if (!o.if_match.empty()) throw PreconditionFailed(full);
+            return std::nullopt;
+        }
+        if (!o.if_match.empty() && !detail::etag_equal(o.if_match, obj->etag)) throw PreconditionFailed(full);
+        if (!o.if_none_match.empty() && (o.if_none_match == "*" || detail::etag_equal(o.if_none_match, obj->etag)))
+            throw NotModified(full);
+        Object out{info(std::string(key), *obj), {}};
+        if (!o.range) {
+            out.body = obj->body;
+            return out;
+        }
+        auto [first, count] = detail::resolve_range(*o.range, obj->body.size(), full);
+        out.body = obj->body.substr(first, count);
+        return out;
+    }
+
+    std::optional<ObjectInfo> head(std::string_view key) {
+        auto obj = find(prefix_.apply(key));
+        if (!obj) return std::nullopt;
+        return info(std::string(key), *obj);
+    }
+
+    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) {
+        auto src_key = prefix_.apply(from), dst_key = prefix_.apply(to);
+        std::optional<Metadata> replaced;
+        if (o.directive == MetadataDirective::replace)
+            replaced = detail::normalize_metadata(std::move(o.metadata), dst_key, opts_.metadata_limit);
+        std::unique_lock lock(bucket_->mutex);
+        auto src = bucket_->objects.find(src_key);
+        if (src == bucket_->objects.end()) throw NotFound(src_key);
+        if (!o.source_if_match.empty() && !detail::etag_equal(o.source_if_match, src->second->etag))
+            throw PreconditionFailed(src_key);
+        auto obj = std::make_shared<Stored>(*src->second);
+        if (replaced) {
+            obj->metadata = std::move(*replaced);
+            if (!o.content_type.empty()) obj->content_type = std::move(o.content_type);
+        }
+        obj->last_modified = std::chrono::system_clock::now();
+        PutResult r{obj->etag};
+        bucket_->objects.insert_or_assign(std::move(dst_key), std::move(obj));
+        return r;
+    }
+
+    void remove(std::string_view key) {
+        auto full = prefix_.apply(key);
+        std::unique_lock lock(bucket_->mutex);
+        if (auto it = bucket_->objects.find(full); it != bucket_->objects.end()) bucket_->objects.erase(it);
+    }
+
+    RemoveManyResult remove_many(std::span<const std::string> keys) {
+        RemoveManyResult r;
+        std::vector<std::string> full;
+        full.reserve(keys.size());
+        for (auto& k : keys) full.push_back(prefix_.apply(k));
+        std::unique_lock lock(bucket_->mutex);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (auto it = bucket_->objects.find(full[i]); it != bucket_->objects.end()) bucket_->objects.erase(it);
+            r.removed.push_back(keys[i]);
+        }
+        return r;
+    }
+
+    ListPage list(ListOptions o = {}) {
+        auto opts = prefix_.apply(std::move(o));
+        detail::ListBuilder page(opts);
+        {
+            std::shared_lock lock(bucket_->mutex);
+            for (auto it = bucket_->objects.lower_bound(page.seek()); it != bucket_->objects.end(); ++it) {
+                const auto& [k, obj] = *it;
+                if (!page.add(k, [&] { return ListEntry{k, obj->etag, obj->body.size(), obj->last_modified}; }))
+                    break;
+            }
+        }
+        return prefix_.strip(std::move(page).finish());
+    }
+
+    const Options& options() const noexcept { return opts_; }
+
+private:
+    struct Stored {
+        std::string body, etag, content_type;
+        std::chrono::system_clock::time_point last_modified;
+        Metadata metadata;
+    };
+    struct Bucket {
+        std::shared_mutex mutex;
+        std::map<std::string, std::shared_ptr<const Stored>, std::less<>> objects;
+    };
+    using Iter = std::map<std::string, std::shared_ptr<const Stored>, std::less<>>::iterator;
+
+    Memory(std::shared_ptr<Bucket> b, Options o) : opts_(std::move(o)), prefix_(opts_.prefix), bucket_(std::move(b)) {}
+
+    std::shared_ptr<const Stored> find(const std::string& full) const {
+        std::shared_lock lock(bucket_->mutex);
+        auto it = bucket_->objects.find(full);
+        return it == bucket_->objects.end() ? nullptr : it->second;
+    }
+
+    void check_write_conditions(Iter it, const std::string& full, const std::string& if_match, bool if_none_match) {
+        bool exists = it != bucket_->objects.end();
+        if (if_none_match && exists) throw PreconditionFailed(full);
+        if (!if_match.empty() && (!exists || !detail::etag_equal(if_match, it->second->etag)))
+            throw PreconditionFailed(full);
+    }
+
+    static ObjectInfo info(std::string key, const Stored& s) {
+        return ObjectInfo{std::move(key), s.etag, s.body.size(), s.content_type, s.last_modified, s.metadata};
+    }
+
+private:
+    Options opts_;
+    detail::KeyPrefix prefix_;
+    std::shared_ptr<Bucket> bucket_;
+};
+
+static_assert(Transport<Memory>);
+
+}  // namespace s3db
