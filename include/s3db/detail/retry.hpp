@@ -1,0 +1,263 @@
+#pragma once
+// The retry policy shared by the S3 transport and the generic Retry<T> wrapper: which failures are
+// worth another attempt, full-jitter exponential backoff, Retry-After, a token-bucket budget that
+// stops retry storms, and the reconciliation that keeps a retried conditional write from reporting
+// a conflict that our own earlier, lost attempt caused.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "s3db/core/errors.hpp"
+#include "s3db/detail/encoding.hpp"
+#include "s3db/detail/hashing.hpp"
+#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+/// How failed requests are tried again. The defaults follow the AWS SDKs' "standard" mode.
+struct RetryPolicy {
+    int max_attempts = 3;  // first attempt included; 1 turns retries off
+    std::chrono::milliseconds base_delay{100};            // backoff base for transient failures
+    std::chrono::milliseconds throttle_base_delay{1000};  // backoff base for throttling (SlowDown, 429, 503)
+    std::chrono::milliseconds max_delay{20000};           // no single wait is longer
+    // Retry budget, shared by every request of one transport: a retry takes tokens, a success
+    // gives some back; an empty bucket means failures are reported at once instead of retried.
+    int budget_capacity = 500;
+    int retry_cost = 5;
+    int timeout_cost = 10;
+    int success_refund = 1;
+    // Conditional writes (If-Match / If-None-Match) are retried, and a 412 on a retry is checked
+    // against the ETag our body would have. Turn off for stores whose ETags are not body MD5s
+    // (e.g. SSE-KMS on AWS): conditional writes are then never retried.
+    bool reconcile_conditional_writes = true;
+    // Test hooks: how to wait, and a source of U[0,1). Empty means the real clock / a PRNG.
+    std::function<void(std::chrono::milliseconds)> sleep{};
+    std::function<double()> random{};
+};
+
+namespace detail {
+
+/// What to do when an attempt fails.
+enum class RetryMode {
+    never,       // not idempotent: one attempt only
+    idempotent,  // safe to repeat as it is
+};
+
+inline bool retryable_status(int status) noexcept {
+    switch (status) {
+        case 0: case 408: case 429: case 500: case 502: case 503: case 504: return true;
+        default: return false;
+    }
+}
+
+inline bool throttling_code(std::string_view code) noexcept {
+    return code == "SlowDown" || code.starts_with("Throttling") || code == "TooManyRequests" ||
+           code == "RequestLimitExceeded";
+}
+
+/// Whether an S3 error is transient. 409 ConditionalRequestConflict (a racing conditional write
+/// on AWS) is included: the condition is evaluated again on the next attempt.
+inline bool retryable_error(int status, std::string_view code) noexcept {
+    if (retryable_status(status)) return true;
+    return throttling_code(code) || code == "InternalError" || code == "RequestTimeout" ||
+           code == "ServiceUnavailable" || code == "ConditionalRequestConflict";
+}
+
+inline bool throttling_error(const TransportError& e) noexcept {
+    return e.status() == 429 || e.status() == 503 || throttling_code(e.code());
+}
+
+/// A request that got no answer because time ran out costs the budget more than other failures.
+inline bool timeout_error(const TransportError& e) noexcept {
+    return e.status() == 0 && e.code() == "Timeout";
+}
+
+/// A failure after which the request may or may not have been applied.
+inline bool outcome_unknown(const TransportError& e) noexcept {
+    return e.status() == 0 || e.status() >= 500 || e.status() == 408;
+}
+
+/// Token bucket shared by every request of one transport.
+class RetryBudget {
+public:
+    explicit RetryBudget(int capacity) : capacity_(capacity), tokens_(capacity) {}
+    bool acquire(int cost) noexcept {
+        int t = tokens_.load(std::memory_order_relaxed);
+        do {
+            if (t < cost) return false;
+        } while (!tokens_.compare_exchange_weak(t, t - cost, std::memory_order_relaxed));
+        return true;
+    }
+    void refund(int n) noexcept {
+        int t = tokens_.load(std::memory_order_relaxed);
+        while (t < capacity_ && !tokens_.compare_exchange_weak(t, std::min(capacity_, t + n), std::memory_order_relaxed)) {
+        }
+    }
+    int available() const noexcept { return tokens_.load(std::memory_order_relaxed); }
+
+private:
+    int capacity_;
+    std::atomic<int> tokens_;
+};
+
+/// Runs attempts under one RetryPolicy. Thread-safe; one per transport (copies of a transport share it).
+class Retrier {
+public:
+    explicit Retrier(RetryPolicy p = {}) : policy_(std::move(p)), budget_(policy_.budget_capacity) {
+        if (policy_.max_attempts < 1) throw ConfigError("retry policy: max_attempts must be at least 1");
+    }
+
+    const RetryPolicy& policy() const noexcept { return policy_; }
+    const RetryBudget& budget() const noexcept { return budget_; }
+
+    /// The wait before retry number `retry` (0 for the first retry): U(0, min(cap, base·2^retry)),
+    /// stretched to the server's Retry-After when it asks for longer, never beyond the cap.
+    std::chrono::milliseconds backoff(int retry, bool throttled, std::optional<std::chrono::milliseconds> retry_after) const {
+        using ms = std::chrono::milliseconds;
+        double base = static_cast<double>((throttled ? policy_.throttle_base_delay : policy_.base_delay).count());
+        double cap = static_cast<double>(policy_.max_delay.count());
+        double ceiling = std::min(cap, base * std::ldexp(1.0, std::min(retry, 62)));
+        auto delay = ms(static_cast<ms::rep>(random() * ceiling));
+        if (retry_after) delay = std::max(delay, std::min(*retry_after, policy_.max_delay));
+        return delay;
+    }
+
+    /// Calls `attempt(n)` (n = 0, 1, ...) until it returns, the failure is not retryable, the
+    /// attempts run out or the budget is empty; then rethrows the last failure.
+    template <class Attempt>
+    auto run(RetryMode mode, Attempt&& attempt) -> std::invoke_result_t<Attempt&, int> {
+        for (int n = 0;; ++n) {
+            try {
+                if constexpr (std::is_void_v<std::invoke_result_t<Attempt&, int>>) {
+                    attempt(n);
+                    budget_.refund(policy_.success_refund);
+                    return;
+                } else {
+                    auto r = attempt(n);
+                    budget_.refund(policy_.success_refund);
+                    return r;
+                }
+            } catch (const TransportError& e) {
+                if (mode == RetryMode::never || !should_retry(e, n)) throw;
+            }
+        }
+    }
+
+    /// A conditional write (If-Match / If-None-Match). It is retried like an idempotent request,
+    /// but once an attempt has failed without a clear answer, a later 412 (or whatever
+    /// `reconcilable` accepts, e.g. NoSuchUpload for a multipart completion) may be our own
+    /// earlier write showing through: then `current_etag()` (a HEAD) is compared with
+    /// `our_etag()` and equal ETags mean the write succeeded.
+    template <class Attempt, class CurrentEtag, class OurEtag, class Reconcilable>
+    PutResult run_conditional_write(Attempt&& attempt, CurrentEtag&& current_etag, OurEtag&& our_etag,
+                                    Reconcilable&& reconcilable) {
+        if (!policy_.reconcile_conditional_writes) return run(RetryMode::never, attempt);
+        bool unknown = false;  // an earlier attempt may have been applied
+        for (int n = 0;; ++n) {
+            try {
+                PutResult r = attempt(n);
+                budget_.refund(policy_.success_refund);
+                return r;
+            } catch (const TransportError& e) {
+                if (unknown && reconcilable(e)) {
+                    if (auto done = reconcile(current_etag, our_etag)) return *done;
+                    throw;
+                }
+                if (!should_retry(e, n)) throw;
+                unknown = unknown || outcome_unknown(e);
+            }
+        }
+    }
+
+    template <class Attempt, class CurrentEtag, class OurEtag>
+    PutResult run_conditional_write(Attempt&& attempt, CurrentEtag&& current_etag, OurEtag&& our_etag) {
+        return run_conditional_write(std::forward<Attempt>(attempt), std::forward<CurrentEtag>(current_etag),
+                                     std::forward<OurEtag>(our_etag),
+                                     [](const TransportError& e) { return e.status() == 412; });
+    }
+
+private:
+    bool should_retry(const TransportError& e, int n) {
+        if (!e.retryable() || n + 1 >= policy_.max_attempts) return false;
+        if (!budget_.acquire(timeout_error(e) ? policy_.timeout_cost : policy_.retry_cost)) return false;
+        sleep(backoff(n, throttling_error(e), e.retry_after()));
+        return true;
+    }
+
+    template <class CurrentEtag, class OurEtag>
+    std::optional<PutResult> reconcile(CurrentEtag& current_etag, OurEtag& our_etag) {
+        std::optional<std::string> current;
+        try {
+            current = current_etag();
+        } catch (const TransportError&) {
+            return std::nullopt;  // cannot tell: report the 412 as it came
+        }
+        if (!current) return std::nullopt;
+        std::string ours = our_etag();
+        if (!etag_equal(*current, ours)) return std::nullopt;
+        budget_.refund(policy_.success_refund);
+        return PutResult{quoted_etag(*current)};
+    }
+
+    void sleep(std::chrono::milliseconds d) const {
+        if (policy_.sleep) policy_.sleep(d);
+        else if (d.count() > 0) std::this_thread::sleep_for(d);
+    }
+
+    double random() const {
+        if (policy_.random) return std::clamp(policy_.random(), 0.0, 1.0);
+        thread_local std::mt19937_64 gen{std::random_device{}()};
+        return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
+    }
+
+    RetryPolicy policy_;
+    RetryBudget budget_;
+};
+
+/// The ETag S3 gives an upload of `body` cut into parts of `part_size`: the MD5 of the parts'
+/// raw MD5s, then "-<count>".
+inline std::string multipart_etag(std::string_view body, std::size_t part_size) {
+    Hasher all(Digest::md5);
+    std::size_t parts = 0, off = 0;
+    do {
+        all.update(digest(Digest::md5, body.substr(off, part_size)));
+        ++parts;
+        off += part_size;
+    } while (off < body.size());
+    return '"' + to_hex(all.finish()) + '-' + std::to_string(parts) + '"';
+}
+
+/// Parses a Retry-After value: delta-seconds (an HTTP date is not worth the complexity here: S3
+/// sends seconds, and `x-amz-retry-after` in milliseconds is preferred when both are present).
+inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view seconds, std::string_view amz_ms) {
+    auto number = [](std::string_view s) -> std::optional<std::int64_t> {
+        while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+        while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+        if (s.empty() || s.size() > 12) return std::nullopt;
+        std::int64_t v = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return std::nullopt;
+            v = v * 10 + (c - '0');
+        }
+        return v;
+    };
+    if (auto ms = number(amz_ms)) return std::chrono::milliseconds(*ms);
+    if (auto s = number(seconds)) return std::chrono::milliseconds(*s * 1000);
+    return std::nullopt;
+}
+
+}  // namespace detail
+}  // namespace s3db

@@ -1,0 +1,149 @@
+#pragma once
+// Connection strings, in the forms s3db.js accepts:
+//   s3://KEY:SECRET@bucket/prefix?region=eu-west-1&sessionToken=...   AWS, virtual-hosted addressing
+//   http(s)://KEY:SECRET@host:port/bucket/prefix                     any S3 endpoint, path-style
+//   memory://bucket/prefix                                           in-process store shared by name
+//   file:///absolute/path   file://./relative/path                   local filesystem store
+// Credentials in the URL are percent-decoded; without them the usual chain applies (environment,
+// then ~/.aws/credentials). A userinfo part is recognised by its "KEY:SECRET@" shape, so a secret
+// holding '/' works even when it is not percent-encoded.
+
+#include <charconv>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "s3db/core/errors.hpp"
+#include "s3db/detail/encoding.hpp"
+
+namespace s3db {
+
+struct ConnectionString {
+    enum class Kind { memory, filesystem, s3 };
+    Kind kind = Kind::memory;
+    std::string bucket;     // memory and s3
+    std::string prefix;     // key prefix inside the bucket
+    std::string path;       // filesystem root
+    std::string endpoint;   // s3: "" for AWS, else scheme://host[:port]
+    std::string region;     // s3: from ?region=, else resolved later
+    std::string access_key_id, secret_access_key, session_token;
+    std::optional<bool> path_style;
+
+    /// The URL with the secret and session token replaced, safe to print.
+    static std::string redact(std::string_view url) {
+        std::string out(url);
+        if (auto scheme = out.find("://"); scheme != std::string::npos) {
+            auto start = scheme + 3;
+            auto at = out.find('@', start);
+            auto colon = out.find(':', start);
+            if (at != std::string::npos && colon != std::string::npos && colon < at)
+                out.replace(colon + 1, at - colon - 1, "****");
+        }
+        if (auto t = out.find("sessionToken="); t != std::string::npos) {
+            auto end = out.find('&', t);
+            out.replace(t + 13, (end == std::string::npos ? out.size() : end) - t - 13, "****");
+        }
+        return out;
+    }
+
+    static ConnectionString parse(std::string_view url) {
+        auto fail = [&](const std::string& why) -> ConfigError {
+            return ConfigError("connection string '" + redact(url) + "': " + why);
+        };
+        auto sep = url.find("://");
+        if (sep == std::string_view::npos || sep == 0) throw fail("expected scheme://..., e.g. memory://bucket");
+        std::string scheme(url.substr(0, sep));
+        for (auto& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        std::string_view rest = url.substr(sep + 3), query;
+        if (auto q = rest.find('?'); q != std::string_view::npos) {
+            query = rest.substr(q + 1);
+            rest = rest.substr(0, q);
+        }
+
+        ConnectionString c;
+        if (scheme == "file") {
+            c.kind = Kind::filesystem;
+            c.path = decode(rest, fail, "path");
+            if (c.path.empty()) throw fail("file:// needs a path: file:///absolute or file://./relative");
+            read_query(query, c, fail);
+            return c;
+        }
+
+        // userinfo: "KEY:SECRET@" before the first '@', when that part has a ':'
+        if (auto at = rest.find('@'); at != std::string_view::npos && scheme != "memory") {
+            auto userinfo = rest.substr(0, at);
+            auto colon = userinfo.find(':');
+            if (colon != std::string_view::npos) {
+                c.access_key_id = decode(userinfo.substr(0, colon), fail, "access key");
+                c.secret_access_key = decode(userinfo.substr(colon + 1), fail, "secret");
+                if (c.access_key_id.empty() || c.secret_access_key.empty())
+                    throw fail("credentials must be KEY:SECRET, both non-empty");
+                rest = rest.substr(at + 1);
+            }
+        }
+        auto slash = rest.find('/');
+        std::string_view host = rest.substr(0, slash);
+        std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+
+        if (scheme == "memory" || scheme == "s3") {
+            c.kind = scheme == "memory" ? Kind::memory : Kind::s3;
+            c.bucket = decode(host, fail, "bucket");
+            if (c.bucket.empty()) {
+                if (c.kind == Kind::s3) throw fail("s3:// needs a bucket: s3://KEY:SECRET@bucket/prefix");
+                c.bucket = "s3db";
+            }
+            c.prefix = decode(path, fail, "prefix");
+        } else if (scheme == "http" || scheme == "https") {
+            c.kind = Kind::s3;
+            if (host.empty()) throw fail("missing host");
+            if (auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+                auto port = host.substr(colon + 1);
+                unsigned value = 0;
+                auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+                if (port.empty() || ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535)
+                    throw fail("port '" + std::string(port) + "' is not a number from 1 to 65535");
+            }
+            c.endpoint = scheme + "://" + std::string(host);
+            c.path_style = true;
+            auto bucket_end = path.find('/');
+            c.bucket = decode(path.substr(0, bucket_end), fail, "bucket");
+            if (c.bucket.empty()) c.bucket = "s3db";
+            if (bucket_end != std::string_view::npos) c.prefix = decode(path.substr(bucket_end + 1), fail, "prefix");
+        } else {
+            throw fail("unknown scheme '" + scheme + "' (use s3, http, https, memory or file)");
+        }
+        read_query(query, c, fail);
+        return c;
+    }
+
+private:
+    template <class Fail>
+    static std::string decode(std::string_view s, Fail& fail, const char* what) {
+        auto d = detail::uri_decode(s);
+        if (!d) throw fail(std::string("malformed percent-encoding in the ") + what);
+        return *d;
+    }
+
+    template <class Fail>
+    static void read_query(std::string_view query, ConnectionString& c, Fail& fail) {
+        while (!query.empty()) {
+            auto amp = query.find('&');
+            auto item = query.substr(0, amp);
+            query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+            if (item.empty()) continue;
+            auto eq = item.find('=');
+            std::string name(item.substr(0, eq));
+            std::string value = eq == std::string_view::npos ? std::string{} : decode(item.substr(eq + 1), fail, "query");
+            if (c.kind == Kind::s3 && name == "region") c.region = value;
+            else if (c.kind == Kind::s3 && name == "sessionToken") c.session_token = value;
+            else if (c.kind == Kind::s3 && name == "forcePathStyle") {
+                if (value != "true" && value != "false") throw fail("forcePathStyle must be true or false");
+                c.path_style = value == "true";
+            } else {
+                throw fail("unknown parameter '" + name + "'");
+            }
+        }
+    }
+};
+
+}  // namespace s3db
