@@ -48,12 +48,14 @@ public:
         obj->etag = detail::etag_of(body);
         obj->content_type = std::move(o.content_type);
         obj->last_modified = std::chrono::system_clock::now();
-        std::unique_lock lock(bucket_->mutex);
-        auto it = bucket_->objects.find(full);
-        check_write_conditions(it, full, o.if_match, o.if_none_match);
         PutResult r{obj->etag};
-        if (it == bucket_->objects.end()) bucket_->objects.emplace(std::move(full), std::move(obj));
-        else it->second = std::move(obj);
+        std::unique_lock lock(bucket_->mutex);
+        auto& objects = bucket_->objects;
+        auto it = objects.lower_bound(full);  // one descent serves the check and the insert
+        bool exists = it != objects.end() && it->first == full;
+        check_write_conditions(exists ? it : objects.end(), full, o.if_match, o.if_none_match);
+        if (exists) it->second = std::move(obj);
+        else objects.emplace_hint(it, std::move(full), std::move(obj));
         return r;
     }
 
