@@ -82,7 +82,7 @@ inline bool throttling_error(const TransportError& e) noexcept {
 
 /// A request that got no answer because time ran out costs the budget more than other failures.
 inline bool timeout_error(const TransportError& e) noexcept {
-    return e.status() == 0 && e.code() == "Timeout";
+    return e.status() == 0 && e.code() == "RequestTimeout";
 }
 
 /// A failure after which the request may or may not have been applied.
