@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1)
+# and runs every test with ctest. The server is stopped on exit, also when a test fails.
+#
+# RGW_PORT, MON_PORT and RGW_DIR place the server; by default it takes the first free ports from
+# 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(cmake g++ ninja-build pkgconf curl
+    libcurl4-openssl-dev libssl-dev nlohmann-json3-dev librange-v3-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    ceph-mon ceph-osd radosgw)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    if ((EUID != 0)); then sudo=(sudo); fi
+    echo "run.sh: installing ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# npm packages for the tests against s3db.js will be installed here.
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j2
+
+# Another server (a developer's own, another checkout's run) may hold the default ports: unless the
+# ports are given, take the first free ones from 7480 and 6789, with a directory named for them.
+free_port() {
+    local port=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port"
+}
+export RGW_PORT=${RGW_PORT:-$(free_port 7480)}
+export MON_PORT=${MON_PORT:-$(free_port 6789)}
+export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-$RGW_PORT}
+trap 'cmake/test-servers.sh stop' EXIT
+cmake/test-servers.sh start
+export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
+
+ctest --test-dir build --output-on-failure -j2 --timeout 600

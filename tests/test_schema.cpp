@@ -1,0 +1,344 @@
+// Attribute definitions and record validation. Expected failure lists and normalised records
+// were printed by s3db.js 21.6.2 (its ResourceValidator, i.e. fastest-validator with s3db.js's
+// aliases) for the same definitions and records, unless a comment says we differ on purpose.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "s3db/core/schema.hpp"
+
+using namespace s3db;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+Schema parse(const char* definition, SchemaOptions options = {}) {
+    return Schema::parse(ordered_json::parse(definition), options);
+}
+
+/// (field, rule) of every failure, in order.
+std::vector<std::pair<std::string, std::string>> failures(const Schema& schema, json record) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& f : schema.check(record)) out.emplace_back(f.field, f.rule);
+    return out;
+}
+
+using Fails = std::vector<std::pair<std::string, std::string>>;
+
+/// The SchemaError a definition raises (empty attribute/token when none).
+std::pair<std::string, std::string> schema_error(const char* definition, SchemaOptions options = {}) {
+    try {
+        parse(definition, options);
+    } catch (const SchemaError& e) {
+        return {e.attribute(), e.token()};
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST(SchemaParse, ReadsShorthandTypesAndModifiers) {
+    auto s = parse(R"({"name":"string|required|min:2|max:50","age":"number|integer|min:0","active":"boolean",
+                       "tags":"array|items:string","scores":"array|items:number","bio":"string|optional",
+                       "status":"string|default:new","vec":"embedding:1536","price":"money","btc":"crypto",
+                       "ratio":"decimal:4","meta":"json","pw":"secret","at":"datetime","day":"dateonly",
+                       "ip":"ip4","ip6":"ip6","id2":"uuid"})");
+    ASSERT_EQ(s.attributes().size(), 18u);
+    const Attribute* name = s.find("name");
+    ASSERT_NE(name, nullptr);
+    EXPECT_EQ(name->type, FieldType::string);
+    EXPECT_FALSE(name->optional);
+    EXPECT_EQ(name->rules.min, 2);
+    EXPECT_EQ(name->rules.max, 50);
+    EXPECT_TRUE(name->rules.trim);  // fastest-validator default in s3db.js
+    const Attribute* age = s.find("age");
+    EXPECT_EQ(age->type, FieldType::number);
+    EXPECT_TRUE(age->rules.integer);
+    EXPECT_TRUE(age->integer_encoding);
+    EXPECT_EQ(age->rules.min, 0);
+    EXPECT_EQ(s.find("tags")->array_encoding, ArrayEncoding::strings);
+    EXPECT_EQ(s.find("scores")->array_encoding, ArrayEncoding::decimals);
+    EXPECT_TRUE(s.find("bio")->optional);
+    EXPECT_EQ(*s.find("status")->default_value, "new");
+    EXPECT_EQ(s.find("vec")->type, FieldType::embedding);
+    EXPECT_EQ(s.find("vec")->rules.length, 1536);
+    EXPECT_EQ(s.find("price")->scale, 2);
+    EXPECT_EQ(s.find("price")->rules.min, 0);  // money is number|min:0
+    EXPECT_EQ(s.find("btc")->scale, 8);
+    EXPECT_EQ(s.find("ratio")->scale, 4);
+    EXPECT_EQ(s.find("pw")->type, FieldType::secret);
+    EXPECT_EQ(s.find("id2")->type, FieldType::uuid);
+}
+
+TEST(SchemaParse, ArrayEncodingFollowsS3dbJsRules) {
+    auto s = parse(R"({"a":"array|items:number|integer","b":"array|items:number|length:300",
+                       "c":"array|items:number|maxlength:300","d":"array","e":"array|items:boolean",
+                       "f":{"type":"array","items":"string"},"g":{"type":"array","items":"number|integer"},
+                       "h":{"type":"array","items":"number","length":256},"i":"array|items:email"})");
+    EXPECT_EQ(s.find("a")->array_encoding, ArrayEncoding::integers);
+    EXPECT_EQ(s.find("b")->array_encoding, ArrayEncoding::embedding);
+    EXPECT_EQ(s.find("c")->array_encoding, ArrayEncoding::embedding);  // s3db.js's /length:(\d+)/ matches maxlength
+    EXPECT_EQ(s.find("d")->array_encoding, ArrayEncoding::json);
+    EXPECT_EQ(s.find("e")->array_encoding, ArrayEncoding::json);
+    EXPECT_EQ(s.find("f")->array_encoding, ArrayEncoding::strings);
+    EXPECT_EQ(s.find("g")->array_encoding, ArrayEncoding::integers);
+    EXPECT_EQ(s.find("h")->array_encoding, ArrayEncoding::embedding);
+    EXPECT_EQ(s.find("i")->array_encoding, ArrayEncoding::json);
+}
+
+TEST(SchemaParse, NestedObjectsAreOptionalUnlessTypeSaysRequired) {
+    auto s = parse(R"({"profile":{"bio":"string","address":{"street":"string"}},
+                       "billing":{"$$type":"object|required","card":"string"},
+                       "extra":{"$$type":"object|optional","x":"number"}})");
+    const Attribute* profile = s.find("profile");
+    ASSERT_NE(profile, nullptr);
+    EXPECT_EQ(profile->type, FieldType::object);
+    EXPECT_TRUE(profile->optional);
+    EXPECT_EQ(s.find("profile.address.street")->path, "profile.address.street");
+    EXPECT_FALSE(s.find("billing")->optional);
+    EXPECT_EQ(s.find("billing")->children.size(), 1u);  // $$type is not a field
+    EXPECT_TRUE(s.find("extra")->optional);
+
+    auto strict_nesting = parse(R"({"profile":{"bio":"string"}})", {.all_nested_objects_optional = false});
+    EXPECT_FALSE(strict_nesting.find("profile")->optional);
+    EXPECT_EQ(failures(strict_nesting, json::object()), (Fails{{"profile", "required"}}));
+}
+
+TEST(SchemaParse, ObjectFormDefinitionsAreFieldsNotNestedObjects) {
+    auto s = parse(R"({"age":{"type":"number","min":0,"integer":true},"status":{"type":"enum","values":["a","b"]},
+                       "nested":{"type":"string|max:3","y":"string"}})");
+    EXPECT_EQ(s.find("age")->type, FieldType::number);
+    EXPECT_TRUE(s.find("age")->object_form);
+    EXPECT_EQ(s.find("age")->rules.min, 0);
+    EXPECT_EQ(s.find("status")->type, FieldType::enumeration);
+    // "string|max:3" is not a bare validator type, so this is a nested object whose fields are
+    // "type" and "y" (s3db.js decides the same way)
+    EXPECT_EQ(s.find("nested")->type, FieldType::object);
+    EXPECT_EQ(s.find("nested.type")->type, FieldType::string);
+    EXPECT_EQ(s.find("nested.type")->rules.max, 3);
+    EXPECT_EQ(s.find("nested.y")->type, FieldType::string);
+}
+
+TEST(SchemaParse, DefinitionOrderIsKeptWithOrderedJson) {
+    auto s = parse(R"({"zeta":"string","alpha":"string","mid":"number"})");
+    ASSERT_EQ(s.attributes().size(), 3u);
+    EXPECT_EQ(s.attributes()[0].name, "zeta");
+    EXPECT_EQ(s.attributes()[1].name, "alpha");
+    EXPECT_EQ(s.attributes()[2].name, "mid");
+    EXPECT_EQ(failures(s, json::object()), (Fails{{"zeta", "required"}, {"alpha", "required"}, {"mid", "required"}}));
+}
+
+TEST(SchemaParse, BadDefinitionsNameTheAttributeAndTheToken) {
+    // unknown type: s3db.js throws "Invalid 'strin' type in validator schema."
+    EXPECT_EQ(schema_error(R"({"x":"strin"})"), (std::pair<std::string, std::string>{"x", "strin"}));
+    // s3db.js accepts this and then throws "abc is not defined" on every validation
+    EXPECT_EQ(schema_error(R"({"x":"string|min:abc"})"), (std::pair<std::string, std::string>{"x", "min:abc"}));
+    // s3db.js cannot compile enum in shorthand ("schema.enum.join is not a function")
+    EXPECT_EQ(schema_error(R"({"x":"string|enum:a,b"})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":"enum"})").first, "x");
+    // s3db.js ignores unknown modifiers; a strict parse reports the typo
+    EXPECT_EQ(schema_error(R"({"x":"string|optinal"})"), (std::pair<std::string, std::string>{"x", "optinal"}));
+    EXPECT_EQ(schema_error(R"({"x":"string|in:a,b"})"), (std::pair<std::string, std::string>{"x", "in:a,b"}));
+    EXPECT_EQ(schema_error(R"({"p":{"q":"number|integer:maybe"}})"), (std::pair<std::string, std::string>{"p.q", "integer:maybe"}));
+    EXPECT_EQ(schema_error(R"({"x":"number|default:abc"})"), (std::pair<std::string, std::string>{"x", "default:abc"}));
+    EXPECT_EQ(schema_error(R"({"x":"money:abc"})"), (std::pair<std::string, std::string>{"x", "money:abc"}));
+    EXPECT_EQ(schema_error(R"({"x":"embedding:0"})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":"string|pattern:(["})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":42})").first, "x");
+    EXPECT_EQ(schema_error(R"({"a.b":"string"})").first, "a.b");
+    EXPECT_EQ(schema_error(R"({"x":"password"})"), (std::pair<std::string, std::string>{"x", "password"}));  // not supported yet
+    EXPECT_EQ(schema_error(R"({"p":{"$$type":"objekt","a":"string"}})").first, "p");
+    try {
+        parse(R"({"x":"string|optinal"})");
+        FAIL() << "no SchemaError";
+    } catch (const SchemaError& e) {
+        EXPECT_NE(std::string(e.what()).find("optinal"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos);
+    }
+}
+
+TEST(SchemaParse, LenientParseAcceptsWhatS3dbJsAccepts) {
+    SchemaOptions lenient{.strict = false};
+    auto s = parse(R"({"x":"string|optinal|in:a,b","y":"string|maxlength:3","p":{"$$type":"objekt","a":"string"}})", lenient);
+    EXPECT_EQ(s.attributes().size(), 3u);
+    EXPECT_FALSE(s.find("x")->optional);  // the typo does nothing, as in s3db.js
+    EXPECT_EQ(failures(s, json{{"x", "c"}, {"y", "abcdef"}}), Fails{});  // neither in: nor maxlength is enforced by s3db.js
+}
+
+TEST(SchemaValidate, CollectsEveryFailingFieldInOneError) {
+    auto s = parse(R"({"name":"string|min:2","age":"number|integer|min:0","email":"email","tags":"array|items:string",
+                       "active":"boolean","profile":{"city":"string"},"code":"string","password":"secret|min:8"})");
+    json record = {{"name", " a "}, {"age", -1.5}, {"email", "x"}, {"tags", {"a", 2}}, {"active", "maybe"},
+                   {"profile", json::object()}, {"password", "hunter2"}};
+    const Fails expected = {{"name", "stringMin"},   {"age", "numberMin"},   {"age", "numberInteger"},
+                            {"email", "email"},      {"tags[1]", "string"},  {"active", "boolean"},
+                            {"profile.city", "required"}, {"code", "required"}, {"password", "stringMin"}};
+    EXPECT_EQ(failures(s, record), expected);
+    try {
+        s.validate(record, "resource 'users'");
+        FAIL() << "no ValidationError";
+    } catch (const ValidationError& e) {
+        ASSERT_EQ(e.failures().size(), expected.size());
+        const auto& age = e.failures()[1];
+        EXPECT_EQ(age.value, "-1.5");
+        EXPECT_EQ(age.expected, "0");
+        EXPECT_EQ(age.message, "The 'age' field must be greater than or equal to 0.");
+        EXPECT_EQ(e.failures()[0].message,
+                  "The 'name' field length must be greater than or equal to 2 characters long.");
+        EXPECT_EQ(e.failures()[6].message, "The 'profile.city' field is required.");
+        std::string what = e.what();
+        EXPECT_NE(what.find("resource 'users'"), std::string::npos);
+        EXPECT_NE(what.find("9 problems"), std::string::npos);
+        // a secret's value never shows up, neither in the failure nor in the message
+        EXPECT_EQ(e.failures()[8].value, "<secret>");
+        EXPECT_EQ(what.find("hunter2"), std::string::npos);
+    }
+}
+
+TEST(SchemaValidate, AppliesDefaultsTrimsAndConverts) {
+    auto s = parse(R"({"name":"string","n":"number|default:5","b":"boolean|default:false",
+                       "p":{"z":"number|default:3","s":"string|default:x"},"when":"datetime","day":"dateonly","cnt":"number"})");
+    json out = s.validate({{"name", "  José  "}, {"p", json::object()}, {"when", "2024-01-02T03:04:05+01:00"},
+                           {"day", "2024-02-30"}, {"cnt", "42"}});
+    EXPECT_EQ(out, json::parse(R"({"name":"José","p":{"z":3,"s":"x"},"when":"2024-01-02T02:04:05.000Z",
+                                   "day":"2024-03-01","cnt":42,"n":5,"b":false})"));
+}
+
+TEST(SchemaValidate, DefaultsKeepTheirWholeText) {
+    // top level, s3db.js's applyDefaults keeps "http://x.com/a"; inside a nested object its
+    // fastest-validator default is cut at the second ':' ("http"). We keep the whole text everywhere.
+    auto s = parse(R"({"u":"string|default:http://x.com/a","p":{"u":"string|default:http://x.com/a"}})");
+    EXPECT_EQ(s.validate({{"p", json::object()}}), json::parse(R"({"u":"http://x.com/a","p":{"u":"http://x.com/a"}})"));
+    EXPECT_EQ(s.validate({{"u", nullptr}, {"p", json::object()}})["u"], "http://x.com/a");  // null takes the default too
+}
+
+TEST(SchemaValidate, RequiredOptionalAndNullable) {
+    auto s = parse(R"({"a":"string","b":"string|optional","c":"string|nullable","d":"boolean|optional"})");
+    EXPECT_EQ(failures(s, {{"a", nullptr}, {"c", nullptr}, {"d", nullptr}}), (Fails{{"a", "required"}}));
+    EXPECT_EQ(failures(s, {{"b", nullptr}}), (Fails{{"a", "required"}, {"c", "required"}}));
+    EXPECT_EQ(failures(s, {{"a", 12}, {"b", "x"}, {"c", "y"}}), (Fails{{"a", "string"}}));
+}
+
+TEST(SchemaValidate, NumbersAndBooleansConvertLikeFastestValidator) {
+    auto n = parse(R"({"x":"number"})");
+    EXPECT_EQ(n.validate({{"x", ""}})["x"], 0);
+    EXPECT_EQ(n.validate({{"x", true}})["x"], 1);
+    EXPECT_EQ(n.validate({{"x", " 0x1F "}})["x"], 31);
+    EXPECT_EQ(n.validate({{"x", "1.5e3"}})["x"], 1500);
+    EXPECT_EQ(failures(n, {{"x", "abc"}}), (Fails{{"x", "number"}}));
+    EXPECT_EQ(failures(n, {{"x", "Infinity"}}), (Fails{{"x", "number"}}));
+    EXPECT_EQ(failures(parse(R"({"x":"number|positive"})"), {{"x", 0}}), (Fails{{"x", "numberPositive"}}));
+    EXPECT_EQ(failures(parse(R"({"x":"number|equal:5"})"), {{"x", 4}}), (Fails{{"x", "numberEqual"}}));
+    auto b = parse(R"({"x":"boolean"})");
+    EXPECT_EQ(b.validate({{"x", "on"}})["x"], true);
+    EXPECT_EQ(b.validate({{"x", 0}})["x"], false);
+    EXPECT_EQ(failures(b, {{"x", "yes"}}), (Fails{{"x", "boolean"}}));
+}
+
+TEST(SchemaValidate, StringRules) {
+    EXPECT_EQ(parse(R"({"x":"string|trim:false"})").validate({{"x", "  abc  "}})["x"], "  abc  ");
+    EXPECT_EQ(parse(R"({"x":"string"})").validate({{"x", "\u00a0 \u00e9 \u2003"}})["x"], "\u00e9");  // JS whitespace
+    EXPECT_EQ(failures(parse(R"({"x":"string|min:2"})"), {{"x", "\U0001F600"}}), Fails{});  // 2 UTF-16 units
+    EXPECT_EQ(failures(parse(R"({"x":"string|length:3|alpha"})"), {{"x", "ab1"}}), (Fails{{"x", "stringAlpha"}}));
+    EXPECT_EQ(failures(parse(R"({"x":"string|hex"})"), {{"x", "abc"}}), (Fails{{"x", "stringHex"}}));
+    EXPECT_EQ(failures(parse(R"({"x":"string|numeric"})"), {{"x", "a"}}), (Fails{{"x", "stringNumeric"}}));
+    EXPECT_EQ(failures(parse(R"({"x":"string|pattern:^[a-z]+$"})"), {{"x", "ABC"}}), (Fails{{"x", "stringPattern"}}));
+    EXPECT_EQ(failures(parse(R"({"x":"string|empty:false"})"), {{"x", ""}}), (Fails{{"x", "stringEmpty"}}));
+    EXPECT_EQ(failures(parse(R"({"x":{"type":"string","enum":["a","b"]}})"), {{"x", "c"}}), (Fails{{"x", "stringEnum"}}));
+    EXPECT_EQ(failures(parse(R"({"x":{"type":"enum","values":["a","b"]}})"), {{"x", "c"}}), (Fails{{"x", "enumValue"}}));
+    EXPECT_EQ(failures(parse(R"({"x":{"type":"string","min":3}})"), {{"x", "a"}}), (Fails{{"x", "stringMin"}}));
+}
+
+TEST(SchemaValidate, FormatsEmailUrlUuid) {
+    auto s = parse(R"({"e":"email","u":"url","id":"uuid"})");
+    EXPECT_EQ(failures(s, {{"e", "a@"}, {"u", "x"}, {"id", "not-a-uuid"}}),
+              (Fails{{"e", "email"}, {"u", "url"}, {"id", "uuid"}}));
+    EXPECT_EQ(failures(s, {{"e", ""}, {"u", "https://e.com"}, {"id", "550E8400-e29b-41d4-a716-446655440000"}}),
+              (Fails{{"e", "emailEmpty"}}));
+    EXPECT_EQ(failures(s, {{"e", "a@b.co"}, {"u", "http://x"}, {"id", "550e8400-e29b-41d4-c716-446655440000"}}),
+              (Fails{{"id", "uuid"}}));  // version 4 needs variant 8, 9, a or b
+}
+
+TEST(SchemaValidate, ArraysAndEmbeddings) {
+    EXPECT_EQ(parse(R"({"t":"array|items:string"})").validate({{"t", {" a ", "b"}}})["t"], json({"a", "b"}));
+    EXPECT_EQ(parse(R"({"t":"array|items:number"})").validate({{"t", {"1", 2}}})["t"], json({1, 2}));
+    EXPECT_EQ(failures(parse(R"({"t":"array|items:string|min:2"})"), {{"t", {"a"}}}), (Fails{{"t", "arrayMin"}}));
+    EXPECT_EQ(failures(parse(R"({"t":"array|items:number"})"), {{"t", "x"}}), (Fails{{"t", "array"}}));
+    EXPECT_EQ(failures(parse(R"({"t":"array|items:string|unique"})"), {{"t", {"a", "a"}}}), (Fails{{"t", "arrayUnique"}}));
+    auto e = parse(R"({"e":"embedding:3"})");
+    EXPECT_EQ(failures(e, {{"e", {1, 2}}}), (Fails{{"e", "arrayLength"}}));
+    EXPECT_EQ(failures(e, {{"e", json::array()}}), (Fails{{"e", "arrayEmpty"}, {"e", "arrayLength"}}));
+    EXPECT_EQ(e.validate({{"e", {1, "2", 3}}})["e"], json({1, 2, 3}));
+}
+
+TEST(SchemaValidate, IntegerArraysMustHoldIntegers) {
+    // we differ on purpose: s3db.js accepts 1.5 here and then stores floor(1.5) = 1
+    EXPECT_EQ(failures(parse(R"({"t":"array|items:number|integer"})"), {{"t", {1, 1.5}}}), (Fails{{"t[1]", "numberInteger"}}));
+}
+
+TEST(SchemaValidate, IpAddressesAreChecked) {
+    // we differ on purpose: s3db.js accepts any string for ip4/ip6 and stores invalid ones verbatim
+    auto s = parse(R"({"a":"ip4","b":"ip6"})");
+    EXPECT_EQ(failures(s, {{"a", "1.2.3.4"}, {"b", "::ffff:1.2.3.4"}}), Fails{});
+    EXPECT_EQ(failures(s, {{"a", "999.1.1.1"}, {"b", "1::2::3"}}), (Fails{{"a", "ip4"}, {"b", "ip6"}}));
+}
+
+TEST(SchemaValidate, DatesNormaliseToIso) {
+    auto s = parse(R"({"t":"datetime","d":"dateonly"})");
+    EXPECT_EQ(s.validate({{"t", "2024-01-02"}, {"d", "2024-01-02T10:00:00Z"}}),
+              json::parse(R"({"t":"2024-01-02T00:00:00.000Z","d":"2024-01-02"})"));
+    EXPECT_EQ(s.validate({{"t", 1704164645000}, {"d", "2024-01-02"}})["t"], "2024-01-02T03:04:05.000Z");
+    EXPECT_EQ(failures(s, {{"t", "nope"}, {"d", true}}), (Fails{{"t", "datetime"}, {"d", "date"}}));
+}
+
+TEST(SchemaValidate, UnknownFieldsAreKeptEverywhere) {
+    auto s = parse(R"({"p":{"n":"string"}})");
+    json out = s.validate({{"p", {{"n", "x"}, {"extra", 1}}}, {"free", {1, 2}}});
+    EXPECT_EQ(out, json::parse(R"({"p":{"n":"x","extra":1},"free":[1,2]})"));
+    EXPECT_EQ(failures(s, {{"p", "str"}}), (Fails{{"p", "object"}}));
+    EXPECT_EQ(failures(s, json::array()), (Fails{{"", "object"}}));
+}
+
+TEST(SchemaValidate, NestedFailuresCarryTheirPath) {
+    auto s = parse(R"({"x":"string","y":{"z":{"w":"number"}}})");
+    EXPECT_EQ(failures(s, {{"x", "a"}, {"y", {{"z", {{"w", "k"}}}}}}), (Fails{{"y.z.w", "number"}}));
+}
+
+TEST(SchemaDates, ParsesTheIsoFormsJavaScriptReads) {
+    // expected values printed by node 20: new Date(s).toISOString() (TZ=UTC)
+    using detail::iso_string;
+    using detail::parse_js_date;
+    auto iso = [](const char* s) {
+        auto ms = parse_js_date(s);
+        return ms ? iso_string(*ms) : std::string("INVALID");
+    };
+    EXPECT_EQ(iso("2024-02-30"), "2024-03-01T00:00:00.000Z");
+    EXPECT_EQ(iso("2024-13-01"), "INVALID");
+    EXPECT_EQ(iso("2024-01-02T03:04:05.1Z"), "2024-01-02T03:04:05.100Z");
+    EXPECT_EQ(iso("2024-01-02T03:04:05.123456Z"), "2024-01-02T03:04:05.123Z");
+    EXPECT_EQ(iso("2024-01-02 03:04:05Z"), "2024-01-02T03:04:05.000Z");
+    EXPECT_EQ(iso("2024-01-02t03:04:05z"), "2024-01-02T03:04:05.000Z");
+    EXPECT_EQ(iso("2024"), "2024-01-01T00:00:00.000Z");
+    EXPECT_EQ(iso("+002024-01-02"), "2024-01-02T00:00:00.000Z");
+    EXPECT_EQ(iso("-000001-01-01T00:00:00Z"), "-000001-01-01T00:00:00.000Z");
+    EXPECT_EQ(iso("2024-01-02T24:00:00Z"), "2024-01-03T00:00:00.000Z");
+    EXPECT_EQ(iso("2024-01-02T03:04:05+0100"), "2024-01-02T02:04:05.000Z");
+    EXPECT_EQ(iso("2024-1-2"), "2024-01-02T00:00:00.000Z");
+    EXPECT_EQ(iso("20240102"), "INVALID");
+    EXPECT_EQ(iso(""), "INVALID");
+    EXPECT_EQ(iso("2024-01-02T25:00:00Z"), "INVALID");
+    EXPECT_EQ(iso("2023-02-29"), "2023-03-01T00:00:00.000Z");
+    EXPECT_EQ(iso("0000-01-01"), "0000-01-01T00:00:00.000Z");
+    EXPECT_EQ(iso("2024-01-02T03:04:60Z"), "INVALID");
+    EXPECT_EQ(iso_string(-1), "1969-12-31T23:59:59.999Z");
+    EXPECT_EQ(iso_string(8640000000000000), "+275760-09-13T00:00:00.000Z");
+}
+
+TEST(SchemaKeys, JavaScriptOrderPutsIndexKeysFirst) {
+    auto keys = detail::js_keys(ordered_json::parse(R"({"b":1,"2":1,"a":1,"1":1,"01":1,"4294967295":1})"));
+    EXPECT_EQ(keys, (std::vector<std::string>{"1", "2", "b", "a", "01", "4294967295"}));
+}
