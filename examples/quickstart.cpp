@@ -1,13 +1,16 @@
-// Quickstart: the transport API on the in-process Memory store. Every store (Memory, Filesystem,
-// S3) answers these calls the same way, with S3's rules: ETags, conditional writes, sorted listings.
+// Quickstart: the transport API on the embedded filesystem store, opened from a connection string.
+// Every store (Memory, Filesystem, S3) answers these calls the same way, with S3's rules: ETags,
+// conditional writes, sorted listings. The database layer is built on exactly these calls.
 
 #include <s3db/s3db.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <string>
 
 int main() {
-    s3db::Memory store;
+    std::filesystem::remove_all("quickstart-data");  // start from an empty bucket on every run
+    s3db::Any store("file://./quickstart-data");
 
     auto put = store.put("users/ada.json", R"({"name":"Ada","lang":"en"})",
                          {.content_type = "application/json", .metadata = {{"role", "admin"}}});

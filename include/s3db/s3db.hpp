@@ -4,5 +4,13 @@
 #include "s3db/fwd.hpp"
 
 #include "s3db/core/errors.hpp"
+#include "s3db/transport/any.hpp"
+#include "s3db/transport/connection.hpp"
+#include "s3db/transport/counting.hpp"
+#include "s3db/transport/credentials.hpp"
+#include "s3db/transport/faulty.hpp"
+#include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"
+#include "s3db/transport/retry.hpp"
+#include "s3db/transport/s3.hpp"
 #include "s3db/transport/transport.hpp"

@@ -46,39 +46,50 @@ inline S3Options s3_options(const ConnectionString& c, std::string bucket, std::
     return o;
 }
 
-/// One bucket per test binary run, created on first use and emptied and removed at exit.
-class TestBucket {
+/// One bucket per test binary run, created on first use. It is emptied and removed by a gtest
+/// environment, so before static destruction tears down the transport's connection pool.
+class TestBucket : public ::testing::Environment {
 public:
     static const std::string& name() {
-        static TestBucket bucket;
-        return bucket.name_;
+        std::lock_guard lock(mutex());
+        auto& b = instance();
+        if (b.name_.empty()) b.create();
+        return b.name_;
+    }
+    void TearDown() override {
+        std::lock_guard lock(mutex());
+        if (name_.empty()) return;
+        S3 admin(s3_options(s3_under_test(), name_, ""));
+        for (;;) {
+            auto page = admin.list({});
+            if (page.objects.empty()) break;
+            std::vector<std::string> keys;
+            for (auto& e : page.objects) keys.push_back(e.key);
+            admin.remove_many(keys);
+        }
+        admin.delete_bucket();
+        name_.clear();
     }
 
 private:
-    TestBucket() {
+    static std::mutex& mutex() {
+        static std::mutex m;
+        return m;
+    }
+    static TestBucket& instance();
+    void create() {
         auto c = s3_under_test();
         std::mt19937_64 rng(std::random_device{}());
         name_ = c.bucket + "-" + std::to_string(::getpid()) + "-" + std::to_string(rng() % 100000);
         S3 admin(s3_options(c, name_, ""));
         admin.create_bucket();
     }
-    ~TestBucket() {
-        try {
-            S3 admin(s3_options(s3_under_test(), name_, ""));
-            for (;;) {
-                auto page = admin.list({});
-                if (page.objects.empty()) break;
-                std::vector<std::string> keys;
-                for (auto& e : page.objects) keys.push_back(e.key);
-                admin.remove_many(keys);
-            }
-            admin.delete_bucket();
-        } catch (...) {
-            // The server stops with the run; a bucket left behind is harmless.
-        }
-    }
     std::string name_;
 };
+
+// Registered before main, as gtest asks; gtest owns it and runs TearDown after the last test.
+inline TestBucket* const test_bucket = static_cast<TestBucket*>(::testing::AddGlobalTestEnvironment(new TestBucket));
+inline TestBucket& TestBucket::instance() { return *test_bucket; }
 
 /// Scratch directories for filesystem stores, removed when the binary exits.
 inline std::filesystem::path scratch_dir() {

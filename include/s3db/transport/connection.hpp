@@ -74,8 +74,8 @@ struct ConnectionString {
             auto userinfo = rest.substr(0, at);
             auto colon = userinfo.find(':');
             if (colon != std::string_view::npos) {
-                c.access_key_id = decode(userinfo.substr(0, colon), fail, "access key");
-                c.secret_access_key = decode(userinfo.substr(colon + 1), fail, "secret");
+                c.access_key_id = decode(userinfo.substr(0, colon), fail, "credentials");
+                c.secret_access_key = decode(userinfo.substr(colon + 1), fail, "credentials");
                 if (c.access_key_id.empty() || c.secret_access_key.empty())
                     throw fail("credentials must be KEY:SECRET, both non-empty");
                 rest = rest.substr(at + 1);

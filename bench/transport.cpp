@@ -2,7 +2,7 @@
 // Filesystem and S3 (Ceph RGW), at concurrency 1, 16 and 64, next to a plain libcurl loop sending
 // the same signed requests to the same server (the limit for this machine). Prints, never asserts.
 //
-//   bench_transport [--s3 URL] [--quick]      URL as S3DB_TEST_S3_URL (http://KEY:SECRET@host:port/bucket)
+//   build/bench/transport [--s3 URL] [--quick]     URL as S3DB_TEST_S3_URL (http://KEY:SECRET@host:port/bucket)
 
 #include <curl/curl.h>
 #include <sys/resource.h>
