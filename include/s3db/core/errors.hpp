@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace s3db {
 
@@ -143,6 +144,54 @@ public:
 class NoSuchBucket : public TransportError {
 public:
     using TransportError::TransportError;
+};
+
+/// A record that breaks its resource's schema. Holds every failing field, not just the first.
+/// Values of `secret` fields are never shown.
+class ValidationError : public Error {
+public:
+    struct Failure {
+        std::string field;     // dotted path, `[i]` for array items: "profile.city", "tags[1]"
+        std::string rule;      // fastest-validator's rule name: "required", "stringMin", "numberInteger", ...
+        std::string value;     // the offending value as JSON (bounded), "<secret>" for secrets, "" if absent
+        std::string expected;  // the rule's bound or allowed values, "" when the rule has none
+        std::string message;   // one readable sentence
+    };
+
+    explicit ValidationError(std::vector<Failure> failures, const std::string& context = {})
+        : Error(compose(failures, context)), failures_(std::move(failures)) {}
+
+    const std::vector<Failure>& failures() const noexcept { return failures_; }
+
+private:
+    static std::string compose(const std::vector<Failure>& failures, const std::string& context) {
+        std::string m = context.empty() ? std::string("validation failed") : "validation failed for " + context;
+        m += " (" + std::to_string(failures.size()) + (failures.size() == 1 ? " problem)" : " problems)");
+        std::size_t shown = 0;
+        for (const auto& f : failures) {
+            if (shown++ == 20) {
+                m += "; ...";
+                break;
+            }
+            m += shown == 1 ? ": " : "; ";
+            m += f.message;
+        }
+        return m;
+    }
+    std::vector<Failure> failures_;
+};
+
+/// An attribute definition the library cannot use: unknown type, malformed or unknown modifier.
+class SchemaError : public Error {
+public:
+    SchemaError(std::string attribute, std::string token, const std::string& why)
+        : Error("attribute '" + attribute + "': " + why + (token.empty() ? "" : " ('" + token + "')")),
+          attribute_(std::move(attribute)), token_(std::move(token)) {}
+    const std::string& attribute() const noexcept { return attribute_; }
+    const std::string& token() const noexcept { return token_; }
+
+private:
+    std::string attribute_, token_;
 };
 
 }  // namespace s3db
