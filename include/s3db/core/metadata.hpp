@@ -1,0 +1,285 @@
+#pragma once
+// s3db.json: the database's catalogue, in the layout s3db.js 21 reads and writes. Each resource
+// keeps every version of its definition (`versions.vN`, `currentVersion`) and a schema registry whose
+// attribute indices are permanent. The document is edited in place, so fields this library does not
+// know (another tool's plugin registries, hook descriptions) survive a rewrite, and it is written
+// with a conditional PUT: two processes creating different resources at once both survive.
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "s3db/core/codec.hpp"
+#include "s3db/core/errors.hpp"
+#include "s3db/detail/hashing.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+/// s3db.json cannot be read: the message names the key and what is wrong. It is never overwritten.
+class CorruptMetadata : public Error {
+public:
+    CorruptMetadata(const std::string& key, const std::string& why)
+        : Error("database catalogue '" + key + "' is corrupt: " + why + " (left untouched)") {}
+};
+
+/// The definition of a resource, as one version of it is stored in s3db.json.
+struct ResourceConfig {
+    std::string name;
+    nlohmann::ordered_json attributes = nlohmann::ordered_json::object();
+    std::string behavior = "user-managed";
+    bool timestamps = false;
+    nlohmann::ordered_json partitions = nlohmann::ordered_json::object();
+    bool paranoid = true;
+    bool all_nested_objects_optional = true;
+    bool auto_decrypt = true;
+    int id_size = 22;
+    std::string id_generator = "default";
+    std::string created_by = "user";
+};
+
+/// A resource as s3db.json describes it now.
+struct StoredResource {
+    ResourceConfig config;
+    SchemaRegistry registry;
+    std::string version;  // "v3"
+    std::string hash;     // "sha256:<hex>"
+};
+
+namespace detail {
+
+inline std::string iso_now() {
+    auto now = std::chrono::system_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    return buf;
+}
+
+/// json-stable-stringify: compact JSON with object keys sorted, which is what nlohmann's sorted
+/// `json` prints.
+inline std::string stable_stringify(const nlohmann::ordered_json& v) { return nlohmann::json(v).dump(); }
+
+/// The timestamp attributes and partitions s3db.js adds to a resource with `timestamps: true`.
+inline void apply_timestamps(ResourceConfig& c) {
+    if (!c.timestamps) return;
+    if (!c.attributes.contains("createdAt")) c.attributes["createdAt"] = "datetime|optional";
+    if (!c.attributes.contains("updatedAt")) c.attributes["updatedAt"] = "datetime|optional";
+    if (!c.partitions.is_object()) c.partitions = nlohmann::ordered_json::object();
+    if (!c.partitions.contains("byCreatedDate"))
+        c.partitions["byCreatedDate"] = {{"fields", {{"createdAt", "date|maxlength:10"}}}};
+    if (!c.partitions.contains("byUpdatedDate"))
+        c.partitions["byUpdatedDate"] = {{"fields", {{"updatedAt", "date|maxlength:10"}}}};
+}
+
+}  // namespace detail
+
+/// `"sha256:" + hex(sha256(stable JSON of {attributes, behavior, partitions}))`, timestamp attributes
+/// left out, as s3db.js computes it: equal hashes mean the same definition across both libraries.
+inline std::string definition_hash(const ResourceConfig& c) {
+    nlohmann::ordered_json attributes = c.attributes;
+    if (c.timestamps) {
+        attributes.erase("createdAt");
+        attributes.erase("updatedAt");
+    }
+    nlohmann::ordered_json h = {{"attributes", attributes}, {"behavior", c.behavior}, {"partitions", c.partitions}};
+    return "sha256:" + detail::sha256_hex(detail::stable_stringify(h));
+}
+
+class DatabaseMetadata {
+public:
+    static constexpr std::string_view key = "s3db.json";
+    static constexpr std::string_view library_version = "s3db-cpp 0.1.0";
+
+    /// The catalogue of a database that has none yet.
+    static DatabaseMetadata blank() {
+        DatabaseMetadata m;
+        m.doc_ = {{"version", "1"},
+                  {"s3dbVersion", library_version},
+                  {"lastUpdated", detail::iso_now()},
+                  {"resources", nlohmann::ordered_json::object()}};
+        return m;
+    }
+
+    /// Reads s3db.json; anything that is not a catalogue throws CorruptMetadata.
+    static DatabaseMetadata parse(std::string_view text) {
+        DatabaseMetadata m;
+        m.doc_ = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
+        auto fail = [](const std::string& why) { return CorruptMetadata(std::string(key), why); };
+        if (m.doc_.is_discarded()) throw fail("not valid JSON");
+        if (!m.doc_.is_object()) throw fail("the top level is not an object");
+        if (!m.doc_.contains("resources")) m.doc_["resources"] = nlohmann::ordered_json::object();
+        if (!m.doc_["resources"].is_object()) throw fail("'resources' is not an object");
+        for (auto& [name, entry] : m.doc_["resources"].items()) {
+            if (!entry.is_object()) throw fail("resource '" + name + "' is not an object");
+            auto version = entry.value("currentVersion", std::string("v1"));
+            if (!entry.contains("versions") || !entry["versions"].is_object() || !entry["versions"].contains(version) ||
+                !entry["versions"][version].is_object())
+                throw fail("resource '" + name + "' has no definition for its current version " + version);
+            if (entry.contains("schemaRegistry") && !entry["schemaRegistry"].is_object())
+                throw fail("resource '" + name + "' has a schemaRegistry that is not an object");
+        }
+        return m;
+    }
+
+    /// Pretty-printed with two spaces, as s3db.js writes it.
+    std::string serialize() const { return doc_.dump(2); }
+
+    std::vector<std::string> resource_names() const {
+        std::vector<std::string> names;
+        for (auto& [name, entry] : doc_["resources"].items()) names.push_back(name);
+        return names;
+    }
+
+    std::optional<StoredResource> resource(std::string_view name) const {
+        const auto& resources = doc_["resources"];
+        auto it = resources.find(std::string(name));
+        if (it == resources.end()) return std::nullopt;
+        const auto& entry = *it;
+        StoredResource r;
+        r.version = entry.value("currentVersion", std::string("v1"));
+        const auto& v = entry["versions"][r.version];
+        auto& c = r.config;
+        c.name = std::string(name);
+        c.attributes = v.value("attributes", nlohmann::ordered_json::object());
+        c.behavior = v.value("behavior", std::string("user-managed"));
+        c.timestamps = v.value("timestamps", false);
+        // The top-level `partitions` is what s3db.js prefers when it restores a resource.
+        c.partitions = entry.contains("partitions") ? entry["partitions"] : v.value("partitions", nlohmann::ordered_json::object());
+        if (c.partitions.is_null()) c.partitions = nlohmann::ordered_json::object();
+        c.paranoid = v.value("paranoid", true);
+        c.all_nested_objects_optional = v.value("allNestedObjectsOptional", true);
+        c.auto_decrypt = v.value("autoDecrypt", true);
+        c.id_size = v.value("idSize", 22);
+        c.id_generator = v.value("idGenerator", std::string("default"));
+        c.created_by = entry.value("createdBy", std::string("user"));
+        r.hash = v.value("hash", std::string{});
+        r.registry = read_registry(entry, c);
+        return r;
+    }
+
+    /// Adds a resource or records a new version of its definition (only when the hash changed), and
+    /// brings its schema registry up to date: known attributes keep their index, new ones take the
+    /// next, removed ones are burned. Returns whether the document changed.
+    bool upsert_resource(ResourceConfig config) {
+        detail::apply_timestamps(config);
+        auto& resources = doc_["resources"];
+        bool exists = resources.contains(config.name);
+        auto& entry = resources[config.name];
+        std::string hash = definition_hash(config);
+        auto now = detail::iso_now();
+
+        bool changed = !exists;
+        std::string version = exists ? entry.value("currentVersion", std::string("v1")) : "v1";
+        if (!exists || entry["versions"][version].value("hash", std::string{}) != hash) {
+            if (exists) version = next_version(entry["versions"]);
+            entry["currentVersion"] = version;
+            entry["partitions"] = config.partitions;
+            if (!entry.contains("createdBy")) entry["createdBy"] = config.created_by;
+            entry["versions"][version] = {{"hash", hash},
+                                          {"attributes", config.attributes},
+                                          {"behavior", config.behavior},
+                                          {"timestamps", config.timestamps},
+                                          {"partitions", config.partitions},
+                                          {"paranoid", config.paranoid},
+                                          {"allNestedObjectsOptional", config.all_nested_objects_optional},
+                                          {"autoDecrypt", config.auto_decrypt},
+                                          {"idSize", config.id_size},
+                                          {"idGenerator", config.id_generator},
+                                          {"createdAt", now}};
+            changed = true;
+        }
+
+        auto registry = read_registry(entry, config);
+        bool registry_changed = update_registry(registry, attribute_keys(config.attributes), now);
+        if (registry_changed || !entry.contains("schemaRegistry")) {
+            write_registry(entry, registry);
+            changed = true;
+        }
+        if (changed) doc_["lastUpdated"] = now;
+        return changed;
+    }
+
+    const nlohmann::ordered_json& document() const noexcept { return doc_; }
+
+private:
+    static std::string next_version(const nlohmann::ordered_json& versions) {
+        int max = 0;
+        for (auto& [v, _] : versions.items()) {
+            if (v.size() < 2 || v[0] != 'v') continue;
+            try {
+                max = std::max(max, std::stoi(v.substr(1)));
+            } catch (...) {
+            }
+        }
+        return "v" + std::to_string(max + 1);
+    }
+
+    /// The stored registry, or (for a catalogue written without one) the indices s3db.js would derive.
+    static SchemaRegistry read_registry(const nlohmann::ordered_json& entry, const ResourceConfig& c) {
+        SchemaRegistry r;
+        if (!entry.contains("schemaRegistry")) {
+            r.mapping = assign_indices(c.attributes);
+            r.next_index = static_cast<int>(r.mapping.size());
+            return r;
+        }
+        const auto& s = entry["schemaRegistry"];
+        r.next_index = s.value("nextIndex", 0);
+        if (s.contains("mapping") && s["mapping"].is_object())
+            for (auto& [k, v] : s["mapping"].items())
+                if (v.is_number_integer()) r.mapping.emplace(k, v.get<int>());
+        if (s.contains("burned") && s["burned"].is_array())
+            for (auto& b : s["burned"])
+                if (b.is_object())
+                    r.burned.push_back({b.value("index", 0), b.value("attribute", std::string{}),
+                                        b.value("burnedAt", std::string{}), b.value("reason", std::string{})});
+        return r;
+    }
+
+    static void write_registry(nlohmann::ordered_json& entry, const SchemaRegistry& r) {
+        nlohmann::ordered_json mapping = nlohmann::ordered_json::object();
+        for (auto& [k, v] : r.mapping) mapping[k] = v;
+        nlohmann::ordered_json burned = nlohmann::ordered_json::array();
+        for (auto& b : r.burned)
+            burned.push_back({{"index", b.index}, {"attribute", b.attribute}, {"burnedAt", b.burned_at}, {"reason", b.reason}});
+        entry["schemaRegistry"] = {{"nextIndex", r.next_index}, {"mapping", mapping}, {"burned", burned}};
+    }
+
+    nlohmann::ordered_json doc_;
+};
+
+/// Reads s3db.json, applies `edit` and writes it back with a conditional PUT (If-Match the ETag read,
+/// or If-None-Match: * when there was none). On a conflict it re-reads and re-applies `edit`, so a
+/// concurrent writer's resources are kept, never overwritten. Returns the catalogue as written (or as
+/// read, when `edit` changed nothing).
+template <Transport T, class Edit>
+DatabaseMetadata update_metadata(T& transport, Edit&& edit, int max_attempts = 8) {
+    for (int attempt = 1;; ++attempt) {
+        auto current = transport.get(DatabaseMetadata::key);
+        DatabaseMetadata m = current ? DatabaseMetadata::parse(current->body) : DatabaseMetadata::blank();
+        bool changed = edit(m) || !current;
+        if (!changed) return m;
+        PutOptions o{.content_type = "application/json"};
+        if (current) o.if_match = current->info.etag;
+        else o.if_none_match = true;
+        try {
+            transport.put(DatabaseMetadata::key, m.serialize(), std::move(o));
+            return m;
+        } catch (const PreconditionFailed&) {
+            if (attempt >= max_attempts) throw;
+        }
+    }
+}
+
+}  // namespace s3db
