@@ -194,4 +194,61 @@ private:
     std::string attribute_, token_;
 };
 
+/// A record id the library will not store: empty, a character s3db.js refuses or S3 listings cannot
+/// carry, or so long that the record key would pass S3's 1024-byte limit.
+class InvalidId : public Error {
+public:
+    InvalidId(std::string resource, std::string id, std::string reason)
+        : Error("invalid id '" + InvalidKey::printable(id) + "' for resource '" + resource + "': " + reason),
+          resource_(std::move(resource)), id_(std::move(id)), reason_(std::move(reason)) {}
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& id() const noexcept { return id_; }
+    const std::string& reason() const noexcept { return reason_; }
+
+private:
+    std::string resource_, id_, reason_;
+};
+
+/// A partition definition or query the library cannot use: malformed definition, unknown partition,
+/// a field that is not an attribute. `field` is empty when the problem is the partition itself.
+class PartitionError : public ConfigError {
+public:
+    PartitionError(std::string resource, std::string partition, std::string field, const std::string& why)
+        : ConfigError(compose(resource, partition, field, why)), resource_(std::move(resource)),
+          partition_(std::move(partition)), field_(std::move(field)) {}
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& partition() const noexcept { return partition_; }
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    static std::string compose(const std::string& resource, const std::string& partition, const std::string& field,
+                               const std::string& why) {
+        std::string m = "resource '" + resource + "'";
+        if (!partition.empty()) m += ", partition '" + InvalidKey::printable(partition) + "'";
+        if (!field.empty()) m += ", field '" + InvalidKey::printable(field) + "'";
+        return m + ": " + why;
+    }
+    std::string resource_, partition_, field_;
+};
+
+/// A record whose metadata is over its resource's limit where the behavior refuses to shrink it
+/// (`enforce-limits`). Raised before any request is sent. `size` and `limit` are s3db.js's measure
+/// (`calculateTotalSize` against the effective limit: 2047 bytes less `_v`, timestamps and id).
+class RecordTooLarge : public Error {
+public:
+    RecordTooLarge(std::string resource, std::string id, std::size_t size, std::int64_t limit)
+        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' needs " +
+                std::to_string(size) + " bytes of metadata, over the limit of " + std::to_string(limit) + " bytes"),
+          resource_(std::move(resource)), id_(std::move(id)), size_(size), limit_(limit) {}
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& id() const noexcept { return id_; }
+    std::size_t size() const noexcept { return size_; }
+    std::int64_t limit() const noexcept { return limit_; }
+
+private:
+    std::string resource_, id_;
+    std::size_t size_;
+    std::int64_t limit_;
+};
+
 }  // namespace s3db

@@ -1,0 +1,178 @@
+#pragma once
+// Record ids: the default generator (what s3db.js 21.x produces for `idSize: 22`) and the check every
+// id passes before it becomes part of a key.
+//
+// s3db.js draws ids from a 64-character URL-safe alphabet (nanoid's "useandom…" ordering) with
+// `bytes[i] & 63`, so every character is equally likely. We draw from OpenSSL's CSPRNG with the same
+// mask and reject masked values past the alphabet's end, which keeps custom alphabets (any size up
+// to 256) unbiased too; for the 64-character default nothing is ever rejected.
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "s3db/core/errors.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+/// The alphabet of s3db.js's default ids (64 characters: A-Z a-z 0-9 '_' '-').
+inline constexpr std::string_view url_alphabet = "useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict";
+
+/// s3db.js's default `idSize`: 22 characters, 132 random bits.
+inline constexpr std::size_t default_id_size = 22;
+
+/// A custom id source: called once per insert that has no id. It must be safe to call from several
+/// threads at once if the resource is used that way. Its ids still pass `validate_id`.
+using IdGenerator = std::function<std::string()>;
+
+namespace detail {
+
+/// Length of the well-formed UTF-8 sequence starting at `s[i]` (1-4), or 0 if none starts there
+/// (stray continuation byte, overlong form, surrogate, past U+10FFFF, truncated). `cp` receives the
+/// code point.
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp = nullptr) noexcept {
+    auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+    const unsigned c = b(0);
+    auto cont = [&](std::size_t k) { return (b(k) & 0xC0) == 0x80; };
+    std::size_t n;
+    char32_t v;
+    if (c < 0x80) {
+        n = 1;
+        v = c;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        if (!cont(1)) return 0;
+        n = 2;
+        v = (c & 0x1F) << 6 | (b(1) & 0x3F);
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(1) || !cont(2)) return 0;
+        n = 3;
+        v = (c & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
+        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(1) || !cont(2) || !cont(3)) return 0;
+        n = 4;
+        v = (c & 0x07) << 18 | (b(1) & 0x3F) << 12 | (b(2) & 0x3F) << 6 | (b(3) & 0x3F);
+        if (v < 0x10000 || v > 0x10FFFF) return 0;
+    } else {
+        return 0;
+    }
+    if (i + n > s.size()) return 0;
+    if (cp) *cp = v;
+    return n;
+}
+
+/// Characters S3 stores in a key but that break it in practice: C0 controls and DEL (XML 1.0 listings
+/// cannot carry most of them, and parsers turn CR into LF), and U+FFFE/U+FFFF (not XML characters).
+inline bool key_hostile(char32_t cp) noexcept { return cp < 0x20 || cp == 0x7F || cp == 0xFFFE || cp == 0xFFFF; }
+
+/// "U+001F": how messages name a character they cannot show.
+inline std::string code_point_name(char32_t cp) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out = "U+";
+    for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 15];
+    return out;
+}
+
+inline void random_fill(unsigned char* out, std::size_t n) {
+    while (n > 0) {
+        const int chunk = n > (1u << 20) ? (1 << 20) : static_cast<int>(n);
+        if (RAND_bytes(out, chunk) != 1) throw Error("OpenSSL's random generator failed to produce bytes for an id");
+        out += chunk;
+        n -= static_cast<std::size_t>(chunk);
+    }
+}
+
+/// An alphabet is usable when it has 1-256 distinct bytes, each one `validate_id` accepts (so every
+/// generated id is a valid id), and no byte of a multi-byte character (ids are drawn bytewise).
+inline void check_alphabet(std::string_view alphabet) {
+    if (alphabet.empty() || alphabet.size() > 256)
+        throw ConfigError("id alphabet must have 1 to 256 characters, not " + std::to_string(alphabet.size()));
+    std::array<bool, 256> seen{};
+    for (char ch : alphabet) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7F || ch == '/' || ch == '\\' || ch == '=' || ch == '%')
+            throw ConfigError("id alphabet may only hold printable ASCII other than / \\ = %; it has byte " +
+                              std::to_string(c));
+        // A repeated character would be drawn twice as often as the others.
+        if (seen[c]) throw ConfigError(std::string("id alphabet repeats '") + ch + "'");
+        seen[c] = true;
+    }
+}
+
+}  // namespace detail
+
+/// `size` characters, each drawn uniformly from `alphabet` with a CSPRNG. Throws ConfigError for an
+/// alphabet `check_alphabet` refuses.
+inline std::string random_id(std::size_t size = default_id_size, std::string_view alphabet = url_alphabet) {
+    detail::check_alphabet(alphabet);
+    std::string id;
+    id.reserve(size);
+    const std::size_t n = alphabet.size();
+    // The smallest all-ones mask covering n-1: masked values are uniform over [0, mask], and the ones
+    // >= n are thrown away (rejection), so no character is favoured.
+    unsigned mask = 0;
+    while (mask < n - 1) mask = mask << 1 | 1;
+    // Enough bytes for the whole id in one draw on average, with margin for rejected ones.
+    const std::size_t step = (size * (mask + 1) * 5) / (n * 4) + 1;
+    std::string buffer(step, '\0');
+    auto* bytes = reinterpret_cast<unsigned char*>(buffer.data());
+    while (id.size() < size) {
+        detail::random_fill(bytes, step);
+        for (std::size_t i = 0; i < step && id.size() < size; ++i) {
+            const unsigned v = bytes[i] & mask;
+            if (v < n) id += alphabet[v];
+        }
+    }
+    return id;
+}
+
+/// A generator of `id_size`-character ids over `alphabet` (s3db.js's `idSize` option; its default
+/// resources use 22 and the URL alphabet). The alphabet is checked here, once.
+inline IdGenerator make_id_generator(std::size_t id_size = default_id_size,
+                                     std::string alphabet = std::string(url_alphabet)) {
+    if (id_size == 0) throw ConfigError("idSize must be greater than 0");
+    detail::check_alphabet(alphabet);
+    return [id_size, alphabet = std::move(alphabet)] { return random_id(id_size, alphabet); };
+}
+
+/// The key a record is stored under: `resource=<name>/data/id=<id>`.
+inline std::string record_key(std::string_view resource, std::string_view id) {
+    std::string key;
+    key.reserve(resource.size() + id.size() + 18);
+    key.append("resource=").append(resource).append("/data/id=").append(id);
+    return key;
+}
+
+/// Throws InvalidId (naming resource, id and reason) unless `id` can be a record id:
+/// - not empty, not "." or ".." (path tools and the filesystem store treat those as directories);
+/// - none of '/', '\', '=', '%' — s3db.js refuses them in ids (its `validateS3KeySegment`), and '/'
+///   would move the record to another key level;
+/// - valid UTF-8 without control characters, DEL, U+FFFE or U+FFFF, which S3 listings cannot carry;
+/// - short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
+inline void validate_id(std::string_view resource, std::string_view id) {
+    auto fail = [&](const std::string& why) { throw InvalidId(std::string(resource), std::string(id), why); };
+    if (id.empty()) fail("it is empty");
+    if (id == "." || id == "..") fail("'.' and '..' are not allowed as ids");
+    for (std::size_t i = 0; i < id.size();) {
+        char32_t cp = 0;
+        const std::size_t n = detail::utf8_sequence(id, i, &cp);
+        if (n == 0) fail("it is not valid UTF-8 (byte " + std::to_string(i) + ")");
+        if (cp == '/' || cp == '\\' || cp == '=' || cp == '%')
+            fail(std::string("it contains '") + static_cast<char>(cp) + "', which s3db.js does not allow in ids");
+        if (detail::key_hostile(cp))
+            fail("it contains " + detail::code_point_name(cp) + ", which S3 listings cannot carry");
+        i += n;
+    }
+    const std::size_t key_bytes = resource.size() + id.size() + 18;  // "resource=" "/data/id="
+    if (key_bytes > max_key_bytes)
+        fail("its record key would be " + std::to_string(key_bytes) + " bytes, over S3's limit of " +
+             std::to_string(max_key_bytes));
+}
+
+}  // namespace s3db
