@@ -1,0 +1,543 @@
+#pragma once
+// The five s3db.js behaviors (§4 of the internals): how a mapped record is split between object
+// metadata (2 KB) and the object body, and how it is put back together on read.
+//
+// Objects are laid out as s3db.js lays them out (same markers `_v`, `_overflow`, `_truncated`,
+// `_map`, `_pluginmap`, same body JSON keyed by mapped keys), so each library reads the other's.
+// Where s3db.js's algorithm is broken we keep its layout and fix the algorithm, and say so:
+// - truncate-data and body-overflow pack counting key bytes too (s3db.js counts values only and
+//   can write metadata the store rejects); truncate-data keeps the prefix that fits and always
+//   terminates (s3db.js blanks the cut field, or loops forever: §13.1);
+// - user-managed updates too large for metadata use the insert layout (s3db.js writes the
+//   oversized metadata anyway and the store refuses it);
+// - s3db.js reads back only the metadata half of a nested object split between metadata and body:
+//   given the codec, body-overflow keeps such an object together, and our reader merges the
+//   halves of objects s3db.js split, leaf by leaf.
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "s3db/core/codec.hpp"
+#include "s3db/core/errors.hpp"
+#include "s3db/core/schema.hpp"
+#include "s3db/detail/base62.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+/// s3db.js lays some behaviors out differently for updates (upserts count as updates).
+enum class WriteKind { insert, update };
+
+/// What the transport receives for one record. `content_type` is empty when there is no body
+/// (s3db.js sends none then).
+struct StoredRecord {
+    Metadata metadata;
+    std::string body;
+    std::string content_type;
+};
+
+struct BehaviorContext {
+    std::string_view resource;  // for error messages
+    std::string_view id;
+    std::int64_t effective_limit = static_cast<std::int64_t>(s3db_metadata_limit);  // calculate_effective_limit
+    WriteKind kind = WriteKind::insert;
+    std::string_view map_json{};         // schema_map_json(): body-only stores it as `_map`
+    std::string_view plugin_map_json{};  // `_pluginMap` JSON when the resource has plugin attributes
+    /// The resource's codec, if given, lets body-overflow keep the fields of one nested object
+    /// together: s3db.js loses the body half of an object split between metadata and body.
+    const Codec* codec = nullptr;
+};
+
+namespace detail {
+
+inline constexpr std::string_view json_content_type = "application/json";
+inline constexpr std::int64_t overflow_flag_bytes = 13;   // "$overflow" + "true", as s3db.js reserves
+inline constexpr std::int64_t truncated_flag_bytes = 14;  // "$truncated" + "true"
+
+inline std::int64_t field_size(const MappedField& f) noexcept {
+    return static_cast<std::int64_t>(f.key.size() + accounted_value_size(f));
+}
+
+/// A JavaScript array-index key ("0", "17", not "01"): JS objects list those first, ascending.
+inline std::optional<std::uint32_t> js_index_key(std::string_view k) noexcept {
+    if (k.empty() || k.size() > 10 || (k.size() > 1 && k[0] == '0')) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : k) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (v >= 4294967295ULL) return std::nullopt;
+    return static_cast<std::uint32_t>(v);
+}
+
+/// `keys[order[i]]` reordered as a JavaScript object built in that order would list them.
+template <class KeyOf>
+void js_object_order(std::vector<std::size_t>& order, KeyOf key_of) {
+    auto mid = std::stable_partition(order.begin(), order.end(),
+                                     [&](std::size_t i) { return js_index_key(key_of(i)).has_value(); });
+    std::sort(order.begin(), mid, [&](std::size_t a, std::size_t b) { return *js_index_key(key_of(a)) < *js_index_key(key_of(b)); });
+}
+
+/// JSON.stringify of the JS object holding `fields` in this insertion order.
+inline std::string mapped_body_json(const MappedRecord& record, std::vector<std::size_t> order) {
+    js_object_order(order, [&](std::size_t i) -> std::string_view { return record[i].key; });
+    std::string out;
+    std::size_t bytes = 2;
+    for (std::size_t i : order) bytes += record[i].key.size() + record[i].value.size() + 6;
+    out.reserve(bytes);
+    out += '{';
+    bool first = true;
+    for (std::size_t i : order) {
+        if (!first) out += ',';
+        first = false;
+        append_js_json(out, nlohmann::json(record[i].key));
+        out += ':';
+        if (record[i].kind == MappedField::Kind::string) append_js_json(out, nlohmann::json(record[i].value));
+        else append_js_json(out, mapped_value_json(record[i]));
+    }
+    out += '}';
+    return out;
+}
+
+inline std::string mapped_body_json(const MappedRecord& record) {
+    std::vector<std::size_t> order(record.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    return mapped_body_json(record, std::move(order));
+}
+
+/// Indices of the non-`_v` fields, in JS object order, stably sorted by accounted value size
+/// (s3db.js `Object.entries(calculateAttributeSizes(mapped)).sort((a, b) => a - b)`).
+inline std::vector<std::size_t> by_value_size(const MappedRecord& record) {
+    std::vector<std::size_t> order;
+    order.reserve(record.size());
+    for (std::size_t i = 0; i < record.size(); ++i)
+        if (record[i].key != "_v") order.push_back(i);
+    js_object_order(order, [&](std::size_t i) -> std::string_view { return record[i].key; });
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return accounted_value_size(record[a]) < accounted_value_size(record[b]);
+    });
+    return order;
+}
+
+inline const MappedField* find_version(const MappedRecord& record) noexcept {
+    for (const auto& f : record)
+        if (f.key == "_v") return &f;
+    return nullptr;
+}
+
+/// The longest prefix of `s` of at most `max_bytes` bytes that ends on a UTF-8 character boundary.
+inline std::string utf8_prefix(std::string_view s, std::size_t max_bytes) {
+    if (s.size() <= max_bytes) return std::string(s);
+    std::size_t n = max_bytes;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // s[n] starts the cut char
+    return std::string(s.substr(0, n));
+}
+
+/// Fields s3db.js drops from every record it returns (`_v`, `_overflow`, the §13.3 junk, ...).
+inline bool is_internal_field(std::string_view name) noexcept {
+    return name.starts_with('_') && name != "_geohash" && !name.starts_with("_geohash_zoom");
+}
+
+/// Plugin attribute keys (`_pluginmap`: attribute name → stored key) reversed.
+inline std::map<std::string, std::string, std::less<>> plugin_names(const Metadata& metadata) {
+    std::map<std::string, std::string, std::less<>> out;
+    auto it = metadata.find("_pluginmap");
+    if (it == metadata.end()) return out;
+    auto parsed = parse_json(it->second);
+    if (!parsed || !parsed->is_object()) return out;
+    for (auto e = parsed->begin(); e != parsed->end(); ++e)
+        if (e.value().is_string()) out.emplace(e.value().get<std::string>(), e.key());
+    return out;
+}
+
+inline nlohmann::json& at_path(nlohmann::json& out, std::string_view path) {
+    nlohmann::json* target = &out;
+    while (true) {
+        if (!target->is_object()) *target = nlohmann::json::object();
+        auto dot = path.find('.');
+        target = &(*target)[std::string(path.substr(0, dot))];
+        if (dot == std::string_view::npos) return *target;
+        path.remove_prefix(dot + 1);
+    }
+}
+
+/// A value no attribute of ours describes, as s3db.js's unmapper returns it: JSON text parsed.
+inline nlohmann::json loose_value(const nlohmann::json& v) {
+    if (!v.is_string()) return v;
+    const auto& s = v.get_ref<const std::string&>();
+    if (s == "[object Object]") return nlohmann::json::object();
+    if (!s.empty() && (s.front() == '{' || s.front() == '['))
+        if (auto j = parse_json(s)) return std::move(*j);
+    return v;
+}
+
+/// Puts a body value that is not text (numbers and booleans of untyped fields, values of an
+/// s3db.js user-managed update body) where the codec would put `key`: the codec tells us the path
+/// by decoding "null", which every attribute type decodes to a null leaf.
+inline void place_raw(const Codec& codec, nlohmann::json& out, std::string_view key, nlohmann::json value) {
+    nlohmann::json probe = nlohmann::json::object();
+    codec.decode_field(probe, key, "null");
+    const nlohmann::json* src = &probe;
+    nlohmann::json* dst = &out;
+    bool placed = false;
+    while (src->is_object() && src->size() == 1) {
+        auto it = src->begin();
+        if (!dst->is_object()) *dst = nlohmann::json::object();
+        dst = &(*dst)[it.key()];
+        src = &it.value();
+        placed = true;
+    }
+    if (placed) *dst = std::move(value);
+}
+
+using Renames = std::map<std::string, std::string, std::less<>>;  // stored key → attribute path
+
+/// One stored entry into `out`. `loose` holds keys whose attribute our schema does not have
+/// (plugin attributes, attributes removed since the object was written).
+inline void decode_entry(const Codec& codec, nlohmann::json& out, std::string_view key, const nlohmann::json& value,
+                         const Renames& loose) {
+    if (auto it = loose.find(key); it != loose.end()) {
+        at_path(out, it->second) = loose_value(value);
+        return;
+    }
+    if (value.is_string()) codec.decode_field(out, key, value.get_ref<const std::string&>());
+    else if (value.is_null()) codec.decode_field(out, key, "null");
+    else place_raw(codec, out, key, value);
+}
+
+inline void decode_metadata(const Codec& codec, const Metadata& metadata, nlohmann::json& out, const Renames& loose) {
+    for (const auto& [key, value] : metadata) {
+        if (is_internal_field(key)) continue;
+        if (auto it = loose.find(key); it != loose.end()) at_path(out, it->second) = loose_value(nlohmann::json(value));
+        else codec.decode_field(out, key, value);
+    }
+}
+
+/// Decodes a body holding a JSON object of stored keys; anything else is ignored, as s3db.js does.
+/// Returns whether the body was such an object.
+inline bool decode_body(const Codec& codec, std::string_view body, nlohmann::json& out, const Renames& loose) {
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return false;
+    auto parsed = parse_json(body);
+    if (!parsed || !parsed->is_object()) return false;
+    for (auto it = parsed->begin(); it != parsed->end(); ++it) {
+        if (is_internal_field(it.key()) || it.key() == "id") continue;
+        decode_entry(codec, out, it.key(), it.value(), loose);
+    }
+    return true;
+}
+
+/// Drops what s3db.js never returns (plugin attribute names excepted) and the id, which the
+/// caller takes from the object key.
+inline void drop_internal(nlohmann::json& out, const Renames& loose) {
+    auto kept = [&](const std::string& name) {
+        for (const auto& [key, path] : loose)
+            if (path == name) return true;
+        return false;
+    };
+    for (auto it = out.begin(); it != out.end();) {
+        if (it.key() == "id" || (is_internal_field(it.key()) && !kept(it.key()))) it = out.erase(it);
+        else ++it;
+    }
+}
+
+/// The top-level record field a stored key belongs to ("profile" for "profile.city"'s key).
+inline std::string top_level_field(const Codec& codec, std::string_view key) {
+    nlohmann::json probe = nlohmann::json::object();
+    codec.decode_field(probe, key, "null");
+    return probe.size() == 1 ? probe.begin().key() : std::string(key);
+}
+
+/// Metadata of `record`'s fields at `keep` (moved out).
+inline Metadata metadata_of(MappedRecord& record, const std::vector<std::size_t>& keep) {
+    MappedRecord subset;
+    subset.reserve(keep.size());
+    for (std::size_t i : keep) subset.push_back(std::move(record[i]));
+    return Codec::to_metadata(std::move(subset));
+}
+
+inline StoredRecord with_body(Metadata metadata, std::string body) {
+    StoredRecord r{std::move(metadata), std::move(body), {}};
+    if (!r.body.empty()) r.content_type = json_content_type;
+    return r;
+}
+
+/// `{_v}` (+ `_pluginmap`) in metadata and the whole mapped record as the body: s3db.js's layout
+/// for user-managed records too large for metadata.
+inline StoredRecord version_only_layout(MappedRecord record, const BehaviorContext& ctx) {
+    std::string body = mapped_body_json(record);
+    Metadata m;
+    if (const MappedField* v = find_version(record)) m.emplace("_v", v->value);
+    if (!ctx.plugin_map_json.empty()) m.emplace("_pluginmap", std::string(ctx.plugin_map_json));
+    return with_body(std::move(m), std::move(body));
+}
+
+}  // namespace detail
+
+/// `JSON.stringify(schema.map)` of s3db.js: attribute path → base36 key, for body-only's `_map`.
+/// `mapping` is the resource's registry mapping (path → index).
+inline std::string schema_map_json(const Schema& schema, const std::map<std::string, int>& mapping) {
+    std::vector<std::string> keys;
+    for (auto& k : attribute_keys(schema.definition()))
+        if (mapping.count(k)) keys.push_back(std::move(k));
+    std::vector<std::size_t> order(keys.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    detail::js_object_order(order, [&](std::size_t i) -> std::string_view { return keys[i]; });
+    std::string out = "{";
+    for (std::size_t i : order) {
+        if (out.size() > 1) out += ',';
+        detail::append_js_json(out, nlohmann::json(keys[i]));
+        out += ':';
+        detail::append_js_json(out, nlohmann::json(detail::b36_encode(static_cast<std::uint64_t>(mapping.at(keys[i])))));
+    }
+    out += '}';
+    return out;
+}
+
+/// A behavior: how records are stored and read back. `write` may throw RecordTooLarge before any
+/// request is made; `read` returns the record without `id` and without `_` fields. `reads_body`
+/// says whether `read` looks at the body at all (when false, a HEAD is enough).
+template <class B>
+concept Behavior = std::default_initializable<B> &&
+    requires(const B& b, MappedRecord record, const BehaviorContext& ctx, const Codec& codec, const Metadata& metadata,
+             std::string_view body) {
+        { B::name } -> std::convertible_to<std::string_view>;
+        { B::reads_body } -> std::convertible_to<bool>;
+        { b.write(std::move(record), ctx) } -> std::same_as<StoredRecord>;
+        { b.read(codec, metadata, body) } -> std::same_as<nlohmann::json>;
+    };
+
+/// s3db.js's default. Fits: all in metadata. Too large: `_v` in metadata, everything in the body.
+/// Updates also carry the record in the body, as s3db.js's do (keyed by mapped keys where s3db.js
+/// uses attribute names; its reader takes both). Reads merge body and metadata, metadata winning.
+struct UserManaged {
+    static constexpr std::string_view name = "user-managed";
+    static constexpr bool reads_body = true;
+
+    StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
+        auto size = static_cast<std::int64_t>(calculate_total_size(record));
+        if (size > ctx.effective_limit) return detail::version_only_layout(std::move(record), ctx);
+        if (ctx.kind == WriteKind::insert) return {Codec::to_metadata(std::move(record)), {}, {}};
+        std::string body = detail::mapped_body_json(record);
+        return detail::with_body(Codec::to_metadata(std::move(record)), std::move(body));
+    }
+
+    nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {
+        return read_merged(codec, metadata, body);
+    }
+
+    /// Body first, then metadata over it leaf by leaf.
+    static nlohmann::json read_merged(const Codec& codec, const Metadata& metadata, std::string_view body) {
+        nlohmann::json out = nlohmann::json::object();
+        auto loose = detail::plugin_names(metadata);
+        if (!body.empty()) detail::decode_body(codec, body, out, loose);
+        detail::decode_metadata(codec, metadata, out, loose);
+        detail::drop_internal(out, loose);
+        return out;
+    }
+};
+
+/// Metadata only; a record over the limit is refused with RecordTooLarge. Updates also write the
+/// mapped record as the body, as s3db.js does; reads ignore the body, as s3db.js does.
+struct EnforceLimits {
+    static constexpr std::string_view name = "enforce-limits";
+    static constexpr bool reads_body = false;
+
+    StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
+        auto size = calculate_total_size(record);
+        if (static_cast<std::int64_t>(size) > ctx.effective_limit)
+            throw RecordTooLarge(std::string(ctx.resource), std::string(ctx.id), size, ctx.effective_limit);
+        if (ctx.kind == WriteKind::insert) return {Codec::to_metadata(std::move(record)), {}, {}};
+        std::string body = detail::mapped_body_json(record);
+        return detail::with_body(Codec::to_metadata(std::move(record)), std::move(body));
+    }
+
+    nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view) const {
+        nlohmann::json out = nlohmann::json::object();
+        auto loose = detail::plugin_names(metadata);
+        detail::decode_metadata(codec, metadata, out, loose);
+        detail::drop_internal(out, loose);
+        return out;
+    }
+};
+
+/// Metadata only; a record over the limit keeps its smallest fields whole, the next one cut to
+/// the bytes left (never inside a UTF-8 character) and loses the rest; `_truncated=true` marks it.
+struct TruncateData {
+    static constexpr std::string_view name = "truncate-data";
+    static constexpr bool reads_body = false;
+
+    StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
+        if (static_cast<std::int64_t>(calculate_total_size(record)) <= ctx.effective_limit)
+            return {Codec::to_metadata(std::move(record)), {}, {}};
+        const std::int64_t budget = ctx.effective_limit - detail::truncated_flag_bytes;
+        std::vector<std::size_t> keep;
+        std::int64_t used = 0;
+        for (std::size_t i = 0; i < record.size(); ++i)
+            if (record[i].key == "_v") {
+                keep.push_back(i);
+                used += detail::field_size(record[i]);
+            }
+        for (std::size_t i : detail::by_value_size(record)) {
+            MappedField& f = record[i];
+            if (used + detail::field_size(f) <= budget) {
+                keep.push_back(i);
+                used += detail::field_size(f);
+                continue;
+            }
+            std::int64_t room = budget - used - static_cast<std::int64_t>(f.key.size());
+            if (room >= 0) {  // the first field that does not fit keeps what fits; larger ones are dropped
+                f.value = detail::utf8_prefix(f.value, static_cast<std::size_t>(room));
+                f.kind = MappedField::Kind::string;
+                keep.push_back(i);
+            }
+            break;
+        }
+        Metadata m = detail::metadata_of(record, keep);
+        m.insert_or_assign("_truncated", "true");
+        return {std::move(m), {}, {}};
+    }
+
+    nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {
+        return EnforceLimits{}.read(codec, metadata, body);
+    }
+};
+
+/// The smallest fields in metadata while they fit, the rest as a JSON body; `_overflow=true`
+/// marks a split record. Used by almost every s3db.js plugin resource.
+struct BodyOverflow {
+    static constexpr std::string_view name = "body-overflow";
+    static constexpr bool reads_body = true;
+
+    StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
+        const std::int64_t plugin_map_size =
+            ctx.plugin_map_json.empty() ? 0 : static_cast<std::int64_t>(10 + ctx.plugin_map_json.size());
+        if (static_cast<std::int64_t>(calculate_total_size(record)) + plugin_map_size <= ctx.effective_limit) {
+            Metadata m = Codec::to_metadata(std::move(record));
+            if (plugin_map_size) m.emplace("_pluginmap", std::string(ctx.plugin_map_json));
+            return {std::move(m), {}, {}};
+        }
+        const std::int64_t budget = ctx.effective_limit - detail::overflow_flag_bytes;
+        std::vector<std::size_t> keep, spill;
+        std::int64_t used = plugin_map_size;
+        for (std::size_t i = 0; i < record.size(); ++i)
+            if (record[i].key == "_v") {
+                keep.push_back(i);
+                used += detail::field_size(record[i]);
+            }
+        const std::vector<std::size_t> sorted = detail::by_value_size(record);
+        std::vector<char> spilled(record.size(), 0);
+        bool spilling = false;
+        for (std::size_t i : sorted) {
+            // once one field spills, every larger one does too (s3db.js)
+            spilling = spilling || used + detail::field_size(record[i]) > budget;
+            if (spilling) spilled[i] = 1;
+            else used += detail::field_size(record[i]);
+        }
+        if (ctx.codec) {  // a nested object goes to the body whole if any of its fields does
+            std::vector<std::string> groups(record.size());
+            std::set<std::string_view> spilled_groups;
+            for (std::size_t i : sorted) {
+                groups[i] = detail::top_level_field(*ctx.codec, record[i].key);
+                if (spilled[i]) spilled_groups.insert(groups[i]);
+            }
+            for (std::size_t i : sorted)
+                if (!spilled[i] && spilled_groups.count(groups[i])) spilled[i] = 1;
+        }
+        for (std::size_t i : sorted) (spilled[i] ? spill : keep).push_back(i);
+        std::string body = detail::mapped_body_json(record, spill);
+        Metadata m = detail::metadata_of(record, keep);
+        if (plugin_map_size) m.emplace("_pluginmap", std::string(ctx.plugin_map_json));
+        m.insert_or_assign("_overflow", "true");
+        return detail::with_body(std::move(m), std::move(body));
+    }
+
+    nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {
+        return UserManaged::read_merged(codec, metadata, body);
+    }
+};
+
+/// Everything in the body; metadata holds `_v` and `_map` (attribute path → key) so the object
+/// describes itself. Needs BehaviorContext::map_json (schema_map_json()).
+struct BodyOnly {
+    static constexpr std::string_view name = "body-only";
+    static constexpr bool reads_body = true;
+
+    StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
+        if (ctx.map_json.empty())
+            throw ConfigError("behavior body-only of resource '" + std::string(ctx.resource) +
+                              "' needs the attribute map (BehaviorContext::map_json, from schema_map_json)");
+        std::string body = detail::mapped_body_json(record);
+        Metadata m;
+        if (const MappedField* v = detail::find_version(record)) m.emplace("_v", v->value);
+        m.emplace("_map", std::string(ctx.map_json));
+        if (!ctx.plugin_map_json.empty()) m.emplace("_pluginmap", std::string(ctx.plugin_map_json));
+        return detail::with_body(std::move(m), std::move(body));
+    }
+
+    /// The body, its keys read through the object's own `_map`: a key whose attribute our schema no
+    /// longer has comes back under the attribute's old name, untyped, as s3db.js returns it. (Other
+    /// keys are decoded by index, which the schema registry keeps permanent.) A body without user
+    /// fields falls back to the metadata.
+    nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {
+        nlohmann::json out = nlohmann::json::object();
+        auto loose = detail::plugin_names(metadata);
+        if (auto it = metadata.find("_map"); it != metadata.end())
+            if (auto map = detail::parse_json(it->second); map && map->is_object())
+                for (auto e = map->begin(); e != map->end(); ++e)
+                    if (e.value().is_string() && !codec.schema().find(e.key()))
+                        loose.emplace(e.value().get<std::string>(), e.key());
+        detail::decode_body(codec, body, out, loose);
+        detail::drop_internal(out, loose);
+        if (!out.empty()) return out;
+        detail::decode_metadata(codec, metadata, out, loose);
+        detail::drop_internal(out, loose);
+        return out;
+    }
+};
+
+static_assert(Behavior<UserManaged> && Behavior<EnforceLimits> && Behavior<TruncateData> && Behavior<BodyOverflow> &&
+              Behavior<BodyOnly>);
+
+/// A behavior chosen at run time (from s3db.json).
+using AnyBehavior = std::variant<UserManaged, EnforceLimits, TruncateData, BodyOverflow, BodyOnly>;
+
+/// s3db.js's name → behavior; throws ConfigError naming an unknown one.
+inline AnyBehavior behavior_from_name(std::string_view name) {
+    if (name == UserManaged::name) return UserManaged{};
+    if (name == EnforceLimits::name) return EnforceLimits{};
+    if (name == TruncateData::name) return TruncateData{};
+    if (name == BodyOverflow::name) return BodyOverflow{};
+    if (name == BodyOnly::name) return BodyOnly{};
+    throw ConfigError("unknown behavior '" + std::string(name) +
+                      "' (expected user-managed, enforce-limits, truncate-data, body-overflow or body-only)");
+}
+
+inline std::string_view behavior_name(const AnyBehavior& behavior) {
+    return std::visit([](const auto& b) { return std::string_view(b.name); }, behavior);
+}
+
+inline bool behavior_reads_body(const AnyBehavior& behavior) {
+    return std::visit([](const auto& b) { return b.reads_body; }, behavior);
+}
+
+inline StoredRecord behavior_write(const AnyBehavior& behavior, MappedRecord record, const BehaviorContext& ctx) {
+    return std::visit([&](const auto& b) { return b.write(std::move(record), ctx); }, behavior);
+}
+
+inline nlohmann::json behavior_read(const AnyBehavior& behavior, const Codec& codec, const Metadata& metadata,
+                                    std::string_view body) {
+    return std::visit([&](const auto& b) { return b.read(codec, metadata, body); }, behavior);
+}
+
+}  // namespace s3db
