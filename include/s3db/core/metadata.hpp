@@ -182,23 +182,32 @@ public:
 
         bool changed = !exists;
         std::string version = exists ? entry.value("currentVersion", std::string("v1")) : "v1";
+        // Settings outside the hash (paranoid, idSize, ...) are updated in place, as s3db.js does;
+        // a different hash makes a new version.
+        nlohmann::ordered_json settings = {{"timestamps", config.timestamps},
+                                           {"paranoid", config.paranoid},
+                                           {"allNestedObjectsOptional", config.all_nested_objects_optional},
+                                           {"autoDecrypt", config.auto_decrypt},
+                                           {"idSize", config.id_size},
+                                           {"idGenerator", config.id_generator}};
         if (!exists || entry["versions"][version].value("hash", std::string{}) != hash) {
             if (exists) version = next_version(entry["versions"]);
             entry["currentVersion"] = version;
             entry["partitions"] = config.partitions;
             if (!entry.contains("createdBy")) entry["createdBy"] = config.created_by;
-            entry["versions"][version] = {{"hash", hash},
-                                          {"attributes", config.attributes},
-                                          {"behavior", config.behavior},
-                                          {"timestamps", config.timestamps},
-                                          {"partitions", config.partitions},
-                                          {"paranoid", config.paranoid},
-                                          {"allNestedObjectsOptional", config.all_nested_objects_optional},
-                                          {"autoDecrypt", config.auto_decrypt},
-                                          {"idSize", config.id_size},
-                                          {"idGenerator", config.id_generator},
-                                          {"createdAt", now}};
+            auto& v = entry["versions"][version];
+            v = {{"hash", hash}, {"attributes", config.attributes}, {"behavior", config.behavior},
+                 {"partitions", config.partitions}};
+            v.update(settings);
+            v["createdAt"] = now;
             changed = true;
+        } else {
+            auto& v = entry["versions"][version];
+            for (auto& [k, value] : settings.items())
+                if (!v.contains(k) || v[k] != value) {
+                    v[k] = value;
+                    changed = true;
+                }
         }
 
         auto registry = read_registry(entry, config);

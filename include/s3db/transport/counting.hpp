@@ -3,6 +3,8 @@
 // to its request budget and benchmarks can print requests per operation. Thread-safe.
 
 #include <atomic>
+#include <concepts>
+#include <type_traits>
 #include <utility>
 
 #include "s3db/transport/transport.hpp"
@@ -25,7 +27,14 @@ template <Transport T>
 class Counting {
 public:
     template <class... Args>
+        requires std::constructible_from<T, Args&&...>
     explicit Counting(Args&&... args) : inner_(std::forward<Args>(args)...) {}
+    /// Moves the transport along with the counts so far (a database can take a Counting by value).
+    Counting(Counting&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : inner_(std::move(o.inner_)) {
+        for (auto [to, from] : {std::pair{&put_, &o.put_}, {&get_, &o.get_}, {&head_, &o.head_}, {&copy_, &o.copy_},
+                                {&remove_, &o.remove_}, {&remove_many_, &o.remove_many_}, {&list_, &o.list_}})
+            to->store(from->load());
+    }
 
     T& inner() noexcept { return inner_; }
     const T& inner() const noexcept { return inner_; }

@@ -1,0 +1,213 @@
+// The database on top of the transports: the resource API, its request budgets (counted through
+// Counting<T>), validation before any write, partitions, hooks and events.
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "s3db/core/database.hpp"
+#include "s3db/transport/counting.hpp"
+#include "s3db/transport/memory.hpp"
+
+using namespace s3db;
+using ojson = nlohmann::ordered_json;
+using Db = BasicDatabase<Counting<Memory>>;
+
+namespace {
+ResourceConfig users_config(std::string behavior = "user-managed") {
+    return {.name = "users",
+            .attributes = ojson{{"name", "string|required|min:2"}, {"email", "string|optional"},
+                                {"region", "string|optional"}, {"age", "number|integer|min:0|optional"}},
+            .behavior = std::move(behavior),
+            .partitions = ojson{{"byRegion", {{"fields", {{"region", "string"}}}}}}};
+}
+
+struct Fixture : ::testing::Test {
+    Db db{Counting<Memory>{}};
+    RequestCounts since(const RequestCounts& before) { return db.transport().counts() - before; }
+};
+}  // namespace
+
+TEST_F(Fixture, InsertIsOneConditionalPutPlusOnePerPartition) {
+    auto& users = db.create_resource(users_config());
+    auto before = db.transport().counts();
+    auto ada = users.insert({{"name", "Ada"}, {"region", "eu"}, {"age", 36}});
+    EXPECT_EQ(since(before), (RequestCounts{.put = 2}));
+    EXPECT_EQ(ada["id"].get<std::string>().size(), 22u);
+    EXPECT_EQ(ada["name"], "Ada");
+    // No partition value, no ref.
+    before = db.transport().counts();
+    users.insert({{"name", "Bob"}});
+    EXPECT_EQ(since(before), (RequestCounts{.put = 1}));
+}
+
+TEST_F(Fixture, InsertOfAnExistingIdIsRefused) {
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "u1"}, {"name", "Ada"}});
+    EXPECT_THROW(users.insert({{"id", "u1"}, {"name", "Eve"}}), AlreadyExists);
+    EXPECT_EQ(users.get("u1")["name"], "Ada");
+}
+
+TEST_F(Fixture, GetExistsAndGetOrNullCostOneRequest) {
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "u1"}, {"name", "Ada"}, {"age", 36}});
+    auto before = db.transport().counts();
+    auto u = users.get("u1");
+    EXPECT_EQ(since(before), (RequestCounts{.get = 1}));
+    EXPECT_EQ(u, (json{{"id", "u1"}, {"name", "Ada"}, {"age", 36}}));
+    before = db.transport().counts();
+    EXPECT_TRUE(users.exists("u1"));
+    EXPECT_FALSE(users.exists("nobody"));
+    EXPECT_EQ(since(before), (RequestCounts{.head = 2}));
+    EXPECT_FALSE(users.get_or_null("nobody"));
+    EXPECT_THROW(users.get("nobody"), RecordNotFound);
+}
+
+TEST_F(Fixture, InvalidRecordsAreRefusedBeforeAnyRequestWithEveryFailure) {
+    auto& users = db.create_resource(users_config());
+    auto before = db.transport().counts();
+    try {
+        users.insert({{"name", "A"}, {"age", -3}});
+        FAIL() << "expected ValidationError";
+    } catch (const ValidationError& e) {
+        EXPECT_EQ(e.failures().size(), 2u);
+        EXPECT_NE(std::string(e.what()).find("users"), std::string::npos);
+    }
+    EXPECT_THROW(users.insert({{"id", "a/b"}, {"name", "Ada"}}), InvalidId);
+    EXPECT_EQ(since(before).total(), 0u);
+}
+
+TEST_F(Fixture, UpdateIsGetPlusConditionalPutAndMovesPartitions) {
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "u1"}, {"name", "Ada"}, {"region", "eu"}});
+    auto before = db.transport().counts();
+    auto u = users.update("u1", {{"age", 37}});
+    EXPECT_EQ(since(before), (RequestCounts{.put = 1, .get = 1}));
+    EXPECT_EQ(u["age"], 37);
+    EXPECT_EQ(u["region"], "eu");
+    before = db.transport().counts();
+    users.update("u1", {{"region", "us"}});
+    EXPECT_EQ(since(before), (RequestCounts{.put = 2, .get = 1, .remove = 1}));
+    EXPECT_EQ(users.list_ids({.partition = "byRegion", .values = {{"region", "us"}}}), std::vector<std::string>{"u1"});
+    EXPECT_TRUE(users.list_ids({.partition = "byRegion", .values = {{"region", "eu"}}}).empty());
+    EXPECT_THROW(users.update("nobody", {{"age", 1}}), RecordNotFound);
+}
+
+TEST_F(Fixture, ConcurrentUpdatesLoseNothing) {
+    auto& counters = db.create_resource({.name = "counters", .attributes = ojson{{"n", "number|integer"}}});
+    counters.insert({{"id", "c"}, {"n", 0}});
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 25; ++i) counters.update("c", [](json& r) { r["n"] = r["n"].get<int>() + 1; });
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(counters.get("c")["n"], 200);
+}
+
+TEST_F(Fixture, DeleteReadsFirstOnlyWhenPartitionsNeedIt) {
+    auto& users = db.create_resource(users_config());
+    auto& plain = db.create_resource({.name = "plain", .attributes = ojson{{"v", "string"}}});
+    users.insert({{"id", "u1"}, {"name", "Ada"}, {"region", "eu"}});
+    plain.insert({{"id", "p1"}, {"v", "x"}});
+    auto before = db.transport().counts();
+    plain.remove("p1");
+    EXPECT_EQ(since(before), (RequestCounts{.remove = 1}));
+    before = db.transport().counts();
+    users.remove("u1");
+    EXPECT_EQ(since(before), (RequestCounts{.get = 1, .remove = 2}));
+    EXPECT_EQ(users.count({.partition = "byRegion", .values = {{"region", "eu"}}}), 0u);
+    EXPECT_FALSE(users.exists("u1"));
+}
+
+TEST_F(Fixture, ListCountAndPages) {
+    auto& users = db.create_resource(users_config());
+    std::vector<json> batch;
+    for (int i = 0; i < 25; ++i)
+        batch.push_back({{"id", "u" + std::to_string(100 + i)}, {"name", "user" + std::to_string(i)},
+                         {"region", i % 2 ? "eu" : "us"}});
+    for (auto& r : users.insert_many(batch)) EXPECT_TRUE(r.record) << r.error;
+    auto before = db.transport().counts();
+    EXPECT_EQ(users.count(), 25u);
+    EXPECT_EQ(since(before), (RequestCounts{.list = 1}));
+    EXPECT_EQ(users.count({.partition = "byRegion", .values = {{"region", "eu"}}}), 12u);
+    EXPECT_EQ(users.list().size(), 25u);
+
+    std::vector<std::string> seen;
+    std::string cursor;
+    int pages = 0;
+    do {
+        before = db.transport().counts();
+        auto p = users.page(10, cursor);
+        EXPECT_EQ(since(before).list, 1u);
+        EXPECT_EQ(since(before).get, p.items.size());
+        for (auto& r : p.items) seen.push_back(r["id"]);
+        cursor = p.next_cursor;
+        ++pages;
+    } while (!cursor.empty());
+    EXPECT_EQ(pages, 3);
+    EXPECT_EQ(seen.size(), 25u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+
+    std::size_t streamed = 0;
+    users.for_each([&](json&&) { ++streamed; });
+    EXPECT_EQ(streamed, 25u);
+}
+
+TEST_F(Fixture, QueryUsesTheBestPartition) {
+    auto& users = db.create_resource(users_config());
+    for (int i = 0; i < 10; ++i)
+        users.insert({{"id", "u" + std::to_string(i)}, {"name", "user" + std::to_string(i)}, {"region", i < 3 ? "eu" : "us"},
+                      {"age", i}});
+    auto before = db.transport().counts();
+    auto found = users.query({{"region", "eu"}}, [](const json& r) { return r["age"].get<int>() > 0; });
+    EXPECT_EQ(found.size(), 2u);
+    EXPECT_EQ(since(before), (RequestCounts{.get = 3, .list = 1})) << "only the partition is read";
+}
+
+TEST_F(Fixture, HooksCanChangeOrRejectAndEventsFire) {
+    auto& users = db.create_resource(users_config());
+    users.add_hook(Resource<Counting<Memory>>::Hook::before_insert, [](OperationContext& c) {
+        if (c.data.value("name", "") == "Mallory") throw std::runtime_error("no Mallory");
+        c.data["email"] = c.data["name"].get<std::string>() + "@example.com";
+    });
+    std::vector<std::string> events;
+    users.on("inserted", [&](const OperationContext& c) { events.push_back("inserted " + c.id); });
+    users.on("updated", [&](const OperationContext& c) {
+        events.push_back("updated " + (*c.before)["name"].get<std::string>() + "->" + c.data["name"].get<std::string>());
+    });
+    auto ada = users.insert({{"id", "a"}, {"name", "Ada"}});
+    EXPECT_EQ(ada["email"], "Ada@example.com");
+    auto before = db.transport().counts();
+    EXPECT_THROW(users.insert({{"name", "Mallory"}}), std::runtime_error);
+    EXPECT_EQ(since(before).total(), 0u);
+    users.update("a", {{"name", "Ada L"}});
+    EXPECT_EQ(events, (std::vector<std::string>{"inserted a", "updated Ada->Ada L"}));
+}
+
+TEST_F(Fixture, TheCatalogueSurvivesReconnection) {
+    auto& users = db.create_resource(users_config("body-overflow"));
+    users.insert({{"id", "u1"}, {"name", "Ada"}, {"email", std::string(3000, 'x')}});
+    Db other{Counting<Memory>{}};  // a different bucket: nothing there
+    other.connect();
+    EXPECT_TRUE(other.resources().empty());
+
+    BasicDatabase<Memory> again{db.transport().inner()};
+    again.connect();
+    auto& reopened = again.resource("users");
+    EXPECT_EQ(reopened.behavior(), "body-overflow");
+    EXPECT_EQ(reopened.get("u1")["email"].get<std::string>().size(), 3000u);
+    EXPECT_THROW(again.resource("missing"), ResourceNotFound);
+}
+
+TEST_F(Fixture, RemoveAllNeedsParanoiaOff) {
+    auto& users = db.create_resource(users_config());
+    users.insert({{"name", "Ada"}, {"region", "eu"}});
+    EXPECT_THROW(users.remove_all(), ConfigError);
+    auto cfg = users_config();
+    cfg.paranoid = false;
+    auto& loose = db.create_resource(cfg);
+    loose.remove_all();
+    EXPECT_EQ(loose.count(), 0u);
+    EXPECT_TRUE(db.transport().inner().list({.prefix = "resource=users/"}).objects.empty());
+}
