@@ -15,6 +15,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/resource.hpp"
+#include "s3db/fwd.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/transport.hpp"
@@ -130,8 +131,5 @@ private:
     std::vector<CreateHook> before_create_;
     std::vector<CreatedHook> after_create_;
 };
-
-template <class... Plugins>
-using Database = BasicDatabase<Any, Plugins...>;
 
 }  // namespace s3db
