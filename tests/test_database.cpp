@@ -211,3 +211,48 @@ TEST_F(Fixture, RemoveAllNeedsParanoiaOff) {
     EXPECT_EQ(loose.count(), 0u);
     EXPECT_TRUE(db.transport().inner().list({.prefix = "resource=users/"}).objects.empty());
 }
+
+TEST_F(Fixture, RemoveManyBatchesItsDeletes) {
+    auto& plain = db.create_resource({.name = "plain", .attributes = ojson{{"v", "string"}}});
+    auto& users = db.create_resource(users_config());
+    std::vector<std::string> ids;
+    for (int i = 0; i < 30; ++i) {
+        ids.push_back("p" + std::to_string(i));
+        plain.insert({{"id", ids.back()}, {"v", "x"}});
+        users.insert({{"id", ids.back()}, {"name", "user"}, {"region", "eu"}});
+    }
+    auto before = db.transport().counts();
+    plain.remove_many(ids);
+    EXPECT_EQ(since(before), (RequestCounts{.remove_many = 1}));
+    EXPECT_EQ(plain.count(), 0u);
+    before = db.transport().counts();
+    users.remove_many(ids);
+    EXPECT_EQ(since(before), (RequestCounts{.get = 30, .remove_many = 1})) << "60 keys, one batch";
+    EXPECT_EQ(users.count(), 0u);
+    EXPECT_EQ(users.count({.partition = "byRegion", .values = {{"region", "eu"}}}), 0u);
+}
+
+namespace typed {
+struct User {
+    std::string id;
+    std::string name;
+    int age = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(User, id, name, age)
+struct NotJson {};
+}  // namespace typed
+
+static_assert(JsonRecord<typed::User>);
+static_assert(!JsonRecord<typed::NotJson>);
+
+TEST_F(Fixture, TypedResourcesMapStructs) {
+    db.create_resource({.name = "people", .attributes = ojson{{"name", "string|required"}, {"age", "number|integer"}}});
+    auto people = db.resource<typed::User>("people");
+    auto ada = people.insert({.id = "", .name = "Ada", .age = 36});
+    EXPECT_EQ(ada.id.size(), 22u);
+    auto older = people.update(ada.id, [](typed::User& u) { ++u.age; });
+    EXPECT_EQ(older.age, 37);
+    EXPECT_EQ(people.get(ada.id).name, "Ada");
+    EXPECT_FALSE(people.get_or_null("nobody"));
+    EXPECT_EQ(people.list().size(), 1u);
+}

@@ -12,6 +12,7 @@
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/core/schema.hpp"
+#include "s3db/core/typed_resource.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/connection.hpp"
 #include "s3db/transport/counting.hpp"

@@ -15,6 +15,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/resource.hpp"
+#include "s3db/core/typed_resource.hpp"
 #include "s3db/fwd.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/any.hpp"
@@ -93,6 +94,12 @@ public:
         auto it = resources_.find(name);
         if (it == resources_.end()) throw ResourceNotFound(std::string(name));
         return *it->second;
+    }
+
+    /// The resource seen through a user struct (nlohmann to_json/from_json).
+    template <class Record>
+    TypedResource<T, Record> resource(std::string_view name) {
+        return TypedResource<T, Record>(resource(name));
     }
 
     bool has_resource(std::string_view name) const {

@@ -242,8 +242,32 @@ public:
         emit("deleted", ctx);
     }
 
+    /// Batched: DeleteObjects of up to 1000 keys (records and their refs). When partitions or hooks
+    /// need the old records, they are read first (1 GET each, on the pool).
     void remove_many(const std::vector<std::string>& ids) {
-        pool_.for_each_index(ids.size(), [&](std::size_t i) { remove(ids[i]); });
+        for (auto& id : ids) validate_id(config_.name, id);
+        bool needs_records = !partitions_.empty() || has_hooks(Hook::before_delete) || has_hooks(Hook::after_delete) ||
+                             listeners_.count("deleted");
+        std::vector<std::optional<json>> before(ids.size());
+        if (needs_records)
+            pool_.for_each_index(ids.size(), [&](std::size_t i) {
+                if (auto current = fetch(ids[i])) before[i] = std::move(current->record);
+            });
+        std::vector<OperationContext> contexts;
+        std::vector<std::string> keys;
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            if (needs_records && !before[i]) continue;  // already gone
+            contexts.push_back({config_.name, "delete", ids[i], json::object(), before[i] ? &*before[i] : nullptr});
+            run(Hook::before_delete, contexts.back());
+            keys.push_back(key_of(ids[i]));
+            if (before[i])
+                for (auto& ref : partitions_.refs(*before[i], ids[i])) keys.push_back(std::move(ref.key));
+        }
+        remove_keys(keys);
+        for (auto& ctx : contexts) {
+            run(Hook::after_delete, ctx);
+            emit("deleted", ctx);
+        }
     }
 
     /// Deletes every record, partition ref and plugin object of the resource, in DeleteObjects batches
