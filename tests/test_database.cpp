@@ -256,3 +256,30 @@ TEST_F(Fixture, TypedResourcesMapStructs) {
     EXPECT_FALSE(people.get_or_null("nobody"));
     EXPECT_EQ(people.list().size(), 1u);
 }
+
+TEST_F(Fixture, PatchIsHeadPlusConditionalCopyAndKeepsContent) {
+    auto& docs = db.create_resource({.name = "docs", .attributes = ojson{{"title", "string"}, {"tag", "string|optional"}},
+                                     .behavior = "enforce-limits",
+                                     .partitions = ojson{{"byTag", {{"fields", {{"tag", "string"}}}}}}});
+    docs.insert({{"id", "d1"}, {"title", "Notes"}, {"tag", "a"}});
+    docs.set_content("d1", std::string("\x89PNG\0bin", 8), "image/png");
+    auto before = db.transport().counts();
+    auto patched = docs.patch("d1", {{"title", "Notes v2"}});
+    EXPECT_EQ(since(before), (RequestCounts{.head = 1, .copy = 1}));
+    EXPECT_EQ(patched["title"], "Notes v2");
+    auto content = docs.content("d1");
+    ASSERT_TRUE(content);
+    EXPECT_EQ(content->first, std::string("\x89PNG\0bin", 8));
+    EXPECT_EQ(content->second, "image/png");
+    EXPECT_TRUE(docs.has_content("d1"));
+    EXPECT_EQ(docs.get("d1")["title"], "Notes v2");
+    docs.patch("d1", {{"tag", "b"}});
+    EXPECT_EQ(docs.list_ids({.partition = "byTag", .values = {{"tag", "b"}}}), std::vector<std::string>{"d1"});
+    docs.delete_content("d1");
+    EXPECT_FALSE(docs.has_content("d1"));
+    EXPECT_EQ(docs.get("d1")["tag"], "b");
+
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "u"}, {"name", "Ada"}});
+    EXPECT_THROW(users.set_content("u", "x"), ConfigError);
+}

@@ -208,6 +208,73 @@ public:
         throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
     }
 
+    /// For behaviors that keep records in metadata only (enforce-limits, truncate-data): 1 HEAD +
+    /// 1 COPY onto itself with the new metadata, conditional on the ETag read (the body, e.g. content
+    /// set with set_content, is kept). Other behaviors fall back to update.
+    json patch(std::string_view id, const json& partial) {
+        if (behavior_reads_body(behavior_)) return update(id, partial);
+        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
+            auto info = transport_.head(key_of(id));
+            if (!info) throw RecordNotFound(config_.name, std::string(id));
+            json before = behavior_read(behavior_, *codec_, info->metadata, {});
+            before["id"] = std::string(id);
+            json next = before;
+            merge_into(next, partial);
+            if (config_.timestamps) next["updatedAt"] = detail::iso_now();
+            OperationContext ctx = begin("update", std::move(next), &before);
+            auto record = prepare(ctx, WriteKind::update);
+            auto moves = partitions_.plan_update(before, record.result);
+            try {
+                transport_.copy(key_of(ctx.id), key_of(ctx.id),
+                                CopyOptions{.directive = MetadataDirective::replace,
+                                            .metadata = std::move(record.stored.metadata),
+                                            .content_type = info->content_type,
+                                            .source_if_match = info->etag});
+            } catch (const PreconditionFailed&) {
+                continue;
+            }
+            apply_moves(moves);
+            return finish(ctx, Hook::after_update, "updated", std::move(record.result));
+        }
+        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
+    }
+
+    // ---- binary content (behaviors that keep records in metadata only) ----------------------------
+
+    /// Stores `body` as the record's content: 1 HEAD + 1 PUT with the record's metadata, If-Match.
+    void set_content(std::string_view id, std::string_view body, std::string content_type = "application/octet-stream") {
+        require_free_body("set_content");
+        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
+            auto info = transport_.head(key_of(id));
+            if (!info) throw RecordNotFound(config_.name, std::string(id));
+            try {
+                transport_.put(key_of(id), body,
+                               PutOptions{.content_type = content_type, .metadata = std::move(info->metadata),
+                                          .if_match = info->etag});
+                return;
+            } catch (const PreconditionFailed&) {
+            }
+        }
+        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
+    }
+
+    /// The record's content and its type: 1 GET. nullopt when the record does not exist.
+    std::optional<std::pair<std::string, std::string>> content(std::string_view id) {
+        require_free_body("content");
+        auto obj = transport_.get(key_of(id));
+        if (!obj) return std::nullopt;
+        return std::pair{std::move(obj->body), std::move(obj->info.content_type)};
+    }
+
+    /// 1 HEAD.
+    bool has_content(std::string_view id) {
+        require_free_body("has_content");
+        auto info = transport_.head(key_of(id));
+        return info && info->size > 0;
+    }
+
+    void delete_content(std::string_view id) { set_content(id, {}, "application/octet-stream"); }
+
     /// Insert, or update when the id exists.
     json upsert(json data) {
         std::string id = data.contains("id") && data["id"].is_string() ? data["id"].get<std::string>() : std::string{};
@@ -589,6 +656,12 @@ private:
                 for (auto& [k2, v2] : v.items()) record[k][k2] = v2;
             else record[k] = v;
         }
+    }
+
+    void require_free_body(const char* op) const {
+        if (behavior_reads_body(behavior_))
+            throw ConfigError("resource '" + config_.name + "': " + op + " needs a behavior that keeps records in "
+                              "metadata only (enforce-limits or truncate-data), not " + std::string(behavior()));
     }
 
     bool has_hooks(Hook h) const { return !hooks_[static_cast<std::size_t>(h)].empty(); }
