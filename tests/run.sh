@@ -22,7 +22,27 @@ if ((${#missing[@]})); then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-# npm packages for the tests against s3db.js will be installed here.
+# --- s3db.js for the interop tests (tests/interop): node from apt only when there is none (the
+# image may carry its own node), then the locked npm packages, reinstalled when the lock changes.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_sudo=()
+    if ((EUID != 0)); then apt_sudo=(sudo); fi
+    if command -v node >/dev/null; then
+        echo "run.sh: node is installed but npm is not; install the npm that goes with $(command -v node)" >&2
+        exit 1
+    fi
+    echo "run.sh: installing nodejs npm"
+    "${apt_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    "${apt_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+interop_stamp=tests/interop/node_modules/.s3db-lock.sha256
+interop_lock=$(cat tests/interop/package.json tests/interop/package-lock.json | sha256sum | cut -d' ' -f1)
+if [[ ! -f $interop_stamp || $(<"$interop_stamp") != "$interop_lock" ]]; then
+    echo "run.sh: npm ci --prefix tests/interop"
+    npm ci --prefix tests/interop --no-audit --no-fund
+    echo "$interop_lock" >"$interop_stamp"
+fi
+# --- end of s3db.js
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2

@@ -1,0 +1,2 @@
+export default {};
+export function parse() { return {}; }
