@@ -82,6 +82,14 @@ TYPED_TEST(Conformance, MetadataKeysComeBackLowercase) {
     EXPECT_EQ(this->store.head("k")->metadata, (Metadata{{"camelcase", "Value"}}));
 }
 
+TYPED_TEST(Conformance, UnderscoreMarkerKeysRoundTrip) {
+    // s3db's markers start with '_' (Ceph RGW returns them as '-v', '-overflow': restored on read).
+    Metadata m{{"_v", "v1"}, {"_overflow", "true"}, {"0", "a"}, {"1a", "b"}};
+    this->store.put("k", "", {.metadata = m});
+    EXPECT_EQ(this->store.head("k")->metadata, m);
+    EXPECT_EQ(this->store.get("k")->info.metadata, m);
+}
+
 TYPED_TEST(Conformance, Utf8AndLookalikeMetadataValuesRoundTrip) {
     Metadata m{{"city", "São Paulo"},  {"tokyo", "東京"},   {"emoji", "ok 👍"}, {"tab", "a\tb"},
                {"d", "d:j"},           {"u", "u:%41"},     {"b", "b:aGk="},    {"plain", "plain ascii ~!"},

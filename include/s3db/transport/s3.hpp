@@ -609,9 +609,14 @@ private:
             c.error_key = info.key;
             raise_malformed(r, c, "a read (bad Content-Length or Content-Range)");
         }
-        for (const auto& [name, value] : r.headers)
-            if (name.starts_with("x-amz-meta-"))
-                info.metadata.insert_or_assign(name.substr(11), detail::decode_metadata_value(value));
+        for (const auto& [name, value] : r.headers) {
+            if (!name.starts_with("x-amz-meta-")) continue;
+            std::string key = name.substr(11);
+            // Ceph RGW hands metadata names back with '_' turned into '-'. Keys starting with '_'
+            // (s3db's markers: _v, _overflow, _map, ...) are restored; no key of ours starts with '-'.
+            if (key.starts_with('-')) key[0] = '_';
+            info.metadata.insert_or_assign(std::move(key), detail::decode_metadata_value(value));
+        }
         return info;
     }
 
