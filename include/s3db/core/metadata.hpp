@@ -19,6 +19,7 @@
 #include "s3db/core/codec.hpp"
 #include "s3db/core/errors.hpp"
 #include "s3db/detail/hashing.hpp"
+#include "s3db/detail/time.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -54,18 +55,6 @@ struct StoredResource {
 };
 
 namespace detail {
-
-inline std::string iso_now() {
-    auto now = std::chrono::system_clock::now();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-    return buf;
-}
 
 /// json-stable-stringify: compact JSON with object keys sorted, which is what nlohmann's sorted
 /// `json` prints.

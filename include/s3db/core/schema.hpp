@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "s3db/core/errors.hpp"
+#include "s3db/detail/time.hpp"
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/encoding.hpp"
 
@@ -198,79 +199,8 @@ inline double js_string_to_number(std::string_view s) {
     return negative ? -*v : *v;
 }
 
-// ---- dates: what JavaScript's Date does for the ISO formats, in UTC ----
 
-inline constexpr std::int64_t ms_per_day = 86400000;
-inline constexpr std::int64_t max_time_ms = 8640000000000000;  // ±100 000 000 days, JS's range
-
-inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-struct Civil {
-    std::int64_t year;
-    unsigned month, day;
-};
-
-inline Civil civil_from_days(std::int64_t z) noexcept {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = static_cast<unsigned>(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    return {y + (m <= 2), m, d};
-}
-
-inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-    std::int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-/// `Date.prototype.toISOString()`.
-inline std::string iso_string(std::int64_t ms) {
-    const std::int64_t days = floor_div(ms, ms_per_day);
-    const auto rest = static_cast<unsigned>(ms - days * ms_per_day);
-    const Civil c = civil_from_days(days);
-    char buf[32];
-    char* p = buf;
-    auto put = [&p](std::uint64_t v, int width) {
-        char* end = p + width;
-        for (char* q = end; q != p;) {
-            *--q = static_cast<char>('0' + v % 10);
-            v /= 10;
-        }
-        p = end;
-    };
-    if (c.year >= 0 && c.year <= 9999) {
-        put(static_cast<std::uint64_t>(c.year), 4);
-    } else {
-        *p++ = c.year < 0 ? '-' : '+';
-        put(static_cast<std::uint64_t>(c.year < 0 ? -c.year : c.year), 6);
-    }
-    *p++ = '-';
-    put(c.month, 2);
-    *p++ = '-';
-    put(c.day, 2);
-    *p++ = 'T';
-    put(rest / 3600000, 2);
-    *p++ = ':';
-    put(rest / 60000 % 60, 2);
-    *p++ = ':';
-    put(rest / 1000 % 60, 2);
-    *p++ = '.';
-    put(rest % 1000, 3);
-    *p++ = 'Z';
-    return std::string(buf, p);
-}
+// ---- dates as JavaScript reads them (the arithmetic is in detail/time.hpp) ----
 
 /// Parses the ISO 8601 forms JavaScript's `new Date(string)` reads: YYYY[-MM[-DD]], ±YYYYYY,
 /// then optionally [T|t|space]HH:mm[:ss[.fraction]] and Z or ±HH[:]mm. Day overflow rolls into
