@@ -3,12 +3,43 @@
 // `encodeURIComponent` set that s3db.js uses for metadata values).
 
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace s3db::detail {
+
+/// The first byte in [p, end) equal to `a` or `b`, or `end`: 16 bytes a step where SSE2 is there
+/// (every x86-64). Decoders look for their escapes with it (XML's '<' and '&', URLs' '%' and '+').
+/// `floor` (<= p), when given, says that the bytes from there on may be read too, so that a short
+/// tail is read in one step as well.
+inline const char* find_either(const char* p, const char* end, char a, char b, const char* floor = nullptr) noexcept {
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+    auto hits = [&](const char* at) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+        return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb))));
+    };
+    for (; end - p >= 16; p += 16)
+        if (unsigned h = hits(p)) return p + std::countr_zero(h);
+    if (p != end && floor && end - floor >= 16) {
+        // The last 16 bytes, overlapping some before `p`.
+        const unsigned h = hits(end - 16) >> (p - (end - 16));
+        return h ? p + std::countr_zero(h) : end;
+    }
+#else
+    (void)floor;
+#endif
+    for (; p != end; ++p)
+        if (*p == a || *p == b) return p;
+    return end;
+}
 
 inline constexpr char hex_digits[] = "0123456789abcdef";
 
@@ -128,21 +159,36 @@ inline std::string uri_encode(std::string_view in, UriSet set = UriSet::unreserv
     return out;
 }
 
+/// Appends the decoding of `in` to `out`; false (and `out` as it was) at a malformed escape. With
+/// `plus_is_space` a '+' is a space (form encoding, which S3's `encoding-type=url` listings use).
+inline bool uri_decode_append(std::string_view in, std::string& out, bool plus_is_space = false) {
+    if (in.empty()) return true;
+    const std::size_t at = out.size();
+    out.reserve(at + in.size());  // an escape is longer than the byte it stands for
+    // Runs between escapes are copied in one go: a listing decodes every key it returns.
+    for (const char *p = in.data(), *end = p + in.size();;) {
+        const char* esc = find_either(p, end, '%', plus_is_space ? '+' : '%', in.data());
+        out.append(p, static_cast<std::size_t>(esc - p));
+        if (esc == end) return true;
+        if (*esc == '+') {
+            out += ' ';
+            p = esc + 1;
+            continue;
+        }
+        int hi = end - esc < 3 ? -1 : hex_value(esc[1]), lo = hi < 0 ? -1 : hex_value(esc[2]);
+        if (lo < 0) {
+            out.resize(at);
+            return false;
+        }
+        out += static_cast<char>(hi * 16 + lo);
+        p = esc + 3;
+    }
+}
+
 /// Decodes %XX escapes ('+' stays '+'); nullopt on a malformed escape.
 inline std::optional<std::string> uri_decode(std::string_view in) {
     std::string out;
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '%') {
-            out += in[i];
-            continue;
-        }
-        if (i + 2 >= in.size()) return std::nullopt;
-        int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-        if (hi < 0 || lo < 0) return std::nullopt;
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-    }
+    if (!uri_decode_append(in, out)) return std::nullopt;
     return out;
 }
 

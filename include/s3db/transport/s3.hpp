@@ -26,6 +26,7 @@
 #include "s3db/detail/retry.hpp"
 #include "s3db/detail/s3_rules.hpp"
 #include "s3db/detail/sigv4.hpp"
+#include "s3db/detail/time.hpp"
 #include "s3db/detail/xml.hpp"
 #include "s3db/transport/credentials.hpp"
 #include "s3db/transport/transport.hpp"
@@ -150,14 +151,8 @@ inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std:
     int day = num(0, 2), year = num(7, 4), h = num(12, 2), m = num(15, 2), sec = num(18, 2);
     if (mon < 0 || day < 1 || year < 0 || h < 0 || m < 0 || sec < 0 || s[14] != ':' || s[17] != ':')
         return std::nullopt;
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon;
-    tm.tm_mday = day;
-    tm.tm_hour = h;
-    tm.tm_min = m;
-    tm.tm_sec = sec;
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
+    std::int64_t days = days_from_civil(year, static_cast<unsigned>(mon + 1), static_cast<unsigned>(day));
+    return std::chrono::system_clock::time_point(std::chrono::seconds(days * 86400 + h * 3600 + m * 60 + sec));
 }
 
 /// Error text from a server, made safe to show: printable ASCII, bounded.
