@@ -106,8 +106,11 @@ public:
     }
     ListPage strip(ListPage page) const {
         if (prefix_.empty()) return page;
-        for (auto& e : page.objects) e.key = strip(e.key);
-        for (auto& p : page.common_prefixes) p = strip(p);
+        auto cut = [&](std::string& k) {
+            if (k.starts_with(prefix_)) k.erase(0, prefix_.size());
+        };
+        for (auto& e : page.objects) cut(e.key);
+        for (auto& p : page.common_prefixes) cut(p);
         return page;
     }
 

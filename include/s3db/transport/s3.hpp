@@ -352,7 +352,8 @@ public:
             if (!p) raise_malformed(r, c, "ListObjectsV2");
             return std::move(*p);
         });
-        for (auto& e : page.objects) e.etag = quoted(e.etag);
+        for (auto& e : page.objects)
+            if (!(e.etag.size() >= 2 && e.etag.front() == '"' && e.etag.back() == '"')) e.etag = quoted(e.etag);
         if (!page.next_continuation_token.empty()) page.next_continuation_token.insert(0, token_tag);
         return prefix_.strip(std::move(page));
     }
