@@ -283,3 +283,14 @@ TEST_F(Fixture, PatchIsHeadPlusConditionalCopyAndKeepsContent) {
     users.insert({{"id", "u"}, {"name", "Ada"}});
     EXPECT_THROW(users.set_content("u", "x"), ConfigError);
 }
+
+TEST_F(Fixture, UpdatesOfMetadataOnlyRecordsKeepTheirContent) {
+    auto& docs = db.create_resource({.name = "docs", .attributes = ojson{{"n", "number|integer"}}, .behavior = "truncate-data"});
+    docs.insert({{"id", "d"}, {"n", 1}});
+    docs.set_content("d", "payload", "text/plain");
+    auto before = db.transport().counts();
+    docs.update("d", [](json& r) { r["n"] = r["n"].get<int>() + 1; });
+    EXPECT_EQ(since(before), (RequestCounts{.head = 1, .copy = 1}));
+    EXPECT_EQ(docs.get("d")["n"], 2);
+    EXPECT_EQ(docs.content("d")->first, "payload");
+}

@@ -184,6 +184,9 @@ public:
     template <class Fn>
         requires std::invocable<Fn&, json&>
     json update(std::string_view id, Fn&& change) {
+        // Records kept in metadata only are rewritten in place (HEAD + COPY): cheaper, and a body
+        // stored with set_content survives.
+        if (!behavior_reads_body(behavior_)) return update_in_place(id, change);
         for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
             auto current = fetch(id);
             if (!current) throw RecordNotFound(config_.name, std::string(id));
@@ -208,36 +211,9 @@ public:
         throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
     }
 
-    /// For behaviors that keep records in metadata only (enforce-limits, truncate-data): 1 HEAD +
-    /// 1 COPY onto itself with the new metadata, conditional on the ETag read (the body, e.g. content
-    /// set with set_content, is kept). Other behaviors fall back to update.
-    json patch(std::string_view id, const json& partial) {
-        if (behavior_reads_body(behavior_)) return update(id, partial);
-        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
-            auto info = transport_.head(key_of(id));
-            if (!info) throw RecordNotFound(config_.name, std::string(id));
-            json before = behavior_read(behavior_, *codec_, info->metadata, {});
-            before["id"] = std::string(id);
-            json next = before;
-            merge_into(next, partial);
-            if (config_.timestamps) next["updatedAt"] = detail::iso_now();
-            OperationContext ctx = begin("update", std::move(next), &before);
-            auto record = prepare(ctx, WriteKind::update);
-            auto moves = partitions_.plan_update(before, record.result);
-            try {
-                transport_.copy(key_of(ctx.id), key_of(ctx.id),
-                                CopyOptions{.directive = MetadataDirective::replace,
-                                            .metadata = std::move(record.stored.metadata),
-                                            .content_type = info->content_type,
-                                            .source_if_match = info->etag});
-            } catch (const PreconditionFailed&) {
-                continue;
-            }
-            apply_moves(moves);
-            return finish(ctx, Hook::after_update, "updated", std::move(record.result));
-        }
-        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
-    }
+    /// s3db.js's patch: the same as update here, which for behaviors that keep records in metadata
+    /// only (enforce-limits, truncate-data) is already 1 HEAD + 1 COPY onto itself.
+    json patch(std::string_view id, const json& partial) { return update(id, partial); }
 
     // ---- binary content (behaviors that keep records in metadata only) ----------------------------
 
@@ -656,6 +632,37 @@ private:
                 for (auto& [k2, v2] : v.items()) record[k][k2] = v2;
             else record[k] = v;
         }
+    }
+
+    /// 1 HEAD + 1 COPY onto itself with the new metadata, conditional on the ETag read; the body is
+    /// kept. Retried on a lost race like update.
+    template <class Fn>
+    json update_in_place(std::string_view id, Fn& change) {
+        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
+            auto info = transport_.head(key_of(id));
+            if (!info) throw RecordNotFound(config_.name, std::string(id));
+            json before = behavior_read(behavior_, *codec_, info->metadata, {});
+            before["id"] = std::string(id);
+            json next = before;
+            change(next);
+            next["id"] = std::string(id);
+            if (config_.timestamps) next["updatedAt"] = detail::iso_now();
+            OperationContext ctx = begin("update", std::move(next), &before);
+            auto record = prepare(ctx, WriteKind::update);
+            auto moves = partitions_.plan_update(before, record.result);
+            try {
+                transport_.copy(key_of(ctx.id), key_of(ctx.id),
+                                CopyOptions{.directive = MetadataDirective::replace,
+                                            .metadata = std::move(record.stored.metadata),
+                                            .content_type = info->content_type,
+                                            .source_if_match = info->etag});
+            } catch (const PreconditionFailed&) {
+                continue;
+            }
+            apply_moves(moves);
+            return finish(ctx, Hook::after_update, "updated", std::move(record.result));
+        }
+        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
     }
 
     void require_free_body(const char* op) const {
