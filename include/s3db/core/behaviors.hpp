@@ -363,11 +363,7 @@ struct EnforceLimits {
     }
 
     nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view) const {
-        nlohmann::json out = nlohmann::json::object();
-        auto loose = detail::plugin_names(metadata);
-        detail::decode_metadata(codec, metadata, out, loose);
-        detail::drop_internal(out, loose);
-        return out;
+        return UserManaged::read_merged(codec, metadata, {});
     }
 };
 

@@ -184,11 +184,11 @@ public:
     template <class Fn>
         requires std::invocable<Fn&, json&>
     json update(std::string_view id, Fn&& change) {
-        // Records kept in metadata only are rewritten in place (HEAD + COPY): cheaper, and a body
-        // stored with set_content survives.
-        if (!behavior_reads_body(behavior_)) return update_in_place(id, change);
+        // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
+        // and a body stored with set_content survives. Others are read with GET and written with PUT.
+        const bool in_place = !behavior_reads_body(behavior_);
         for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
-            auto current = fetch(id);
+            auto current = in_place ? head_record(id) : fetch(id);
             if (!current) throw RecordNotFound(config_.name, std::string(id));
             json before = std::move(current->record);
             json next = before;
@@ -198,10 +198,18 @@ public:
             OperationContext ctx = begin("update", std::move(next), &before);
             auto record = prepare(ctx, WriteKind::update);
             auto moves = partitions_.plan_update(before, record.result);
-            PutOptions o = put_options(std::move(record.stored));
-            o.if_match = current->etag;
             try {
-                transport_.put(key_of(ctx.id), record.body, std::move(o));
+                if (in_place)
+                    transport_.copy(key_of(ctx.id), key_of(ctx.id),
+                                    CopyOptions{.directive = MetadataDirective::replace,
+                                                .metadata = std::move(record.stored.metadata),
+                                                .content_type = std::move(current->content_type),
+                                                .source_if_match = current->etag});
+                else {
+                    PutOptions o = put_options(std::move(record.stored));
+                    o.if_match = current->etag;
+                    transport_.put(key_of(ctx.id), record.body, std::move(o));
+                }
             } catch (const PreconditionFailed&) {
                 continue;  // someone else wrote it: read again and re-apply
             }
@@ -446,6 +454,7 @@ private:
     struct Fetched {
         json record;
         std::string etag;
+        std::string content_type;
     };
     struct Prepared {
         StoredRecord stored;
@@ -515,7 +524,16 @@ private:
         if (!obj) return std::nullopt;
         json record = behavior_read(behavior_, *codec_, obj->info.metadata, obj->body);
         record["id"] = std::string(id);
-        return Fetched{std::move(record), std::move(obj->info.etag)};
+        return Fetched{std::move(record), std::move(obj->info.etag), std::move(obj->info.content_type)};
+    }
+
+    /// The record with one HEAD, for behaviors that never read the body.
+    std::optional<Fetched> head_record(std::string_view id) {
+        auto info = transport_.head(key_of(id));
+        if (!info) return std::nullopt;
+        json record = behavior_read(behavior_, *codec_, info->metadata, {});
+        record["id"] = std::string(id);
+        return Fetched{std::move(record), std::move(info->etag), std::move(info->content_type)};
     }
 
     /// Partition refs: empty objects whose metadata names the resource version. If one fails, the
@@ -632,37 +650,6 @@ private:
                 for (auto& [k2, v2] : v.items()) record[k][k2] = v2;
             else record[k] = v;
         }
-    }
-
-    /// 1 HEAD + 1 COPY onto itself with the new metadata, conditional on the ETag read; the body is
-    /// kept. Retried on a lost race like update.
-    template <class Fn>
-    json update_in_place(std::string_view id, Fn& change) {
-        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
-            auto info = transport_.head(key_of(id));
-            if (!info) throw RecordNotFound(config_.name, std::string(id));
-            json before = behavior_read(behavior_, *codec_, info->metadata, {});
-            before["id"] = std::string(id);
-            json next = before;
-            change(next);
-            next["id"] = std::string(id);
-            if (config_.timestamps) next["updatedAt"] = detail::iso_now();
-            OperationContext ctx = begin("update", std::move(next), &before);
-            auto record = prepare(ctx, WriteKind::update);
-            auto moves = partitions_.plan_update(before, record.result);
-            try {
-                transport_.copy(key_of(ctx.id), key_of(ctx.id),
-                                CopyOptions{.directive = MetadataDirective::replace,
-                                            .metadata = std::move(record.stored.metadata),
-                                            .content_type = info->content_type,
-                                            .source_if_match = info->etag});
-            } catch (const PreconditionFailed&) {
-                continue;
-            }
-            apply_moves(moves);
-            return finish(ctx, Hook::after_update, "updated", std::move(record.result));
-        }
-        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
     }
 
     void require_free_body(const char* op) const {
