@@ -167,7 +167,7 @@ TEST_F(Fixture, QueryUsesTheBestPartition) {
 
 TEST_F(Fixture, HooksCanChangeOrRejectAndEventsFire) {
     auto& users = db.create_resource(users_config());
-    users.add_hook(Resource<Counting<Memory>>::Hook::before_insert, [](OperationContext& c) {
+    users.add_hook(Hook::before_insert, [](OperationContext& c) {
         if (c.data.value("name", "") == "Mallory") throw std::runtime_error("no Mallory");
         c.data["email"] = c.data["name"].get<std::string>() + "@example.com";
     });

@@ -17,7 +17,8 @@ struct S3Options;
 
 class Any;
 
-template <Transport T>
+struct NoHost;
+template <Transport T, class Host>
 class Resource;
 template <Transport T, class... Plugins>
 class BasicDatabase;

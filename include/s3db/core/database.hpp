@@ -1,7 +1,11 @@
 #pragma once
 // BasicDatabase<Transport, Plugins...>: one database per bucket and prefix. It owns the transport,
-// the s3db.json catalogue, the resources and the bounded pool that bulk operations share.
-// `Database<Plugins...>` sits on the transport a connection string picks (Any).
+// the s3db.json catalogue, the resources, the plugins and the bounded pool that bulk operations
+// share. `Database<Plugins...>` sits on the transport a connection string picks (Any).
+//
+// Plugins named in the type are called statically (see plugins/plugin.hpp); `use_plugin` adds more
+// at run time. Plugins install on connect() (or at once when added to a connected database), stop
+// on disconnect() and on destruction.
 
 #include <functional>
 #include <map>
@@ -17,7 +21,9 @@
 #include "s3db/core/resource.hpp"
 #include "s3db/core/typed_resource.hpp"
 #include "s3db/fwd.hpp"
+#include "s3db/detail/observed.hpp"
 #include "s3db/detail/worker_pool.hpp"
+#include "s3db/plugins/plugin.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -33,37 +39,70 @@ struct DatabaseOptions {
     std::size_t parallelism = 10;        // requests in flight for bulk operations (s3db.js's default)
     std::string passphrase = "secret";   // key of `secret` fields (s3db.js's default, change it)
     int max_update_attempts = 10;        // compare-and-swap rounds before UpdateConflict
+    std::size_t metadata_limit = s3db_metadata_limit;  // bytes of metadata a record may use (S3: 2 KB)
 };
 
 template <Transport T, class... Plugins>
 class BasicDatabase {
 public:
-    using Resource = s3db::Resource<T>;
+    class Host;
+    /// What resources talk to: the transport, seen by plugins that watch requests.
+    using Store = detail::Observed<T, Host>;
+    using Resource = s3db::Resource<Store, Host>;
     using CreateHook = std::function<void(ResourceConfig&)>;
     using CreatedHook = std::function<void(Resource&)>;
 
+    /// The plugins, named in the type or added at run time.
+    class Host : public detail::PluginHost<BasicDatabase, Resource, Plugins...> {
+        using detail::PluginHost<BasicDatabase, Resource, Plugins...>::PluginHost;
+    };
+
+    /// Plugins named in the type are default-constructed unless given here, in the same order.
     explicit BasicDatabase(T transport, DatabaseOptions options = {})
-        : transport_(std::move(transport)), options_(std::move(options)), pool_(options_.parallelism) {}
+        requires(std::default_initializable<Plugins> && ...)
+        : BasicDatabase(std::move(options), std::move(transport), Plugins{}...) {}
+
+    BasicDatabase(T transport, DatabaseOptions options, Plugins... plugins)
+        requires(sizeof...(Plugins) > 0)
+        : BasicDatabase(std::move(options), std::move(transport), std::move(plugins)...) {}
 
     /// Opens the database of a connection string (see transport/connection.hpp).
     explicit BasicDatabase(std::string_view url, DatabaseOptions options = {})
-        requires std::constructible_from<T, std::string_view>
+        requires std::constructible_from<T, std::string_view> && (std::default_initializable<Plugins> && ...)
         : BasicDatabase(T(url), std::move(options)) {}
+
+    BasicDatabase(std::string_view url, DatabaseOptions options, Plugins... plugins)
+        requires std::constructible_from<T, std::string_view> && (sizeof...(Plugins) > 0)
+        : BasicDatabase(std::move(options), T(url), std::move(plugins)...) {}
 
     BasicDatabase(const BasicDatabase&) = delete;
     BasicDatabase& operator=(const BasicDatabase&) = delete;
+    ~BasicDatabase() { disconnect(); }
 
-    /// Reads s3db.json (1 GET) and opens every resource it describes. A database without one is
-    /// empty until the first create_resource writes it. A corrupt catalogue → CorruptMetadata.
+    /// Reads s3db.json (1 GET) and opens every resource it describes, then installs and starts the
+    /// plugins. A database without one is empty until the first create_resource writes it. A corrupt
+    /// catalogue → CorruptMetadata.
     void connect() {
-        auto current = transport_.get(DatabaseMetadata::key);
-        std::lock_guard lock(mutex_);
-        if (!current) return;
-        auto m = DatabaseMetadata::parse(current->body);
-        for (auto& name : m.resource_names()) open(*m.resource(name));
+        auto current = store_.get(DatabaseMetadata::key);
+        {
+            std::lock_guard lock(mutex_);
+            if (current) {
+                auto m = DatabaseMetadata::parse(current->body);
+                for (auto& name : m.resource_names()) open(*m.resource(name));
+            }
+        }
+        connected_ = true;
+        host_.install_all();
     }
 
-    void disconnect() {}
+    /// Stops the plugins (on_stop, in reverse order). The database can connect again.
+    void disconnect() {
+        if (!connected_) return;
+        connected_ = false;
+        host_.stop_all();
+    }
+
+    bool connected() const noexcept { return connected_; }
 
     /// Creates a resource, or records a new version of its definition, in s3db.json (a conditional
     /// write that keeps what other processes wrote meanwhile), and returns it.
@@ -79,13 +118,14 @@ public:
             behavior_from_name(probe.behavior);
         }
         if (config.name.empty()) throw ConfigError("a resource needs a name");
-        auto m = update_metadata(transport_, [&](DatabaseMetadata& md) { return md.upsert_resource(config); });
+        auto m = update_metadata(store_, [&](DatabaseMetadata& md) { return md.upsert_resource(config); });
         Resource* r;
         {
             std::lock_guard lock(mutex_);
             r = &open(*m.resource(config.name));
         }
         for (auto& h : after_create_) h(*r);
+        if (connected_) host_.resource_created(*r);
         return *r;
     }
 
@@ -98,8 +138,8 @@ public:
 
     /// The resource seen through a user struct (nlohmann to_json/from_json).
     template <class Record>
-    TypedResource<T, Record> resource(std::string_view name) {
-        return TypedResource<T, Record>(resource(name));
+    TypedResource<Resource, Record> resource(std::string_view name) {
+        return TypedResource<Resource, Record>(resource(name));
     }
 
     bool has_resource(std::string_view name) const {
@@ -117,22 +157,78 @@ public:
     void before_create_resource(CreateHook h) { before_create_.push_back(std::move(h)); }
     void after_create_resource(CreatedHook h) { after_create_.push_back(std::move(h)); }
 
+    // ---- plugins ------------------------------------------------------------------------------------
+
+    /// The plugin of type P, named in the type or added at run time. PluginError when absent.
+    template <class P>
+    P& plugin() {
+        if (auto* p = host_.template find<P>()) return *p;
+        throw PluginError(P::name, "not in this database");
+    }
+
+    /// Adds a plugin at run time (type-erased): validated now (PluginError), installed now when the
+    /// database is connected, else on connect(). Not safe while operations run.
+    template <DatabasePlugin P>
+    P& use_plugin(P plugin) {
+        return host_.add(std::move(plugin));
+    }
+
+    /// Stops and uninstalls the plugin of that name; with purge_data its storage is deleted too.
+    /// Returns the number of objects purged.
+    std::size_t uninstall_plugin(std::string_view name, UninstallOptions o = {}) { return host_.uninstall(name, o); }
+
+    /// Every plugin's state, errors and health.
+    std::vector<PluginStatus> status() const { return host_.status(); }
+    /// True when every plugin that is not uninstalled is healthy.
+    bool healthy() const {
+        for (auto& s : host_.status())
+            if (s.state != PluginState::uninstalled && !s.healthy) return false;
+        return true;
+    }
+
+    /// Listeners of plugin errors that were isolated (the operation went on).
+    void on_plugin_error(std::function<void(std::string_view plugin, std::string_view what)> fn) {
+        host_.on_plugin_error(std::move(fn));
+    }
+    /// Plugin events: `emit` from a plugin (Plugin<Self>::emit) or here; "*" listens to all.
+    void on_plugin_event(std::string event, std::function<void(const json&)> fn) {
+        host_.on_plugin_event(std::move(event), std::move(fn));
+    }
+    void emit_plugin_event(std::string_view event, const json& data) { host_.emit_plugin_event(event, data); }
+
     T& transport() noexcept { return transport_; }
+    /// The transport as resources and plugins use it (requests seen by plugins that watch them).
+    Store& store() noexcept { return store_; }
+    detail::WorkerPool& pool() noexcept { return pool_; }
     const DatabaseOptions& options() const noexcept { return options_; }
 
 private:
+    BasicDatabase(DatabaseOptions options, T transport, Plugins... plugins)
+        : transport_(std::move(transport)),
+          options_(std::move(options)),
+          pool_(options_.parallelism),
+          host_(*this, std::move(plugins)...),
+          store_(transport_, host_) {
+        host_.validate_all();
+    }
+
     Resource& open(const StoredResource& stored) {
         auto& slot = resources_[stored.config.name];
         if (slot) slot->configure(stored);
         else
-            slot = std::make_unique<Resource>(transport_, pool_, stored,
-                                              typename Resource::Settings{options_.passphrase, options_.max_update_attempts});
+            slot = std::make_unique<Resource>(
+                store_, pool_, stored,
+                typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit},
+                &host_);
         return *slot;
     }
 
     T transport_;
     DatabaseOptions options_;
     detail::WorkerPool pool_;
+    Host host_;
+    Store store_;
+    bool connected_ = false;
     mutable std::mutex mutex_;
     std::map<std::string, std::unique_ptr<Resource>, std::less<>> resources_;
     std::vector<CreateHook> before_create_;

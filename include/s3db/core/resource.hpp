@@ -6,7 +6,9 @@
 // concurrently; hooks and listeners are registered before use.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,7 @@
 #include "s3db/core/behaviors.hpp"
 #include "s3db/core/codec.hpp"
 #include "s3db/core/errors.hpp"
+#include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/partitions.hpp"
@@ -55,23 +58,22 @@ public:
                 std::to_string(attempts) + " update attempts in a row") {}
 };
 
-/// What a hook or listener sees of an operation. `data` is the record going in (before hooks may
-/// change it, or throw to reject the operation: nothing is written then); `before` is the stored
-/// record an update or delete replaces.
-struct OperationContext {
-    std::string_view resource;
-    std::string_view operation;  // "insert", "update", "replace", "delete", "get"
-    std::string id;
-    json data;
-    const json* before = nullptr;
-};
-
 /// Options of list, list_ids, count and stream.
 struct ListQuery {
     std::string partition{};             // list through this partition's refs
     json values = json::object();        // partition field -> value
     std::size_t limit = 0;               // 0: no limit
     std::string cursor{};                // from a previous page
+    bool cache = true;                   // false: plugins that answer reads (the cache) are bypassed
+
+    json to_json() const {
+        return json{{"partition", partition}, {"values", values}, {"limit", limit}, {"cursor", cursor}};
+    }
+};
+
+/// Options of reads by id.
+struct ReadOptions {
+    bool cache = true;  // false: plugins that answer reads (the cache) are bypassed
 };
 
 struct Page {
@@ -79,21 +81,29 @@ struct Page {
     std::string next_cursor;  // empty on the last page
 };
 
-template <Transport T>
+template <class Res>
+class RecordRange;
+
+/// `Host` is what the resource tells about its operations (the database's plugins); `NoHost` for
+/// none. See core/hooks.hpp for what a host provides.
+template <Transport T, class Host = NoHost>
 class Resource {
+    static constexpr bool hosted = !std::same_as<Host, NoHost>;
+
 public:
-    enum class Hook { before_insert, after_insert, before_update, after_update, before_replace, after_replace,
-                      before_delete, after_delete, after_get, hook_count };
+    using Hook = s3db::Hook;
     using HookFn = std::function<void(OperationContext&)>;
     using Listener = std::function<void(const OperationContext&)>;
 
     struct Settings {
         std::string passphrase = "secret";
         int max_update_attempts = 10;
+        std::size_t metadata_limit = s3db_metadata_limit;
     };
 
-    Resource(T& transport, detail::WorkerPool& pool, const StoredResource& stored, Settings settings)
-        : transport_(transport), pool_(pool), settings_(std::move(settings)) {
+    Resource(T& transport, detail::WorkerPool& pool, const StoredResource& stored, Settings settings,
+             Host* host = nullptr)
+        : transport_(transport), pool_(pool), settings_(std::move(settings)), host_(host) {
         configure(stored);
     }
 
@@ -122,8 +132,11 @@ public:
     }
 
     void set_id_generator(IdGenerator g) { id_generator_ = std::move(g); }
+    /// Hook functions run at hook point `h` (see S3DB_RESOURCE_HOOKS), before the plugins'.
+    /// Register them before operations run.
     void add_hook(Hook h, HookFn fn) { hooks_[static_cast<std::size_t>(h)].push_back(std::move(fn)); }
-    /// Events: inserted, updated, replaced, deleted, fetched, listed.
+    /// Events: inserted, inserted-many, updated, replaced, deleted, deleted-many, fetched, listed,
+    /// counted, queried.
     void on(std::string event, Listener fn) { listeners_[std::move(event)].push_back(std::move(fn)); }
 
     std::string key_of(std::string_view id) const { return record_key(config_.name, id); }
@@ -132,18 +145,7 @@ public:
 
     /// 1 PUT with If-None-Match: * (+1 PUT per partition). An existing id → AlreadyExists.
     json insert(json data) {
-        OperationContext ctx = begin("insert", std::move(data));
-        auto record = prepare(ctx, WriteKind::insert);
-        auto refs = partitions_.refs(record.result, ctx.id);
-        PutOptions o = put_options(std::move(record.stored));
-        o.if_none_match = true;
-        try {
-            transport_.put(key_of(ctx.id), record.body, std::move(o));
-        } catch (const PreconditionFailed&) {
-            throw AlreadyExists(config_.name, ctx.id);
-        }
-        write_refs(refs, [&] { transport_.remove(key_of(ctx.id)); });
-        return finish(ctx, Hook::after_insert, "inserted", std::move(record.result));
+        return observed("insert", {}, [&] { return insert_impl(std::move(data)); });
     }
 
     /// Inserts on the pool; one result per input, the error message where an insert failed.
@@ -152,76 +154,59 @@ public:
         std::string error;
     };
     std::vector<BulkResult> insert_many(std::vector<json> items) {
-        std::vector<BulkResult> out(items.size());
-        pool_.for_each_index(items.size(), [&](std::size_t i) {
-            try {
-                out[i].record = insert(std::move(items[i]));
-            } catch (const std::exception& e) {
-                out[i].error = e.what();
+        return observed("insert_many", {}, [&] {
+            std::vector<BulkResult> out(items.size());
+            pool_.for_each_index(items.size(), [&](std::size_t i) {
+                try {
+                    out[i].record = insert_impl(std::move(items[i]));
+                } catch (const std::exception& e) {
+                    out[i].error = e.what();
+                }
+            });
+            if (listeners_.count("inserted-many")) {
+                std::size_t ok = 0;
+                for (auto& r : out) ok += r.record.has_value();
+                OperationContext ctx{config_.name, "insert_many", {},
+                                     json{{"inserted", ok}, {"failed", out.size() - ok}}, nullptr};
+                emit("inserted-many", ctx);
             }
+            return out;
         });
-        return out;
     }
 
     /// 1 PUT, unconditional (+ refs). Partition refs of values the record no longer has are not
     /// found without reading it first; listings by partition skip such stale refs.
     json replace(std::string id, json data) {
-        data["id"] = std::move(id);
-        OperationContext ctx = begin("replace", std::move(data));
-        auto record = prepare(ctx, WriteKind::insert);
-        auto refs = partitions_.refs(record.result, ctx.id);
-        transport_.put(key_of(ctx.id), record.body, put_options(std::move(record.stored)));
-        write_refs(refs, [] {});
-        return finish(ctx, Hook::after_replace, "replaced", std::move(record.result));
+        return observed("replace", id, [&] {
+            data["id"] = std::move(id);
+            OperationContext ctx = begin("replace", std::move(data));
+            auto record = prepare(ctx, WriteKind::insert);
+            auto refs = partitions_.refs(record.result, ctx.id);
+            transport_.put(key_of(ctx.id), record.body, put_options(std::move(record.stored)));
+            write_refs(refs, [] {});
+            return finish<Hook::after_replace>(ctx, "replaced", std::move(record.result));
+        });
     }
 
     /// Read, change, write back with If-Match: 1 GET + 1 PUT (+2 per moved partition). When another
     /// writer got there first the record is read again and the change re-applied; no update is lost.
     json update(std::string_view id, const json& partial) {
-        return update(id, [&](json& record) { merge_into(record, partial); });
+        auto merge = [&](json& record) { merge_into(record, partial); };
+        return observed("update", id, [&] { return update_impl(id, merge); });
     }
 
     template <class Fn>
         requires std::invocable<Fn&, json&>
     json update(std::string_view id, Fn&& change) {
-        // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
-        // and a body stored with set_content survives. Others are read with GET and written with PUT.
-        const bool in_place = !behavior_reads_body(behavior_);
-        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
-            auto current = in_place ? head_record(id) : fetch(id);
-            if (!current) throw RecordNotFound(config_.name, std::string(id));
-            json before = std::move(current->record);
-            json next = before;
-            change(next);
-            next["id"] = std::string(id);
-            if (config_.timestamps) next["updatedAt"] = detail::iso_now();
-            OperationContext ctx = begin("update", std::move(next), &before);
-            auto record = prepare(ctx, WriteKind::update);
-            auto moves = partitions_.plan_update(before, record.result);
-            try {
-                if (in_place)
-                    transport_.copy(key_of(ctx.id), key_of(ctx.id),
-                                    CopyOptions{.directive = MetadataDirective::replace,
-                                                .metadata = std::move(record.stored.metadata),
-                                                .content_type = std::move(current->content_type),
-                                                .source_if_match = current->etag});
-                else {
-                    PutOptions o = put_options(std::move(record.stored));
-                    o.if_match = current->etag;
-                    transport_.put(key_of(ctx.id), record.body, std::move(o));
-                }
-            } catch (const PreconditionFailed&) {
-                continue;  // someone else wrote it: read again and re-apply
-            }
-            apply_moves(moves);
-            return finish(ctx, Hook::after_update, "updated", std::move(record.result));
-        }
-        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
+        return observed("update", id, [&] { return update_impl(id, change); });
     }
 
     /// s3db.js's patch: the same as update here, which for behaviors that keep records in metadata
     /// only (enforce-limits, truncate-data) is already 1 HEAD + 1 COPY onto itself.
-    json patch(std::string_view id, const json& partial) { return update(id, partial); }
+    json patch(std::string_view id, const json& partial) {
+        auto merge = [&](json& record) { merge_into(record, partial); };
+        return observed("patch", id, [&] { return update_impl(id, merge); });
+    }
 
     // ---- binary content (behaviors that keep records in metadata only) ----------------------------
 
@@ -261,44 +246,267 @@ public:
 
     /// Insert, or update when the id exists.
     json upsert(json data) {
-        std::string id = data.contains("id") && data["id"].is_string() ? data["id"].get<std::string>() : std::string{};
-        if (id.empty()) return insert(std::move(data));
-        try {
-            return insert(data);
-        } catch (const AlreadyExists&) {
-            data.erase("id");
-            return update(id, data);
-        }
+        return observed("upsert", {}, [&] {
+            std::string id = data.contains("id") && data["id"].is_string() ? data["id"].get<std::string>() : std::string{};
+            if (id.empty()) return insert_impl(std::move(data));
+            try {
+                return insert_impl(data);
+            } catch (const AlreadyExists&) {
+                data.erase("id");
+                auto merge = [&](json& record) { merge_into(record, data); };
+                return update_impl(id, merge);
+            }
+        });
     }
 
     /// 1 DELETE, +1 GET first when partitions or hooks need the old record, + its refs.
     void remove(std::string_view id) {
+        observed("delete", id, [&] {
+            remove_impl(id);
+            return 0;
+        });
+    }
+
+    /// Batched: DeleteObjects of up to 1000 keys (records and their refs). When partitions or hooks
+    /// need the old records, they are read first (1 GET each, on the pool).
+    void remove_many(const std::vector<std::string>& ids) {
+        observed("delete_many", {}, [&] {
+            remove_many_impl(ids);
+            return 0;
+        });
+    }
+
+    /// Deletes every record, partition ref and plugin object of the resource, in DeleteObjects batches
+    /// of 1000. Refused while the resource is `paranoid` (the default), as in s3db.js.
+    void remove_all() {
+        observed("delete_all", {}, [&] {
+            if (config_.paranoid)
+                throw ConfigError("resource '" + config_.name +
+                                  "' is paranoid: set paranoid to false in its definition to allow remove_all");
+            ListOptions o{.prefix = "resource=" + config_.name + "/"};
+            for (;;) {
+                auto page = transport_.list(o);
+                std::vector<std::string> keys;
+                for (auto& e : page.objects) keys.push_back(std::move(e.key));
+                remove_keys(keys);
+                if (!page.truncated()) break;
+                o.continuation_token = page.next_continuation_token;
+            }
+            OperationContext ctx{config_.name, "delete_all", {}, json::object(), nullptr};
+            emit("deleted-many", ctx);
+            return 0;
+        });
+    }
+
+    // ---- reads ----------------------------------------------------------------------------------
+
+    /// 1 GET. A missing record → RecordNotFound.
+    json get(std::string_view id, ReadOptions o = {}) {
+        return observed("get", id, [&] {
+            auto r = get_impl(id, o);
+            if (!r) throw RecordNotFound(config_.name, std::string(id));
+            return std::move(*r);
+        });
+    }
+
+    /// 1 GET.
+    std::optional<json> get_or_null(std::string_view id, ReadOptions o = {}) {
+        return observed("get", id, [&] { return get_impl(id, o); });
+    }
+
+    /// 1 HEAD.
+    bool exists(std::string_view id) {
+        return observed("exists", id, [&] {
+            validate_id(config_.name, id);
+            return read_op<Hook::before_exists, Hook::after_exists, bool>("exists", id, nullptr, false,
+                                                                          [&] { return transport_.head(key_of(id)).has_value(); });
+        });
+    }
+
+    /// 1 GET each, on the pool; nullopt where a record does not exist.
+    std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids, ReadOptions o = {}) {
+        return observed("get_many", {}, [&] {
+            json params{{"ids", ids}};
+            return read_op<Hook::before_get_many, Hook::after_get_many, std::vector<std::optional<json>>>(
+                "get_many", {}, &params, false, [&] { return get_many_impl(ids, o); });
+        });
+    }
+
+    /// ⌈n/1000⌉ LIST requests.
+    std::size_t count(const ListQuery& q = {}) {
+        return observed("count", {}, [&] {
+            json params = q.to_json();
+            auto n = read_op<Hook::before_count, Hook::after_count, std::size_t>("count", {}, &params, q.cache, [&] {
+                std::size_t n = 0;
+                scan(q, 0, [&](std::string_view, std::string_view) {
+                    ++n;
+                    return true;
+                });
+                return n;
+            });
+            if (listeners_.count("counted")) {
+                OperationContext ctx{config_.name, "count", {}, json{{"count", n}}, nullptr};
+                emit("counted", ctx);
+            }
+            return n;
+        });
+    }
+
+    /// Ids in key order: LIST pages of the data prefix, or of the partition prefix.
+    std::vector<std::string> list_ids(const ListQuery& q = {}) {
+        return observed("list_ids", {}, [&] { return list_ids_impl(q); });
+    }
+
+    /// Records in key order: LIST pages + 1 GET per record, on the pool.
+    std::vector<json> list(const ListQuery& q = {}) {
+        return observed("list", {}, [&] { return list_impl(q); });
+    }
+
+    /// One page of `size` records after `cursor`: 1 LIST (asking for one key more, to know whether
+    /// another page follows) + `size` GETs.
+    Page page(std::size_t size, const std::string& cursor = {}, ListQuery q = {}) {
+        return observed("page", {}, [&] {
+            q.cursor = cursor;
+            json params = q.to_json();
+            params["size"] = size;
+            return read_op<Hook::before_page, Hook::after_page, Page>("page", {}, &params, q.cache,
+                                                                      [&] { return page_impl(size, q); });
+        });
+    }
+
+    /// Records whose fields equal `filter`'s (top-level equality) and satisfy `predicate`. With no
+    /// partition named, the partition whose fields the filter covers best narrows the listing.
+    /// A query with a predicate is never answered by a cache (a function has no key).
+    std::vector<json> query(const json& filter, const std::function<bool(const json&)>& predicate = {},
+                            ListQuery q = {}) {
+        return observed("query", {}, [&] {
+            if (q.partition.empty()) plan_partition(filter, q);
+            json params = q.to_json();
+            params["filter"] = filter;
+            auto out = read_op<Hook::before_query, Hook::after_query, std::vector<json>>(
+                "query", {}, &params, q.cache && !predicate, [&] {
+                    std::vector<json> found;
+                    auto all = q;
+                    all.limit = 0;
+                    for (auto& r : list_impl(all)) {
+                        bool ok = true;
+                        for (auto& [k, v] : filter.items())
+                            if (!r.contains(k) || r[k] != v) {
+                                ok = false;
+                                break;
+                            }
+                        if (ok && (!predicate || predicate(r))) found.push_back(std::move(r));
+                        if (q.limit && found.size() >= q.limit) break;
+                    }
+                    return found;
+                });
+            if (listeners_.count("queried")) {
+                OperationContext ctx{config_.name, "query", {}, json{{"count", out.size()}}, nullptr};
+                emit("queried", ctx);
+            }
+            return out;
+        });
+    }
+
+    /// A lazy input range over every record (or a partition's): one LIST page at a time, its records
+    /// read on the pool, at most one page of `page_size` records held in memory.
+    RecordRange<Resource> records(ListQuery q = {}, std::size_t page_size = max_list_keys) {
+        return RecordRange<Resource>(*this, std::move(q), page_size);
+    }
+
+    /// The same pass as `records`, with a function.
+    template <class Fn>
+        requires std::invocable<Fn&, json&&>
+    void for_each(Fn&& fn, ListQuery q = {}) {
+        for (auto& r : records(std::move(q))) fn(std::move(r));
+    }
+
+private:
+    template <class Res>
+    friend class RecordRange;
+
+    // ---- operations, without the outer observation (so nested calls count once) ------------------
+
+    json insert_impl(json data) {
+        OperationContext ctx = begin("insert", std::move(data));
+        auto record = prepare(ctx, WriteKind::insert);
+        auto refs = partitions_.refs(record.result, ctx.id);
+        PutOptions o = put_options(std::move(record.stored));
+        o.if_none_match = true;
+        try {
+            transport_.put(key_of(ctx.id), record.body, std::move(o));
+        } catch (const PreconditionFailed&) {
+            throw AlreadyExists(config_.name, ctx.id);
+        }
+        write_refs(refs, [&] { transport_.remove(key_of(ctx.id)); });
+        return finish<Hook::after_insert>(ctx, "inserted", std::move(record.result));
+    }
+
+    template <class Fn>
+    json update_impl(std::string_view id, Fn& change) {
+        // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
+        // and a body stored with set_content survives. Others are read with GET and written with PUT.
+        const bool in_place = !behavior_reads_body(behavior_);
+        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
+            auto current = in_place ? head_record(id) : fetch(id);
+            if (!current) throw RecordNotFound(config_.name, std::string(id));
+            json before = std::move(current->record);
+            json next = before;
+            change(next);
+            next["id"] = std::string(id);
+            if (config_.timestamps) next["updatedAt"] = detail::iso_now();
+            OperationContext ctx = begin("update", std::move(next), &before);
+            auto record = prepare(ctx, WriteKind::update);
+            auto moves = partitions_.plan_update(before, record.result);
+            try {
+                if (in_place)
+                    transport_.copy(key_of(ctx.id), key_of(ctx.id),
+                                    CopyOptions{.directive = MetadataDirective::replace,
+                                                .metadata = std::move(record.stored.metadata),
+                                                .content_type = std::move(current->content_type),
+                                                .source_if_match = current->etag});
+                else {
+                    PutOptions o = put_options(std::move(record.stored));
+                    o.if_match = current->etag;
+                    transport_.put(key_of(ctx.id), record.body, std::move(o));
+                }
+            } catch (const PreconditionFailed&) {
+                continue;  // someone else wrote it: read again and re-apply
+            }
+            apply_moves(moves);
+            return finish<Hook::after_update>(ctx, "updated", std::move(record.result));
+        }
+        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
+    }
+
+    bool delete_needs_record() const {
+        return !partitions_.empty() || wants(Hook::before_delete) || wants(Hook::after_delete) ||
+               listeners_.count("deleted");
+    }
+
+    void remove_impl(std::string_view id) {
         validate_id(config_.name, id);
         std::optional<json> before;
-        if (!partitions_.empty() || has_hooks(Hook::before_delete) || has_hooks(Hook::after_delete) ||
-            listeners_.count("deleted")) {
+        if (delete_needs_record()) {
             auto current = fetch(id);
             if (!current) return;  // nothing to delete (S3 deletes are idempotent too)
             before = std::move(current->record);
         }
         OperationContext ctx{config_.name, "delete", std::string(id), json::object(), before ? &*before : nullptr};
-        run(Hook::before_delete, ctx);
+        run<Hook::before_delete>(ctx);
         transport_.remove(key_of(id));
         if (before) {
             std::vector<std::string> keys;
             for (auto& ref : partitions_.refs(*before, id)) keys.push_back(std::move(ref.key));
             remove_keys(keys);
         }
-        run(Hook::after_delete, ctx);
+        run<Hook::after_delete>(ctx);
         emit("deleted", ctx);
     }
 
-    /// Batched: DeleteObjects of up to 1000 keys (records and their refs). When partitions or hooks
-    /// need the old records, they are read first (1 GET each, on the pool).
-    void remove_many(const std::vector<std::string>& ids) {
+    void remove_many_impl(const std::vector<std::string>& ids) {
         for (auto& id : ids) validate_id(config_.name, id);
-        bool needs_records = !partitions_.empty() || has_hooks(Hook::before_delete) || has_hooks(Hook::after_delete) ||
-                             listeners_.count("deleted");
+        bool needs_records = delete_needs_record();
         std::vector<std::optional<json>> before(ids.size());
         if (needs_records)
             pool_.for_each_index(ids.size(), [&](std::size_t i) {
@@ -309,102 +517,68 @@ public:
         for (std::size_t i = 0; i < ids.size(); ++i) {
             if (needs_records && !before[i]) continue;  // already gone
             contexts.push_back({config_.name, "delete", ids[i], json::object(), before[i] ? &*before[i] : nullptr});
-            run(Hook::before_delete, contexts.back());
+            run<Hook::before_delete>(contexts.back());
             keys.push_back(key_of(ids[i]));
             if (before[i])
                 for (auto& ref : partitions_.refs(*before[i], ids[i])) keys.push_back(std::move(ref.key));
         }
         remove_keys(keys);
         for (auto& ctx : contexts) {
-            run(Hook::after_delete, ctx);
+            run<Hook::after_delete>(ctx);
             emit("deleted", ctx);
         }
-    }
-
-    /// Deletes every record, partition ref and plugin object of the resource, in DeleteObjects batches
-    /// of 1000. Refused while the resource is `paranoid` (the default), as in s3db.js.
-    void remove_all() {
-        if (config_.paranoid)
-            throw ConfigError("resource '" + config_.name +
-                              "' is paranoid: set paranoid to false in its definition to allow remove_all");
-        ListOptions o{.prefix = "resource=" + config_.name + "/"};
-        for (;;) {
-            auto page = transport_.list(o);
-            std::vector<std::string> keys;
-            for (auto& e : page.objects) keys.push_back(std::move(e.key));
-            remove_keys(keys);
-            if (!page.truncated()) break;
-            o.continuation_token = page.next_continuation_token;
+        if (listeners_.count("deleted-many")) {
+            OperationContext ctx{config_.name, "delete_many", {}, json{{"deleted", contexts.size()}}, nullptr};
+            emit("deleted-many", ctx);
         }
     }
 
-    // ---- reads ----------------------------------------------------------------------------------
-
-    /// 1 GET. A missing record → RecordNotFound.
-    json get(std::string_view id) {
-        auto r = get_or_null(id);
-        if (!r) throw RecordNotFound(config_.name, std::string(id));
-        return std::move(*r);
-    }
-
-    /// 1 GET.
-    std::optional<json> get_or_null(std::string_view id) {
+    std::optional<json> get_impl(std::string_view id, const ReadOptions& o) {
         validate_id(config_.name, id);
-        auto current = fetch(id);
-        if (!current) return std::nullopt;
-        OperationContext ctx{config_.name, "get", std::string(id), std::move(current->record), nullptr};
-        run(Hook::after_get, ctx);
-        emit("fetched", ctx);
-        return std::move(ctx.data);
-    }
-
-    /// 1 HEAD.
-    bool exists(std::string_view id) {
-        validate_id(config_.name, id);
-        return transport_.head(key_of(id)).has_value();
-    }
-
-    /// 1 GET each, on the pool; nullopt where a record does not exist.
-    std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids) {
-        std::vector<std::optional<json>> out(ids.size());
-        pool_.for_each_index(ids.size(), [&](std::size_t i) { out[i] = get_or_null(ids[i]); });
-        return out;
-    }
-
-    /// ⌈n/1000⌉ LIST requests.
-    std::size_t count(const ListQuery& q = {}) {
-        std::size_t n = 0;
-        scan(q, 0, [&](std::string_view, std::string_view) {
-            ++n;
-            return true;
+        auto r = read_op<Hook::before_get, Hook::after_get, std::optional<json>>("get", id, nullptr, o.cache, [&] {
+            auto current = fetch(id);
+            return current ? std::optional<json>(std::move(current->record)) : std::nullopt;
         });
-        return n;
+        if (r && listeners_.count("fetched")) {
+            OperationContext ctx{config_.name, "get", std::string(id), *r, nullptr};
+            emit("fetched", ctx);
+        }
+        return r;
     }
 
-    /// Ids in key order: LIST pages of the data prefix, or of the partition prefix.
-    std::vector<std::string> list_ids(const ListQuery& q = {}) {
-        std::vector<std::string> ids;
-        for (auto& [id, position] : collect(q, q.limit)) ids.push_back(std::move(id));
-        return ids;
-    }
-
-    /// Records in key order: LIST pages + 1 GET per record, on the pool.
-    std::vector<json> list(const ListQuery& q = {}) {
-        auto ids = list_ids(q);
-        auto records = get_many(ids);
-        std::vector<json> out;
-        out.reserve(records.size());
-        for (auto& r : records)
-            if (r && matches_partition(q, *r)) out.push_back(std::move(*r));
-        OperationContext ctx{config_.name, "list", {}, json{{"count", out.size()}}, nullptr};
-        emit("listed", ctx);
+    std::vector<std::optional<json>> get_many_impl(const std::vector<std::string>& ids, const ReadOptions& o) {
+        std::vector<std::optional<json>> out(ids.size());
+        pool_.for_each_index(ids.size(), [&](std::size_t i) { out[i] = get_impl(ids[i], o); });
         return out;
     }
 
-    /// One page of `size` records after `cursor`: 1 LIST (asking for one key more, to know whether
-    /// another page follows) + `size` GETs.
-    Page page(std::size_t size, const std::string& cursor = {}, ListQuery q = {}) {
-        q.cursor = cursor;
+    std::vector<std::string> list_ids_impl(const ListQuery& q) {
+        json params = q.to_json();
+        return read_op<Hook::before_list, Hook::after_list, std::vector<std::string>>("list_ids", {}, &params, q.cache, [&] {
+            std::vector<std::string> ids;
+            for (auto& [id, position] : collect(q, q.limit)) ids.push_back(std::move(id));
+            return ids;
+        });
+    }
+
+    std::vector<json> list_impl(const ListQuery& q) {
+        json params = q.to_json();
+        auto out = read_op<Hook::before_list, Hook::after_list, std::vector<json>>("list", {}, &params, q.cache, [&] {
+            auto records = get_many_impl(list_ids_impl(q), ReadOptions{q.cache});
+            std::vector<json> found;
+            found.reserve(records.size());
+            for (auto& r : records)
+                if (r && matches_partition(q, *r)) found.push_back(std::move(*r));
+            return found;
+        });
+        if (listeners_.count("listed")) {
+            OperationContext ctx{config_.name, "list", {}, json{{"count", out.size()}}, nullptr};
+            emit("listed", ctx);
+        }
+        return out;
+    }
+
+    Page page_impl(std::size_t size, const ListQuery& q) {
         auto found = collect(q, size + 1);
         Page p;
         if (found.size() > size) {
@@ -413,44 +587,115 @@ public:
         }
         std::vector<std::string> ids;
         for (auto& f : found) ids.push_back(std::move(f.first));
-        for (auto& r : get_many(ids))
+        for (auto& r : get_many_impl(ids, ReadOptions{q.cache}))
             if (r && matches_partition(q, *r)) p.items.push_back(std::move(*r));
         return p;
     }
 
-    /// Records whose fields equal `filter`'s (top-level equality) and satisfy `predicate`. With no
-    /// partition named, the partition whose fields the filter covers best narrows the listing.
-    std::vector<json> query(const json& filter, const std::function<bool(const json&)>& predicate = {},
-                            ListQuery q = {}) {
-        if (q.partition.empty()) plan_partition(filter, q);
-        std::vector<json> out;
-        for (auto& r : list(ListQuery{q.partition, q.values, 0, q.cursor})) {
-            bool ok = true;
-            for (auto& [k, v] : filter.items())
-                if (!r.contains(k) || r[k] != v) {
-                    ok = false;
-                    break;
-                }
-            if (ok && (!predicate || predicate(r))) out.push_back(std::move(r));
-            if (q.limit && out.size() >= q.limit) break;
-        }
-        return out;
+    // ---- what plugins see -------------------------------------------------------------------------
+
+    bool wants(Hook h) const {
+        if (!hooks_[static_cast<std::size_t>(h)].empty()) return true;
+        if constexpr (hosted) return host_ && host_->wants(h);
+        return false;
     }
 
-    /// A lazy pass over every record (or a partition's): one LIST page at a time, its records read
-    /// on the pool, at most one page held in memory.
+    template <Hook H>
+    void run(OperationContext& ctx) {
+        for (auto& fn : hooks_[static_cast<std::size_t>(H)]) fn(ctx);
+        if constexpr (hosted)
+            if (host_) host_->template fire<H>(ctx);
+    }
+
+    /// A public operation: timed and reported to plugins that measure, when there are any.
     template <class Fn>
-        requires std::invocable<Fn&, json&&>
-    void for_each(Fn&& fn, ListQuery q = {}) {
-        for (;;) {
-            auto p = page(max_list_keys, q.cursor, q);
-            for (auto& r : p.items) fn(std::move(r));
-            if (p.next_cursor.empty()) break;
-            q.cursor = p.next_cursor;
+    auto observed(std::string_view op, std::string_view id, Fn&& fn) -> decltype(fn()) {
+        if constexpr (hosted) {
+            if (host_ && host_->observes_operations()) {
+                auto t0 = std::chrono::steady_clock::now();
+                auto report = [&](const std::exception* error) {
+                    host_->on_operation(OperationEvent{config_.name, op, id, std::chrono::steady_clock::now() - t0, error});
+                };
+                try {
+                    auto r = fn();
+                    report(nullptr);
+                    return r;
+                } catch (const std::exception& e) {
+                    report(&e);
+                    throw;
+                }
+            }
+        }
+        return fn();
+    }
+
+    /// A read with its before/after hooks, answered by a plugin (the cache) when one does.
+    template <Hook Before, Hook After, class R, class Compute>
+    R read_op(std::string_view op, std::string_view id, const json* params, bool interceptable, Compute&& compute) {
+        if (wants(Before)) {
+            OperationContext c{config_.name, op, std::string(id), params ? json{{"query", *params}} : json::object(), nullptr};
+            run<Before>(c);
+        }
+        R r = read_through<R>(op, id, params, interceptable, compute);
+        if constexpr (std::same_as<R, std::optional<json>>)
+            if (!r) return r;
+        if (wants(After)) {
+            OperationContext c{config_.name, op, std::string(id), to_wire(std::move(r)), nullptr};
+            run<After>(c);
+            r = from_wire<R>(std::move(c.data));
+        }
+        return r;
+    }
+
+    template <class R, class Compute>
+    R read_through(std::string_view op, std::string_view id, const json* params, bool interceptable, Compute& compute) {
+        if constexpr (hosted) {
+            if (interceptable && host_ && host_->intercepts_reads()) {
+                ReadContext rc{config_.name, op, id, params};
+                return from_wire<R>(host_->around_read(rc, [&] { return to_wire(compute()); }));
+            }
+        }
+        return compute();
+    }
+
+    // Read results as JSON, the form hooks and caches handle.
+    static json to_wire(std::optional<json> r) { return r ? std::move(*r) : json(nullptr); }
+    static json to_wire(bool b) { return b; }
+    static json to_wire(std::size_t n) { return n; }
+    static json to_wire(std::vector<std::string> ids) { return json(std::move(ids)); }
+    static json to_wire(std::vector<json> records) { return json(std::move(records)); }
+    static json to_wire(std::vector<std::optional<json>> records) {
+        json a = json::array();
+        for (auto& r : records) a.push_back(r ? std::move(*r) : json(nullptr));
+        return a;
+    }
+    static json to_wire(Page p) { return json{{"items", std::move(p.items)}, {"next_cursor", std::move(p.next_cursor)}}; }
+
+    template <class R>
+    static R from_wire(json j) {
+        if constexpr (std::same_as<R, std::optional<json>>) {
+            if (j.is_null()) return std::nullopt;
+            return std::optional<json>(std::move(j));
+        } else if constexpr (std::same_as<R, std::vector<json>>) {
+            std::vector<json> out;
+            out.reserve(j.size());
+            for (auto& r : j) out.push_back(std::move(r));
+            return out;
+        } else if constexpr (std::same_as<R, std::vector<std::optional<json>>>) {
+            std::vector<std::optional<json>> out;
+            out.reserve(j.size());
+            for (auto& r : j) out.push_back(r.is_null() ? std::nullopt : std::optional<json>(std::move(r)));
+            return out;
+        } else if constexpr (std::same_as<R, Page>) {
+            Page p;
+            for (auto& r : j.at("items")) p.items.push_back(std::move(r));
+            p.next_cursor = j.at("next_cursor").template get<std::string>();
+            return p;
+        } else {
+            return j.template get<R>();
         }
     }
 
-private:
     struct Fetched {
         json record;
         std::string etag;
@@ -480,10 +725,9 @@ private:
             if (!data.contains("updatedAt")) data["updatedAt"] = now;
         }
         OperationContext ctx{config_.name, operation, std::move(id), std::move(data), before};
-        run(operation == "insert" ? Hook::before_insert
-            : operation == "update" ? Hook::before_update
-                                    : Hook::before_replace,
-            ctx);
+        if (operation == "insert") run<Hook::before_insert>(ctx);
+        else if (operation == "update") run<Hook::before_update>(ctx);
+        else run<Hook::before_replace>(ctx);
         return ctx;
     }
 
@@ -495,7 +739,7 @@ private:
         json valid = codec_->schema().validate(std::move(data), "resource '" + config_.name + "', record '" + ctx.id + "'");
         auto mapped = codec_->map(valid);
         BehaviorContext bc{config_.name, ctx.id,
-                           calculate_effective_limit(s3db_metadata_limit, version_, config_.timestamps,
+                           calculate_effective_limit(settings_.metadata_limit, version_, config_.timestamps,
                                                      kind == WriteKind::update ? std::string_view(ctx.id) : std::string_view{}),
                            kind, map_json_, {}, &*codec_};
         auto stored = behavior_write(behavior_, std::move(mapped), bc);
@@ -512,9 +756,10 @@ private:
         return o;
     }
 
-    json finish(OperationContext& ctx, Hook after, const char* event, json result) {
+    template <Hook After>
+    json finish(OperationContext& ctx, const char* event, json result) {
         ctx.data = std::move(result);
-        run(after, ctx);
+        run<After>(ctx);
         emit(event, ctx);
         return std::move(ctx.data);
     }
@@ -658,10 +903,6 @@ private:
                               "metadata only (enforce-limits or truncate-data), not " + std::string(behavior()));
     }
 
-    bool has_hooks(Hook h) const { return !hooks_[static_cast<std::size_t>(h)].empty(); }
-    void run(Hook h, OperationContext& ctx) {
-        for (auto& fn : hooks_[static_cast<std::size_t>(h)]) fn(ctx);
-    }
     void emit(const std::string& event, const OperationContext& ctx) {
         auto it = listeners_.find(event);
         if (it == listeners_.end()) return;
@@ -681,6 +922,95 @@ private:
     std::string data_prefix_;
     std::vector<HookFn> hooks_[static_cast<std::size_t>(Hook::hook_count)];
     std::map<std::string, std::vector<Listener>, std::less<>> listeners_;
+    Host* host_;
+};
+
+/// The records of a resource (or of a partition), read lazily: one LIST page at a time, its records
+/// fetched on the pool, at most one page held. An input range: iterate it once.
+template <class Res>
+class RecordRange {
+public:
+    RecordRange(Res& resource, ListQuery q, std::size_t page_size)
+        : resource_(&resource), query_(std::move(q)), page_size_(page_size ? std::min(page_size, max_list_keys) : max_list_keys) {
+        next_cursor_ = query_.cursor;
+    }
+
+    class iterator {
+    public:
+        using value_type = json;
+        using difference_type = std::ptrdiff_t;
+        using reference = json&;
+        using iterator_category = std::input_iterator_tag;
+
+        iterator() = default;
+        explicit iterator(RecordRange* r) noexcept : r_(r) {}
+        json& operator*() const { return r_->page_.items[r_->position_]; }
+        json* operator->() const { return &**this; }
+        iterator& operator++() {
+            r_->advance();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& i, std::default_sentinel_t) noexcept { return i.at_end(); }
+
+    private:
+        bool at_end() const noexcept { return !r_ || r_->done_; }
+        RecordRange* r_ = nullptr;
+    };
+
+    iterator begin() {
+        if (!started_) {
+            started_ = true;
+            fill();
+        }
+        return iterator(this);
+    }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+    std::size_t pages_read() const noexcept { return pages_; }
+
+private:
+    void advance() {
+        ++delivered_;
+        if (query_.limit && delivered_ >= query_.limit) {
+            done_ = true;
+            return;
+        }
+        if (++position_ < page_.items.size()) return;
+        if (next_cursor_.empty()) {
+            done_ = true;
+            return;
+        }
+        fill();
+    }
+    // Reads pages until one has records (a partition page can hold only stale refs) or none is left.
+    void fill() {
+        for (;;) {
+            ListQuery q = query_;
+            q.cursor = next_cursor_;
+            q.limit = 0;
+            page_ = resource_->page_impl(page_size_, q);
+            ++pages_;
+            next_cursor_ = page_.next_cursor;
+            position_ = 0;
+            if (!page_.items.empty()) return;
+            if (next_cursor_.empty()) {
+                done_ = true;
+                return;
+            }
+        }
+    }
+
+    Res* resource_;
+    ListQuery query_;
+    std::size_t page_size_;
+    Page page_;
+    std::string next_cursor_;
+    std::size_t position_ = 0;
+    std::size_t delivered_ = 0;
+    std::size_t pages_ = 0;
+    bool started_ = false;
+    bool done_ = false;
 };
 
 }  // namespace s3db

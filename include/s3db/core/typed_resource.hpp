@@ -1,5 +1,5 @@
 #pragma once
-// TypedResource<T, Record>: a view of a Resource that speaks a user struct instead of JSON, through
+// TypedResource<Res, Record>: a view of a Resource that speaks a user struct instead of JSON, through
 // nlohmann's to_json/from_json (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE or hand-written). The record's
 // `id` travels as a member named `id` in its JSON form.
 
@@ -21,16 +21,16 @@ concept JsonRecord = requires(const R& r, const json& j) {
     { j.get<R>() } -> std::same_as<R>;
 };
 
-template <Transport T, class Record>
+template <class Res, class Record>
 class TypedResource {
     static_assert(JsonRecord<Record>,
                   "s3db: a typed resource needs to_json/from_json for its record type "
                   "(e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Record, id, field...))");
 
 public:
-    explicit TypedResource(Resource<T>& r) noexcept : r_(&r) {}
+    explicit TypedResource(Res& r) noexcept : r_(&r) {}
 
-    Resource<T>& untyped() const noexcept { return *r_; }
+    Res& untyped() const noexcept { return *r_; }
 
     Record insert(const Record& record) { return r_->insert(drop_empty_id(json(record))).template get<Record>(); }
     Record get(std::string_view id) { return r_->get(id).template get<Record>(); }
@@ -69,7 +69,7 @@ private:
         return j;
     }
 
-    Resource<T>* r_;
+    Res* r_;
 };
 
 }  // namespace s3db

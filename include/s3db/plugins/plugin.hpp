@@ -1,0 +1,794 @@
+#pragma once
+// Plugins composed in the database's type: `Database<Cache<Memory>, Audit, Costs>`.
+//
+// A plugin is a class deriving from `Plugin<Self>` with a `static constexpr std::string_view name`.
+// It defines only the hooks it needs, as plain member functions; the database finds them with
+// requires-expressions and calls nothing else, so a hook a plugin lacks costs nothing:
+//
+//   lifecycle     validate() const, on_install(db), on_start(), on_stop(), on_uninstall(options),
+//                 health() -> PluginHealth, on_resource_created(resource)
+//   operations    before_insert(ctx) … after_page(ctx) (see S3DB_RESOURCE_HOOKS), after_write(ctx)
+//                 (after any insert, update, replace or delete), around_read(read, next) to answer
+//                 a read or pass it on (the cache), on_operation(event) after every public operation
+//   requests      on_request(event) before and on_response(event) after every S3 request
+//
+// Before hooks always throw through (that is how a plugin rejects an operation). Errors in every
+// other hook are isolated when the plugin's options say so (the default): they are counted in its
+// status and reported to `on_plugin_error` listeners, and the operation goes on.
+//
+// The same plugin classes can also be added at run time, type-erased behind one virtual interface
+// (`db.use_plugin(Audit{…})`), for setups chosen by configuration.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "s3db/core/errors.hpp"
+#include "s3db/core/hooks.hpp"
+#include "s3db/plugins/plugin_storage.hpp"
+#include "s3db/transport/transport.hpp"
+#include "s3db/transport/transport_ref.hpp"
+
+namespace s3db {
+
+struct UninstallOptions {
+    bool purge_data = false;  // also delete everything the plugin stored (its PluginStorage keys)
+};
+
+enum class PluginState { registered, installed, started, stopped, failed, uninstalled };
+
+constexpr std::string_view to_string(PluginState s) noexcept {
+    switch (s) {
+        case PluginState::registered: return "registered";
+        case PluginState::installed: return "installed";
+        case PluginState::started: return "started";
+        case PluginState::stopped: return "stopped";
+        case PluginState::failed: return "failed";
+        case PluginState::uninstalled: return "uninstalled";
+    }
+    return "?";
+}
+
+/// What a plugin's health() hook answers.
+struct PluginHealth {
+    bool healthy = true;
+    std::string detail{};
+};
+
+/// One plugin as `db.status()` reports it.
+struct PluginStatus {
+    std::string name;
+    PluginState state = PluginState::registered;
+    bool healthy = true;
+    std::string detail;      // from health(), or why the plugin failed
+    std::size_t errors = 0;  // isolated hook errors so far
+    std::string last_error;
+};
+
+/// Options every plugin has (through `Plugin<Self>`).
+struct PluginOptions {
+    bool isolate_errors = true;  // errors outside before hooks are reported, not thrown
+    std::chrono::milliseconds install_timeout{30'000};
+    std::chrono::milliseconds stop_timeout{30'000};
+};
+
+/// A plugin's configuration refused (validate()), or a plugin asked for that is not there.
+class PluginError : public Error {
+public:
+    PluginError(std::string_view plugin, const std::string& what)
+        : Error("plugin '" + std::string(plugin) + "': " + what), plugin_(plugin) {}
+    const std::string& plugin() const noexcept { return plugin_; }
+
+private:
+    std::string plugin_;
+};
+
+namespace detail {
+/// "EventualConsistency" -> "eventual-consistency": the plugin's PluginStorage namespace.
+inline std::string slug_of(std::string_view name) {
+    std::string out;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z') {
+            if (i > 0 && name[i - 1] != '-' && name[i - 1] != '_') out += '-';
+            out += static_cast<char>(c - 'A' + 'a');
+        } else out += (c == '_' ? '-' : c);
+    }
+    return out;
+}
+template <class Db, class Res>
+class PluginHostBase;
+}  // namespace detail
+
+/// The CRTP base of every plugin: its options, its storage and its events. What the plugin does
+/// lives in the hooks Derived defines.
+template <class Derived>
+class Plugin {
+public:
+    Plugin() = default;
+    explicit Plugin(PluginOptions options) : plugin_options_(options) {}
+
+    /// Derived::storage_slug if it has one, else the kebab-case of Derived::name.
+    static std::string slug() {
+        if constexpr (requires { std::string_view(Derived::storage_slug); }) return std::string(Derived::storage_slug);
+        else return detail::slug_of(Derived::name);
+    }
+
+    const PluginOptions& plugin_options() const noexcept { return plugin_options_; }
+    PluginOptions& plugin_options() noexcept { return plugin_options_; }
+
+    /// The plugin's own keys (`plugin=<slug>/…`), on the database's store. Available once installed.
+    PluginStorage& storage() {
+        if (!storage_) throw PluginError(Derived::name, "its storage is available once it is installed");
+        return *storage_;
+    }
+    bool attached() const noexcept { return storage_.has_value(); }
+
+    /// Sends a plugin event to every `db.on_plugin_event(event, …)` listener.
+    void emit(std::string_view event, const json& data = json::object()) {
+        if (emit_) emit_(event, data);
+    }
+
+private:
+    template <class Db, class Res>
+    friend class detail::PluginHostBase;
+    void attach(TransportRef store, std::function<void(std::string_view, const json&)> emit) {
+        storage_.emplace(store, slug());
+        emit_ = std::move(emit);
+    }
+
+    PluginOptions plugin_options_{};
+    std::optional<PluginStorage> storage_;
+    std::function<void(std::string_view, const json&)> emit_;
+};
+
+/// A plugin: derives from Plugin<P>, has a name, and can be moved into the database.
+template <class P>
+concept DatabasePlugin = std::derived_from<P, Plugin<P>> && std::move_constructible<P> && requires {
+    { P::name } -> std::convertible_to<std::string_view>;
+};
+
+namespace detail {
+
+template <class P>
+consteval bool check_plugin() {
+    static_assert(std::derived_from<P, Plugin<P>>,
+                  "s3db: every type in Database<...> must be a plugin: derive it from s3db::Plugin<Self>");
+    static_assert(requires { { P::name } -> std::convertible_to<std::string_view>; },
+                  "s3db: a plugin needs a name: static constexpr std::string_view name = \"...\";");
+    static_assert(std::move_constructible<P>, "s3db: a plugin must be move-constructible");
+    return true;
+}
+
+/// Two plugins may not share a name (both would answer the same reads and own the same storage),
+/// and a plugin may list types it cannot run with in `using conflicts_with = std::tuple<…>`.
+template <class P, class Q>
+constexpr bool conflicts() {
+    if constexpr (requires { typename P::conflicts_with; }) {
+        return []<class... C>(std::tuple<C...>*) { return (std::same_as<C, Q> || ...); }(
+            static_cast<typename P::conflicts_with*>(nullptr));
+    } else return false;
+}
+
+template <class... P>
+consteval bool check_coexistence() {
+    constexpr std::size_t n = sizeof...(P);
+    if constexpr (n > 1) {
+        constexpr std::string_view names[] = {std::string_view(P::name)...};
+        constexpr bool unique = [&] {
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = i + 1; j < n; ++j)
+                    if (names[i] == names[j]) return false;
+            return true;
+        }();
+        static_assert(unique, "s3db: two plugins in Database<...> have the same name: they cannot coexist");
+        constexpr bool compatible = []<class... A>() {
+            return ([]<class X>() { return (!conflicts<X, P>() && ...); }.template operator()<A>() && ...);
+        }.template operator()<P...>();
+        static_assert(compatible, "s3db: Database<...> names two plugins that cannot coexist (see their conflicts_with)");
+    }
+    return true;
+}
+
+// ---- hook detection: one requires-expression per hook point ---------------------------------------
+
+template <Hook H, class P>
+consteval bool has_resource_hook() {
+#define S3DB_DETAIL_HAS(name)                                                      \
+    if constexpr (H == Hook::name) return requires(P& p, OperationContext& c) { p.name(c); }; \
+    else
+    S3DB_RESOURCE_HOOKS(S3DB_DETAIL_HAS)
+#undef S3DB_DETAIL_HAS
+    return false;
+}
+
+template <Hook H, class P>
+void call_resource_hook(P& p, OperationContext& c) {
+#define S3DB_DETAIL_CALL(name)                                                                    \
+    if constexpr (H == Hook::name) {                                                              \
+        if constexpr (requires { p.name(c); }) p.name(c);                                          \
+    } else
+    S3DB_RESOURCE_HOOKS(S3DB_DETAIL_CALL)
+#undef S3DB_DETAIL_CALL
+    {}
+}
+
+constexpr bool is_before(Hook h) noexcept { return hook_name(h).starts_with("before_"); }
+constexpr bool is_write_done(Hook h) noexcept {
+    return h == Hook::after_insert || h == Hook::after_update || h == Hook::after_replace || h == Hook::after_delete;
+}
+
+template <class P>
+inline constexpr bool has_after_write = requires(P& p, OperationContext& c) { p.after_write(c); };
+template <class P>
+inline constexpr bool has_around_read =
+    requires(P& p, const ReadContext& r, std::function<json()>& next) { { p.around_read(r, next) } -> std::convertible_to<json>; };
+template <class P>
+inline constexpr bool has_on_operation = requires(P& p, const OperationEvent& e) { p.on_operation(e); };
+template <class P>
+inline constexpr bool has_on_request = requires(P& p, const RequestEvent& e) { p.on_request(e); };
+template <class P>
+inline constexpr bool has_on_response = requires(P& p, const RequestEvent& e) { p.on_response(e); };
+
+template <Hook H, class P>
+inline constexpr bool handles = has_resource_hook<H, P>() || (is_write_done(H) && has_after_write<P>);
+
+/// Where isolated errors go: the database's error listeners.
+using ErrorSink = std::function<void(std::string_view plugin, std::string_view what)>;
+
+/// One plugin and its state: the only code that calls a plugin's hooks, shared by plugins in the
+/// type and plugins added at run time.
+template <class P>
+class Slot {
+public:
+    explicit Slot(P p) : plugin(std::move(p)) {}
+
+    P plugin;
+
+    bool active() const noexcept {
+        auto s = state_.load(std::memory_order_acquire);
+        return s == PluginState::installed || s == PluginState::started;
+    }
+    PluginState state() const noexcept { return state_.load(std::memory_order_acquire); }
+    void set_state(PluginState s) noexcept { state_.store(s, std::memory_order_release); }
+
+    template <Hook H>
+    void fire(OperationContext& ctx, const ErrorSink& sink) {
+        if (!active()) return;
+        if constexpr (is_before(H)) {
+            call_resource_hook<H>(plugin, ctx);  // a before hook rejects by throwing: never isolated
+        } else {
+            guarded(sink, [&] {
+                call_resource_hook<H>(plugin, ctx);
+                if constexpr (is_write_done(H) && has_after_write<P>) plugin.after_write(ctx);
+            });
+        }
+    }
+
+    /// The plugin's around_read, with `next` reading on. When the plugin fails (isolated), the read
+    /// still returns what the store said; an error of the store itself always throws through.
+    template <class Next>
+    json around_read(const ReadContext& rc, Next&& next, const ErrorSink& sink) {
+        std::optional<json> result;
+        bool inner_failed = false;
+        std::function<json()> wrapped = [&]() -> json {
+            try {
+                result = next();
+            } catch (...) {
+                inner_failed = true;
+                throw;
+            }
+            return *result;
+        };
+        if (!plugin.plugin_options().isolate_errors) return plugin.around_read(rc, wrapped);
+        try {
+            return plugin.around_read(rc, wrapped);
+        } catch (const std::exception& e) {
+            if (inner_failed) throw;
+            record(sink, e.what());
+            return result ? std::move(*result) : next();
+        }
+    }
+
+    template <class Fn>
+    void guarded(const ErrorSink& sink, Fn&& fn) {
+        if (!plugin.plugin_options().isolate_errors) {
+            fn();
+            return;
+        }
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            record(sink, e.what());
+        }
+    }
+
+    void record(const ErrorSink& sink, std::string_view what) {
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        {
+            std::lock_guard lock(mutex_);
+            last_error_ = what;
+        }
+        if (sink) sink(P::name, what);
+    }
+
+    void fail(const ErrorSink& sink, std::string_view what) {
+        set_state(PluginState::failed);
+        record(sink, what);
+    }
+
+    PluginStatus status() const {
+        PluginStatus s{std::string(P::name), state(), true, {}, errors_.load(std::memory_order_relaxed), {}};
+        {
+            std::lock_guard lock(mutex_);
+            s.last_error = last_error_;
+        }
+        if (s.state == PluginState::failed) {
+            s.healthy = false;
+            s.detail = s.last_error;
+        } else if constexpr (requires { { plugin.health() } -> std::convertible_to<PluginHealth>; }) {
+            if (active()) {
+                try {
+                    PluginHealth h = const_cast<P&>(plugin).health();
+                    s.healthy = h.healthy;
+                    s.detail = std::move(h.detail);
+                } catch (const std::exception& e) {
+                    s.healthy = false;
+                    s.detail = e.what();
+                }
+            }
+        }
+        return s;
+    }
+
+private:
+    std::atomic<PluginState> state_{PluginState::registered};
+    std::atomic<std::size_t> errors_{0};
+    mutable std::mutex mutex_;
+    std::string last_error_;
+};
+
+/// Runs `fn` on its own thread and waits at most `timeout`. On time-out the thread is kept (and
+/// joined when the database goes away) and false is returned.
+template <class Fn>
+bool run_with_timeout(std::chrono::milliseconds timeout, std::vector<std::thread>& stragglers, Fn&& fn) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    std::thread t([done, f = std::forward<Fn>(fn)]() mutable {
+        try {
+            f();
+            done->set_value();
+        } catch (...) {
+            done->set_exception(std::current_exception());
+        }
+    });
+    if (future.wait_for(timeout) == std::future_status::timeout) {
+        stragglers.push_back(std::move(t));
+        return false;
+    }
+    t.join();
+    future.get();  // rethrows what fn threw
+    return true;
+}
+
+/// The virtual face of a plugin added at run time.
+template <class Db, class Res>
+class ErasedPlugin {
+public:
+    virtual ~ErasedPlugin() = default;
+    virtual std::string_view name() const noexcept = 0;
+    virtual const std::type_info& type() const noexcept = 0;
+    virtual void* object() noexcept = 0;
+    virtual bool active() const noexcept = 0;
+    virtual void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) = 0;
+    virtual bool handles(Hook h) const noexcept = 0;
+    virtual bool reads() const noexcept = 0;
+    virtual json around_read(const ReadContext& rc, const std::function<json()>& next, const ErrorSink& sink) = 0;
+    virtual bool observes_operations() const noexcept = 0;
+    virtual void on_operation(const OperationEvent& e, const ErrorSink& sink) = 0;
+    virtual bool observes_requests() const noexcept = 0;
+    virtual void on_request(const RequestEvent& e, const ErrorSink& sink) = 0;
+    virtual void on_response(const RequestEvent& e, const ErrorSink& sink) = 0;
+    virtual void install(PluginHostBase<Db, Res>& host) = 0;
+    virtual void stop(PluginHostBase<Db, Res>& host) = 0;
+    virtual std::size_t uninstall(PluginHostBase<Db, Res>& host, const UninstallOptions& o) = 0;
+    virtual void resource_created(Res& r, const ErrorSink& sink) = 0;
+    virtual PluginStatus status() const = 0;
+};
+
+/// The lifecycle and fan-out shared by the plugins in the type and those added at run time.
+template <class Db, class Res>
+class PluginHostBase {
+public:
+    explicit PluginHostBase(Db& db) : db_(&db) {}
+    ~PluginHostBase() {
+        for (auto& t : stragglers_) t.join();
+    }
+
+    Db& db() noexcept { return *db_; }
+    const ErrorSink& sink() const noexcept { return sink_; }
+
+    void on_plugin_error(std::function<void(std::string_view, std::string_view)> fn) {
+        error_listeners_.push_back(std::move(fn));
+    }
+    void on_plugin_event(std::string event, std::function<void(const json&)> fn) {
+        std::lock_guard lock(events_mutex_);
+        event_listeners_.emplace_back(std::move(event), std::move(fn));
+    }
+    void emit_plugin_event(std::string_view event, const json& data) {
+        std::vector<std::function<void(const json&)>> targets;
+        {
+            std::lock_guard lock(events_mutex_);
+            for (auto& [name, fn] : event_listeners_)
+                if (name == event || name == "*") targets.push_back(fn);
+        }
+        for (auto& fn : targets) fn(data);
+    }
+
+    /// validate → on_install(db) (bounded by install_timeout) → on_resource_created for every
+    /// resource that exists → on_start. A plugin that fails any step is marked failed and reported;
+    /// the database goes on without it.
+    template <class P>
+    void install(Slot<P>& slot) {
+        if (slot.active()) return;
+        auto& p = slot.plugin;
+        p.attach(db_->store(), [this](std::string_view e, const json& d) { emit_plugin_event(e, d); });
+        try {
+            bool in_time = run_with_timeout(p.plugin_options().install_timeout, stragglers_, [&] {
+                if constexpr (requires { p.on_install(*db_); }) p.on_install(*db_);
+            });
+            if (!in_time) {
+                slot.fail(sink_, "on_install did not finish within " +
+                                     std::to_string(p.plugin_options().install_timeout.count()) + " ms");
+                return;
+            }
+            slot.set_state(PluginState::installed);
+            for (auto& name : db_->resources()) resource_created(slot, db_->resource(name));
+            if constexpr (requires { p.on_start(); }) p.on_start();
+            slot.set_state(PluginState::started);
+            emit_plugin_event("plugin.installed", json{{"plugin", P::name}});
+        } catch (const std::exception& e) {
+            slot.fail(sink_, std::string("install failed: ") + e.what());
+        }
+    }
+
+    template <class P>
+    void resource_created(Slot<P>& slot, Res& r) {
+        if constexpr (requires { slot.plugin.on_resource_created(r); })
+            if (slot.active()) slot.guarded(sink_, [&] { slot.plugin.on_resource_created(r); });
+    }
+
+    template <class P>
+    void stop(Slot<P>& slot) {
+        if (slot.state() != PluginState::started) return;
+        auto& p = slot.plugin;
+        try {
+            bool in_time = run_with_timeout(p.plugin_options().stop_timeout, stragglers_, [&] {
+                if constexpr (requires { p.on_stop(); }) p.on_stop();
+            });
+            slot.set_state(PluginState::stopped);
+            if (!in_time)
+                slot.record(sink_, "on_stop did not finish within " + std::to_string(p.plugin_options().stop_timeout.count()) + " ms");
+        } catch (const std::exception& e) {
+            slot.set_state(PluginState::stopped);
+            slot.record(sink_, std::string("stop failed: ") + e.what());
+        }
+    }
+
+    /// Stops the plugin, calls on_uninstall, and with purge_data deletes its storage. Returns the
+    /// number of objects purged.
+    template <class P>
+    std::size_t uninstall(Slot<P>& slot, const UninstallOptions& o) {
+        stop(slot);
+        auto& p = slot.plugin;
+        if constexpr (requires { p.on_uninstall(o); }) p.on_uninstall(o);
+        slot.set_state(PluginState::uninstalled);
+        std::size_t purged = 0;
+        if (o.purge_data && p.attached()) {
+            purged = p.storage().remove_all();
+            emit_plugin_event("plugin.dataPurged", json{{"plugin", P::name}, {"deleted", purged}});
+        }
+        emit_plugin_event("plugin.uninstalled", json{{"plugin", P::name}});
+        return purged;
+    }
+
+protected:
+    Db* db_;
+    ErrorSink sink_ = [this](std::string_view plugin, std::string_view what) {
+        for (auto& fn : error_listeners_) fn(plugin, what);
+    };
+    std::vector<std::function<void(std::string_view, std::string_view)>> error_listeners_;
+    std::mutex events_mutex_;
+    std::vector<std::pair<std::string, std::function<void(const json&)>>> event_listeners_;
+    std::vector<std::thread> stragglers_;
+};
+
+template <class Db, class Res, class P>
+class ErasedModel final : public ErasedPlugin<Db, Res> {
+public:
+    explicit ErasedModel(P p) : slot_(std::move(p)) {}
+    Slot<P>& slot() noexcept { return slot_; }
+
+    std::string_view name() const noexcept override { return P::name; }
+    const std::type_info& type() const noexcept override { return typeid(P); }
+    void* object() noexcept override { return &slot_.plugin; }
+    bool active() const noexcept override { return slot_.active(); }
+    void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) override { fire_as(h, ctx, sink); }
+    bool handles(Hook h) const noexcept override { return handles_as(h); }
+    bool reads() const noexcept override { return has_around_read<P>; }
+    json around_read(const ReadContext& rc, const std::function<json()>& next, const ErrorSink& sink) override {
+        if constexpr (has_around_read<P>) return slot_.around_read(rc, next, sink);
+        else return next();
+    }
+    bool observes_operations() const noexcept override { return has_on_operation<P>; }
+    void on_operation(const OperationEvent& e, const ErrorSink& sink) override {
+        if constexpr (has_on_operation<P>) slot_.guarded(sink, [&] { slot_.plugin.on_operation(e); });
+    }
+    bool observes_requests() const noexcept override { return has_on_request<P> || has_on_response<P>; }
+    void on_request(const RequestEvent& e, const ErrorSink& sink) override {
+        if constexpr (has_on_request<P>) slot_.guarded(sink, [&] { slot_.plugin.on_request(e); });
+    }
+    void on_response(const RequestEvent& e, const ErrorSink& sink) override {
+        if constexpr (has_on_response<P>) slot_.guarded(sink, [&] { slot_.plugin.on_response(e); });
+    }
+    void install(PluginHostBase<Db, Res>& host) override { host.install(slot_); }
+    void stop(PluginHostBase<Db, Res>& host) override { host.stop(slot_); }
+    std::size_t uninstall(PluginHostBase<Db, Res>& host, const UninstallOptions& o) override {
+        return host.uninstall(slot_, o);
+    }
+    void resource_created(Res& r, const ErrorSink& sink) override {
+        if constexpr (requires { slot_.plugin.on_resource_created(r); })
+            if (slot_.active()) slot_.guarded(sink, [&] { slot_.plugin.on_resource_created(r); });
+    }
+    PluginStatus status() const override { return slot_.status(); }
+
+private:
+    void fire_as(Hook h, OperationContext& ctx, const ErrorSink& sink) {
+        switch (h) {
+#define S3DB_DETAIL_CASE(name) \
+    case Hook::name: slot_.template fire<Hook::name>(ctx, sink); break;
+            S3DB_RESOURCE_HOOKS(S3DB_DETAIL_CASE)
+#undef S3DB_DETAIL_CASE
+            default: break;
+        }
+    }
+    static bool handles_as(Hook h) noexcept {
+        switch (h) {
+#define S3DB_DETAIL_CASE(name) \
+    case Hook::name: return s3db::detail::handles<Hook::name, P>;
+            S3DB_RESOURCE_HOOKS(S3DB_DETAIL_CASE)
+#undef S3DB_DETAIL_CASE
+            default: return false;
+        }
+    }
+
+    Slot<P> slot_;
+};
+
+/// The database's plugins: those named in its type (a tuple, dispatched statically) and those
+/// added at run time (behind ErasedPlugin). This is the `Host` its resources call; see hooks.hpp.
+template <class Db, class Res, class... Plugins>
+class PluginHost : public PluginHostBase<Db, Res> {
+    static_assert((check_plugin<Plugins>() && ...));
+    static_assert(check_coexistence<Plugins...>());
+    using Base = PluginHostBase<Db, Res>;
+
+public:
+    using Base::resource_created;
+    explicit PluginHost(Db& db, Plugins... plugins) : Base(db), slots_(std::move(plugins)...) {}
+
+    // ---- what resources call ----------------------------------------------------------------------
+
+    template <Hook H>
+    static constexpr bool has = (handles<H, Plugins> || ...);
+
+    /// Whether anything listens at hook point `h` (resources skip work nobody needs).
+    bool wants(Hook h) const noexcept {
+        bool any = false;
+        switch (h) {
+#define S3DB_DETAIL_CASE(name) \
+    case Hook::name: any = has<Hook::name>; break;
+            S3DB_RESOURCE_HOOKS(S3DB_DETAIL_CASE)
+#undef S3DB_DETAIL_CASE
+            default: break;
+        }
+        if (any) return true;
+        for (auto& d : dynamic_)
+            if (d->handles(h)) return true;
+        return false;
+    }
+
+    template <Hook H>
+    void fire(OperationContext& ctx) {
+        if constexpr (has<H>)
+            std::apply([&](auto&... slot) { (fire_one<H>(slot, ctx), ...); }, slots_);
+        for (auto& d : dynamic_)
+            if (d->active()) d->fire(H, ctx, this->sink_);
+    }
+
+    bool intercepts_reads() const noexcept {
+        if constexpr ((has_around_read<Plugins> || ...)) return true;
+        for (auto& d : dynamic_)
+            if (d->reads() && d->active()) return true;
+        return false;
+    }
+
+    /// The read through every plugin that may answer it, in the order they are named.
+    template <class Compute>
+    json around_read(const ReadContext& rc, Compute&& compute) {
+        return read_chain<0>(rc, compute);
+    }
+
+    bool observes_operations() const noexcept {
+        if constexpr ((has_on_operation<Plugins> || ...)) return true;
+        for (auto& d : dynamic_)
+            if (d->observes_operations()) return true;
+        return false;
+    }
+    void on_operation(const OperationEvent& e) {
+        std::apply([&](auto&... slot) { (operation_one(slot, e), ...); }, slots_);
+        for (auto& d : dynamic_)
+            if (d->active()) d->on_operation(e, this->sink_);
+    }
+
+    static constexpr bool static_observes_requests = ((has_on_request<Plugins> || has_on_response<Plugins>) || ...);
+    bool observes_requests() const noexcept {
+        if constexpr (static_observes_requests) return true;
+        for (auto& d : dynamic_)
+            if (d->observes_requests()) return true;
+        return false;
+    }
+    void on_request(const RequestEvent& e) { request_event<true>(e); }
+    void on_response(const RequestEvent& e) { request_event<false>(e); }
+
+    // ---- what the database calls ------------------------------------------------------------------
+
+    void install_all() {
+        std::apply([&](auto&... slot) { (this->install(slot), ...); }, slots_);
+        for (auto& d : dynamic_) d->install(*this);
+        installed_ = true;
+    }
+    void stop_all() {
+        for (auto it = dynamic_.rbegin(); it != dynamic_.rend(); ++it) (*it)->stop(*this);
+        std::apply([&](auto&... slot) { (this->stop(slot), ...); }, slots_);
+    }
+    void resource_created(Res& r) {
+        std::apply([&](auto&... slot) { (this->resource_created(slot, r), ...); }, slots_);
+        for (auto& d : dynamic_) d->resource_created(r, this->sink_);
+    }
+
+    template <DatabasePlugin P>
+    P& add(P plugin) {
+        if constexpr (requires { plugin.validate(); }) validate(plugin);
+        for (auto& d : dynamic_)
+            if (d->name() == P::name && d->status().state != PluginState::uninstalled)
+                throw PluginError(P::name, "a plugin of this name is already in use");
+        if constexpr (sizeof...(Plugins) > 0)
+            if (((P::name == Plugins::name) || ...))
+                throw PluginError(P::name, "a plugin of this name is already in the database's type");
+        auto model = std::make_unique<ErasedModel<Db, Res, P>>(std::move(plugin));
+        auto& ref = *model;
+        dynamic_.push_back(std::move(model));
+        if (installed_) ref.install(*this);
+        return ref.slot().plugin;
+    }
+
+    template <class P>
+    static void validate(P& plugin) {
+        if constexpr (requires { plugin.validate(); }) {
+            try {
+                plugin.validate();
+            } catch (const PluginError&) {
+                throw;
+            } catch (const std::exception& e) {
+                throw PluginError(P::name, std::string("invalid configuration: ") + e.what());
+            }
+        }
+    }
+    void validate_all() {
+        std::apply([&](auto&... slot) { (validate(slot.plugin), ...); }, slots_);
+    }
+
+    template <class P>
+    P* find() noexcept {
+        if constexpr ((std::same_as<P, Plugins> || ...)) return &std::get<Slot<P>>(slots_).plugin;
+        for (auto& d : dynamic_)
+            if (d->type() == typeid(P)) return static_cast<P*>(d->object());
+        return nullptr;
+    }
+
+    std::size_t uninstall(std::string_view name, const UninstallOptions& o) {
+        std::optional<std::size_t> purged;
+        std::apply([&](auto&... slot) { (uninstall_if(slot, name, o, purged), ...); }, slots_);
+        for (auto& d : dynamic_)
+            if (!purged && d->name() == name && d->status().state != PluginState::uninstalled)
+                purged = d->uninstall(*this, o);
+        if (!purged) throw PluginError(name, "no such plugin is installed");
+        return *purged;
+    }
+
+    std::vector<PluginStatus> status() const {
+        std::vector<PluginStatus> out;
+        std::apply([&](const auto&... slot) { (out.push_back(slot.status()), ...); }, slots_);
+        for (auto& d : dynamic_) out.push_back(d->status());
+        return out;
+    }
+
+private:
+    template <class P>
+    void uninstall_if(Slot<P>& s, std::string_view name, const UninstallOptions& o, std::optional<std::size_t>& purged) {
+        if (!purged && P::name == name && s.state() != PluginState::uninstalled) purged = Base::uninstall(s, o);
+    }
+    template <class P>
+    void operation_one(Slot<P>& s, const OperationEvent& e) {
+        if constexpr (has_on_operation<P>)
+            if (s.active()) s.guarded(this->sink_, [&] { s.plugin.on_operation(e); });
+    }
+    template <bool Request, class P>
+    void request_one(Slot<P>& s, const RequestEvent& e) {
+        if constexpr (Request && has_on_request<P>) {
+            if (s.active()) s.guarded(this->sink_, [&] { s.plugin.on_request(e); });
+        } else if constexpr (!Request && has_on_response<P>) {
+            if (s.active()) s.guarded(this->sink_, [&] { s.plugin.on_response(e); });
+        }
+    }
+
+    template <Hook H, class P>
+    void fire_one(Slot<P>& slot, OperationContext& ctx) {
+        if constexpr (handles<H, P>) slot.template fire<H>(ctx, this->sink_);
+    }
+
+    template <std::size_t I, class Compute>
+    json read_chain(const ReadContext& rc, Compute& compute) {
+        if constexpr (I == sizeof...(Plugins)) {
+            return dynamic_chain(rc, compute, 0);
+        } else {
+            auto& slot = std::get<I>(slots_);
+            using P = std::remove_reference_t<decltype(slot.plugin)>;
+            if constexpr (has_around_read<P>)
+                if (slot.active())
+                    return slot.around_read(rc, [&] { return read_chain<I + 1>(rc, compute); }, this->sink_);
+            return read_chain<I + 1>(rc, compute);
+        }
+    }
+    template <class Compute>
+    json dynamic_chain(const ReadContext& rc, Compute& compute, std::size_t i) {
+        for (; i < dynamic_.size(); ++i)
+            if (dynamic_[i]->reads() && dynamic_[i]->active())
+                return dynamic_[i]->around_read(rc, [&, i] { return dynamic_chain(rc, compute, i + 1); }, this->sink_);
+        return compute();
+    }
+
+    template <bool Request>
+    void request_event(const RequestEvent& e) {
+        std::apply([&](auto&... slot) { (request_one<Request>(slot, e), ...); }, slots_);
+        for (auto& d : dynamic_)
+            if (d->active() && d->observes_requests()) {
+                if (Request) d->on_request(e, this->sink_);
+                else d->on_response(e, this->sink_);
+            }
+    }
+
+    std::tuple<Slot<Plugins>...> slots_;
+    std::vector<std::unique_ptr<ErasedPlugin<Db, Res>>> dynamic_;
+    bool installed_ = false;
+};
+
+}  // namespace detail
+}  // namespace s3db
