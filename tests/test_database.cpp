@@ -294,3 +294,79 @@ TEST_F(Fixture, UpdatesOfMetadataOnlyRecordsKeepTheirContent) {
     EXPECT_EQ(docs.get("d")["n"], 2);
     EXPECT_EQ(docs.content("d")->first, "payload");
 }
+
+TEST_F(Fixture, RecordsStreamOneHundredThousandRecordsOnePageAtATime) {
+    auto& users = db.create_resource(users_config());
+    constexpr std::size_t n = 100'000;
+    std::vector<json> batch;
+    batch.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+        batch.push_back({{"id", "u" + std::to_string(1'000'000 + i)}, {"name", "user"}, {"region", i % 10 ? "eu" : "us"}});
+    for (auto& r : users.insert_many(std::move(batch))) ASSERT_TRUE(r.record) << r.error;
+
+    auto before = db.transport().counts();
+    auto range = users.records();
+    std::size_t seen = 0;
+    std::size_t most_ahead = 0;
+    std::string last;
+    for (auto& r : range) {
+        auto id = r["id"].get<std::string>();
+        ASSERT_LT(last, id);  // key order, each record once
+        last = std::move(id);
+        ++seen;
+        auto fetched = since(before).get;
+        most_ahead = std::max<std::size_t>(most_ahead, fetched - seen);
+    }
+    EXPECT_EQ(seen, n);
+    // Never more than one page read ahead of the consumer: memory stays bounded by the page size.
+    EXPECT_LT(most_ahead, max_list_keys);
+    EXPECT_EQ(range.pages_read(), n / max_list_keys);
+    EXPECT_EQ(since(before), (RequestCounts{.get = n, .list = n / max_list_keys}));
+
+    // The same through a partition: only that prefix is listed.
+    before = db.transport().counts();
+    std::size_t us = 0;
+    for (auto& r : users.records({.partition = "byRegion", .values = {{"region", "us"}}})) us += r["region"] == "us";
+    EXPECT_EQ(us, n / 10);
+    EXPECT_EQ(since(before), (RequestCounts{.get = n / 10, .list = n / 10 / max_list_keys}));
+}
+
+TEST_F(Fixture, ReadHooksSeeRequestsAndResultsAndCanReject) {
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "u1"}, {"name", "Ada"}});
+    users.insert({{"id", "u2"}, {"name", "Bob"}});
+    std::vector<std::string> seen;
+    users.add_hook(Hook::before_list, [&](OperationContext& c) {
+        seen.push_back(std::string(c.operation));
+        if (c.data["query"]["partition"] == "byRegion") throw ValidationError({}, "no partition listings today");
+    });
+    users.add_hook(Hook::after_count, [](OperationContext& c) { c.data = c.data.get<std::size_t>() * 10; });
+    users.add_hook(Hook::after_get_many, [](OperationContext& c) { c.data.erase(c.data.begin()); });
+    EXPECT_EQ(users.list().size(), 2u);
+    EXPECT_EQ(seen, (std::vector<std::string>{"list", "list_ids"}));
+    EXPECT_THROW(users.list({.partition = "byRegion", .values = {{"region", "eu"}}}), ValidationError);
+    EXPECT_EQ(users.count(), 20u);
+    EXPECT_EQ(users.get_many({"u1", "u2"}).size(), 1u);
+    std::size_t inserted = 0;
+    users.on("inserted-many", [&](const OperationContext& c) { inserted = c.data["inserted"]; });
+    users.insert_many({{{"name", "Cy"}}, {{"name", "D"}}});  // "D" is too short
+    EXPECT_EQ(inserted, 1u);
+}
+
+TEST(DatabaseOptions, MetadataLimitAndStrictValidationApplyToEveryResource) {
+    BasicDatabase<Memory> small(Memory{}, DatabaseOptions{.metadata_limit = 600});
+    BasicDatabase<Memory> usual(Memory{});
+    ResourceConfig notes{.name = "notes", .attributes = ojson{{"text", "string"}}, .behavior = "enforce-limits"};
+    json big{{"text", std::string(1000, 'x')}};
+    EXPECT_THROW(small.create_resource(notes).insert(big), RecordTooLarge);
+    EXPECT_EQ(small.create_resource(notes).count(), 0u);  // refused before any write
+    EXPECT_NO_THROW(usual.create_resource(notes).insert(big));
+
+    ResourceConfig loose{.name = "loose", .attributes = ojson{{"text", "string"}},
+                         .partitions = ojson{{"byKind", {{"fields", {{"kind", "string"}}}}}}};
+    EXPECT_THROW(usual.create_resource(loose), PartitionError);  // "kind" is not an attribute
+    BasicDatabase<Memory> lenient(Memory{}, DatabaseOptions{.strict_validation = false});
+    auto& r = lenient.create_resource(loose);
+    r.insert({{"id", "a"}, {"text", "t"}, {"kind", "k"}});
+    EXPECT_EQ(r.list({.partition = "byKind", .values = {{"kind", "k"}}}).size(), 1u);
+}

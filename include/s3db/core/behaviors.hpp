@@ -9,7 +9,11 @@
 //   can write metadata the store rejects); truncate-data keeps the prefix that fits and always
 //   terminates (s3db.js blanks the cut field, or loops forever: §13.1);
 // - user-managed updates too large for metadata use the insert layout (s3db.js writes the
-//   oversized metadata anyway and the store refuses it);
+//   oversized metadata anyway and the store refuses it), and updates that fit are stored as
+//   inserts are, metadata only (see UserManaged);
+// - sizes are measured as the store measures them too: a value with non-ASCII text travels
+//   `u:`/`b:`-encoded and takes more bytes than s3db.js counts (§13.7), so packing by s3db.js's
+//   count alone writes metadata over 2 KB that S3 refuses;
 // - s3db.js reads back only the metadata half of a nested object split between metadata and body:
 //   given the codec, body-overflow keeps such an object together, and our reader merges the
 //   halves of objects s3db.js split, leaf by leaf.
@@ -32,6 +36,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/schema.hpp"
 #include "s3db/detail/base62.hpp"
+#include "s3db/detail/metadata_codec.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -65,8 +70,17 @@ inline constexpr std::string_view json_content_type = "application/json";
 inline constexpr std::int64_t overflow_flag_bytes = 13;   // "$overflow" + "true", as s3db.js reserves
 inline constexpr std::int64_t truncated_flag_bytes = 14;  // "$truncated" + "true"
 
-inline std::int64_t field_size(const MappedField& f) noexcept {
-    return static_cast<std::int64_t>(f.key.size() + accounted_value_size(f));
+/// What a field costs in metadata: its key and the larger of s3db.js's count of its value and the
+/// bytes the value takes on the wire, once encoded for the headers (what the store's 2 KB counts).
+inline std::int64_t field_size(const MappedField& f) {
+    return static_cast<std::int64_t>(f.key.size() + std::max(accounted_value_size(f), encoded_metadata_size(f.value)));
+}
+
+/// `field_size` summed over the record: `calculate_total_size`, corrected for the wire encoding.
+inline std::int64_t stored_total_size(const MappedRecord& record) {
+    std::int64_t total = 0;
+    for (const auto& f : record) total += field_size(f);
+    return total;
 }
 
 /// A JavaScript array-index key ("0", "17", not "01"): JS objects list those first, ascending.
@@ -141,6 +155,26 @@ inline std::string utf8_prefix(std::string_view s, std::size_t max_bytes) {
     if (s.size() <= max_bytes) return std::string(s);
     std::size_t n = max_bytes;
     while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // s[n] starts the cut char
+    return std::string(s.substr(0, n));
+}
+
+/// A prefix of `s` (on a character boundary) that takes at most `max_bytes` once encoded for the
+/// wire, and to which the next character cannot be added. Encoding never shrinks text (`u:`
+/// escapes take 3 bytes per byte, `b:` base64 4 per 3), so the raw prefix of `max_bytes` is the
+/// longest candidate: cut a third of the excess per round until it fits, then add characters back
+/// one at a time while they fit.
+inline std::string encoded_prefix(std::string_view s, std::size_t max_bytes) {
+    auto char_end = [&](std::size_t i) {  // end of the UTF-8 character starting at s[i]
+        do ++i;
+        while (i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80);
+        return i;
+    };
+    std::size_t n = utf8_prefix(s, max_bytes).size();
+    for (std::size_t size; n > 0 && (size = encoded_metadata_size(s.substr(0, n))) > max_bytes;)
+        n = utf8_prefix(s.substr(0, n), n - std::max<std::size_t>(1, (size - max_bytes) / 3)).size();
+    for (std::size_t next; n < s.size() && (next = char_end(n)) <= max_bytes &&
+                           encoded_metadata_size(s.substr(0, next)) <= max_bytes;)
+        n = next;
     return std::string(s.substr(0, n));
 }
 
@@ -318,18 +352,20 @@ concept Behavior = std::default_initializable<B> &&
     };
 
 /// s3db.js's default. Fits: all in metadata. Too large: `_v` in metadata, everything in the body.
-/// Updates also carry the record in the body, as s3db.js's do (keyed by mapped keys where s3db.js
-/// uses attribute names; its reader takes both). Reads merge body and metadata, metadata winning.
+/// Reads merge body and metadata, metadata winning.
+///
+/// Updates are laid out as inserts. s3db.js's update also writes the record as a JSON body, under
+/// attribute names, with values as its validator left them (secrets encrypted, json fields as
+/// text); its reader cannot take that body under mapped keys: when the metadata holds the fields
+/// too, it returns the body's keys ("0", "1", ...) as extra fields. Metadata wins on both readers,
+/// so the body carries nothing; leaving it out is what both read back right.
 struct UserManaged {
     static constexpr std::string_view name = "user-managed";
     static constexpr bool reads_body = true;
 
     StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
-        auto size = static_cast<std::int64_t>(calculate_total_size(record));
-        if (size > ctx.effective_limit) return detail::version_only_layout(std::move(record), ctx);
-        if (ctx.kind == WriteKind::insert) return {Codec::to_metadata(std::move(record)), {}, {}};
-        std::string body = detail::mapped_body_json(record);
-        return detail::with_body(Codec::to_metadata(std::move(record)), std::move(body));
+        if (detail::stored_total_size(record) > ctx.effective_limit) return detail::version_only_layout(std::move(record), ctx);
+        return {Codec::to_metadata(std::move(record)), {}, {}};
     }
 
     nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {
@@ -354,9 +390,10 @@ struct EnforceLimits {
     static constexpr bool reads_body = false;
 
     StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
-        auto size = calculate_total_size(record);
-        if (static_cast<std::int64_t>(size) > ctx.effective_limit)
-            throw RecordTooLarge(std::string(ctx.resource), std::string(ctx.id), size, ctx.effective_limit);
+        auto size = detail::stored_total_size(record);
+        if (size > ctx.effective_limit)
+            throw RecordTooLarge(std::string(ctx.resource), std::string(ctx.id), static_cast<std::size_t>(size),
+                                 ctx.effective_limit);
         if (ctx.kind == WriteKind::insert) return {Codec::to_metadata(std::move(record)), {}, {}};
         std::string body = detail::mapped_body_json(record);
         return detail::with_body(Codec::to_metadata(std::move(record)), std::move(body));
@@ -374,8 +411,7 @@ struct TruncateData {
     static constexpr bool reads_body = false;
 
     StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
-        if (static_cast<std::int64_t>(calculate_total_size(record)) <= ctx.effective_limit)
-            return {Codec::to_metadata(std::move(record)), {}, {}};
+        if (detail::stored_total_size(record) <= ctx.effective_limit) return {Codec::to_metadata(std::move(record)), {}, {}};
         const std::int64_t budget = ctx.effective_limit - detail::truncated_flag_bytes;
         std::vector<std::size_t> keep;
         std::int64_t used = 0;
@@ -393,7 +429,7 @@ struct TruncateData {
             }
             std::int64_t room = budget - used - static_cast<std::int64_t>(f.key.size());
             if (room >= 0) {  // the first field that does not fit keeps what fits; larger ones are dropped
-                f.value = detail::utf8_prefix(f.value, static_cast<std::size_t>(room));
+                f.value = detail::encoded_prefix(f.value, static_cast<std::size_t>(room));
                 f.kind = MappedField::Kind::string;
                 keep.push_back(i);
             }
@@ -418,7 +454,7 @@ struct BodyOverflow {
     StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
         const std::int64_t plugin_map_size =
             ctx.plugin_map_json.empty() ? 0 : static_cast<std::int64_t>(10 + ctx.plugin_map_json.size());
-        if (static_cast<std::int64_t>(calculate_total_size(record)) + plugin_map_size <= ctx.effective_limit) {
+        if (detail::stored_total_size(record) + plugin_map_size <= ctx.effective_limit) {
             Metadata m = Codec::to_metadata(std::move(record));
             if (plugin_map_size) m.emplace("_pluginmap", std::string(ctx.plugin_map_json));
             return {std::move(m), {}, {}};

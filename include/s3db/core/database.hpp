@@ -40,6 +40,7 @@ struct DatabaseOptions {
     std::string passphrase = "secret";   // key of `secret` fields (s3db.js's default, change it)
     int max_update_attempts = 10;        // compare-and-swap rounds before UpdateConflict
     std::size_t metadata_limit = s3db_metadata_limit;  // bytes of metadata a record may use (S3: 2 KB)
+    bool strict_validation = true;  // s3db.js's strictValidation: partitions must name attributes
 };
 
 template <Transport T, class... Plugins>
@@ -114,7 +115,7 @@ public:
             detail::apply_timestamps(probe);
             auto schema = Schema::parse(probe.attributes, SchemaOptions{.all_nested_objects_optional =
                                                                             probe.all_nested_objects_optional});
-            Partitions::parse(probe.name, probe.partitions, schema);
+            Partitions::parse(probe.name, probe.partitions, schema, PartitionOptions{.strict = options_.strict_validation});
             behavior_from_name(probe.behavior);
         }
         if (config.name.empty()) throw ConfigError("a resource needs a name");
@@ -218,7 +219,8 @@ private:
         else
             slot = std::make_unique<Resource>(
                 store_, pool_, stored,
-                typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit},
+                typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit,
+                                            options_.strict_validation},
                 &host_);
         return *slot;
     }

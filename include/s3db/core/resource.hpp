@@ -99,6 +99,7 @@ public:
         std::string passphrase = "secret";
         int max_update_attempts = 10;
         std::size_t metadata_limit = s3db_metadata_limit;
+        bool strict_validation = true;
     };
 
     Resource(T& transport, detail::WorkerPool& pool, const StoredResource& stored, Settings settings,
@@ -121,7 +122,8 @@ public:
         version_ = stored.version;
         auto schema = Schema::parse(config_.attributes,
                                     SchemaOptions{.all_nested_objects_optional = config_.all_nested_objects_optional});
-        partitions_ = Partitions::parse(config_.name, config_.partitions, schema);
+        partitions_ = Partitions::parse(config_.name, config_.partitions, schema,
+                                        PartitionOptions{.strict = settings_.strict_validation});
         codec_.emplace(std::move(schema), stored.registry.mapping,
                        CodecOptions{.passphrase = settings_.passphrase, .auto_decrypt = config_.auto_decrypt,
                                     .version = version_});
@@ -409,7 +411,7 @@ public:
     }
 
     /// A lazy input range over every record (or a partition's): one LIST page at a time, its records
-    /// read on the pool, at most one page of `page_size` records held in memory.
+    /// read on the pool, at most one page of `page_size` (≤ 1000) records held in memory.
     RecordRange<Resource> records(ListQuery q = {}, std::size_t page_size = max_list_keys) {
         return RecordRange<Resource>(*this, std::move(q), page_size);
     }
@@ -827,37 +829,73 @@ private:
 
     /// Walks the ids of the data prefix, or of a partition prefix, page by page from the cursor.
     /// `hint` (0: none) lets the first LIST ask for no more keys than the caller wants.
-    template <class Visit>
-    void scan(const ListQuery& q, std::size_t hint, Visit&& visit) {
-        std::string prefix = data_prefix_ + "id=";
+    /// Where a listing stands: the prefix it reads, the partition it filters on, the next LIST.
+    struct ListState {
+        std::string prefix;
         std::optional<PartitionPrefix> part;
+        ListOptions options;
+        bool done = false;
+        std::size_t lists = 0;  // LIST requests so far
+    };
+
+    ListState list_state(const ListQuery& q, std::size_t hint) const {
+        ListState st;
+        st.prefix = data_prefix_ + "id=";
         if (!q.partition.empty()) {
-            part = partitions_.prefix(q.partition, q.values);
-            prefix = part->key;
+            st.part = partitions_.prefix(q.partition, q.values);
+            st.prefix = st.part->key;
         }
-        ListOptions o{.prefix = prefix};
-        if (hint) o.max_keys = std::min(hint, max_list_keys);
+        st.options.prefix = st.prefix;
+        if (hint) st.options.max_keys = std::min(hint, max_list_keys);
         if (!q.cursor.empty()) {
             auto after = detail::base64_decode(q.cursor);
             if (!after) throw ConfigError("resource '" + config_.name + "': the cursor is not one this resource issued");
-            o.start_after = prefix + *after;
+            st.options.start_after = st.prefix + *after;
         }
-        for (;;) {
-            auto page = transport_.list(o);
-            for (auto& e : page.objects) {
-                std::string_view id;
-                if (part) {
-                    auto ref = partitions_.parse_ref(e.key);
-                    if (!ref || !part->matches(*ref)) continue;
-                    if (!visit(std::string_view(ref->id), std::string_view(e.key).substr(prefix.size()))) return;
-                    continue;
-                }
-                id = std::string_view(e.key).substr(prefix.size());
-                if (!visit(id, id)) return;
+        return st;
+    }
+
+    /// One LIST of the listing; visits each id with its position until `visit` says stop.
+    template <class Visit>
+    bool scan_page(ListState& st, Visit&& visit) {
+        auto page = transport_.list(st.options);
+        ++st.lists;
+        for (auto& e : page.objects) {
+            if (st.part) {
+                auto ref = partitions_.parse_ref(e.key);
+                if (!ref || !st.part->matches(*ref)) continue;
+                if (!visit(std::string_view(ref->id), std::string_view(e.key).substr(st.prefix.size()))) return false;
+                continue;
             }
-            if (!page.truncated()) return;
-            o.continuation_token = page.next_continuation_token;
+            auto id = std::string_view(e.key).substr(st.prefix.size());
+            if (!visit(id, id)) return false;
         }
+        if (!page.truncated()) st.done = true;
+        st.options.continuation_token = page.next_continuation_token;
+        return true;
+    }
+
+    template <class Visit>
+    void scan(const ListQuery& q, std::size_t hint, Visit&& visit) {
+        auto st = list_state(q, hint);
+        while (!st.done)
+            if (!scan_page(st, visit)) return;
+    }
+
+    /// The records of the next LIST page (1 LIST + their GETs on the pool); empty only at the end.
+    std::vector<json> next_records(ListState& st, const ListQuery& q) {
+        while (!st.done) {
+            std::vector<std::string> ids;
+            scan_page(st, [&](std::string_view id, std::string_view) {
+                ids.emplace_back(id);
+                return true;
+            });
+            std::vector<json> out;
+            for (auto& r : get_many_impl(ids, ReadOptions{q.cache}))
+                if (r && matches_partition(q, *r)) out.push_back(std::move(*r));
+            if (!out.empty()) return out;
+        }
+        return {};
     }
 
     /// A partition listing can meet refs left by replace (or by a crash between writes): keep only
@@ -925,15 +963,13 @@ private:
     Host* host_;
 };
 
-/// The records of a resource (or of a partition), read lazily: one LIST page at a time, its records
-/// fetched on the pool, at most one page held. An input range: iterate it once.
+/// The records of a resource (or of a partition), read lazily: one LIST page at a time (up to 1000
+/// keys), its records fetched on the pool, at most one page held. An input range: iterate it once.
 template <class Res>
 class RecordRange {
 public:
     RecordRange(Res& resource, ListQuery q, std::size_t page_size)
-        : resource_(&resource), query_(std::move(q)), page_size_(page_size ? std::min(page_size, max_list_keys) : max_list_keys) {
-        next_cursor_ = query_.cursor;
-    }
+        : resource_(&resource), query_(std::move(q)), page_size_(page_size) {}
 
     class iterator {
     public:
@@ -944,7 +980,7 @@ public:
 
         iterator() = default;
         explicit iterator(RecordRange* r) noexcept : r_(r) {}
-        json& operator*() const { return r_->page_.items[r_->position_]; }
+        json& operator*() const { return r_->batch_[r_->position_]; }
         json* operator->() const { return &**this; }
         iterator& operator++() {
             r_->advance();
@@ -959,57 +995,37 @@ public:
     };
 
     iterator begin() {
-        if (!started_) {
-            started_ = true;
+        if (!state_) {
+            state_.emplace(resource_->list_state(query_, page_size_));
             fill();
         }
         return iterator(this);
     }
     std::default_sentinel_t end() const noexcept { return {}; }
 
-    std::size_t pages_read() const noexcept { return pages_; }
+    /// LIST requests made so far.
+    std::size_t pages_read() const noexcept { return state_ ? state_->lists : 0; }
 
 private:
     void advance() {
         ++delivered_;
-        if (query_.limit && delivered_ >= query_.limit) {
-            done_ = true;
-            return;
-        }
-        if (++position_ < page_.items.size()) return;
-        if (next_cursor_.empty()) {
-            done_ = true;
-            return;
-        }
-        fill();
+        if (query_.limit && delivered_ >= query_.limit) done_ = true;
+        else if (++position_ >= batch_.size()) fill();
     }
-    // Reads pages until one has records (a partition page can hold only stale refs) or none is left.
     void fill() {
-        for (;;) {
-            ListQuery q = query_;
-            q.cursor = next_cursor_;
-            q.limit = 0;
-            page_ = resource_->page_impl(page_size_, q);
-            ++pages_;
-            next_cursor_ = page_.next_cursor;
-            position_ = 0;
-            if (!page_.items.empty()) return;
-            if (next_cursor_.empty()) {
-                done_ = true;
-                return;
-            }
-        }
+        batch_.clear();
+        position_ = 0;
+        if (!state_->done) batch_ = resource_->next_records(*state_, query_);
+        done_ = batch_.empty();
     }
 
     Res* resource_;
     ListQuery query_;
     std::size_t page_size_;
-    Page page_;
-    std::string next_cursor_;
+    std::optional<typename Res::ListState> state_;
+    std::vector<json> batch_;
     std::size_t position_ = 0;
     std::size_t delivered_ = 0;
-    std::size_t pages_ = 0;
-    bool started_ = false;
     bool done_ = false;
 };
 

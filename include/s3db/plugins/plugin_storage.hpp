@@ -16,8 +16,12 @@
 // made here ends its body with 32 random JSON-whitespace bytes, which parsers (ours, JSON.parse,
 // s3db.js's "blank body" check) ignore but which make each version's ETag unique.
 //
-// Two windows remain because the Transport has no conditional DELETE; both are documented where they
-// occur (`get`'s lazy removal of an expired entry, `release_lock` close to expiry is avoided).
+// The Transport has no conditional DELETE, so two deletes keep a small window, each documented where
+// it happens: `get`'s lazy removal of an expired entry, and `release_lock`'s DELETE of a lock that is
+// far from expiring (near expiry it uses a conditional overwrite instead).
+//
+// Keys: any method taking a key accepts a full key of this plugin (from `plugin_key`, `list`) or a
+// relative one, which lands under `plugin=<slug>/`; keys of other plugins or of records are refused.
 //
 // Thread-safety: every member may be called from several threads at once; copies share the batch pool.
 
@@ -247,7 +251,7 @@ inline bool js_numeric(std::string_view s) noexcept {
 
 /// The number s3db.js's reader makes of a metadata value, if it makes one that JSON can hold
 /// (Infinity, as from "1e999", stays a string here).
-inline std::optional<json> js_number(std::string_view s) {
+inline std::optional<json> parse_js_number(std::string_view s) {
     if (!js_numeric(s)) return std::nullopt;
     s = js_trim(s);
     if (s.size() > 2 && s[0] == '0' && std::string_view("xXoObB").find(s[1]) != std::string_view::npos) {
@@ -296,7 +300,7 @@ inline json parse_plugin_metadata_value(std::string_view v) {
         auto parsed = json::parse(v, nullptr, false);
         if (!parsed.is_discarded()) return parsed;
     }
-    if (auto n = js_number(v)) return *n;
+    if (auto n = parse_js_number(v)) return *n;
     if (v == "true") return true;
     if (v == "false") return false;
     return std::string(v);
