@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
-# Builds the benchmarks, starts Ceph RGW on 127.0.0.1 (as tests/run.sh does) and runs them.
-# Extra arguments go to every benchmark (e.g. --quick). Prints figures; asserts nothing.
+# Builds the benchmarks, starts Ceph RGW on 127.0.0.1 (as tests/run.sh does) and runs them: the
+# transport bench first, then the database bench (s3db-cpp against s3db.js, which it runs in node
+# from tests/interop/node_modules), then any other. Extra arguments go to every benchmark
+# (e.g. --quick). Prints figures; asserts nothing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# s3db.js for the database bench: the locked packages of tests/interop, reinstalled when the lock
+# changes (the same stamp as tests/run.sh, so the two scripts share one install).
+if command -v npm >/dev/null; then
+    interop_stamp=tests/interop/node_modules/.s3db-lock.sha256
+    interop_lock=$(cat tests/interop/package.json tests/interop/package-lock.json | sha256sum | cut -d' ' -f1)
+    if [[ ! -f $interop_stamp || $(<"$interop_stamp") != "$interop_lock" ]]; then
+        echo "run.sh: npm ci --prefix tests/interop"
+        npm ci --prefix tests/interop --no-audit --no-fund
+        echo "$interop_lock" >"$interop_stamp"
+    fi
+else
+    echo "run.sh: no node/npm: the database bench runs without s3db.js (./tests/run.sh installs it)" >&2
+fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
@@ -12,7 +28,11 @@ trap 'cmake/test-servers.sh stop' EXIT
 cmake/test-servers.sh start
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-bench"
 
+benches=(build/bench/transport build/bench/database)
 for bench in build/bench/*; do
+    [[ $bench == build/bench/transport || $bench == build/bench/database ]] || benches+=("$bench")
+done
+for bench in "${benches[@]}"; do
     [[ -x $bench && -f $bench ]] || continue
     echo "== $bench"
     "$bench" "$@"

@@ -370,3 +370,15 @@ TEST(DatabaseOptions, MetadataLimitAndStrictValidationApplyToEveryResource) {
     r.insert({{"id", "a"}, {"text", "t"}, {"kind", "k"}});
     EXPECT_EQ(r.list({.partition = "byKind", .values = {{"kind", "k"}}}).size(), 1u);
 }
+
+TEST_F(Fixture, ASchemaThatDeclaresIdValidatesItAndKeepsItOutOfMetadata) {
+    // s3db.js's plg_audits declares `id: 'string|required'`.
+    auto& logs = db.create_resource({.name = "logs", .attributes = ojson{{"id", "string|required|min:3"}, {"what", "string"}}});
+    auto r = logs.insert({{"id", "log-1"}, {"what", "x"}});
+    EXPECT_EQ(logs.get("log-1"), (json{{"id", "log-1"}, {"what", "x"}}));
+    auto raw = db.transport().inner().head(logs.key_of("log-1"));
+    ASSERT_TRUE(raw);
+    for (auto& [k, v] : raw->metadata) EXPECT_NE(v, "log-1") << "the id was stored in metadata under " << k;
+    EXPECT_THROW(logs.insert({{"id", "ab"}, {"what", "x"}}), ValidationError);  // min:3 applies to the id
+    EXPECT_NO_THROW(logs.insert({{"what", "generated id"}}));
+}

@@ -738,7 +738,12 @@ private:
     Prepared prepare(OperationContext& ctx, WriteKind kind) {
         json data = ctx.data;
         data.erase("id");
+        // A schema may declare `id` (s3db.js's plg_audits: "string|required"): validate it as s3db.js
+        // does, then keep it out of the metadata, where the key already holds it.
+        const bool declares_id = codec_->schema().find("id") != nullptr;
+        if (declares_id) data["id"] = ctx.id;
         json valid = codec_->schema().validate(std::move(data), "resource '" + config_.name + "', record '" + ctx.id + "'");
+        if (declares_id) valid.erase("id");
         auto mapped = codec_->map(valid);
         BehaviorContext bc{config_.name, ctx.id,
                            calculate_effective_limit(settings_.metadata_limit, version_, config_.timestamps,

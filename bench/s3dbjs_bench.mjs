@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+// s3dbjs_bench.mjs: the s3db.js side of bench/database.cpp. Runs the database workloads through
+// s3db.js 21.6.2 (installed in tests/interop/node_modules: npm ci --prefix tests/interop) and
+// measures them inside node, so node's start-up and s3db.js's connect are not counted.
+//
+//   node bench/s3dbjs_bench.mjs < command.json      ->  one JSON line on stdout
+//
+// command: {"connection": "memory://BUCKET/PREFIX" | "http://KEY:SECRET@HOST:PORT/BUCKET/PREFIX",
+//           "n": 2000, "concurrency": 16, "workloads": ["insert", "get", "update", "list"], "warmup": 2000,
+//           "rounds": 1}
+// result:  {"results": [{"workload", "ops", "seconds", "ops_per_s", "cpu_us_per_op",
+//                        "requests_per_op", "requests": {"put": .., "get": .., ...}, "ops_per_s_rounds"}, ...]}
+// errors:  exit status 1, the last line of stderr is {"error": "..."}.
+//
+// The workloads run in the order given over the same n records (get/update/list need insert to
+// have run first), each on `concurrency` promise workers; "list" is one list({limit: n}) counted
+// as n ops. With "warmup": w, the same workloads first run untimed on a second resource of w records,
+// so the JIT has compiled s3db.js's paths and the heap has grown before anything is measured. With
+// "rounds": r, the workloads run r times, each on a fresh resource, and each workload reports its
+// fastest round (a busy machine only ever slows a round down); "ops_per_s_rounds" has them all. The records and resource are the ones bench/database.cpp uses for s3db-cpp. CPU is
+// process.cpuUsage() (every thread of node); requests are counted where s3db.js hands them to the
+// store: the AWS SDK client's middleware stack (S3) or the MemoryClient's storage (memory).
+// The bucket must exist (database.cpp creates it); nothing is deleted here.
+import { Readable } from 'node:stream';
+import { format } from 'node:util';
+
+// stdout carries the one result line: whatever the libraries print goes to stderr.
+const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
+console.log = console.info = console.warn = console.debug = console.trace = toStderr;
+process.removeAllListeners('warning');
+
+// The entry point tests/interop/s3dbjs.mjs uses, for the same reason (see its header).
+const { S3db } = await import('../tests/interop/node_modules/s3db.js/dist/lite.js');
+
+const ATTRIBUTES = {
+    name: 'string|required', email: 'string', age: 'number|integer', active: 'boolean', tags: 'array|items:string',
+};
+const idOf = (i) => `id${String(i).padStart(8, '0')}`;
+const record = (i) => ({
+    id: idOf(i), name: `user-${i}`, email: `user${i}@example.com`, age: 20 + (i % 50), active: i % 2 === 0,
+    tags: [`t${i % 7}`, 'bench'],
+});
+
+// Network and throttling errors only: s3db.js's default empty list means "retry everything",
+// which retries each 404/412 three times (see tests/interop/s3dbjs.mjs).
+const RETRYABLE = ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'SlowDown', 'ServiceUnavailable',
+    'InternalError', 'RequestTimeout', 'NetworkingError', 'TimeoutError'];
+
+const requests = { put: 0, get: 0, head: 0, copy: 0, remove: 0, remove_many: 0, list: 0 };
+const total = () => Object.values(requests).reduce((a, b) => a + b, 0);
+const SDK_COMMANDS = {
+    PutObjectCommand: 'put', GetObjectCommand: 'get', HeadObjectCommand: 'head', CopyObjectCommand: 'copy',
+    DeleteObjectCommand: 'remove', DeleteObjectsCommand: 'remove_many', ListObjectsV2Command: 'list',
+};
+
+/// Counts every command the SDK client sends; with the SDK's own HTTP handler, also reads the empty
+/// body of a GetObject that s3db.js leaves unread (it would hold a socket of the agent forever).
+function instrumentSdk(awsClient) {
+    awsClient.middlewareStack.add((next, context) => async (args) => {
+        const op = SDK_COMMANDS[context.commandName];
+        if (op) requests[op]++;
+        const result = await next(args);
+        const out = result.output;
+        if (context.commandName === 'GetObjectCommand' && out?.Body && out.ContentLength === 0) {
+            await out.Body.transformToByteArray();
+            const empty = Readable.from([]);
+            empty.transformToByteArray = async () => new Uint8Array(0);
+            empty.transformToString = async () => '';
+            empty.transformToWebStream = () => Readable.toWeb(Readable.from([]));
+            out.Body = empty;
+        }
+        return result;
+    }, { step: 'initialize', name: 's3dbBenchCountRequests' });
+}
+
+/// The MemoryClient has no SDK: count the calls its storage receives, one per S3 request it stands for.
+function instrumentMemory(storage) {
+    const ops = { put: 'put', get: 'get', head: 'head', copy: 'copy', delete: 'remove', deleteMultiple: 'remove_many', list: 'list' };
+    for (const [method, op] of Object.entries(ops)) {
+        const original = storage[method].bind(storage);
+        storage[method] = (...args) => {
+            requests[op]++;
+            return original(...args);
+        };
+    }
+}
+
+async function runPool(n, concurrency, fn) {
+    let next = 0;
+    const worker = async () => {
+        for (let i = next++; i < n; i = next++) await fn(i);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+}
+
+/// Runs each workload over records 0..n-1 of `resource`; one result per workload.
+async function runWorkloads(resource, workloads, n, concurrency) {
+    const results = [];
+    for (const workload of workloads) {
+        // Records, ids and expected names are built before the clock starts (as in database.cpp).
+        const records = workload === 'insert' ? Array.from({ length: n }, (_, i) => record(i)) : [];
+        const ids = Array.from({ length: n }, (_, i) => idOf(i));
+        const names = Array.from({ length: n }, (_, i) => `user-${i}`);
+        for (const k of Object.keys(requests)) requests[k] = 0;
+        const cpu0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        let ops = n;
+        if (workload === 'insert') {
+            await runPool(n, concurrency, (i) => resource.insert(records[i]));
+        } else if (workload === 'get') {
+            await runPool(n, concurrency, async (i) => {
+                const r = await resource.get(ids[i]);
+                if (r.name !== names[i]) throw new Error(`get ${ids[i]} read ${JSON.stringify(r.name)}`);
+            });
+        } else if (workload === 'update') {
+            await runPool(n, concurrency, (i) => resource.update(ids[i], { age: 21 + (i % 50) }));
+        } else if (workload === 'list') {
+            const records = await resource.list({ limit: n });
+            ops = records.length;
+            if (ops !== n) throw new Error(`list returned ${ops} of ${n} records`);
+        } else {
+            throw new Error(`unknown workload "${workload}"`);
+        }
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu = process.cpuUsage(cpu0);
+        results.push({
+            workload, ops, seconds, ops_per_s: ops / seconds, cpu_us_per_op: (cpu.user + cpu.system) / ops,
+            requests_per_op: total() / ops, requests: { ...requests },
+        });
+    }
+    return results;
+}
+
+async function main(cmd) {
+    const { connection, n, concurrency = 1, workloads = ['insert', 'get', 'update', 'list'], warmup = 0, rounds = 1 } = cmd;
+    if (typeof connection !== 'string' || !Number.isInteger(n) || n < 1 || !Number.isInteger(concurrency) || concurrency < 1)
+        throw new Error('the command needs "connection", a positive integer "n" and "concurrency"');
+    const s3 = /^https?:/.test(connection);
+    const db = new S3db({
+        connectionString: connection,
+        logLevel: 'silent',
+        parallelism: concurrency,
+        executorPool: { retryableErrors: RETRYABLE, concurrency },
+        ...(s3 ? { clientOptions: { httpClientOptions: { useReckerHandler: false } } } : {}),
+    });
+    await db.connect();
+    if (s3) instrumentSdk(db.client.client);
+    else instrumentMemory(db.client.storage);
+    if (warmup > 0) await runWorkloads(await db.createResource({ name: 'bench_warmup', attributes: ATTRIBUTES }), workloads, warmup, concurrency);
+    let results;
+    for (let r = 0; r < rounds; ++r) {
+        const name = rounds > 1 ? `bench_r${r}` : 'bench';
+        const round = await runWorkloads(await db.createResource({ name, attributes: ATTRIBUTES }), workloads, n, concurrency);
+        results = results ? results.map((best, i) => (round[i].ops_per_s > best.ops_per_s ? { ...round[i], ops_per_s_rounds: best.ops_per_s_rounds } : best))
+            : round.map((x) => ({ ...x, ops_per_s_rounds: [] }));
+        round.forEach((x, i) => results[i].ops_per_s_rounds.push(x.ops_per_s));
+    }
+    await db.disconnect();
+    return { results };
+}
+
+function readStdin() {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        process.stdin.on('data', (c) => chunks.push(c));
+        process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        process.stdin.on('error', reject);
+    });
+}
+
+// s3db.js keeps timers and sockets alive: exit explicitly once the line is out.
+try {
+    const result = await main(JSON.parse(await readStdin()));
+    process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
+} catch (e) {
+    process.stderr.write('\n' + JSON.stringify({ error: String(e?.stack ?? e) }) + '\n', () => process.exit(1));
+}

@@ -1,0 +1,500 @@
+#pragma once
+// Audit: one record per write (insert, update, replace, delete) of every resource, kept in the
+// resource s3db.js's AuditPlugin writes, `plg_audits`: the same fields (all strings, JSON inside),
+// behavior body-overflow and partitions `byDate {createdAt}` and `byResource {resourceName}`, so
+// either library reads the other's trail.
+//
+//   BasicDatabase<S3, Audit> db(s3, {}, Audit({.get_user_id = [](auto&) { return current_user(); }}));
+//   db.plugin<Audit>().record_history("users", id);   // oldest first
+//
+// Each audited write costs 1 PUT of the audit record + 1 PUT per partition ref (2 by default), made
+// from the writer's own thread after its write: no lock is held, so writers never wait on each other
+// for the audit. A failed audit write is the plugin's error (isolated by default: reported in
+// db.status() and to db.on_plugin_error listeners), never the user's. Its own resource is never
+// audited. Queries read only the partition they need: a resource's trail lists
+// `partition=byResource/resourceName=<r>/`, a date range lists the `partition=byDate/` keys of those
+// days and no others, and ids (`audit-<ms>-…`) drop records outside the range before any GET.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "s3db/core/errors.hpp"
+#include "s3db/core/hooks.hpp"
+#include "s3db/core/ids.hpp"
+#include "s3db/core/metadata.hpp"
+#include "s3db/core/partitions.hpp"
+#include "s3db/core/resource.hpp"
+#include "s3db/detail/time.hpp"
+#include "s3db/plugins/plugin.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+struct AuditOptions {
+    bool include_data = true;        // oldData / newData: the record before and after, as JSON text
+    bool include_partitions = true;  // partition / partitionValues of the audited record
+    /// Bytes each of oldData / newData may take (0: no limit). Longer data is stored as a marker
+    /// `{"_truncated":true,"_originalSize":<bytes>,"_truncatedAt":<ISO>,"_preview":<the JSON text cut
+    /// on a UTF-8 character boundary>}` that itself fits in this many bytes. At least 128 when set.
+    std::size_t max_data_size = 10'000;
+    /// Which writes to audit: any of "insert", "update" (also patch and upsert's update), "replace",
+    /// "delete" (also each id of remove_many).
+    std::vector<std::string> track_operations{"insert", "update", "replace", "delete"};
+    std::vector<std::string> exclude_resources{};  // never audited (the audit resource always is)
+    /// userId of a write; "system" when unset or empty. Called on the writer's thread.
+    std::function<std::string(const OperationContext&)> get_user_id{};
+    /// Extra metadata of a write (a JSON object), merged over {"source":"audit-plugin","version":"2.0"}.
+    std::function<json(const OperationContext&)> get_metadata{};
+    std::string resource_name = "plg_audits";  // s3db.js's `resourceNames.audit`
+    /// The time of a write (tests move it); the system clock when unset.
+    std::function<std::chrono::system_clock::time_point()> clock{};
+};
+
+/// Which audit records to read. Every field narrows; results are in time order.
+struct AuditQuery {
+    std::string resource{};   // lists only this resource's byResource partition
+    std::string record_id{};
+    std::string operation{};
+    std::optional<std::chrono::system_clock::time_point> from{};  // inclusive
+    std::optional<std::chrono::system_clock::time_point> to{};    // inclusive
+    std::size_t limit = 0;    // 0: all
+    bool newest_first = false;
+};
+
+namespace detail {
+
+inline constexpr std::size_t audit_min_data_size = 128;
+inline constexpr std::int64_t audit_id_slack_ms = 60'000;  // ids vs timestamps written by s3db.js
+
+inline std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// What one byte of a JSON string costs once nlohmann's dump() escapes it (UTF-8 kept as is).
+inline std::size_t json_escaped_bytes(unsigned char c) noexcept {
+    switch (c) {
+        case '"': case '\\': case '\b': case '\f': case '\n': case '\r': case '\t': return 2;
+        default: return c < 0x20 ? 6 : 1;
+    }
+}
+
+/// oldData / newData as stored: `text` when it fits in `max` bytes (0: no limit), else the truncation
+/// marker holding the longest prefix of `text` that keeps the marker within `max` bytes, cut between
+/// UTF-8 characters. Below the marker's own size only the marker is kept.
+inline std::string audit_fit(std::string text, std::size_t max, std::string_view now_iso) {
+    if (max == 0 || text.size() <= max) return text;
+    json marker = {{"_truncated", true}, {"_originalSize", text.size()}, {"_truncatedAt", now_iso}, {"_preview", ""}};
+    const std::size_t overhead = marker.dump().size();
+    if (overhead > max) {
+        marker.erase("_preview");
+        return marker.dump();
+    }
+    const std::size_t budget = max - overhead;
+    std::size_t used = 0, end = 0;
+    while (end < text.size()) {
+        const std::size_t n = utf8_sequence(text, end);
+        if (n == 0) break;  // not UTF-8 (dump() never writes that): stop before it
+        const std::size_t cost = n == 1 ? json_escaped_bytes(static_cast<unsigned char>(text[end])) : n;
+        if (used + cost > budget) break;
+        used += cost;
+        end += n;
+    }
+    text.resize(end);
+    marker["_preview"] = std::move(text);
+    return marker.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// s3db.js's getPartitionValues: for each partition (in definition order) whose fields the record
+/// has, field -> value; fields the record lacks are left out.
+inline nlohmann::ordered_json audit_partition_values(const Partitions& partitions, const json& record) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& p : partitions.partitions()) {
+        nlohmann::ordered_json values = nlohmann::ordered_json::object();
+        bool any = false;
+        for (const auto& f : p.fields)
+            if (const json* v = partition_field_value(record, f.name)) {
+                values[f.name] = *v;
+                any = any || !v->is_null();
+            }
+        if (any) out[p.name] = std::move(values);
+    }
+    return out;
+}
+
+/// `audit-<ms>-<9 base36>` as s3db.js writes, where the first 4 of the 9 count writes in this
+/// process, so ids of the same millisecond sort in the order they were made, and 5 are random.
+inline std::string audit_id(std::int64_t ms) {
+    static std::atomic<std::uint64_t> sequence{0};
+    static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    std::uint64_t n = sequence.fetch_add(1, std::memory_order_relaxed) % (36ull * 36 * 36 * 36);
+    unsigned char random[5];
+    random_fill(random, sizeof random);
+    std::string id = "audit-" + std::to_string(ms) + "-";
+    char tail[9];
+    for (int i = 3; i >= 0; --i, n /= 36) tail[i] = digits[n % 36];
+    for (int i = 0; i < 5; ++i) tail[4 + i] = digits[random[i] % 36];
+    id.append(tail, sizeof tail);
+    return id;
+}
+
+/// The milliseconds an `audit-<ms>-…` id was made at; nullopt for other ids.
+inline std::optional<std::int64_t> audit_id_ms(std::string_view id) {
+    if (!id.starts_with("audit-")) return std::nullopt;
+    id.remove_prefix(6);
+    std::int64_t ms = 0;
+    std::size_t i = 0;
+    for (; i < id.size() && i < 16 && id[i] >= '0' && id[i] <= '9'; ++i) ms = ms * 10 + (id[i] - '0');
+    if (i == 0 || i >= id.size() || id[i] != '-') return std::nullopt;
+    return ms;
+}
+
+inline std::string audit_day(std::int64_t ms) { return iso_string(ms).substr(0, 10); }
+
+}  // namespace detail
+
+class Audit : public Plugin<Audit> {
+public:
+    static constexpr std::string_view name = "Audit";
+
+    explicit Audit(AuditOptions options = {}, PluginOptions plugin_options = {})
+        : Plugin<Audit>(plugin_options), options_(std::move(options)), state_(std::make_shared<State>()) {
+        for (auto& op : options_.track_operations) tracked_ |= bit(op);
+    }
+
+    const AuditOptions& options() const noexcept { return options_; }
+    const std::string& resource_name() const noexcept { return options_.resource_name; }
+    /// Audit records written so far by this plugin.
+    std::uint64_t logged() const noexcept { return state_->logged.load(std::memory_order_relaxed); }
+    /// Objects of the audit resource deleted by uninstall with purge_data.
+    std::size_t purged() const noexcept { return state_->purged.load(std::memory_order_relaxed); }
+
+    // ---- lifecycle ------------------------------------------------------------------------------
+
+    void validate() const {
+        if (options_.resource_name.empty()) throw ConfigError("Audit: resource_name is empty");
+        for (auto& op : options_.track_operations)
+            if (!bit(op))
+                throw ConfigError("Audit: track_operations names '" + op +
+                                  "'; writes that can be audited are insert, update, replace and delete");
+        if (options_.max_data_size != 0 && options_.max_data_size < detail::audit_min_data_size)
+            throw ConfigError("Audit: max_data_size is " + std::to_string(options_.max_data_size) +
+                              " bytes; it must be 0 (no limit) or at least " +
+                              std::to_string(detail::audit_min_data_size) + " to hold the truncation marker");
+    }
+
+    /// Creates the audit resource as s3db.js does, or adopts the one the bucket has (its definition,
+    /// behavior included, is left as it is).
+    template <class Db>
+    void on_install(Db& db) {
+        auto& res = db.has_resource(options_.resource_name) ? db.resource(options_.resource_name)
+                                                            : db.create_resource(resource_config());
+        auto b = std::make_shared<Backend>();
+        b->insert = [&res](json record) { res.insert(std::move(record)); };
+        b->list_ids = [&res](const ListQuery& q) { return res.list_ids(q); };
+        b->get_many = [&res](const std::vector<std::string>& ids) { return res.get_many(ids); };
+        b->has_partition = [&res](std::string_view p) { return res.partitions().find(p) != nullptr; };
+        b->ids_between_days = [&db, &res](const std::string& from, const std::string& to) {
+            return ids_between_days(db.store(), res.partitions(), from, to);
+        };
+        b->purge = [&db, prefix = "resource=" + options_.resource_name + "/"] { return purge(db.store(), prefix); };
+        std::unique_lock lock(state_->mutex);
+        state_->backend = std::move(b);
+    }
+
+    /// Every resource, there at install or created later (deferred setup): its partitions, for the
+    /// partition fields of its audit records.
+    template <class Res>
+    void on_resource_created(Res& r) {
+        if (r.name() == options_.resource_name || excluded(r.name())) return;
+        std::unique_lock lock(state_->mutex);
+        state_->partitions[r.name()] = &r.partitions();
+    }
+
+    void on_uninstall(const UninstallOptions& o) {
+        auto b = backend_or_null();
+        if (o.purge_data && b) state_->purged.store(b->purge(), std::memory_order_relaxed);
+    }
+
+    PluginHealth health() const {
+        if (!backend_or_null()) return {false, "the audit resource '" + options_.resource_name + "' is not open"};
+        return {true, std::to_string(logged()) + " writes audited to '" + options_.resource_name + "'"};
+    }
+
+    // ---- the hook ---------------------------------------------------------------------------------
+
+    void after_write(const OperationContext& ctx) {
+        if (ctx.resource == options_.resource_name) return;  // its own records: no audit of the audit
+        if (!(tracked_ & bit(ctx.operation)) || excluded(ctx.resource)) return;
+        auto b = backend_or_null();
+        if (!b) return;
+        const auto now = options_.clock ? options_.clock() : std::chrono::system_clock::now();
+        const std::int64_t ms = detail::epoch_ms(now);
+        std::size_t budget = options_.max_data_size;
+        // A resource that must keep records in metadata (an adopted plg_audits with enforce-limits)
+        // refuses big ones: cut the data further until the record fits, down to the bare marker.
+        for (;;) {
+            std::size_t largest = 0;
+            json record = build(ctx, ms, budget, largest);
+            try {
+                b->insert(std::move(record));
+                break;
+            } catch (const RecordTooLarge&) {
+                if (!smaller(budget, largest)) throw;
+            } catch (const MetadataTooLarge&) {
+                if (!smaller(budget, largest)) throw;
+            }
+        }
+        state_->logged.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    // ---- queries ----------------------------------------------------------------------------------
+
+    /// Audit records matching `q`, in time order (ties in the order they were written here).
+    /// Requests: the LIST pages of one prefix — the resource's byResource partition, else the byDate
+    /// keys from `from`'s day to `to`'s, else every record — then 1 GET per listed record whose id
+    /// is not outside [from, to].
+    std::vector<json> logs(const AuditQuery& q = {}) const {
+        auto b = backend_or_null();
+        if (!b) throw PluginError(name, "queries need the plugin installed (db.connect())");
+        const std::optional<std::int64_t> from = q.from ? std::optional(detail::epoch_ms(*q.from)) : std::nullopt;
+        const std::optional<std::int64_t> to = q.to ? std::optional(detail::epoch_ms(*q.to)) : std::nullopt;
+
+        std::vector<std::string> ids;
+        if (!q.resource.empty() && b->has_partition("byResource"))
+            ids = b->list_ids(ListQuery{.partition = "byResource", .values = {{"resourceName", q.resource}}});
+        else if ((from || to) && b->has_partition("byDate"))
+            ids = b->ids_between_days(from ? detail::audit_day(*from) : std::string{},
+                                      to ? detail::audit_day(*to) : std::string{});
+        else
+            ids = b->list_ids(ListQuery{});
+
+        if (from || to)
+            std::erase_if(ids, [&](const std::string& id) {
+                auto ms = detail::audit_id_ms(id);
+                return ms && ((from && *ms < *from - detail::audit_id_slack_ms) ||
+                              (to && *ms > *to + detail::audit_id_slack_ms));
+            });
+
+        const std::string from_iso = from ? detail::iso_string(*from) : std::string{};
+        const std::string to_iso = to ? detail::iso_string(*to) : std::string{};
+        std::vector<json> out;
+        for (auto& r : b->get_many(ids)) {
+            if (!r) continue;  // deleted meanwhile
+            auto field = [&](const char* k) { return r->value(k, std::string{}); };
+            if (!q.resource.empty() && field("resourceName") != q.resource) continue;
+            if (!q.record_id.empty() && field("recordId") != q.record_id) continue;
+            if (!q.operation.empty() && field("operation") != q.operation) continue;
+            const std::string ts = field("timestamp");
+            if ((from && ts < from_iso) || (to && ts > to_iso)) continue;
+            out.push_back(std::move(*r));
+        }
+        std::sort(out.begin(), out.end(), [&](const json& a, const json& b) {
+            auto ka = std::pair(a.value("timestamp", std::string{}), a.value("id", std::string{}));
+            auto kb = std::pair(b.value("timestamp", std::string{}), b.value("id", std::string{}));
+            return q.newest_first ? kb < ka : ka < kb;
+        });
+        if (q.limit && out.size() > q.limit) out.resize(q.limit);
+        return out;
+    }
+
+    std::vector<json> logs_by_resource(std::string_view resource, std::size_t limit = 0) const {
+        return logs(AuditQuery{.resource = std::string(resource), .limit = limit});
+    }
+
+    /// Every audited write of one record, oldest first.
+    std::vector<json> record_history(std::string_view resource, std::string_view id) const {
+        return logs(AuditQuery{.resource = std::string(resource), .record_id = std::string(id)});
+    }
+
+    std::vector<json> logs_between(std::chrono::system_clock::time_point from, std::chrono::system_clock::time_point to,
+                                   std::string_view resource = {}) const {
+        return logs(AuditQuery{.resource = std::string(resource), .from = from, .to = to});
+    }
+
+    /// One operation's records; through the resource's partition when `resource` is given (there is
+    /// no partition by operation: without a resource every audit record is read).
+    std::vector<json> logs_by_operation(std::string_view operation, std::string_view resource = {}) const {
+        return logs(AuditQuery{.resource = std::string(resource), .operation = std::string(operation)});
+    }
+
+    /// The definition s3db.js's AuditPlugin gives its resource (the same attributes, so the same
+    /// definition hash).
+    ResourceConfig resource_config() const {
+        ResourceConfig c;
+        c.name = options_.resource_name;
+        c.attributes = {{"id", "string|required"},
+                        {"resourceName", "string|required"},
+                        {"operation", "string|required"},
+                        {"recordId", "string|required"},
+                        {"userId", "string|optional"},
+                        {"timestamp", "string|required"},
+                        {"createdAt", "string|required"},
+                        {"oldData", "string|optional"},
+                        {"newData", "string|optional"},
+                        {"partition", "string|optional"},
+                        {"partitionValues", "string|optional"},
+                        {"metadata", "string|optional"}};
+        c.partitions = {{"byDate", {{"fields", {{"createdAt", "string|maxlength:10"}}}}},
+                        {"byResource", {{"fields", {{"resourceName", "string"}}}}}};
+        c.behavior = "body-overflow";
+        return c;
+    }
+
+private:
+    /// The audit resource and the store, type-erased at install (the plugin is not a template).
+    struct Backend {
+        std::function<void(json)> insert;
+        std::function<std::vector<std::string>(const ListQuery&)> list_ids;
+        std::function<std::vector<std::optional<json>>(const std::vector<std::string>&)> get_many;
+        std::function<bool(std::string_view)> has_partition;
+        std::function<std::vector<std::string>(const std::string&, const std::string&)> ids_between_days;
+        std::function<std::size_t()> purge;
+    };
+    /// Shared so the plugin stays movable; the mutex guards the two maps' shape only (taken for
+    /// reading on writes, for writing at install and when a resource appears).
+    struct State {
+        mutable std::shared_mutex mutex;
+        std::shared_ptr<const Backend> backend;
+        std::map<std::string, const Partitions*, std::less<>> partitions;
+        std::atomic<std::uint64_t> logged{0};
+        std::atomic<std::size_t> purged{0};
+    };
+
+    static unsigned bit(std::string_view op) noexcept {
+        if (op == "insert") return 1;
+        if (op == "update") return 2;
+        if (op == "replace") return 4;
+        if (op == "delete") return 8;
+        return 0;
+    }
+
+    bool excluded(std::string_view resource) const {
+        return std::find(options_.exclude_resources.begin(), options_.exclude_resources.end(), resource) !=
+               options_.exclude_resources.end();
+    }
+
+    std::shared_ptr<const Backend> backend_or_null() const {
+        std::shared_lock lock(state_->mutex);
+        return state_->backend;
+    }
+
+    const Partitions* partitions_of(std::string_view resource) const {
+        std::shared_lock lock(state_->mutex);
+        auto it = state_->partitions.find(resource);
+        return it == state_->partitions.end() ? nullptr : it->second;
+    }
+
+    /// Halves the data budget after the record did not fit; false when there is nothing left to cut.
+    static bool smaller(std::size_t& budget, std::size_t largest) {
+        const std::size_t current = budget ? std::min(budget, largest) : largest;
+        if (largest == 0 || current <= 1) return false;
+        budget = current / 2 >= detail::audit_min_data_size ? current / 2 : 1;  // 1: the marker alone
+        return true;
+    }
+
+    json build(const OperationContext& ctx, std::int64_t ms, std::size_t budget, std::size_t& largest) const {
+        const std::string now = detail::iso_string(ms);
+        std::string user = options_.get_user_id ? options_.get_user_id(ctx) : std::string{};
+        json metadata = {{"source", "audit-plugin"}, {"version", "2.0"}};
+        if (options_.get_metadata) {
+            json extra = options_.get_metadata(ctx);
+            if (extra.is_object()) metadata.update(extra);
+            else if (!extra.is_null()) metadata["value"] = std::move(extra);
+        }
+        json record = {{"id", detail::audit_id(ms)},
+                       {"resourceName", ctx.resource},
+                       {"operation", ctx.operation},
+                       {"recordId", ctx.id},
+                       {"userId", user.empty() ? "system" : std::move(user)},
+                       {"timestamp", now},
+                       {"createdAt", now.substr(0, 10)},
+                       {"metadata", metadata.dump(-1, ' ', false, json::error_handler_t::replace)}};
+        const bool deleted = ctx.operation == "delete";
+        if (options_.include_data) {
+            auto put = [&](const char* field, const json& data) {
+                std::string text = data.dump(-1, ' ', false, json::error_handler_t::replace);
+                largest = std::max(largest, text.size());
+                record[field] = detail::audit_fit(std::move(text), budget, now);
+            };
+            if (ctx.before) put("oldData", *ctx.before);
+            if (!deleted) put("newData", ctx.data);
+        }
+        if (options_.include_partitions) {
+            const json& subject = deleted && ctx.before ? *ctx.before : ctx.data;
+            if (const Partitions* p = partitions_of(ctx.resource)) {
+                auto values = detail::audit_partition_values(*p, subject);
+                if (!values.empty()) {
+                    record["partition"] = values.begin().key();
+                    record["partitionValues"] = values.dump(-1, ' ', false, json::error_handler_t::replace);
+                }
+            }
+        }
+        return record;
+    }
+
+    /// The ids of the byDate refs from day `from` to day `to` (YYYY-MM-DD, inclusive; empty: open),
+    /// listed from the first key of `from` and stopped at the first key past `to`.
+    template <class Store>
+    static std::vector<std::string> ids_between_days(Store& store, const Partitions& partitions, const std::string& from,
+                                                     const std::string& to) {
+        const Partition* p = partitions.find("byDate");
+        if (!p || p->fields.size() != 1) return {};
+        const std::string& field = p->fields[0].name;
+        const std::string root = partitions.prefix("byDate").key;
+        ListOptions o{.prefix = root};
+        if (!from.empty()) o.start_after = root + field + "=" + from;  // every key of that day sorts after
+        std::vector<std::string> ids;
+        for (;;) {
+            auto page = store.list(o);
+            for (auto& e : page.objects) {
+                auto ref = partitions.parse_ref(e.key);
+                const std::string* day = ref ? ref->value(field) : nullptr;
+                if (!day) continue;
+                if (!to.empty() && *day > to) return ids;  // keys come in day order: the rest is later
+                if (!from.empty() && *day < from) continue;
+                ids.push_back(std::move(ref->id));
+            }
+            if (!page.truncated()) return ids;
+            o.continuation_token = page.next_continuation_token;
+        }
+    }
+
+    /// Deletes every object under `prefix` (records, overflow bodies and partition refs), in
+    /// DeleteObjects batches. The audit resource stays in s3db.json.
+    template <class Store>
+    static std::size_t purge(Store& store, const std::string& prefix) {
+        ListOptions o{.prefix = prefix};
+        std::size_t removed = 0;
+        for (;;) {
+            auto page = store.list(o);
+            std::vector<std::string> keys;
+            for (auto& e : page.objects) keys.push_back(std::move(e.key));
+            if (!keys.empty()) {
+                auto r = store.remove_many(keys);
+                removed += keys.size() - r.failed.size();
+            }
+            if (!page.truncated()) return removed;
+            o.continuation_token = page.next_continuation_token;
+        }
+    }
+
+    AuditOptions options_;
+    unsigned tracked_ = 0;
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace s3db
