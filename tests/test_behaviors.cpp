@@ -157,6 +157,12 @@ std::size_t stored_size(const Metadata& m) {  // s3db.js's measure, for metadata
     return n;
 }
 
+std::size_t wire_size(const Metadata& m) {  // what the store counts: values `u:`/`b:`-encoded
+    std::size_t n = 0;
+    for (const auto& [k, v] : m) n += k.size() + detail::encoded_metadata_size(v);
+    return n;
+}
+
 bool valid_utf8(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         auto c = static_cast<unsigned char>(s[i]);
@@ -207,22 +213,31 @@ TEST(BehaviorsS3dbJs, WritesTheMetadataAndBodyS3dbJsWrites) {
         const bool over = static_cast<std::int64_t>(calculate_total_size(mapped)) > ctx.effective_limit;
         StoredRecord out = behavior_write(behavior, std::move(mapped), ctx);
         const std::string js_body = v["body"];
-        EXPECT_EQ(out.content_type, js_body.empty() ? "" : "application/json");
         if (b == "user-managed" && ctx.kind == WriteKind::update) {
-            // s3db.js's update body holds the record under attribute names, ours under mapped keys;
-            // both readers return the same record from either.
-            if (over) {  // s3db.js writes metadata the store refuses; we use its insert layout
-                const json& insert = vectors_by_case.at(b + " insert " + label);
-                EXPECT_EQ(out.metadata, metadata_from(insert["metadata"]));
-                EXPECT_EQ(json::parse(out.body), json::parse(insert["body"].get<std::string>()));
-            } else {
+            // Our update body holds no field (see UserManaged); both readers return the same record.
+            const json& insert = vectors_by_case.at(b + " insert " + label);
+            EXPECT_EQ(out.content_type, "application/json");
+            if (!over) {
                 EXPECT_EQ(behavior_read(behavior, f.codec, out.metadata, out.body),
                           behavior_read(behavior, f.codec, metadata_from(v["metadata"]), js_body));
                 EXPECT_EQ(out.metadata, metadata_from(v["metadata"]));
-                EXPECT_EQ(json::parse(out.body).size(), out.metadata.size());
+                EXPECT_EQ(json::parse(out.body).size(), 2u);
+            } else {  // s3db.js writes metadata the store refuses
+                EXPECT_EQ(out.metadata, metadata_from(insert["metadata"]));
+                EXPECT_EQ(json::parse(out.body), json::parse(insert["body"].get<std::string>()));
             }
             continue;
         }
+        if (b == "body-overflow" && ctx.kind == WriteKind::update && js_body.empty()) {
+            // A record that fits is updated with a digest body no reader looks at, so its ETag
+            // differs from the version it replaces (s3db.js writes none and loses concurrent updates).
+            EXPECT_EQ(out.metadata, metadata_from(v["metadata"]));
+            EXPECT_EQ(json::parse(out.body).size(), 2u);
+            EXPECT_EQ(behavior_read(behavior, f.codec, out.metadata, out.body),
+                      behavior_read(behavior, f.codec, metadata_from(v["metadata"]), js_body));
+            continue;
+        }
+        EXPECT_EQ(out.content_type, js_body.empty() ? "" : "application/json");
         Metadata js_metadata = metadata_from(v["metadata"]);
         std::string expected_body = js_body;
         if (b == "body-overflow" && label == "split") {
@@ -273,7 +288,7 @@ TEST(BehaviorsS3dbJs, BodyListsKeysInJavaScriptObjectOrder) {
     // integer-like keys first, ascending ("9" before "10"), then the rest as inserted
     MappedRecord r = {{"_v", "v1"}, {"b", "x"}, {"10", "y"}, {"9", "z"}, {"01", "1", MappedField::Kind::number},
                       {"a", "true", MappedField::Kind::boolean}, {"n", "null", MappedField::Kind::null}};
-    StoredRecord out = UserManaged{}.write(r, {"items", "id1", 2000, WriteKind::update, {}, {}});
+    StoredRecord out = UserManaged{}.write(r, {"items", "id1", 10, WriteKind::insert, {}, {}});  // over: all in the body
     EXPECT_EQ(out.body, R"({"9":"z","10":"y","_v":"v1","b":"x","01":1,"a":true,"n":null})");
 }
 
@@ -335,6 +350,39 @@ TEST(UserManaged, UpdateOverTheLimitUsesTheInsertLayoutInsteadOfMetadataTheStore
     EXPECT_EQ(UserManaged{}.read(f.codec, out.metadata, out.body), f.expected(record("large")));
 }
 
+TEST(UserManaged, UpdateThatFitsKeepsTheRecordInMetadataAndADigestOfItAsTheBody) {
+    // s3db.js returns the keys of a body under mapped keys ("0", "1", ...) as extra fields when the
+    // metadata holds the record too. The body is only there to give each version its own ETag.
+    const Fixture& f = fixture();
+    StoredRecord update = UserManaged{}.write(f.map(record("small")), f.context("rec1", WriteKind::update));
+    StoredRecord insert = UserManaged{}.write(f.map(record("small")), f.context("rec1", WriteKind::insert));
+    EXPECT_EQ(update.metadata, insert.metadata);
+    EXPECT_EQ(insert.body, "");
+    EXPECT_EQ(update.content_type, "application/json");
+    json body = json::parse(update.body);
+    EXPECT_EQ(body.size(), 2u);
+    EXPECT_EQ(body["_v"], "v1");
+    EXPECT_EQ(body["_digest"].get<std::string>().size(), 64u);
+    EXPECT_EQ(UserManaged{}.read(f.codec, update.metadata, update.body), UserManaged{}.read(f.codec, insert.metadata, ""));
+
+    json changed = record("small");
+    changed["name"] = "Bea";
+    StoredRecord other = UserManaged{}.write(f.map(changed), f.context("rec1", WriteKind::update));
+    EXPECT_NE(other.body, update.body);  // another version, another ETag
+    EXPECT_EQ(UserManaged{}.write(f.map(record("small")), f.context("rec1", WriteKind::update)).body, update.body);
+}
+
+TEST(UserManaged, NonAsciiTextThatOnlyFitsByS3dbJsCountGoesToTheBody) {
+    // 600 "é" count 1200 bytes for s3db.js, but travel as 1602 (`b:` + base64): with the 700
+    // other bytes, S3 would refuse that metadata.
+    MappedRecord r = {{"_v", "v1"}, {"0", std::string(700, 'a')}, {"1", ""}};
+    for (int i = 0; i < 600; ++i) r[2].value += "é";
+    ASSERT_LE(static_cast<std::int64_t>(calculate_total_size(r)), 2019);
+    StoredRecord out = UserManaged{}.write(r, {"items", "x", 2019, WriteKind::insert, {}, {}});
+    EXPECT_EQ(out.metadata, (Metadata{{"_v", "v1"}}));
+    EXPECT_EQ(json::parse(out.body)["1"].get<std::string>().size(), 1200u);
+}
+
 TEST(UserManaged, MetadataWinsOverTheBodyAndABadBodyIsIgnored) {
     const Fixture& f = fixture();
     Metadata m = {{"_v", "v1"}, {"0", "New"}};
@@ -372,6 +420,19 @@ TEST(EnforceLimits, AcceptsARecordOfExactlyTheLimitAndRefusesOneByteMore) {
     EXPECT_THROW(EnforceLimits{}.write(r, {"items", "x", size - 1, WriteKind::insert, {}, {}}), RecordTooLarge);
 }
 
+TEST(EnforceLimits, RecordThatOnlyFitsByS3dbJsCountIsRefused) {
+    MappedRecord r = {{"_v", "v1"}, {"0", std::string()}};
+    for (int i = 0; i < 400; ++i) r[1].value += "ña";  // 1200 bytes for s3db.js, 2802 on the wire (`u:`)
+    ASSERT_EQ(calculate_total_size(r), 4u + 1 + 1200);
+    EXPECT_NO_THROW(EnforceLimits{}.write(r, {"items", "x", 2807, WriteKind::insert, {}, {}}));
+    try {
+        EnforceLimits{}.write(r, {"items", "x", 2019, WriteKind::insert, {}, {}});
+        FAIL() << "no exception";
+    } catch (const RecordTooLarge& e) {
+        EXPECT_EQ(e.size(), 4u + 1 + 2802);
+    }
+}
+
 TEST(EnforceLimits, UpdatesCarryTheMappedRecordInTheBodyWhichReadsIgnore) {
     const Fixture& f = fixture();
     StoredRecord out = EnforceLimits{}.write(f.map(record("small")), f.context("rec1", WriteKind::update));
@@ -393,7 +454,7 @@ struct TruncateCheck {
 Metadata check_truncation(const MappedRecord& original, std::int64_t limit) {
     StoredRecord out = TruncateData{}.write(original, {"items", "x", limit, WriteKind::insert, {}, {}});
     EXPECT_EQ(out.body, "");
-    bool over = static_cast<std::int64_t>(calculate_total_size(original)) > limit;
+    bool over = detail::stored_total_size(original) > limit;
     EXPECT_EQ(out.metadata.count("_truncated") == 1, over);
     if (!over) {
         EXPECT_EQ(out.metadata, Codec::to_metadata(MappedRecord(original)));
@@ -407,7 +468,7 @@ Metadata check_truncation(const MappedRecord& original, std::int64_t limit) {
         if (fld.key == "_v") v_size = fld.key.size() + fld.value.size();
     }
     if (static_cast<std::int64_t>(v_size) + 14 <= limit) {
-        EXPECT_LE(static_cast<std::int64_t>(stored_size(out.metadata)), limit);
+        EXPECT_LE(static_cast<std::int64_t>(wire_size(out.metadata)), limit);
     }
     std::size_t cut = 0, max_whole = 0, min_left_out = SIZE_MAX;
     for (const auto& [k, v] : out.metadata) {
@@ -450,12 +511,25 @@ TEST(TruncateData, KeepsSmallFieldsCutsTheNextOnACharacterBoundaryAndDropsTheRes
 }
 
 TEST(TruncateData, NeverCutsInsideAUtf8Character) {
-    for (std::size_t limit = 40; limit < 60; ++limit) {
-        MappedRecord r = {{"_v", "v1"}, {"0", "😀😀😀😀😀😀😀😀😀😀😀😀"}};
+    for (std::size_t limit = 40; limit < 90; ++limit) {
+        MappedRecord r = {{"_v", "v1"}, {"0", "😀😀😀😀😀😀😀😀😀😀😀😀"}};  // 48 bytes, 66 on the wire (base64)
         Metadata m = check_truncation(r, static_cast<std::int64_t>(limit));
         EXPECT_EQ(m.at("0").size() % 4, 0u);
-        EXPECT_GT(m.at("0").size() + 4, limit - 14 - 4 - 1);  // nothing wasted but the partial character
+        if (!m.count("_truncated")) continue;  // the limit leaves room for all of it
+        // nothing wasted: one more character would not fit on the wire
+        EXPECT_GT(wire_size(m) + detail::encoded_metadata_size(m.at("0") + "😀") - detail::encoded_metadata_size(m.at("0")),
+                  limit);
     }
+}
+
+TEST(TruncateData, CutsNonAsciiTextToWhatTheStoreCounts) {
+    // s3db.js counts raw UTF-8 bytes (§13.7): its cut leaves a `u:`-encoded value over 2 KB.
+    std::string text = std::string(1000, 'a') + "ç" + std::string(1500, 'b');
+    MappedRecord r = {{"_v", "v1"}, {"0", "small"}, {"1", text}};
+    Metadata m = check_truncation(r, 2043);
+    EXPECT_LE(wire_size(m), 2043u);
+    EXPECT_EQ(m.at("1").substr(0, 1002), text.substr(0, 1002));
+    EXPECT_GE(wire_size(m), 2043u - 2);  // all but a byte or two of what the encoding leaves
 }
 
 TEST(TruncateData, OneHugeFieldIsCutToFit) {
@@ -464,7 +538,8 @@ TEST(TruncateData, OneHugeFieldIsCutToFit) {
     MappedRecord r = {{"_v", "v1"}, {"0", "small"}, {"1", huge}};
     Metadata m = check_truncation(r, 1953);
     EXPECT_EQ(m.at("0"), "small");
-    EXPECT_GT(m.at("1").size(), 1900u);
+    EXPECT_GT(m.at("1").size(), 1350u);  // base64 on the wire: 3 bytes of text per 4
+    EXPECT_GT(wire_size(m), 1953u - 8);
 }
 
 TEST(TruncateData, ManyTinyFieldsTerminateWithinTheLimit) {
@@ -482,14 +557,16 @@ TEST(TruncateData, ImpossibleLimitsStillTerminate) {
     }
 }
 
-TEST(TruncateData, BooleansNullsAndNumbersAreCutAsS3dbJsCountsThem) {
+TEST(TruncateData, BooleansNullsAndNumbersAreOrderedAsS3dbJsCountsThemAndCutAsTheStoreDoes) {
     MappedRecord r = {{"_v", "v1"}, {"t", "true", MappedField::Kind::boolean}, {"n", "null", MappedField::Kind::null},
                       {"9", "123456789", MappedField::Kind::number}, {"8", std::string(100, 'q')}};
-    // total: 4 + 2 ("t" counts 1) + 1 ("n" counts 0) + 10 + 101 = 118
+    // s3db.js's total: 4 + 2 ("t" counts 1) + 1 ("n" counts 0) + 10 + 101 = 118; the store
+    // receives "true" and "null"
     ASSERT_EQ(calculate_total_size(r), 118u);
-    StoredRecord out = TruncateData{}.write(r, {"items", "x", 30, WriteKind::insert, {}, {}});
-    // budget 16: _v 4, n 1, t 2, then "9" cut to 16-7-1 = 8 digits; "8" dropped
-    EXPECT_EQ(out.metadata, (Metadata{{"_v", "v1"}, {"n", "null"}, {"t", "true"}, {"9", "12345678"}, {"_truncated", "true"}}));
+    StoredRecord out = TruncateData{}.write(r, {"items", "x", 33, WriteKind::insert, {}, {}});
+    // budget 19: _v 4, n 5, t 5 (smallest by s3db.js's count first), then "9" cut to 19-14-1 = 4
+    // digits; "8" dropped
+    EXPECT_EQ(out.metadata, (Metadata{{"_v", "v1"}, {"n", "null"}, {"t", "true"}, {"9", "1234"}, {"_truncated", "true"}}));
 }
 
 TEST(TruncateData, RandomRecordsAlwaysFitAndStayValidUtf8) {
@@ -574,7 +651,7 @@ TEST(BodyOverflow, RandomRecordsNeverOverfillMetadataAndReadBackWhole) {
         SCOPED_TRACE("round " + std::to_string(round));
         BehaviorContext ctx = f.context("k");
         StoredRecord out = BodyOverflow{}.write(f.map(rec), ctx);
-        EXPECT_LE(static_cast<std::int64_t>(stored_size(out.metadata)), ctx.effective_limit);
+        EXPECT_LE(static_cast<std::int64_t>(wire_size(out.metadata)), ctx.effective_limit);
         EXPECT_EQ(out.metadata.count("_overflow") == 1, !out.body.empty());
         EXPECT_EQ(BodyOverflow{}.read(f.codec, out.metadata, out.body), f.expected(rec));
         if (HasFailure()) break;

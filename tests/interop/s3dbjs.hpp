@@ -1,6 +1,7 @@
 #pragma once
 // Calls s3db.js 21.6.2 from C++ tests and benchmarks: each call runs one command through
 // tests/interop/s3dbjs.mjs (its header documents the JSON protocol) in a child node process.
+// Starting node costs seconds: send many commands at once as one {"op":"batch","commands":[...]}.
 // node and the npm packages come from ./tests/run.sh (npm ci --prefix tests/interop).
 
 #include <nlohmann/json.hpp>

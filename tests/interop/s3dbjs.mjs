@@ -15,7 +15,8 @@
 //   memory://BUCKET/PREFIX                           (s3db.js MemoryClient: lives in this process only,
 //                                                     so only useful for "bench")
 // For http(s) connections the bucket is created when missing (s3db.js cannot connect without it),
-// unless "ensure_bucket": false.
+// unless "ensure_bucket": false. "passphrase" (optional, any command) is the key of `secret`
+// fields (s3db.js's `security.passphrase`; its default is "secret").
 // "resource" is either a name (its definition is read from the s3db.json under the connection, as
 // s3db.js does on connect; that is how a bucket written by s3db-cpp is read) or an s3db.js resource
 // config {name, attributes, behavior, partitions, timestamps, idSize, ...}, which is created first
@@ -44,6 +45,15 @@
 //   {"op":"clear", "connection"}  -> {"deleted":n}
 //       Deletes every object under the connection's prefix (http(s) only; the prefix must not be
 //       empty), e.g. after a test.
+//   {"op":"batch", "connection"?, "passphrase"?, "commands":[{command}, ...]}
+//       -> {"results":[result of each command, ...]}
+//       Runs the commands in order in this one process (a node start costs ~2 s), sharing one
+//       connected s3db.js database per connection and passphrase (it sees what the commands
+//       before it wrote: nothing else may change s3db.json while a batch runs). A command
+//       without "connection", "passphrase" or "ensure_bucket" takes the batch's. The first
+//       failing command fails the batch; its message starts with "command <index> (<op>): ",
+//       unless that command has "allow_error": true: its result is then {"error":{"name",
+//       "message"}} and the batch goes on. "batch" and "bench" cannot be batched.
 //   {"op":"bench", "connection", "workload":"insert|get|update|list", "n":1000, "concurrency":16,
 //    "resource"?:{config}}
 //       -> {"workload","n","concurrency","backend","ops","seconds","ops_per_s","cpu_user_s",
@@ -57,9 +67,8 @@
 //       runs at the same concurrency (parallelism). The run fails if any operation failed.
 //
 // Records are what s3db.js returns: the fields plus id and its own extras (_etag, _v,
-// _lastModified as an ISO string, ...). On RGW two more things show up, both from RGW turning `_`
-// into `-` in metadata names: a field "-v" (the stored `_v`), and after an s3db.js update() the
-// extras that update() wrote back as metadata (`-contentlength`, `-etag`, ...; `_…` on AWS).
+// _lastModified as an ISO string, ...; s3db.js drops the `_…` extras that its update() writes back
+// into metadata).
 //
 // How s3db.js is set up here, and why (the quirks are observed with 21.6.2 on Node 20):
 // - Imported from 's3db.js/lite': the main entry needs a recker API that the installable recker
@@ -75,6 +84,9 @@
 // - Partition references are written after insert/update/delete return (asyncPartitions defaults to
 //   true); every command waits for those writes before it answers, and fails if one failed.
 // - parallelism follows "concurrency" for bench, else s3db.js's default (10).
+// - On RGW, metadata names read back get their leading '-' turned into '_' again (see
+//   restoreRgwMetadataNames): RGW renames `_v`, `_map`, `_pluginmap`, ... and s3db.js does not
+//   find them otherwise.
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { format } from 'node:util';
@@ -150,14 +162,37 @@ async function openDatabase(cmd, { parallelism } = {}) {
     const options = {
         connectionString: connection,
         logLevel: 'silent',
+        ...(cmd.passphrase !== undefined ? { security: { passphrase: need(cmd, 'passphrase', 'string') } } : {}),
         executorPool: { retryableErrors: RETRYABLE, ...(parallelism ? { concurrency: parallelism } : {}) },
     };
     if (parallelism) options.parallelism = parallelism;
     if (s3) options.clientOptions = { httpClientOptions: { useReckerHandler: false } };
     const db = new S3db(options);
-    await db.connect();
-    if (s3) drainEmptyBodies(db.client.client);
+    await db.connect();  // creates the client; what it reads (s3db.json) needs neither shim below
+    if (s3) {
+        drainEmptyBodies(db.client.client);
+        restoreRgwMetadataNames(db.client.client);
+    }
     return db;
+}
+
+/// Ceph RGW hands user-metadata names back with every '_' turned into '-' (`_v` → `-v`), so s3db.js
+/// does not see its own markers: records come back with a field "-v" (and, after an update, the
+/// `-contentlength`, `-etag`, ... that its update() writes into metadata), a body-only object's
+/// `_map` and any `_pluginmap` are not found. AWS S3 and MinIO keep the names. Turning a leading
+/// '-' back into '_' (s3db.js never writes a name starting with '-'; s3db-cpp's S3 transport does
+/// the same) makes s3db.js behave on RGW as it does on S3.
+function restoreRgwMetadataNames(awsClient) {
+    awsClient.middlewareStack.add((next, context) => async (args) => {
+        const result = await next(args);
+        const meta = result.output?.Metadata;
+        if ((context.commandName === 'GetObjectCommand' || context.commandName === 'HeadObjectCommand') && meta) {
+            const fixed = {};
+            for (const [k, v] of Object.entries(meta)) fixed[k.startsWith('-') ? `_${k.slice(1)}` : k] = v;
+            result.output.Metadata = fixed;
+        }
+        return result;
+    }, { step: 'initialize', name: 's3dbjsRestoreRgwMetadataNames' });
 }
 
 /// get() reads the body of a record only when ContentLength > 0, so with the SDK's HTTP handler
@@ -221,10 +256,26 @@ async function openResource(db, spec) {
     } else {
         throw new UsageError('"resource" must be a resource name or a config object with a "name"');
     }
-    return { resource, settle: trackPartitionWrites(resource) };
+    // A resource is tracked once, however often a batch opens it.
+    if (!tracked.has(resource)) tracked.set(resource, trackPartitionWrites(resource));
+    return { resource, settle: tracked.get(resource) };
 }
+const tracked = new WeakMap();
+
+/// While a batch runs: its databases, one per connection and passphrase, connected on first use
+/// and disconnected when it ends. Commands of a batch run one after another, and nothing else
+/// writes s3db.json meanwhile, so a database connected earlier in the batch is up to date.
+let batchDatabases = null;
 
 async function withResource(cmd, fn, dbOptions) {
+    if (batchDatabases && !dbOptions) {
+        const key = JSON.stringify([cmd.connection, cmd.passphrase ?? null, cmd.ensure_bucket ?? true]);
+        if (!batchDatabases.has(key)) batchDatabases.set(key, openDatabase(cmd));
+        const { resource, settle } = await openResource(await batchDatabases.get(key), cmd.resource);
+        const result = await fn(resource);
+        await settle();
+        return result;
+    }
     const db = await openDatabase(cmd, dbOptions);
     try {
         const { resource, settle } = await openResource(db, cmd.resource);
@@ -447,9 +498,44 @@ async function run(cmd) {
         }
         case 'bench':
             return bench(cmd);
+        case 'batch':
+            return batch(cmd);
         default:
             throw new UsageError(`unknown op ${JSON.stringify(cmd.op)}`);
     }
+}
+
+async function batch(cmd) {
+    const commands = need(cmd, 'commands', 'array');
+    batchDatabases = new Map();
+    try {
+        return { results: await runBatch(cmd, commands) };
+    } finally {
+        const open = [...batchDatabases.values()];
+        batchDatabases = null;
+        for (const db of await Promise.allSettled(open)) if (db.status === 'fulfilled') await db.value.disconnect();
+    }
+}
+
+async function runBatch(cmd, commands) {
+    const results = [];
+    for (const [i, sub] of commands.entries()) {
+        if (!sub || typeof sub !== 'object' || Array.isArray(sub)) throw new UsageError(`command ${i} of the batch is not an object`);
+        if (sub.op === 'batch' || sub.op === 'bench') throw new UsageError(`command ${i}: "${sub.op}" cannot be batched`);
+        const full = { ...sub };
+        for (const k of ['connection', 'passphrase', 'ensure_bucket']) if (full[k] === undefined && cmd[k] !== undefined) full[k] = cmd[k];
+        try {
+            results.push(await run(full));
+        } catch (e) {
+            if (sub.allow_error === true) {
+                results.push({ error: { name: e?.name ?? 'Error', message: String(e?.message ?? e) } });
+                continue;
+            }
+            if (e && typeof e === 'object') e.message = `command ${i} (${sub.op}): ${e.message}`;
+            throw e;
+        }
+    }
+    return results;
 }
 
 function readStdin() {

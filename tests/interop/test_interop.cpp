@@ -1,14 +1,20 @@
 // Interop with s3db.js 21.6.2 through Ceph RGW, both ways: s3db.js reads what s3db-cpp wrote, and
-// s3db-cpp reads what s3db.js wrote, compared field by field (s3db.js's own extras, `_…` and the
-// `-…` names RGW makes of them, are left out).
+// s3db-cpp reads what s3db.js wrote, compared field by field (s3db.js's own extras, `_…`, are left
+// out). The last test covers every attribute type under every behavior, with partitions, secrets
+// and updates both ways, in two runs of s3db.js.
 
 #include "s3dbjs.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 #include <unistd.h>
 
 #include "s3db/s3db.hpp"
@@ -75,16 +81,20 @@ TEST(Interop, S3dbJsReadsWhatS3dbCppWrote) {
                                       .partitions = ojson{{"byRegion", {{"fields", {{"region", "string"}}}}}}});
     for (auto& p : people) users.insert(p);
 
-    auto got = s3dbjs({{"op", "get"}, {"connection", connection}, {"resource", "users"}, {"ids", {"ada", "grace", "linus"}}});
+    auto results = s3dbjs({{"op", "batch"},
+                           {"connection", connection},
+                           {"commands",
+                            {{{"op", "get"}, {"resource", "users"}, {"ids", {"ada", "grace", "linus"}}},
+                             {{"op", "list_partition"}, {"resource", "users"}, {"partition", "byRegion"},
+                              {"values", {{"region", "eu"}}}},
+                             {{"op", "clear"}}}}})["results"];
+    const auto& got = results[0];
     ASSERT_EQ(got["records"].size(), 3u);
     for (std::size_t i = 0; i < people.size(); ++i) EXPECT_EQ(fields(got["records"][i]), people[i]) << i;
 
-    auto eu = s3dbjs({{"op", "list_partition"}, {"connection", connection}, {"resource", "users"},
-                      {"partition", "byRegion"}, {"values", {{"region", "eu"}}}});
-    auto ids = json(eu["ids"]).get<std::vector<std::string>>();
+    auto ids = json(results[1]["ids"]).get<std::vector<std::string>>();
     std::sort(ids.begin(), ids.end());
     EXPECT_EQ(ids, (std::vector<std::string>{"ada", "linus"}));
-    s3dbjs({{"op", "clear"}, {"connection", connection}});
 }
 
 TEST(Interop, S3dbCppReadsWhatS3dbJsWrote) {
@@ -110,9 +120,514 @@ TEST(Interop, S3dbCppReadsWhatS3dbJsWrote) {
     // And the two share one catalogue: a resource s3db-cpp adds is there for s3db.js.
     db.create_resource({.name = "notes", .attributes = ojson{{"text", "string"}}});
     db.resource("notes").insert({{"id", "n1"}, {"text", "hi"}});
-    auto note = s3dbjs({{"op", "get"}, {"connection", connection}, {"resource", "notes"}, {"ids", {"n1"}}});
-    EXPECT_EQ(fields(note["records"][0]), (json{{"id", "n1"}, {"text", "hi"}}));
-    s3dbjs({{"op", "clear"}, {"connection", connection}});
+    auto results = s3dbjs({{"op", "batch"},
+                           {"connection", connection},
+                           {"commands", {{{"op", "get"}, {"resource", "notes"}, {"ids", {"n1"}}}, {{"op", "clear"}}}}})["results"];
+    EXPECT_EQ(fields(results[0]["records"][0]), (json{{"id", "n1"}, {"text", "hi"}}));
 }
 
+// ---- every attribute type under every behavior, both ways -------------------------------------
+//
+// One resource per behavior, holding one attribute of each type s3db.js encodes its own way
+// (string, number, number|integer, boolean, array|items:string, array|items:number, a nested
+// object literal, json, secret, datetime, dateonly, ip4, ip6, uuid, embedding:N, money, decimal,
+// decimal:P), three partitions (a string, a date, and a number with a string), and a passphrase
+// that is not s3db.js's default, shared by both sides. For each resource:
+//   1. s3db-cpp inserts c1 (small) and c2 (over 2 KB); s3db.js gets, lists and lists by partition
+//      them, counts, inserts j1/j2 (the same records), and updates c1 (and c2 where it can);
+//   2. s3db-cpp reads all of that (partitions too) and updates j1/j2; s3db.js reads those updates
+//      and the partitions they moved.
+// Every record is compared field by field with what it must be; the stored objects of the twins
+// (c1/j1, c2/j2) are compared key by key, partition references included. s3db.js runs twice in
+// all, one batch of commands for the five resources each time (a node start costs seconds).
+//
+// s3db.js 21.6.2 defects these tests meet, which s3db-cpp does not copy:
+// - body-overflow: its reader looks for the flag `$overflow`, but its S3 client stores it as
+//   `_overflow` (metadata names are sanitised), so through S3 it merges the body's fields into the
+//   record under their stored keys, and only gets their names back from a second pass of its
+//   unmapper over the whole merged record. On a resource with a datetime or dateonly attribute
+//   that pass throws (it decodes the already decoded date again) and is dropped: a record whose
+//   fields overflowed comes back with those fields under their stored keys ("l" for `note`),
+//   whichever library wrote it. `js_view` says exactly what it returns; s3db-cpp reads the same
+//   objects whole. (The first tests above, without dates, do not meet it.)
+// - After update(), it deletes every partition reference of the record that it finds under
+//   `resource=<name>/partition=<p>` for each partition p and that is not p's own: the listing
+//   prefix has no trailing '/', so with partitions byRegion and byRegionX an update of any record
+//   removes its byRegionX reference. The partition names below avoid sharing a prefix.
+// - truncate-data: it empties the field it should cut (§13.1; with some records it never
+//   returns); s3db-cpp keeps what fits. So s3db.js does not update c2 there (its update also adds
+//   ~200 bytes of its own fields to a record packed to the limit), nor under user-managed (it
+//   writes the whole record into metadata again, over 2 KB: §4).
+
+const std::string passphrase = "interop passphrase ü";  // not s3db.js's default ("secret")
+
+const ojson all_types = {
+    {"name", "string|required"},
+    {"n", "number"},
+    {"i", "number|integer"},
+    {"b", "boolean"},
+    {"tags", "array|items:string"},
+    {"nums", "array|items:number"},
+    {"profile", {{"bio", "string|optional"}, {"city", "string"}, {"zip", "number|integer"}}},
+    {"meta", "json"},
+    {"token", "secret"},
+    {"at", "datetime"},
+    {"day", "dateonly"},
+    {"ip", "ip4"},
+    {"ip6", "ip6"},
+    {"uid", "uuid"},
+    {"vec", "embedding:5"},
+    {"price", "money"},
+    {"amount", "decimal"},
+    {"rate", "decimal:4"},
+    {"region", "string"},
+    {"note", "string|optional"},
+};
+
+const ojson all_partitions = {
+    {"byRegion", {{"fields", {{"region", "string"}}}}},
+    {"byDay", {{"fields", {{"day", "date"}}}}},
+    {"byIAndRegion", {{"fields", {{"region", "string"}, {"i", "number"}}}}},
+};
+
+/// Ordinary values, UTF-8 and separators included; everything fits in metadata.
+const json small_record = {
+    {"name", "José Ñandú 東京"},
+    {"n", 12.5},
+    {"i", -42},
+    {"b", true},
+    {"tags", {"a", "b|c", "d\\e", "ü"}},
+    {"nums", {1.5, -2, 3.25, 0}},
+    {"profile", {{"bio", "hi"}, {"city", "São Paulo"}, {"zip", 12345}}},
+    {"meta", {{"x", {1, 2}}, {"y", {{"z", nullptr}}}, {"s", "é|\""}}},
+    {"token", "hunter2 ü"},
+    {"at", "2024-01-02T03:04:05.678Z"},
+    {"day", "2024-02-29"},
+    {"ip", "192.168.0.1"},
+    {"ip6", "2001:db8::ff00:42:8329"},
+    {"uid", "550e8400-e29b-41d4-a716-446655440000"},
+    {"vec", {0.123456, -1, 0, 2.5, 0.000001}},
+    {"price", 19.99},
+    {"amount", -7.25},
+    {"rate", 3.1416},
+    {"region", "eu"},
+    {"note", "short"},
+};
+
+/// Zeros, empties, negatives and the epoch, plus a note (with a non-ASCII character) that takes it
+/// over 2 KB.
+const json big_record = {
+    {"name", "Grace"},
+    {"n", -0.001},
+    {"i", 0},
+    {"b", false},
+    {"tags", json::array()},
+    {"nums", json::array()},
+    {"profile", {{"city", "Zürich"}, {"zip", 0}}},
+    {"meta", {1, "two", {{"three", 3}}}},
+    {"token", "s3cr3t|{}"},
+    {"at", "1969-12-31T23:59:59.999Z"},
+    {"day", "1970-01-01"},
+    {"ip", "0.0.0.0"},
+    {"ip6", "::"},
+    {"uid", "00000000-0000-0000-0000-000000000000"},
+    {"vec", {-0.5, 0, 0, 0, 1}},
+    {"price", 0},
+    {"amount", 0},
+    {"rate", -0.5},
+    {"region", "us"},
+    {"note", std::string(1200, 'x') + std::string(700, 'y') + "ç" + std::string(400, 'z')},
+};
+
+/// What an update sends, both ways: a partition moves, a nested object is merged one level deep,
+/// the secret changes.
+const json small_update = {
+    {"name", "Ada"},
+    {"region", "ap"},
+    {"profile", {{"city", "Lisboa"}}},
+    {"tags", {"x"}},
+    {"token", "rotated ü"},
+    {"at", "2030-06-07T08:09:10.011Z"},
+    {"price", 5.05},
+    {"vec", {1, 2, 3, 4, 5}},
+};
+const json big_update = {{"n", 99.5}, {"profile", {{"bio", "new bio"}}}, {"b", true}};
+
+json with_id(json record, const std::string& id) {
+    record["id"] = id;
+    return record;
+}
+
+ojson ordered(const json& j) { return ojson::parse(j.dump()); }
+
+/// s3db.js's update merge (nested objects one level deep, the rest replaced), for expected values.
+json merged(json record, const json& partial) {
+    for (auto& [k, v] : partial.items()) {
+        if (v.is_object() && record.contains(k) && record[k].is_object())
+            for (auto& [k2, v2] : v.items()) record[k][k2] = v2;
+        else
+            record[k] = v;
+    }
+    return record;
+}
+
+/// Whether a field is one either library adds on its own: s3db.js's `_etag`, `_v`, ... and the
+/// `$overflow`/`$truncated` flags in what its insert and update return.
+bool is_extra(const std::string& k) { return k.starts_with('_') || k.starts_with('-') || k.starts_with('$'); }
+
+/// A value as a failure message shows it: long ones cut in the middle.
+std::string shown(const json& v) {
+    auto s = v.dump();
+    return s.size() <= 160 ? s : s.substr(0, 100) + "...(" + std::to_string(s.size()) + " chars)..." + s.substr(s.size() - 40);
+}
+
+/// Compares two records field by field (nested objects leaf by leaf), naming each field that differs.
+void expect_fields(const json& expected, const json& actual, const std::string& what, const std::string& path = "") {
+    if (!actual.is_object()) {
+        ADD_FAILURE() << what << ": " << (path.empty() ? "record" : path) << " is " << shown(actual) << ", expected "
+                      << shown(expected);
+        return;
+    }
+    std::set<std::string> keys;
+    for (auto& [k, v] : expected.items())
+        if (!path.empty() || !is_extra(k)) keys.insert(k);
+    for (auto& [k, v] : actual.items())
+        if (!path.empty() || !is_extra(k)) keys.insert(k);
+    for (auto& k : keys) {
+        std::string p = path.empty() ? k : path + "." + k;
+        if (!expected.contains(k)) {
+            ADD_FAILURE() << what << ": unexpected field " << p << " = " << shown(actual[k]);
+        } else if (!actual.contains(k)) {
+            ADD_FAILURE() << what << ": field " << p << " is missing, expected " << shown(expected[k]);
+        } else if (k == "profile" && path.empty() && expected[k].is_object()) {
+            expect_fields(expected[k], actual[k], what, p);
+        } else if (actual[k] != expected[k]) {
+            ADD_FAILURE() << what << ": field " << p << " is " << shown(actual[k]) << ", expected " << shown(expected[k]);
+        }
+    }
+}
+
+std::map<std::string, json> by_id(const ojson& records) {
+    std::map<std::string, json> out;
+    for (auto& r : records) out[r["id"].get<std::string>()] = json(r);
+    return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+std::vector<std::string> sorted_ids(const ojson& ids) { return sorted(json(ids).get<std::vector<std::string>>()); }
+
+/// One stored object of a raw_objects answer: its metadata (`_` restored where RGW made it `-`)
+/// and its body parsed (null when empty).
+struct RawObject {
+    std::map<std::string, std::string> metadata;
+    json body;
+};
+
+std::map<std::string, RawObject> raw_by_key(const ojson& answer) {
+    std::map<std::string, RawObject> out;
+    for (auto& o : answer["objects"]) {
+        RawObject r;
+        for (auto& [k, v] : o["metadata"].items()) r.metadata[k.starts_with('-') ? "_" + k.substr(1) : k] = v.get<std::string>();
+        if (o.contains("body") && !o["body"].get<std::string>().empty())
+            r.body = json::parse(o["body"].get<std::string>(), nullptr, false);
+        out[o["relative_key"].get<std::string>()] = std::move(r);
+    }
+    return out;
+}
+
+/// Every stored key → value of a record, metadata and JSON body together (its content whatever
+/// the split), markers left out.
+std::map<std::string, std::string> stored_fields(const RawObject& o) {
+    std::map<std::string, std::string> out;
+    if (o.body.is_object())
+        for (auto& [k, v] : o.body.items())
+            if (!k.starts_with('_')) out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    for (auto& [k, v] : o.metadata)
+        if (!k.starts_with('_')) out[k] = v;
+    return out;
+}
+
+/// What s3db.js 21.6.2 returns for a record of these resources (they have dates) stored as `o`,
+/// when `o` is a body-overflow record that overflowed (see the defect above): each field of the
+/// body under its stored key, with its stored value, instead of under its name.
+json js_view(json expected, const RawObject& o, const std::map<std::string, std::string>& path_of_key) {
+    if (!o.metadata.count("_overflow") || !o.body.is_object()) return expected;
+    for (auto& [key, value] : o.body.items()) {
+        if (key.starts_with('_')) continue;
+        const auto& path = path_of_key.at(key);
+        if (auto dot = path.find('.'); dot != std::string::npos) {
+            auto& parent = expected[path.substr(0, dot)];
+            parent.erase(path.substr(dot + 1));
+            if (parent.empty()) expected.erase(path.substr(0, dot));
+        } else {
+            expected.erase(path);
+        }
+        expected[key] = value;
+    }
+    return expected;
+}
+
+/// One behavior's resource in the test below, and what its records hold as the test goes.
+struct Case {
+    std::string behavior;  // also the resource's name
+    bool fits_only = false;       // enforce-limits: c2 and j2 are refused by both libraries
+    bool truncates = false;       // truncate-data
+    bool js_updates_big = false;  // s3db.js updates c2 (see the defects above)
+    std::vector<std::string> cpp_ids;
+    json c2, j2;                     // what c2 and j2 hold once written
+    std::size_t reads = 0, updates = 0, checks = 0;  // where its commands start in the batches
+
+    explicit Case(std::string b)
+        : behavior(std::move(b)),
+          fits_only(behavior == "enforce-limits"),
+          truncates(behavior == "truncate-data"),
+          js_updates_big(behavior == "body-overflow" || behavior == "body-only"),
+          cpp_ids(fits_only ? std::vector<std::string>{"c1"} : std::vector<std::string>{"c1", "c2"}),
+          c2(with_id(big_record, "c2")),
+          j2(with_id(big_record, "j2")) {}
+    std::string data_key(const std::string& id) const { return "resource=" + behavior + "/data/id=" + id; }
+    std::string what(const std::string& s) const { return "[" + behavior + "] " + s; }
+};
+
+/// Appends `list` to `batch`, each command for `resource`; returns the index of the first.
+std::size_t add_commands(ojson& batch, const std::string& resource, std::initializer_list<ojson> list) {
+    std::size_t at = batch.size();
+    for (ojson command : list) {
+        command["resource"] = resource;
+        batch.push_back(std::move(command));
+    }
+    return at;
+}
+
+TEST(Interop, EveryTypeUnderEveryBehaviorBothWaysWithPartitionsAndSecrets) {
+    std::vector<Case> cases;
+    for (const char* b : {"body-overflow", "body-only", "enforce-limits", "truncate-data", "user-managed"}) cases.emplace_back(b);
+
+    auto connection = fresh_connection();
+    s3db::Database<> db(connection, {.passphrase = passphrase});
+    db.connect();
+
+    // ---- direction 1: s3db-cpp writes; s3db.js reads, writes the same records, updates ours ----
+    for (auto& c : cases) {
+        SCOPED_TRACE(c.behavior);
+        auto& res = db.create_resource(
+            {.name = c.behavior, .attributes = all_types, .behavior = c.behavior, .partitions = all_partitions});
+        EXPECT_EQ(fields(res.insert(with_id(small_record, "c1"))), with_id(small_record, "c1"));
+        if (c.fits_only) {
+            EXPECT_THROW(res.insert(with_id(big_record, "c2")), s3db::RecordTooLarge);
+            continue;
+        }
+        res.insert(with_id(big_record, "c2"));
+        if (c.truncates) {  // the note is cut to what fits; every other field is whole
+            c.c2 = res.get("c2");
+            auto note = c.c2["note"].get<std::string>();
+            EXPECT_TRUE(big_record["note"].get<std::string>().starts_with(note));
+            EXPECT_GT(note.size(), 1000u);
+            EXPECT_LT(note.size(), big_record["note"].get<std::string>().size());
+            expect_fields(with_id(big_record, "c2"), merged(c.c2, {{"note", big_record["note"]}}),
+                          c.what("s3db-cpp get c2 (truncated)"));
+        }
+    }
+
+    // s3db.js opens each resource by name: the definition s3db-cpp put in s3db.json. It reads and
+    // writes first, the stored objects are listed, then it updates.
+    ojson batch = ojson::array();
+    for (auto& c : cases) {
+        const ojson eu_minus_42 = {{"region", "eu"}, {"i", -42}};
+        c.reads = add_commands(
+            batch, c.behavior,
+            {{{"op", "get"}, {"ids", c.cpp_ids}},                                                       // +0
+             {{"op", "list"}},                                                                          // +1
+             {{"op", "list_partition"}, {"partition", "byRegion"}, {"values", {{"region", "eu"}}}},     // +2
+             {{"op", "list_partition"}, {"partition", "byDay"}, {"values", {{"day", "1970-01-01"}}}},   // +3
+             {{"op", "list_partition"}, {"partition", "byIAndRegion"}, {"values", eu_minus_42}},        // +4
+             {{"op", "count"}},                                                                         // +5
+             {{"op", "insert"}, {"records", {ordered(with_id(small_record, "j1"))}}},                  // +6
+             {{"op", "insert"}, {"records", {ordered(with_id(big_record, "j2"))}},                     // +7
+              {"allow_error", c.fits_only}},
+             {{"op", "get"}, {"ids", {"j1", "j2"}}}});                                                 // +8
+    }
+    const std::size_t raw_at = batch.size();
+    batch.push_back({{"op", "raw_objects"}});
+    for (auto& c : cases) {
+        ojson updates = {{{"id", "c1"}, {"fields", ordered(small_update)}}};
+        if (c.js_updates_big) updates.push_back({{"id", "c2"}, {"fields", ordered(big_update)}});
+        c.updates = add_commands(batch, c.behavior, {{{"op", "update"}, {"updates", updates}},  // +0
+                                                     {{"op", "get"}, {"ids", c.cpp_ids}}});     // +1
+    }
+    auto first = s3dbjs({{"op", "batch"}, {"connection", connection}, {"passphrase", passphrase}, {"commands", batch}});
+    const auto& r = first["results"];
+
+    auto raw = raw_by_key(r[raw_at]);
+    const json catalogue = raw.at("s3db.json").body;
+    const json& mapping = catalogue.at("resources").at(cases[0].behavior).at("schemaRegistry").at("mapping");
+    std::map<std::string, std::string> path_of_key;  // stored key → attribute path (the same in each resource)
+    for (auto& [path, index] : mapping.items()) path_of_key[s3db::detail::b36_encode(index.get<std::uint64_t>())] = path;
+    const std::string token_key = s3db::detail::b36_encode(mapping["token"].get<std::uint64_t>());
+
+    for (auto& c : cases) {
+        SCOPED_TRACE(c.behavior);
+        auto& res = db.resource(c.behavior);
+        EXPECT_EQ(catalogue.at("resources").at(c.behavior).at("schemaRegistry").at("mapping"), mapping);
+        auto stored = [&](const std::string& id) -> const RawObject& { return raw.at(c.data_key(id)); };
+        auto at = [&](std::size_t k) -> const ojson& { return r[c.reads + k]; };
+
+        // s3db.js reads s3db-cpp's records: get, list, list by partition, count.
+        json c1 = with_id(small_record, "c1");
+        json c2 = c.fits_only ? json() : js_view(c.c2, stored("c2"), path_of_key);
+        expect_fields(c1, json(at(0)["records"][0]), c.what("s3db.js get c1"));
+        if (!c.fits_only) expect_fields(c2, json(at(0)["records"][1]), c.what("s3db.js get c2"));
+        EXPECT_EQ(sorted_ids(at(1)["ids"]), c.cpp_ids);
+        auto listed = by_id(at(1)["records"]);
+        EXPECT_EQ(listed.size(), c.cpp_ids.size());
+        expect_fields(c1, listed["c1"], c.what("s3db.js list c1"));
+        if (!c.fits_only) expect_fields(c2, listed["c2"], c.what("s3db.js list c2"));
+        EXPECT_EQ(sorted_ids(at(2)["ids"]), std::vector<std::string>{"c1"});
+        for (auto& rec : at(2)["records"]) expect_fields(c1, json(rec), c.what("s3db.js list byRegion eu"));
+        EXPECT_EQ(sorted_ids(at(3)["ids"]), (c.fits_only ? std::vector<std::string>{} : std::vector<std::string>{"c2"}));
+        for (auto& rec : at(3)["records"]) expect_fields(c2, json(rec), c.what("s3db.js list byDay 1970-01-01"));
+        EXPECT_EQ(sorted_ids(at(4)["ids"]), std::vector<std::string>{"c1"});
+        for (auto& rec : at(4)["records"]) expect_fields(c1, json(rec), c.what("s3db.js list byIAndRegion -42/eu"));
+        EXPECT_EQ(at(5)["count"], c.cpp_ids.size());
+
+        // s3db.js wrote the same records as j1 and j2: the objects hold what s3db-cpp's twins hold.
+        if (c.fits_only) {
+            ASSERT_TRUE(at(7).contains("error"));
+            EXPECT_EQ(at(7)["error"]["name"], "MetadataLimitError");
+        }
+        for (auto [cpp, js] : {std::pair<std::string, std::string>{"c1", "j1"}, {"c2", "j2"}}) {
+            if (c.fits_only && cpp == "c2") continue;
+            auto a = stored_fields(stored(cpp)), b = stored_fields(stored(js));
+            ASSERT_TRUE(a.count(token_key) && b.count(token_key)) << cpp << " " << js;
+            EXPECT_NE(a[token_key], small_record["token"]);     // encrypted, with a random salt and IV:
+            EXPECT_EQ(a[token_key].size(), b[token_key].size());  // the same length, other bytes
+            a.erase(token_key);
+            b.erase(token_key);
+            if (c.truncates && cpp == "c2") continue;  // s3db.js empties the note
+            EXPECT_EQ(a, b) << c.what(cpp + " vs " + js);
+            if (cpp == "c1") {  // and the same split between metadata and body
+                auto ma = stored(cpp).metadata, mb = stored(js).metadata;
+                ma.erase(token_key);
+                mb.erase(token_key);
+                EXPECT_EQ(ma, mb) << c.what("metadata of c1 vs j1");
+            }
+        }
+        std::set<std::string> cpp_refs, js_refs;  // partition references: the same keys but for the id
+        for (auto& [key, o] : raw) {
+            if (!key.starts_with("resource=" + c.behavior + "/partition=")) continue;
+            auto cut = key.rfind("/id=");
+            auto id = key.substr(cut + 4);
+            (id[0] == 'c' ? cpp_refs : js_refs).insert(key.substr(0, cut) + "/id=" + id.substr(1));
+            EXPECT_EQ(o.metadata.at("_v"), "v1") << key;
+        }
+        EXPECT_EQ(cpp_refs, js_refs);
+        EXPECT_EQ(cpp_refs.size(), 3 * c.cpp_ids.size());
+
+        // ---- direction 2: s3db-cpp reads what s3db.js wrote ----
+        expect_fields(with_id(small_record, "j1"), json(at(8)["records"][0]), c.what("s3db.js get j1"));
+        expect_fields(with_id(small_record, "j1"), res.get("j1"), c.what("s3db-cpp get j1"));
+        if (c.fits_only) {
+            EXPECT_TRUE(at(8)["records"][1].is_null());
+            EXPECT_FALSE(res.get_or_null("j2"));
+        } else {
+            if (c.truncates) {  // s3db.js stored j2 with an empty note (§13.1); both read that
+                c.j2 = merged(c.j2, {{"note", ""}});
+                EXPECT_EQ(stored("j2").metadata.at("_truncated"), "true");
+            }
+            expect_fields(c.j2, res.get("j2"), c.what("s3db-cpp get j2"));
+            expect_fields(js_view(c.j2, stored("j2"), path_of_key), json(at(8)["records"][1]), c.what("s3db.js get j2"));
+        }
+
+        // s3db.js updated what s3db-cpp wrote; s3db-cpp reads it, partitions included.
+        auto up = [&](std::size_t k) -> const ojson& { return r[c.updates + k]; };
+        json c1_now = with_id(merged(small_record, small_update), "c1");
+        if (c.js_updates_big) c.c2 = merged(c.c2, big_update);
+        expect_fields(c1_now, json(up(0)["records"][0]), c.what("s3db.js update c1 returned"));
+        expect_fields(c1_now, json(up(1)["records"][0]), c.what("s3db.js get c1 after its update"));
+        expect_fields(c1_now, res.get("c1"), c.what("s3db-cpp get c1 after s3db.js's update"));
+        if (c.js_updates_big) {
+            expect_fields(c.c2, json(up(0)["records"][1]), c.what("s3db.js update c2 returned"));
+            expect_fields(c.c2, res.get("c2"), c.what("s3db-cpp get c2 after s3db.js's update"));
+        }
+        auto everything = res.list();
+        EXPECT_EQ(everything.size(), c.fits_only ? 2u : 4u);
+        for (auto& rec : everything) {
+            auto id = rec["id"].get<std::string>();
+            json want = id == "c1" ? c1_now : id == "c2" ? c.c2 : id == "j1" ? with_id(small_record, "j1") : c.j2;
+            expect_fields(want, rec, c.what("s3db-cpp list " + id));
+        }
+        EXPECT_EQ(sorted(res.list_ids({.partition = "byRegion", .values = {{"region", "ap"}}})), std::vector<std::string>{"c1"});
+        EXPECT_EQ(sorted(res.list_ids({.partition = "byRegion", .values = {{"region", "eu"}}})), std::vector<std::string>{"j1"});
+        EXPECT_EQ(sorted(res.list_ids({.partition = "byIAndRegion", .values = {{"region", "eu"}, {"i", -42}}})),
+                  std::vector<std::string>{"j1"});
+        EXPECT_EQ(sorted(res.list_ids({.partition = "byDay", .values = {{"day", "2024-02-29"}}})),
+                  (std::vector<std::string>{"c1", "j1"}));
+        if (!c.fits_only) {
+            std::vector<std::string> ids;
+            for (auto& rec : res.list({.partition = "byIAndRegion", .values = {{"region", "us"}, {"i", 0}}})) {
+                ids.push_back(rec["id"].get<std::string>());
+                expect_fields(ids.back() == "c2" ? c.c2 : c.j2, rec, c.what("s3db-cpp list byIAndRegion 0/us"));
+            }
+            EXPECT_EQ(sorted(ids), (std::vector<std::string>{"c2", "j2"}));
+        }
+        EXPECT_EQ(res.count(), c.fits_only ? 2u : 4u);
+
+        // s3db-cpp updates what s3db.js wrote (s3db.js reads it below).
+        expect_fields(with_id(merged(small_record, small_update), "j1"), res.update("j1", small_update),
+                      c.what("s3db-cpp update j1 returned"));
+        if (!c.fits_only) {
+            c.j2 = merged(c.j2, big_update);
+            expect_fields(c.j2, res.update("j2", big_update), c.what("s3db-cpp update j2 returned"));
+        }
+    }
+
+    // The secret needs the passphrase: with another one it stays ciphertext.
+    {
+        s3db::Database<> other(connection, {.passphrase = "not the passphrase"});
+        other.connect();
+        auto seen = other.resource("user-managed").get("j1");
+        EXPECT_NE(seen["token"], small_update["token"]);
+        EXPECT_EQ(seen["name"], small_update["name"]);
+    }
+
+    // ---- s3db.js reads s3db-cpp's updates of its records ----
+    batch = ojson::array();
+    for (auto& c : cases)
+        c.checks = add_commands(
+            batch, c.behavior,
+            {{{"op", "get"}, {"ids", {"j1", "j2"}}},                                                              // +0
+             {{"op", "list_partition"}, {"partition", "byRegion"}, {"values", {{"region", "ap"}}}},               // +1
+             {{"op", "list_partition"}, {"partition", "byRegion"}, {"values", {{"region", "eu"}}}},               // +2
+             {{"op", "list_partition"}, {"partition", "byIAndRegion"}, {"values", {{"region", "us"}, {"i", 0}}}},  // +3
+             {{"op", "count"}}});                                                                                  // +4
+    const std::size_t raw_now_at = batch.size();
+    batch.push_back({{"op", "raw_objects"}});
+    batch.push_back({{"op", "clear"}});
+    auto second = s3dbjs({{"op", "batch"}, {"connection", connection}, {"passphrase", passphrase}, {"commands", batch}});
+    const auto& s = second["results"];
+    auto raw_now = raw_by_key(s[raw_now_at]);
+    for (auto& c : cases) {
+        SCOPED_TRACE(c.behavior);
+        auto at = [&](std::size_t k) -> const ojson& { return s[c.checks + k]; };
+        json c1_now = with_id(merged(small_record, small_update), "c1");
+        json j1_now = with_id(merged(small_record, small_update), "j1");
+        expect_fields(j1_now, json(at(0)["records"][0]), c.what("s3db.js get j1 after s3db-cpp's update"));
+        if (c.fits_only) {
+            EXPECT_TRUE(at(0)["records"][1].is_null());
+        } else {
+            expect_fields(js_view(c.j2, raw_now.at(c.data_key("j2")), path_of_key), json(at(0)["records"][1]),
+                          c.what("s3db.js get j2 after s3db-cpp's update"));
+        }
+        EXPECT_EQ(sorted_ids(at(1)["ids"]), (std::vector<std::string>{"c1", "j1"}));
+        for (auto& rec : at(1)["records"])
+            expect_fields(rec["id"] == "c1" ? c1_now : j1_now, json(rec), c.what("s3db.js list byRegion ap"));
+        EXPECT_EQ(sorted_ids(at(2)["ids"]), std::vector<std::string>{});
+        EXPECT_EQ(sorted_ids(at(3)["ids"]), (c.fits_only ? std::vector<std::string>{} : std::vector<std::string>{"c2", "j2"}));
+        EXPECT_EQ(at(4)["count"], c.fits_only ? 2u : 4u);
+    }
+}
 }  // namespace

@@ -36,6 +36,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/schema.hpp"
 #include "s3db/detail/base62.hpp"
+#include "s3db/detail/hashing.hpp"
 #include "s3db/detail/metadata_codec.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -67,6 +68,9 @@ struct BehaviorContext {
 namespace detail {
 
 inline constexpr std::string_view json_content_type = "application/json";
+/// The content type of a digest body under a behavior whose body is the user's content
+/// (enforce-limits, truncate-data): marks "no content, only a version stamp".
+inline constexpr std::string_view version_content_type = "application/vnd.s3db.version+json";
 inline constexpr std::int64_t overflow_flag_bytes = 13;   // "$overflow" + "true", as s3db.js reserves
 inline constexpr std::int64_t truncated_flag_bytes = 14;  // "$truncated" + "true"
 
@@ -306,6 +310,19 @@ inline StoredRecord with_body(Metadata metadata, std::string body) {
     return r;
 }
 
+/// The body of an update that keeps the whole record in metadata: `{"_v", "_digest"}`, a digest of
+/// the metadata, which both libraries' readers skip. It gives each version of the record its own
+/// ETag: every object with an empty body has the same one, so compare-and-swap updates (If-Match)
+/// could not tell one version from the next and concurrent updates would be lost.
+inline StoredRecord with_digest_body(Metadata metadata) {
+    std::string stamp;
+    for (const auto& [k, v] : metadata) stamp.append(k).append(1, '\0').append(v).append(1, '\0');
+    auto version = metadata.find("_v");
+    std::string body = "{\"_v\":" + js_json(version == metadata.end() ? nlohmann::json() : nlohmann::json(version->second)) +
+                       ",\"_digest\":\"" + sha256_hex(stamp) + "\"}";
+    return with_body(std::move(metadata), std::move(body));
+}
+
 /// `{_v}` (+ `_pluginmap`) in metadata and the whole mapped record as the body: s3db.js's layout
 /// for user-managed records too large for metadata.
 inline StoredRecord version_only_layout(MappedRecord record, const BehaviorContext& ctx) {
@@ -354,18 +371,20 @@ concept Behavior = std::default_initializable<B> &&
 /// s3db.js's default. Fits: all in metadata. Too large: `_v` in metadata, everything in the body.
 /// Reads merge body and metadata, metadata winning.
 ///
-/// Updates are laid out as inserts. s3db.js's update also writes the record as a JSON body, under
-/// attribute names, with values as its validator left them (secrets encrypted, json fields as
-/// text); its reader cannot take that body under mapped keys: when the metadata holds the fields
-/// too, it returns the body's keys ("0", "1", ...) as extra fields. Metadata wins on both readers,
-/// so the body carries nothing; leaving it out is what both read back right.
+/// An update that fits also writes a body, as s3db.js's does, but not s3db.js's: its update body
+/// holds the record under attribute names with values as its validator left them, and its reader
+/// cannot take the record under mapped keys there (when the metadata holds the fields too, it
+/// returns the body's keys, "0", "1", ..., as extra fields). Metadata wins on both readers, so the
+/// body needs no field: it is `detail::with_digest_body`'s, there for the ETag.
 struct UserManaged {
     static constexpr std::string_view name = "user-managed";
     static constexpr bool reads_body = true;
 
     StoredRecord write(MappedRecord record, const BehaviorContext& ctx) const {
         if (detail::stored_total_size(record) > ctx.effective_limit) return detail::version_only_layout(std::move(record), ctx);
-        return {Codec::to_metadata(std::move(record)), {}, {}};
+        Metadata m = Codec::to_metadata(std::move(record));
+        if (ctx.kind == WriteKind::insert) return {std::move(m), {}, {}};
+        return detail::with_digest_body(std::move(m));
     }
 
     nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {
@@ -457,6 +476,8 @@ struct BodyOverflow {
         if (detail::stored_total_size(record) + plugin_map_size <= ctx.effective_limit) {
             Metadata m = Codec::to_metadata(std::move(record));
             if (plugin_map_size) m.emplace("_pluginmap", std::string(ctx.plugin_map_json));
+            // An update gets a digest body, so its ETag differs from the version it replaces.
+            if (ctx.kind == WriteKind::update) return detail::with_digest_body(std::move(m));
             return {std::move(m), {}, {}};
         }
         const std::int64_t budget = ctx.effective_limit - detail::overflow_flag_bytes;

@@ -38,7 +38,7 @@ public:
 struct DatabaseOptions {
     std::size_t parallelism = 10;        // requests in flight for bulk operations (s3db.js's default)
     std::string passphrase = "secret";   // key of `secret` fields (s3db.js's default, change it)
-    int max_update_attempts = 10;        // compare-and-swap rounds before UpdateConflict
+    int max_update_attempts = 16;        // compare-and-swap rounds before UpdateConflict
     std::size_t metadata_limit = s3db_metadata_limit;  // bytes of metadata a record may use (S3: 2 KB)
     bool strict_validation = true;  // s3db.js's strictValidation: partitions must name attributes
 };

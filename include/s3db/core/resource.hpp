@@ -9,6 +9,8 @@
 #include <chrono>
 #include <functional>
 #include <iterator>
+#include <random>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +31,7 @@
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/schema.hpp"
+#include "s3db/detail/s3_rules.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -84,6 +87,16 @@ struct Page {
 template <class Res>
 class RecordRange;
 
+namespace detail {
+/// Full jitter over 0.5 ms × 2^attempt, at most 64 ms: how long a writer that lost a
+/// compare-and-swap round waits before the next.
+inline void contention_pause(int attempt) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    const auto cap = std::chrono::microseconds(500) * (1 << std::min(attempt, 7));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap.count() + 1)));
+}
+}  // namespace detail
+
 /// `Host` is what the resource tells about its operations (the database's plugins); `NoHost` for
 /// none. See core/hooks.hpp for what a host provides.
 template <Transport T, class Host = NoHost>
@@ -97,7 +110,7 @@ public:
 
     struct Settings {
         std::string passphrase = "secret";
-        int max_update_attempts = 10;
+        int max_update_attempts = 16;
         std::size_t metadata_limit = s3db_metadata_limit;
         bool strict_validation = true;
     };
@@ -219,11 +232,20 @@ public:
             auto info = transport_.head(key_of(id));
             if (!info) throw RecordNotFound(config_.name, std::string(id));
             try {
-                transport_.put(key_of(id), body,
-                               PutOptions{.content_type = content_type, .metadata = std::move(info->metadata),
-                                          .if_match = info->etag});
+                if (body.empty()) {  // no content: a version stamp keeps later updates' ETags distinct
+                    auto stamped = detail::with_digest_body(std::move(info->metadata));
+                    stamped.body += detail::etag_salt();
+                    transport_.put(key_of(id), stamped.body,
+                                   PutOptions{.content_type = std::string(detail::version_content_type),
+                                              .metadata = std::move(stamped.metadata), .if_match = info->etag});
+                } else {
+                    transport_.put(key_of(id), body,
+                                   PutOptions{.content_type = content_type, .metadata = std::move(info->metadata),
+                                              .if_match = info->etag});
+                }
                 return;
             } catch (const PreconditionFailed&) {
+                detail::contention_pause(attempt);
             }
         }
         throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
@@ -234,6 +256,7 @@ public:
         require_free_body("content");
         auto obj = transport_.get(key_of(id));
         if (!obj) return std::nullopt;
+        if (obj->info.content_type == detail::version_content_type) return std::pair{std::string{}, std::string{}};
         return std::pair{std::move(obj->body), std::move(obj->info.content_type)};
     }
 
@@ -241,7 +264,7 @@ public:
     bool has_content(std::string_view id) {
         require_free_body("has_content");
         auto info = transport_.head(key_of(id));
-        return info && info->size > 0;
+        return info && info->size > 0 && info->content_type != detail::version_content_type;
     }
 
     void delete_content(std::string_view id) { set_content(id, {}, "application/octet-stream"); }
@@ -461,19 +484,36 @@ private:
             auto record = prepare(ctx, WriteKind::update);
             auto moves = partitions_.plan_update(before, record.result);
             try {
-                if (in_place)
+                if (in_place && current->has_content()) {
+                    // The body is the user's content and must stay: COPY onto itself. Its ETag is the
+                    // content's MD5, the same for every version, so this CAS cannot see a concurrent
+                    // update of the metadata (a limit of S3's conditions; see set_content).
                     transport_.copy(key_of(ctx.id), key_of(ctx.id),
                                     CopyOptions{.directive = MetadataDirective::replace,
                                                 .metadata = std::move(record.stored.metadata),
                                                 .content_type = std::move(current->content_type),
                                                 .source_if_match = current->etag});
-                else {
+                } else if (in_place) {
+                    // No content: a digest body gives this version its own ETag, so If-Match sees
+                    // every concurrent writer (objects with an empty body all share one ETag).
+                    auto stamped = detail::with_digest_body(std::move(record.stored.metadata));
+                    stamped.body += detail::etag_salt();
+                    transport_.put(key_of(ctx.id), stamped.body,
+                                   PutOptions{.content_type = std::string(detail::version_content_type),
+                                              .metadata = std::move(stamped.metadata),
+                                              .if_match = current->etag});
+                } else {
                     PutOptions o = put_options(std::move(record.stored));
                     o.if_match = current->etag;
+                    // Every layout a body-reading behavior writes on update is JSON.
+                    if (!record.body.empty()) record.body += detail::etag_salt();
                     transport_.put(key_of(ctx.id), record.body, std::move(o));
                 }
             } catch (const PreconditionFailed&) {
-                continue;  // someone else wrote it: read again and re-apply
+                // Someone else wrote it: read again and re-apply, after a jittered pause that grows
+                // with each lost round, so that writers contending for one record spread out.
+                detail::contention_pause(attempt);
+                continue;
             }
             apply_moves(moves);
             return finish<Hook::after_update>(ctx, "updated", std::move(record.result));
@@ -702,6 +742,9 @@ private:
         json record;
         std::string etag;
         std::string content_type;
+        std::uint64_t size = 0;
+        /// A body that is the user's content (set_content), not empty and not a version stamp.
+        bool has_content() const noexcept { return size > 0 && content_type != detail::version_content_type; }
     };
     struct Prepared {
         StoredRecord stored;
@@ -736,7 +779,7 @@ private:
     /// Validation, mapping and the behavior's layout: everything that can refuse a record, before
     /// any request.
     Prepared prepare(OperationContext& ctx, WriteKind kind) {
-        json data = ctx.data;
+        json data = std::move(ctx.data);  // finish() puts the stored record back
         data.erase("id");
         // A schema may declare `id` (s3db.js's plg_audits: "string|required"): validate it as s3db.js
         // does, then keep it out of the metadata, where the key already holds it.
@@ -785,7 +828,7 @@ private:
         if (!info) return std::nullopt;
         json record = behavior_read(behavior_, *codec_, info->metadata, {});
         record["id"] = std::string(id);
-        return Fetched{std::move(record), std::move(info->etag), std::move(info->content_type)};
+        return Fetched{std::move(record), std::move(info->etag), std::move(info->content_type), info->size};
     }
 
     /// Partition refs: empty objects whose metadata names the resource version. If one fails, the

@@ -3,6 +3,8 @@
 // the key prefix of a store, and ListObjectsV2 paging (prefix, delimiter, start-after, tokens).
 
 #include <algorithm>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +64,22 @@ inline std::string_view bare_etag(std::string_view e) noexcept {
 }
 inline bool etag_equal(std::string_view a, std::string_view b) noexcept { return bare_etag(a) == bare_etag(b); }
 inline std::string quoted_etag(std::string_view e) { return '"' + std::string(bare_etag(e)) + '"'; }
+
+/// 32 bytes of JSON whitespace carrying 64 random bits. S3's ETag is the body's MD5, so two writes
+/// of the same bytes share one ETag and If-Match cannot tell them apart (nor can a retry tell its
+/// own earlier write from another writer's). Appended to a JSON body, which every JSON parser
+/// ignores, it gives each write its own ETag.
+inline std::string etag_salt() {
+    thread_local std::mt19937_64 gen{std::random_device{}()};
+    static constexpr char ws[] = {' ', '\t', '\n', '\r'};
+    std::uint64_t bits = gen();
+    std::string s(32, ' ');
+    for (auto& c : s) {
+        c = ws[bits & 3];
+        bits >>= 2;
+    }
+    return s;
+}
 
 /// Resolves a range against an object of `size` bytes, as S3 does: an end past the object is
 /// clipped, a start past it is unsatisfiable (416). Returns {first byte, byte count}.

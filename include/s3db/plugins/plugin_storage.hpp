@@ -343,20 +343,6 @@ inline std::optional<std::string> plugin_metadata_text(const json& v) {
     }
 }
 
-/// 32 bytes of JSON whitespace carrying 64 random bits: appended to every body PluginStorage writes
-/// so each version has its own ETag (see the header comment).
-inline std::string etag_salt() {
-    thread_local std::mt19937_64 gen{std::random_device{}()};
-    static constexpr char ws[] = {' ', '\t', '\n', '\r'};
-    std::uint64_t bits = gen();
-    std::string s(32, ' ');
-    for (auto& c : s) {
-        c = ws[bits & 3];
-        bits >>= 2;
-    }
-    return s;
-}
-
 inline void jittered_sleep(std::size_t attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap) {
     thread_local std::mt19937_64 gen{std::random_device{}()};
     auto ceiling = std::min<std::int64_t>(cap.count(), base.count() << std::min<std::size_t>(attempt, 16));
