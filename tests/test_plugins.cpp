@@ -343,3 +343,32 @@ TEST(Plugins, RecordsStreamPageByPage) {
     EXPECT_EQ(range.pages_read(), 3u);
     static_assert(std::ranges::input_range<decltype(range)>);
 }
+
+namespace {
+/// Needs only the id of what was written (like the cache).
+struct IdOnly : Plugin<IdOnly> {
+    static constexpr std::string_view name = "IdOnly";
+    static constexpr bool needs_deleted_record = false;
+    std::vector<std::string> ids;
+    void after_write(const OperationContext& c) { ids.push_back(c.id); }
+};
+}  // namespace
+
+TEST(Plugins, DeletesReadTheRecordOnlyForPluginsThatNeedIt) {
+    BasicDatabase<Counting<Memory>, IdOnly> lean(Counting<Memory>{});
+    lean.connect();
+    auto& a = lean.create_resource(users_config());
+    a.insert({{"id", "u1"}, {"name", "Ada"}});
+    lean.transport().reset();
+    a.remove("u1");
+    EXPECT_EQ(lean.transport().counts(), (RequestCounts{.remove = 1}));
+    EXPECT_EQ(lean.plugin<IdOnly>().ids, (std::vector<std::string>{"u1", "u1"}));
+
+    BasicDatabase<Counting<Memory>, Stamp> full(Counting<Memory>{});  // after_write: sees ctx.before
+    full.connect();
+    auto& b = full.create_resource(users_config());
+    b.insert({{"id", "u1"}, {"name", "Ada"}});
+    full.transport().reset();
+    b.remove("u1");
+    EXPECT_EQ(full.transport().counts(), (RequestCounts{.get = 1, .remove = 1}));
+}

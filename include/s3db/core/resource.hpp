@@ -522,8 +522,11 @@ private:
     }
 
     bool delete_needs_record() const {
-        return !partitions_.empty() || wants(Hook::before_delete) || wants(Hook::after_delete) ||
-               listeners_.count("deleted");
+        if (!partitions_.empty() || !hooks_[static_cast<std::size_t>(Hook::before_delete)].empty() ||
+            !hooks_[static_cast<std::size_t>(Hook::after_delete)].empty() || listeners_.count("deleted"))
+            return true;
+        if constexpr (hosted) return host_ && host_->wants_deleted_record();
+        return false;
     }
 
     void remove_impl(std::string_view id) {

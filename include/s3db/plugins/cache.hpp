@@ -135,6 +135,8 @@ public:
                   "s3db: Cache<X>: X must be Memory, Filesystem, S3, Multi<...> of them, or a type meeting CacheDriver");
 
     static constexpr std::string_view name = "Cache";
+    /// A write invalidates by id: a delete need not read the record first.
+    static constexpr bool needs_deleted_record = false;
 
     explicit Cache(CacheOptions options = {}, PluginOptions plugin_options = {})
         : Plugin<Cache<Driver>>(plugin_options), state_(std::make_unique<State>(std::move(options))) {}

@@ -1096,8 +1096,8 @@ public:
         return out;
     }
 
-    /// The definitions s3db.js's MetricsPlugin gives its resources. `id` is declared optional: the
-    /// record id lives in the key, and core validation checks the record without it.
+    /// The definitions s3db.js's MetricsPlugin gives its resources (the same attributes, so an
+    /// existing s3db.js plg_metrics is adopted as it is).
     ResourceConfig resource_config(MetricsLog which) const {
         const auto& n = core_->options.resource_names;
         ResourceConfig c;
@@ -1106,7 +1106,7 @@ public:
         switch (which) {
             case MetricsLog::metrics:
                 c.name = n.metrics;
-                c.attributes = {{"id", "string|optional"},      {"type", "string|required"},
+                c.attributes = {{"id", "string|required"},      {"type", "string|required"},
                                 {"resourceName", "string"},     {"operation", "string"},
                                 {"count", "number|required"},   {"totalTime", "number|required"},
                                 {"errors", "number|required"},  {"avgTime", "number|required"},
@@ -1115,14 +1115,14 @@ public:
                 break;
             case MetricsLog::errors:
                 c.name = n.errors;
-                c.attributes = {{"id", "string|optional"},          {"resourceName", "string|required"},
+                c.attributes = {{"id", "string|required"},          {"resourceName", "string|required"},
                                 {"operation", "string|required"},   {"error", "string|required"},
                                 {"timestamp", "datetime|required"}, {"metadata", "json"},
                                 {"createdAt", "dateonly|required"}};
                 break;
             case MetricsLog::performance:
                 c.name = n.performance;
-                c.attributes = {{"id", "string|optional"},          {"resourceName", "string|required"},
+                c.attributes = {{"id", "string|required"},          {"resourceName", "string|required"},
                                 {"operation", "string|required"},   {"duration", "number|required"},
                                 {"timestamp", "datetime|required"}, {"metadata", "json"},
                                 {"createdAt", "dateonly|required"}};

@@ -249,6 +249,14 @@ inline constexpr bool has_on_response = requires(P& p, const RequestEvent& e) { 
 template <Hook H, class P>
 inline constexpr bool handles = has_resource_hook<H, P>() || (is_write_done(H) && has_after_write<P>);
 
+/// Whether a delete must read the record first for this plugin (1 GET): when it hooks deletes,
+/// unless it says `static constexpr bool needs_deleted_record = false;` (the cache needs the id only).
+template <class P>
+consteval bool wants_deleted_record() {
+    if constexpr (requires { { P::needs_deleted_record } -> std::convertible_to<bool>; }) return P::needs_deleted_record;
+    else return handles<Hook::before_delete, P> || handles<Hook::after_delete, P>;
+}
+
 /// Where isolated errors go: the database's error listeners.
 using ErrorSink = std::function<void(std::string_view plugin, std::string_view what)>;
 
@@ -398,6 +406,7 @@ public:
     virtual bool active() const noexcept = 0;
     virtual void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) = 0;
     virtual bool handles(Hook h) const noexcept = 0;
+    virtual bool needs_deleted_record() const noexcept = 0;
     virtual bool reads() const noexcept = 0;
     virtual json around_read(const ReadContext& rc, const std::function<json()>& next, const ErrorSink& sink) = 0;
     virtual bool observes_operations() const noexcept = 0;
@@ -531,6 +540,7 @@ public:
     bool active() const noexcept override { return slot_.active(); }
     void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) override { fire_as(h, ctx, sink); }
     bool handles(Hook h) const noexcept override { return handles_as(h); }
+    bool needs_deleted_record() const noexcept override { return wants_deleted_record<P>(); }
     bool reads() const noexcept override { return has_around_read<P>; }
     json around_read(const ReadContext& rc, const std::function<json()>& next, const ErrorSink& sink) override {
         if constexpr (has_around_read<P>) return slot_.around_read(rc, next, sink);
@@ -611,6 +621,14 @@ public:
         if (any) return true;
         for (auto& d : dynamic_)
             if (d->handles(h)) return true;
+        return false;
+    }
+
+    /// Whether a delete must read the record first for some plugin.
+    bool wants_deleted_record() const noexcept {
+        if constexpr ((detail::wants_deleted_record<Plugins>() || ...)) return true;
+        for (auto& d : dynamic_)
+            if (d->needs_deleted_record() && d->active()) return true;
         return false;
     }
 
