@@ -12,7 +12,6 @@
 //   build/bench/database [--s3 URL] [--quick] [--n-memory N] [--n-rgw N] [--node-script PATH]
 //   URL as S3DB_TEST_S3_URL (http://KEY:SECRET@host:port/bucket); without one, memory only.
 
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,19 +30,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_time.hpp"
 #include "s3db/s3db.hpp"
 
 using namespace s3db;
+using s3db::bench::cpu_seconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-/// CPU time of every thread of this process (node runs as a child, so it is not in here).
-double cpu_seconds() {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return double(t.tv_sec) + double(t.tv_nsec) / 1e9;
-}
 
 /// What one client did in one or more timed phases; rounds add up.
 struct Totals {

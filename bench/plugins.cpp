@@ -5,7 +5,6 @@
 //
 //   build/bench/plugins [--s3 URL] [--quick]     URL as S3DB_TEST_S3_URL (http://KEY:SECRET@host:port/bucket)
 
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "s3db/plugins/audit.hpp"
 #include "s3db/plugins/cache.hpp"
 #include "s3db/plugins/costs.hpp"
@@ -21,16 +21,10 @@
 #include "s3db/s3db.hpp"
 
 using namespace s3db;
+using s3db::bench::cpu_seconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    auto tv = [](timeval t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-    return tv(u.ru_utime) + tv(u.ru_stime);
-}
 
 struct Result {
     double cpu_us_per_op;
@@ -143,7 +137,7 @@ int main(int argc, char** argv) {
         } catch (const std::exception&) {  // it exists already
         }
     }
-    BasicDatabase<S3, Cache<Memory>> db(S3(options));
+    BasicDatabase<S3, Cache<Memory>> db{S3(options)};
     db.connect();
     auto& res = db.create_resource(users());
     std::size_t k = n / 20;

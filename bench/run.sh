@@ -9,13 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # s3db.js for the database bench: the locked packages of tests/interop, reinstalled when the lock
 # changes (the same stamp as tests/run.sh, so the two scripts share one install).
 if command -v npm >/dev/null; then
-    interop_stamp=tests/interop/node_modules/.s3db-lock.sha256
-    interop_lock=$(cat tests/interop/package.json tests/interop/package-lock.json | sha256sum | cut -d' ' -f1)
-    if [[ ! -f $interop_stamp || $(<"$interop_stamp") != "$interop_lock" ]]; then
-        echo "run.sh: npm ci --prefix tests/interop"
-        npm ci --prefix tests/interop --no-audit --no-fund
-        echo "$interop_lock" >"$interop_stamp"
-    fi
+    cmake/install-interop.sh
 else
     echo "run.sh: no node/npm: the database bench runs without s3db.js (./tests/run.sh installs it)" >&2
 fi

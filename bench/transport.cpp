@@ -5,7 +5,6 @@
 //   build/bench/transport [--s3 URL] [--quick]     URL as S3DB_TEST_S3_URL (http://KEY:SECRET@host:port/bucket)
 
 #include <curl/curl.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,22 +16,17 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/detail/sigv4.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/counting.hpp"
 
 using namespace s3db;
+using s3db::bench::cpu_seconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    auto tv = [](timeval t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-    return tv(u.ru_utime) + tv(u.ru_stime);
-}
 
 struct Result {
     double ops_per_s, cpu_us_per_op;

@@ -35,13 +35,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     "${apt_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
     "${apt_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
 fi
-interop_stamp=tests/interop/node_modules/.s3db-lock.sha256
-interop_lock=$(cat tests/interop/package.json tests/interop/package-lock.json | sha256sum | cut -d' ' -f1)
-if [[ ! -f $interop_stamp || $(<"$interop_stamp") != "$interop_lock" ]]; then
-    echo "run.sh: npm ci --prefix tests/interop"
-    npm ci --prefix tests/interop --no-audit --no-fund
-    echo "$interop_lock" >"$interop_stamp"
-fi
+cmake/install-interop.sh
 # --- end of s3db.js
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release

@@ -88,8 +88,8 @@ ResourceConfig tags_config() {
             .behavior = "enforce-limits"};
 }
 
-/// insert, get, update, patch (HEAD + COPY in place), list, count, pages, exists, delete and
-/// remove_many on three resources.
+/// insert, get, update, patch (HEAD + PUT; HEAD + COPY in place for a record with content), list,
+/// count, pages, exists, delete and remove_many on three resources.
 template <class Db>
 void mixed_workload(Db& db) {
     auto& users = db.create_resource(users_config());
@@ -115,6 +115,8 @@ void mixed_workload(Db& db) {
     std::string tag = tags.insert({{"label", "new"}})["id"];
     tags.patch(tag, json{{"uses", 2}});
     EXPECT_EQ(tags.get(tag)["uses"], 2);
+    tags.set_content(tag, "an icon", "image/png");
+    tags.patch(tag, json{{"uses", 3}});  // keeps the content: COPY onto itself
     std::size_t in_eu = 0;
     for (auto& u : users.list()) in_eu += u.value("region", "") == "eu";
     EXPECT_EQ(users.list({.partition = "byRegion", .values = {{"region", "eu"}}}).size(), in_eu);

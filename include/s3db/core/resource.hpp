@@ -308,15 +308,7 @@ public:
             if (config_.paranoid)
                 throw ConfigError("resource '" + config_.name +
                                   "' is paranoid: set paranoid to false in its definition to allow remove_all");
-            ListOptions o{.prefix = "resource=" + config_.name + "/"};
-            for (;;) {
-                auto page = transport_.list(o);
-                std::vector<std::string> keys;
-                for (auto& e : page.objects) keys.push_back(std::move(e.key));
-                remove_keys(keys);
-                if (!page.truncated()) break;
-                o.continuation_token = page.next_continuation_token;
-            }
+            remove_prefix(transport_, "resource=" + config_.name + "/");
             OperationContext ctx{config_.name, "delete_all", {}, json::object(), nullptr};
             emit("deleted-many", ctx);
             return 0;

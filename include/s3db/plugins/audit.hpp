@@ -210,7 +210,7 @@ public:
         b->ids_between_days = [&db, &res](const std::string& from, const std::string& to) {
             return ids_between_days(db.store(), res.partitions(), from, to);
         };
-        b->purge = [&db, prefix = "resource=" + options_.resource_name + "/"] { return purge(db.store(), prefix); };
+        b->purge = [&db, prefix = "resource=" + options_.resource_name + "/"] { return remove_prefix(db.store(), prefix); };
         std::unique_lock lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -469,25 +469,6 @@ private:
                 ids.push_back(std::move(ref->id));
             }
             if (!page.truncated()) return ids;
-            o.continuation_token = page.next_continuation_token;
-        }
-    }
-
-    /// Deletes every object under `prefix` (records, overflow bodies and partition refs), in
-    /// DeleteObjects batches. The audit resource stays in s3db.json.
-    template <class Store>
-    static std::size_t purge(Store& store, const std::string& prefix) {
-        ListOptions o{.prefix = prefix};
-        std::size_t removed = 0;
-        for (;;) {
-            auto page = store.list(o);
-            std::vector<std::string> keys;
-            for (auto& e : page.objects) keys.push_back(std::move(e.key));
-            if (!keys.empty()) {
-                auto r = store.remove_many(keys);
-                removed += keys.size() - r.failed.size();
-            }
-            if (!page.truncated()) return removed;
             o.continuation_token = page.next_continuation_token;
         }
     }

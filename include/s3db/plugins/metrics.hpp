@@ -732,7 +732,7 @@ public:
         b->list = [res](int which) { return res[which]->list(ListQuery{.cache = false}); };
         b->purge = [&db, names] {
             std::size_t removed = 0;
-            for (auto& name : names) removed += purge(db.store(), "resource=" + name + "/");
+            for (auto& name : names) removed += remove_prefix(db.store(), "resource=" + name + "/");
             return removed;
         };
 
@@ -1347,21 +1347,6 @@ private:
                                      {0, r.failed.front().code, {}, r.failed.front().key, false});
         }
         return ids.size();
-    }
-
-    /// Every object under `prefix`, in DeleteObjects batches (the resources stay in s3db.json).
-    template <class Store>
-    static std::size_t purge(Store& store, const std::string& prefix) {
-        ListOptions o{.prefix = prefix};
-        std::size_t removed = 0;
-        for (;;) {
-            auto page = store.list(o);
-            std::vector<std::string> keys;
-            for (auto& e : page.objects) keys.push_back(std::move(e.key));
-            if (!keys.empty()) removed += keys.size() - store.remove_many(keys).failed.size();
-            if (!page.truncated()) return removed;
-            o.continuation_token = page.next_continuation_token;
-        }
     }
 
     std::shared_ptr<detail::MetricsCore> core_;

@@ -129,4 +129,26 @@ concept Transport = requires(T& t, std::string_view key, std::string_view body,
     { t.list(ListOptions{}) } -> std::same_as<ListPage>;
 };
 
+/// Deletes every object under `prefix`: LIST pages of up to 1000 keys, each removed with one
+/// DeleteObjects. Returns how many were removed.
+template <Transport T>
+std::size_t remove_prefix(T& store, const std::string& prefix) {
+    ListOptions o{.prefix = prefix};
+    std::size_t removed = 0;
+    for (;;) {
+        auto page = store.list(o);
+        std::vector<std::string> keys;
+        keys.reserve(page.objects.size());
+        for (auto& e : page.objects) keys.push_back(std::move(e.key));
+        if (keys.size() == 1) {
+            store.remove(keys[0]);
+            ++removed;
+        } else if (!keys.empty()) {
+            removed += keys.size() - store.remove_many(keys).failed.size();
+        }
+        if (!page.truncated()) return removed;
+        o.continuation_token = page.next_continuation_token;
+    }
+}
+
 }  // namespace s3db
