@@ -343,17 +343,15 @@ public:
     /// 1 GET each, on the pool; nullopt where a record does not exist.
     std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids, ReadOptions o = {}) {
         return observed("get_many", {}, [&] {
-            json params{{"ids", ids}};
             return read_op<Hook::before_get_many, Hook::after_get_many, std::vector<std::optional<json>>>(
-                "get_many", {}, &params, false, [&] { return get_many_impl(ids, o); });
+                "get_many", {}, [&] { return json{{"ids", ids}}; }, false, [&] { return get_many_impl(ids, o); });
         });
     }
 
     /// ⌈n/1000⌉ LIST requests.
     std::size_t count(const ListQuery& q = {}) {
         return observed("count", {}, [&] {
-            json params = q.to_json();
-            auto n = read_op<Hook::before_count, Hook::after_count, std::size_t>("count", {}, &params, q.cache, [&] {
+            auto n = read_op<Hook::before_count, Hook::after_count, std::size_t>("count", {}, [&] { return q.to_json(); }, q.cache, [&] {
                 std::size_t n = 0;
                 scan(q, 0, [&](std::string_view, std::string_view) {
                     ++n;
@@ -384,9 +382,12 @@ public:
     Page page(std::size_t size, const std::string& cursor = {}, ListQuery q = {}) {
         return observed("page", {}, [&] {
             q.cursor = cursor;
-            json params = q.to_json();
-            params["size"] = size;
-            return read_op<Hook::before_page, Hook::after_page, Page>("page", {}, &params, q.cache,
+            auto params = [&] {
+                json j = q.to_json();
+                j["size"] = size;
+                return j;
+            };
+            return read_op<Hook::before_page, Hook::after_page, Page>("page", {}, params, q.cache,
                                                                       [&] { return page_impl(size, q); });
         });
     }
@@ -398,10 +399,13 @@ public:
                             ListQuery q = {}) {
         return observed("query", {}, [&] {
             if (q.partition.empty()) plan_partition(filter, q);
-            json params = q.to_json();
-            params["filter"] = filter;
+            auto params = [&] {
+                json j = q.to_json();
+                j["filter"] = filter;
+                return j;
+            };
             auto out = read_op<Hook::before_query, Hook::after_query, std::vector<json>>(
-                "query", {}, &params, q.cache && !predicate, [&] {
+                "query", {}, params, q.cache && !predicate, [&] {
                     std::vector<json> found;
                     auto all = q;
                     all.limit = 0;
@@ -590,8 +594,7 @@ private:
     }
 
     std::vector<std::string> list_ids_impl(const ListQuery& q) {
-        json params = q.to_json();
-        return read_op<Hook::before_list, Hook::after_list, std::vector<std::string>>("list_ids", {}, &params, q.cache, [&] {
+        return read_op<Hook::before_list, Hook::after_list, std::vector<std::string>>("list_ids", {}, [&] { return q.to_json(); }, q.cache, [&] {
             std::vector<std::string> ids;
             for (auto& [id, position] : collect(q, q.limit)) ids.push_back(std::move(id));
             return ids;
@@ -599,8 +602,7 @@ private:
     }
 
     std::vector<json> list_impl(const ListQuery& q) {
-        json params = q.to_json();
-        auto out = read_op<Hook::before_list, Hook::after_list, std::vector<json>>("list", {}, &params, q.cache, [&] {
+        auto out = read_op<Hook::before_list, Hook::after_list, std::vector<json>>("list", {}, [&] { return q.to_json(); }, q.cache, [&] {
             auto records = get_many_impl(list_ids_impl(q), ReadOptions{q.cache});
             std::vector<json> found;
             found.reserve(records.size());
@@ -667,13 +669,32 @@ private:
     }
 
     /// A read with its before/after hooks, answered by a plugin (the cache) when one does.
-    template <Hook Before, Hook After, class R, class Compute>
-    R read_op(std::string_view op, std::string_view id, const json* params, bool interceptable, Compute&& compute) {
+    /// `make_params` builds the request as JSON (nullptr for reads by id) only when a hook or a
+    /// plugin is there to see it: a plain read pays nothing for it.
+    template <Hook Before, Hook After, class R, class MakeParams, class Compute>
+    R read_op(std::string_view op, std::string_view id, MakeParams&& make_params, bool interceptable, Compute&& compute) {
+        std::optional<json> params;
+        auto request = [&]() -> const json* {
+            if constexpr (std::same_as<std::decay_t<MakeParams>, std::nullptr_t>) return nullptr;
+            else {
+                if (!params) params = make_params();
+                return &*params;
+            }
+        };
         if (wants(Before)) {
-            OperationContext c{config_.name, op, std::string(id), params ? json{{"query", *params}} : json::object(), nullptr};
+            const json* q = request();
+            OperationContext c{config_.name, op, std::string(id), q ? json{{"query", *q}} : json::object(), nullptr};
             run<Before>(c);
         }
-        R r = read_through<R>(op, id, params, interceptable, compute);
+        R r = [&] {
+            if constexpr (hosted) {
+                if (interceptable && host_ && host_->intercepts_reads()) {
+                    ReadContext rc{config_.name, op, id, request()};
+                    return from_wire<R>(host_->around_read(rc, [&] { return to_wire(compute()); }));
+                }
+            }
+            return compute();
+        }();
         if constexpr (std::same_as<R, std::optional<json>>)
             if (!r) return r;
         if (wants(After)) {
@@ -682,17 +703,6 @@ private:
             r = from_wire<R>(std::move(c.data));
         }
         return r;
-    }
-
-    template <class R, class Compute>
-    R read_through(std::string_view op, std::string_view id, const json* params, bool interceptable, Compute& compute) {
-        if constexpr (hosted) {
-            if (interceptable && host_ && host_->intercepts_reads()) {
-                ReadContext rc{config_.name, op, id, params};
-                return from_wire<R>(host_->around_read(rc, [&] { return to_wire(compute()); }));
-            }
-        }
-        return compute();
     }
 
     // Read results as JSON, the form hooks and caches handle.
