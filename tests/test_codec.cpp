@@ -32,7 +32,7 @@ struct Fixture {
 };
 
 Metadata meta(std::initializer_list<std::pair<const std::string, std::string>> entries) {
-    return Metadata(entries);
+    return Metadata(entries.begin(), entries.end());
 }
 
 // The resource of Appendix A of s3db-js-internals.md (timestamps on).

@@ -315,12 +315,38 @@ inline StoredRecord with_body(Metadata metadata, std::string body) {
 /// ETag: every object with an empty body has the same one, so compare-and-swap updates (If-Match)
 /// could not tell one version from the next and concurrent updates would be lost.
 inline StoredRecord with_digest_body(Metadata metadata) {
+    std::size_t size = 0;
+    for (const auto& [k, v] : metadata) size += k.size() + v.size() + 2;
     std::string stamp;
+    stamp.reserve(size);
     for (const auto& [k, v] : metadata) stamp.append(k).append(1, '\0').append(v).append(1, '\0');
     auto version = metadata.find("_v");
-    std::string body = "{\"_v\":" + js_json(version == metadata.end() ? nlohmann::json() : nlohmann::json(version->second)) +
-                       ",\"_digest\":\"" + sha256_hex(stamp) + "\"}";
+    std::string body;
+    body.reserve(128 + (version == metadata.end() ? 0 : version->second.size()));  // room for the ETag salt
+    body += "{\"_v\":";
+    append_js_json(body, version == metadata.end() ? nlohmann::json() : nlohmann::json(version->second));
+    body.append(",\"_digest\":\"").append(sha256_hex(stamp)).append("\"}");
     return with_body(std::move(metadata), std::move(body));
+}
+
+/// Whether `body` is exactly what with_digest_body wrote (plus an ETag salt): then it holds no
+/// field and reads skip it without a JSON parse. Anything else is parsed as usual.
+inline bool is_digest_body(std::string_view body) noexcept {
+    constexpr std::string_view head = "{\"_v\":\"", mid = "\",\"_digest\":\"";
+    if (!body.starts_with(head)) return false;
+    body.remove_prefix(head.size());
+    auto end_v = body.find('"');
+    if (end_v == std::string_view::npos || body.substr(0, end_v).find('\\') != std::string_view::npos) return false;
+    body.remove_prefix(end_v);
+    if (!body.starts_with(mid)) return false;
+    body.remove_prefix(mid.size());
+    if (body.size() < 66) return false;
+    for (char c : body.substr(0, 64))
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    body.remove_prefix(64);
+    if (!body.starts_with("\"}")) return false;
+    body.remove_prefix(2);
+    return body.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
 
 /// `{_v}` (+ `_pluginmap`) in metadata and the whole mapped record as the body: s3db.js's layout
@@ -395,7 +421,7 @@ struct UserManaged {
     static nlohmann::json read_merged(const Codec& codec, const Metadata& metadata, std::string_view body) {
         nlohmann::json out = nlohmann::json::object();
         auto loose = detail::plugin_names(metadata);
-        if (!body.empty()) detail::decode_body(codec, body, out, loose);
+        if (!body.empty() && !detail::is_digest_body(body)) detail::decode_body(codec, body, out, loose);
         detail::decode_metadata(codec, metadata, out, loose);
         detail::drop_internal(out, loose);
         return out;

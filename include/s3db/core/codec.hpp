@@ -168,23 +168,23 @@ inline void append_escaped_item(std::string& out, std::string_view item) {
     }
 }
 
-/// s3db.js `toArray`: splits on unescaped '|'; "" is the empty array.
-inline std::vector<std::string> split_escaped(std::string_view s) {
-    std::vector<std::string> items;
-    if (s.empty()) return items;
+/// s3db.js `toArray`: calls `fn(std::string&&)` for each item split on unescaped '|'; "" is the
+/// empty array.
+template <class Fn>
+void for_each_escaped(std::string_view s, Fn&& fn) {
+    if (s.empty()) return;
     std::string current;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '\\' && i + 1 < s.size()) {
             current += s[++i];
         } else if (s[i] == '|') {
-            items.push_back(std::move(current));
+            fn(std::move(current));
             current.clear();
         } else {
             current += s[i];
         }
     }
-    items.push_back(std::move(current));
-    return items;
+    fn(std::move(current));
 }
 
 /// JSON text that s3db.js would parse (JSON.parse); nullopt when it does not parse.
@@ -413,12 +413,13 @@ public:
 
     /// What the store receives: keys sanitised and lowercased as s3db.js's clients do.
     static Metadata to_metadata(MappedRecord&& record) {
-        Metadata m;
+        Metadata::container_type entries;
+        entries.reserve(record.size());
         for (auto& f : record) {
             std::string key = detail::is_sanitary_key(f.key) ? std::move(f.key) : detail::sanitize_metadata_key(f.key);
-            m.insert_or_assign(std::move(key), std::move(f.value));
+            entries.emplace_back(std::move(key), std::move(f.value));
         }
-        return m;
+        return Metadata::from_entries(std::move(entries));
     }
 
     Metadata encode(const nlohmann::json& record) const { return to_metadata(map(record)); }
@@ -890,23 +891,28 @@ private:
 
     static nlohmann::json decode_array(const Attribute& a, std::string_view value) {
         nlohmann::json out = nlohmann::json::array();
+        auto& items = out.get_ref<nlohmann::json::array_t&>();
+        auto strings = [&] {
+            items.reserve(static_cast<std::size_t>(std::count(value.begin(), value.end(), '|')) + 1);
+            detail::for_each_escaped(value, [&](std::string&& item) { items.emplace_back(std::move(item)); });
+        };
         switch (a.array_encoding) {
             case ArrayEncoding::json: {
                 if (auto j = detail::parse_json(value); j && j->is_array()) return std::move(*j);
-                for (auto& item : detail::split_escaped(value)) out.push_back(std::move(item));
+                strings();
                 return out;
             }
             case ArrayEncoding::strings:
-                for (auto& item : detail::split_escaped(value)) out.push_back(std::move(item));
+                strings();
                 return out;
             case ArrayEncoding::decimals:
             case ArrayEncoding::integers:
-                for (const auto& item : detail::split_escaped(value)) {
+                detail::for_each_escaped(value, [&](std::string&& item) {
                     auto n = a.array_encoding == ArrayEncoding::integers ? detail::b62_decode(item)
                                                                          : detail::b62_decimal_decode(item);
-                    if (item.empty() || !n) out.push_back(nullptr);  // JavaScript's NaN
-                    else out.push_back(detail::json_number(*n));
-                }
+                    if (item.empty() || !n) items.emplace_back(nullptr);  // JavaScript's NaN
+                    else items.push_back(detail::json_number(*n));
+                });
                 return out;
             case ArrayEncoding::embedding: {
                 if (value.empty() || value == "^[]") return out;
@@ -924,11 +930,11 @@ private:
                     }
                     return out;
                 }
-                for (const auto& item : detail::split_escaped(value)) {
+                detail::for_each_escaped(value, [&](std::string&& item) {
                     auto n = detail::fixed_point_decode(item, 6);
-                    if (n) out.push_back(*n);
-                    else out.push_back(nullptr);
-                }
+                    if (n) items.emplace_back(*n);
+                    else items.emplace_back(nullptr);
+                });
                 return out;
             }
         }

@@ -234,7 +234,7 @@ public:
             try {
                 if (body.empty()) {  // no content: a version stamp keeps later updates' ETags distinct
                     auto stamped = detail::with_digest_body(std::move(info->metadata));
-                    stamped.body += detail::etag_salt();
+                    detail::append_etag_salt(stamped.body);
                     transport_.put(key_of(id), stamped.body,
                                    PutOptions{.content_type = std::string(detail::version_content_type),
                                               .metadata = std::move(stamped.metadata), .if_match = info->etag});
@@ -468,17 +468,21 @@ private:
         // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
         // and a body stored with set_content survives. Others are read with GET and written with PUT.
         const bool in_place = !behavior_reads_body(behavior_);
+        // The record as it was is kept (a deep copy) only for partitions, hooks and listeners.
+        const bool keep_before = !partitions_.empty() || wants(Hook::before_update) || wants(Hook::after_update) ||
+                                 listeners_.count("updated");
         for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
             auto current = in_place ? head_record(id) : fetch(id);
             if (!current) throw RecordNotFound(config_.name, std::string(id));
-            json before = std::move(current->record);
-            json next = before;
+            json before;
+            json next = std::move(current->record);
+            if (keep_before) before = next;
             change(next);
             next["id"] = std::string(id);
             if (config_.timestamps) next["updatedAt"] = detail::iso_now();
-            OperationContext ctx = begin("update", std::move(next), &before);
+            OperationContext ctx = begin("update", std::move(next), keep_before ? &before : nullptr);
             auto record = prepare(ctx, WriteKind::update);
-            auto moves = partitions_.plan_update(before, record.result);
+            auto moves = keep_before ? partitions_.plan_update(before, record.result) : PartitionUpdate{};
             try {
                 if (in_place && current->has_content()) {
                     // The body is the user's content and must stay: COPY onto itself. Its ETag is the
@@ -493,7 +497,7 @@ private:
                     // No content: a digest body gives this version its own ETag, so If-Match sees
                     // every concurrent writer (objects with an empty body all share one ETag).
                     auto stamped = detail::with_digest_body(std::move(record.stored.metadata));
-                    stamped.body += detail::etag_salt();
+                    detail::append_etag_salt(stamped.body);
                     transport_.put(key_of(ctx.id), stamped.body,
                                    PutOptions{.content_type = std::string(detail::version_content_type),
                                               .metadata = std::move(stamped.metadata),
@@ -502,7 +506,7 @@ private:
                     PutOptions o = put_options(std::move(record.stored));
                     o.if_match = current->etag;
                     // Every layout a body-reading behavior writes on update is JSON.
-                    if (!record.body.empty()) record.body += detail::etag_salt();
+                    if (!record.body.empty()) detail::append_etag_salt(record.body);
                     transport_.put(key_of(ctx.id), record.body, std::move(o));
                 }
             } catch (const PreconditionFailed&) {
@@ -790,7 +794,10 @@ private:
         // does, then keep it out of the metadata, where the key already holds it.
         const bool declares_id = codec_->schema().find("id") != nullptr;
         if (declares_id) data["id"] = ctx.id;
-        json valid = codec_->schema().validate(std::move(data), "resource '" + config_.name + "', record '" + ctx.id + "'");
+        // check() rather than validate(): the error's context is built only when there is an error.
+        if (auto failures = codec_->schema().check(data); !failures.empty())
+            throw ValidationError(std::move(failures), "resource '" + config_.name + "', record '" + ctx.id + "'");
+        json valid = std::move(data);
         if (declares_id) valid.erase("id");
         auto mapped = codec_->map(valid);
         BehaviorContext bc{config_.name, ctx.id,

@@ -49,19 +49,26 @@ private:
     EVP_MD_CTX* ctx_;
 };
 
-/// Raw digest of `data`, reusing one context per thread and algorithm.
-inline std::string digest(Digest d, std::string_view data) {
+/// Raw digest of `data` into `out` (EVP_MAX_MD_SIZE bytes), reusing one context per thread and
+/// algorithm; returns its length.
+inline std::size_t digest_into(Digest d, std::string_view data, unsigned char* out) {
     struct Ctx {
         EVP_MD_CTX* p = EVP_MD_CTX_new();
         ~Ctx() { EVP_MD_CTX_free(p); }
     };
     thread_local Ctx ctx[2];
     EVP_MD_CTX* c = ctx[d == Digest::md5 ? 0 : 1].p;
-    unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!c || EVP_DigestInit_ex(c, evp_digest(d), nullptr) != 1 ||
         EVP_DigestUpdate(c, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
         throw std::runtime_error("digest computation failed");
+    return n;
+}
+
+/// Raw digest of `data`.
+inline std::string digest(Digest d, std::string_view data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    auto n = digest_into(d, data, out);
     return std::string(reinterpret_cast<char*>(out), n);
 }
 
@@ -78,7 +85,18 @@ inline std::string hmac_sha256(std::string_view key, std::string_view data) {
     return std::string(reinterpret_cast<char*>(out), n);
 }
 
-/// The ETag S3 gives a single-part upload: the quoted MD5 hex of the body.
-inline std::string etag_of(std::string_view body) { return '"' + md5_hex(body) + '"'; }
+/// The ETag S3 gives a single-part upload: the quoted MD5 hex of the body. Built in one string:
+/// an in-process store computes one per write.
+inline std::string etag_of(std::string_view body) {
+    if (body.empty()) return "\"d41d8cd98f00b204e9800998ecf8427e\"";  // MD5("") : most records have no body
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    auto n = digest_into(Digest::md5, body, raw);
+    std::string etag(2 * n + 2, '"');
+    for (std::size_t i = 0; i < n; ++i) {
+        etag[1 + 2 * i] = hex_digits[raw[i] >> 4];
+        etag[2 + 2 * i] = hex_digits[raw[i] & 15];
+    }
+    return etag;
+}
 
 }  // namespace s3db::detail

@@ -69,16 +69,16 @@ inline std::string quoted_etag(std::string_view e) { return '"' + std::string(ba
 /// of the same bytes share one ETag and If-Match cannot tell them apart (nor can a retry tell its
 /// own earlier write from another writer's). Appended to a JSON body, which every JSON parser
 /// ignores, it gives each write its own ETag.
-inline std::string etag_salt() {
+inline void append_etag_salt(std::string& out) {
     thread_local std::mt19937_64 gen{std::random_device{}()};
     static constexpr char ws[] = {' ', '\t', '\n', '\r'};
     std::uint64_t bits = gen();
-    std::string s(32, ' ');
-    for (auto& c : s) {
+    char salt[32];
+    for (auto& c : salt) {
         c = ws[bits & 3];
         bits >>= 2;
     }
-    return s;
+    out.append(salt, sizeof salt);
 }
 
 /// Resolves a range against an object of `size` bytes, as S3 does: an end past the object is

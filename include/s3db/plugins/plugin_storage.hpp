@@ -938,7 +938,7 @@ private:
             }
         }
         std::string text = body.empty() ? std::string() : body.dump();
-        text += detail::etag_salt();
+        detail::append_etag_salt(text);
         put.content_type = "application/json";
         put.metadata = std::move(metadata);
         return transport_.put(full, text, std::move(put)).etag;
@@ -975,7 +975,9 @@ private:
                      {"token", lock.token},
                      {"acquiredAt", to_ms(lock.acquired_at)},
                      {"_expiresAt", expires_ms}};
-        return body.dump() + detail::etag_salt();
+        auto text = body.dump();
+        detail::append_etag_salt(text);
+        return text;
     }
 
     /// Who holds a lock object. Anything unreadable or not shaped like s3db.js's lock payload is

@@ -60,27 +60,26 @@ public:
     }
 
     std::optional<Object> get(std::string_view key, GetOptions o = {}) {
-        auto full = prefix_.apply(key);
-        auto obj = find(full);
+        auto obj = find(key);
         if (!obj) {
-            if (!o.if_match.empty()) throw PreconditionFailed(full);
+            if (!o.if_match.empty()) throw PreconditionFailed(prefix_.apply(key));
             return std::nullopt;
         }
-        if (!o.if_match.empty() && !detail::etag_equal(o.if_match, obj->etag)) throw PreconditionFailed(full);
+        if (!o.if_match.empty() && !detail::etag_equal(o.if_match, obj->etag)) throw PreconditionFailed(prefix_.apply(key));
         if (!o.if_none_match.empty() && (o.if_none_match == "*" || detail::etag_equal(o.if_none_match, obj->etag)))
-            throw NotModified(full);
+            throw NotModified(prefix_.apply(key));
         Object out{info(std::string(key), *obj), {}};
         if (!o.range) {
             out.body = obj->body;
             return out;
         }
-        auto [first, count] = detail::resolve_range(*o.range, obj->body.size(), full);
+        auto [first, count] = detail::resolve_range(*o.range, obj->body.size(), prefix_.apply(key));
         out.body = obj->body.substr(first, count);
         return out;
     }
 
     std::optional<ObjectInfo> head(std::string_view key) {
-        auto obj = find(prefix_.apply(key));
+        auto obj = find(key);
         if (!obj) return std::nullopt;
         return info(std::string(key), *obj);
     }
@@ -155,9 +154,14 @@ private:
 
     Memory(std::shared_ptr<Bucket> b, Options o) : opts_(std::move(o)), prefix_(opts_.prefix), bucket_(std::move(b)) {}
 
-    std::shared_ptr<const Stored> find(const std::string& full) const {
+    /// The object at `key` (before the prefix). Without a prefix the key is looked up as given,
+    /// with no string built: reads are the hot path of an in-process store.
+    std::shared_ptr<const Stored> find(std::string_view key) const {
+        std::string full;
+        if (prefix_.empty()) detail::check_key(key);
+        else key = full = prefix_.apply(key);
         std::shared_lock lock(bucket_->mutex);
-        auto it = bucket_->objects.find(full);
+        auto it = bucket_->objects.find(key);
         return it == bucket_->objects.end() ? nullptr : it->second;
     }
 

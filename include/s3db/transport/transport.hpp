@@ -2,14 +2,20 @@
 // The Transport concept: the only layer that does I/O. Every model (Memory, Filesystem, S3, Any and
 // the wrappers) follows S3's rules, so code written against one behaves the same on all of them.
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "s3db/core/errors.hpp"
@@ -18,7 +24,126 @@ namespace s3db {
 
 /// User metadata (`x-amz-meta-*`). Keys are lowercase on every store, as S3 returns them; values
 /// are UTF-8 and any byte sequence is accepted (the S3 transport encodes what HTTP cannot carry).
-using Metadata = std::map<std::string, std::string, std::less<>>;
+///
+/// A map from key to value with std::map's interface and order (byte order of keys), kept as one
+/// sorted vector: metadata is a handful of short entries, which a vector holds in one allocation
+/// where a node-based map needs one per entry. Every record read and written goes through one.
+class Metadata {
+public:
+    using key_type = std::string;
+    using mapped_type = std::string;
+    using value_type = std::pair<std::string, std::string>;
+    using container_type = std::vector<value_type>;
+    using iterator = container_type::iterator;
+    using const_iterator = container_type::const_iterator;
+    using size_type = std::size_t;
+
+    Metadata() = default;
+    Metadata(std::initializer_list<value_type> entries) {
+        entries_.reserve(entries.size());
+        for (const auto& [k, v] : entries) insert_or_assign(k, v);
+    }
+    template <std::input_iterator It>
+    Metadata(It first, It last) {
+        for (; first != last; ++first) emplace(first->first, first->second);
+    }
+
+    /// Takes entries in any order; of equal keys the last wins (as repeated insert_or_assign).
+    static Metadata from_entries(container_type entries) {
+        Metadata m;
+        m.entries_ = std::move(entries);
+        auto& e = m.entries_;
+        if (std::is_sorted(e.begin(), e.end(), key_less) &&
+            std::adjacent_find(e.begin(), e.end(), [](auto& a, auto& b) { return a.first == b.first; }) == e.end())
+            return m;
+        if (e.size() <= 64) {  // a record's few fields: an insertion sort (stable) needs no buffer
+            for (auto it = e.begin() + 1; it < e.end(); ++it)
+                for (auto j = it; j != e.begin() && key_less(*j, *(j - 1)); --j) std::iter_swap(j, j - 1);
+        } else {
+            std::stable_sort(e.begin(), e.end(), key_less);
+        }
+        auto out = e.begin();
+        for (auto it = e.begin(); it != e.end(); ++it) {
+            if (std::next(it) != e.end() && std::next(it)->first == it->first) continue;  // a later one wins
+            if (out != it) *out = std::move(*it);
+            ++out;
+        }
+        e.erase(out, e.end());
+        return m;
+    }
+
+    iterator begin() noexcept { return entries_.begin(); }
+    iterator end() noexcept { return entries_.end(); }
+    const_iterator begin() const noexcept { return entries_.begin(); }
+    const_iterator end() const noexcept { return entries_.end(); }
+    const_iterator cbegin() const noexcept { return entries_.begin(); }
+    const_iterator cend() const noexcept { return entries_.end(); }
+    size_type size() const noexcept { return entries_.size(); }
+    bool empty() const noexcept { return entries_.empty(); }
+    void clear() noexcept { entries_.clear(); }
+    void reserve(size_type n) { entries_.reserve(n); }
+
+    iterator lower_bound(std::string_view key) {
+        return std::lower_bound(entries_.begin(), entries_.end(), key, [](const value_type& e, std::string_view k) { return e.first < k; });
+    }
+    const_iterator lower_bound(std::string_view key) const { return const_cast<Metadata&>(*this).lower_bound(key); }
+    iterator find(std::string_view key) {
+        auto it = lower_bound(key);
+        return it != end() && it->first == key ? it : end();
+    }
+    const_iterator find(std::string_view key) const { return const_cast<Metadata&>(*this).find(key); }
+    size_type count(std::string_view key) const { return find(key) != end() ? 1 : 0; }
+    bool contains(std::string_view key) const { return find(key) != end(); }
+
+    std::string& at(std::string_view key) {
+        auto it = find(key);
+        if (it == end()) throw std::out_of_range("metadata has no key '" + std::string(key) + "'");
+        return it->second;
+    }
+    const std::string& at(std::string_view key) const { return const_cast<Metadata&>(*this).at(key); }
+    std::string& operator[](std::string_view key) { return try_emplace(key).first->second; }
+
+    /// Inserts when the key is absent (std::map::emplace / try_emplace).
+    template <class K, class... V>
+        requires std::convertible_to<const K&, std::string_view>
+    std::pair<iterator, bool> try_emplace(K&& key, V&&... value) {
+        auto it = lower_bound(std::string_view(key));
+        if (it != end() && it->first == std::string_view(key)) return {it, false};
+        return {entries_.emplace(it, std::piecewise_construct, std::forward_as_tuple(std::forward<K>(key)),
+                                 std::forward_as_tuple(std::forward<V>(value)...)),
+                true};
+    }
+    template <class K, class V>
+        requires std::convertible_to<const K&, std::string_view>
+    std::pair<iterator, bool> emplace(K&& key, V&& value) {
+        return try_emplace(std::forward<K>(key), std::forward<V>(value));
+    }
+    std::pair<iterator, bool> insert(value_type entry) { return try_emplace(std::move(entry.first), std::move(entry.second)); }
+    iterator insert(const_iterator, value_type entry) { return insert(std::move(entry)).first; }  // std::inserter
+
+    template <class K, class V>
+        requires std::convertible_to<const K&, std::string_view>
+    std::pair<iterator, bool> insert_or_assign(K&& key, V&& value) {
+        auto result = try_emplace(std::forward<K>(key));
+        result.first->second = std::forward<V>(value);
+        return result;
+    }
+
+    size_type erase(std::string_view key) {
+        auto it = find(key);
+        if (it == end()) return 0;
+        entries_.erase(it);
+        return 1;
+    }
+    iterator erase(const_iterator it) { return entries_.erase(it); }
+
+    friend bool operator==(const Metadata&, const Metadata&) = default;
+
+private:
+    static bool key_less(const value_type& a, const value_type& b) { return a.first < b.first; }
+
+    container_type entries_;
+};
 
 /// S3's limits, shared by every transport.
 inline constexpr std::size_t max_key_bytes = 1024;
