@@ -21,8 +21,9 @@
 // process.cpuUsage() (every thread of node); requests are counted where s3db.js hands them to the
 // store: the AWS SDK client's middleware stack (S3) or the MemoryClient's storage (memory).
 // The bucket must exist (database.cpp creates it); nothing is deleted here.
-import { Readable } from 'node:stream';
 import { format } from 'node:util';
+
+import { drainEmptyBodies, readStdin } from '../tests/interop/node_support.mjs';
 
 // stdout carries the one result line: whatever the libraries print goes to stderr.
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
@@ -53,24 +54,14 @@ const SDK_COMMANDS = {
     DeleteObjectCommand: 'remove', DeleteObjectsCommand: 'remove_many', ListObjectsV2Command: 'list',
 };
 
-/// Counts every command the SDK client sends; with the SDK's own HTTP handler, also reads the empty
-/// body of a GetObject that s3db.js leaves unread (it would hold a socket of the agent forever).
+/// Counts every command the SDK client sends, and drains the empty bodies s3db.js leaves unread.
 function instrumentSdk(awsClient) {
     awsClient.middlewareStack.add((next, context) => async (args) => {
         const op = SDK_COMMANDS[context.commandName];
         if (op) requests[op]++;
-        const result = await next(args);
-        const out = result.output;
-        if (context.commandName === 'GetObjectCommand' && out?.Body && out.ContentLength === 0) {
-            await out.Body.transformToByteArray();
-            const empty = Readable.from([]);
-            empty.transformToByteArray = async () => new Uint8Array(0);
-            empty.transformToString = async () => '';
-            empty.transformToWebStream = () => Readable.toWeb(Readable.from([]));
-            out.Body = empty;
-        }
-        return result;
+        return next(args);
     }, { step: 'initialize', name: 's3dbBenchCountRequests' });
+    drainEmptyBodies(awsClient);
 }
 
 /// The MemoryClient has no SDK: count the calls its storage receives, one per S3 request it stands for.
@@ -157,15 +148,6 @@ async function main(cmd) {
     }
     await db.disconnect();
     return { results };
-}
-
-function readStdin() {
-    return new Promise((resolve, reject) => {
-        const chunks = [];
-        process.stdin.on('data', (c) => chunks.push(c));
-        process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-        process.stdin.on('error', reject);
-    });
 }
 
 // s3db.js keeps timers and sockets alive: exit explicitly once the line is out.

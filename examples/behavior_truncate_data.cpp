@@ -5,17 +5,12 @@
 
 #include <s3db/s3db.hpp>
 
+#include "check.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
-
-// Stops the example when something it claims does not hold (it runs as a test, too).
-static void check(bool ok, const std::string& claim) {
-    if (ok) return;
-    std::cerr << "FAILED: " << claim << "\n";
-    std::exit(1);
-}
 
 int main() {
     std::filesystem::remove_all("behavior-truncate-data-db");  // a fresh database on every run

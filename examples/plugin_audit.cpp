@@ -4,19 +4,14 @@
 // `max_data_size`, and a resource left out of the trail.
 
 #include <s3db/s3db.hpp>
+
+#include "check.hpp"
 #include <s3db/plugins/audit.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
-
-// Stops the example when something it claims does not hold (it runs as a test, too).
-static void check(bool ok, const std::string& claim) {
-    if (ok) return;
-    std::cerr << "FAILED: " << claim << "\n";
-    std::exit(1);
-}
 
 // Who is acting: in a server this would be set per request.
 static thread_local std::string current_user = "system";

@@ -17,6 +17,7 @@
 
 #include "s3db/plugins/cache.hpp"
 #include "s3db/s3db.hpp"
+#include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
 using namespace s3db;
@@ -24,14 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A clock tests move by hand.
-struct ManualClock {
-    std::shared_ptr<std::atomic<std::int64_t>> ms = std::make_shared<std::atomic<std::int64_t>>(1'700'000'000'000);
-    std::function<std::chrono::system_clock::time_point()> fn() const {
-        return [ms = ms] { return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms->load())); };
-    }
-    void advance(std::chrono::milliseconds d) const { ms->fetch_add(d.count()); }
-};
+using test::ManualClock;
 
 ResourceConfig users_config() {
     return {.name = "users",

@@ -24,6 +24,7 @@
 
 #include "s3db/s3db.hpp"
 #include "s3db/plugins/metrics.hpp"
+#include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
 using namespace s3db;
@@ -36,16 +37,9 @@ using MemDb = BasicDatabase<Counting<Memory>, Metrics>;
 
 Counting<Memory> memory_store() { return Counting<Memory>(test::make_store<Memory>()); }
 
-/// A wall clock the test sets by hand.
-struct TestClock {
-    std::shared_ptr<std::atomic<std::int64_t>> ms = std::make_shared<std::atomic<std::int64_t>>(at(2024, 3, 1, 9));
-    static std::int64_t at(int y, unsigned m, unsigned d, int hour = 0) {
-        return detail::days_from_civil(y, m, d) * detail::ms_per_day + hour * 3'600'000LL;
-    }
-    std::function<Clock::time_point()> fn() const {
-        return [ms = ms] { return Clock::time_point(std::chrono::milliseconds(ms->load())); };
-    }
-    void advance(std::int64_t d) const { *ms += d; }
+/// Starts on 2024-03-01 09:00 UTC.
+struct TestClock : test::ManualClock {
+    TestClock() : ManualClock(at(2024, 3, 1, 9)) {}
 };
 
 ResourceConfig users_config() {

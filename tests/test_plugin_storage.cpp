@@ -11,6 +11,7 @@
 
 #include "s3db/plugins/plugin_storage.hpp"
 #include "s3db/transport/counting.hpp"
+#include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
 using namespace s3db;
@@ -18,14 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A wall clock the test moves by hand.
-struct TestClock {
-    std::shared_ptr<std::atomic<std::int64_t>> ms = std::make_shared<std::atomic<std::int64_t>>(1'700'000'000'000);
-    std::function<std::chrono::system_clock::time_point()> fn() const {
-        return [ms = ms] { return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms->load())); };
-    }
-    void advance(std::chrono::milliseconds d) const { *ms += d.count(); }
-};
+using TestClock = test::ManualClock;
 
 }  // namespace
 

@@ -77,7 +77,7 @@
 //   to the same path whatever their query, so two ListObjectsV2 with different prefixes get one
 //   answer and update() deletes live data (its enableDedup:false would avoid that, but recker
 //   1.0.56 then fails every DeleteObject: "Invalid response status code 204"). The SDK's own
-//   handler is used instead, with the fix of drainEmptyBodies() below.
+//   handler is used instead, with the fix of drainEmptyBodies() (node_support.mjs).
 // - executorPool.retryableErrors is set to network/throttling errors: by default the Database passes
 //   an empty list, which its TasksPool reads as "retry every error", so each 404 (get of a missing
 //   id, the first connect to an empty prefix) and each 412 is retried 3 times over ~7 s.
@@ -88,8 +88,9 @@
 //   restoreRgwMetadataNames): RGW renames `_v`, `_map`, `_pluginmap`, ... and s3db.js does not
 //   find them otherwise.
 import { Buffer } from 'node:buffer';
-import { Readable } from 'node:stream';
 import { format } from 'node:util';
+
+import { drainEmptyBodies, readStdin } from './node_support.mjs';
 
 // Keep stdout for the one result line: anything the libraries print goes to stderr.
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
@@ -193,25 +194,6 @@ function restoreRgwMetadataNames(awsClient) {
         }
         return result;
     }, { step: 'initialize', name: 's3dbjsRestoreRgwMetadataNames' });
-}
-
-/// get() reads the body of a record only when ContentLength > 0, so with the SDK's HTTP handler
-/// the socket of every empty-bodied GetObject stays busy; after 50 (the agent's maxSockets) every
-/// request waits forever. Reading the empty body frees it; nothing stored or returned changes.
-function drainEmptyBodies(awsClient) {
-    awsClient.middlewareStack.add((next, context) => async (args) => {
-        const result = await next(args);
-        const out = result.output;
-        if (context.commandName === 'GetObjectCommand' && out?.Body && out.ContentLength === 0) {
-            await out.Body.transformToByteArray();
-            const empty = Readable.from([]);
-            empty.transformToByteArray = async () => new Uint8Array(0);
-            empty.transformToString = async () => '';
-            empty.transformToWebStream = () => Readable.toWeb(Readable.from([]));
-            out.Body = empty;
-        }
-        return result;
-    }, { step: 'initialize', name: 's3dbjsDrainEmptyBodies' });
 }
 
 /// Partition reference writes run in setImmediate after the call returns: track them so a command
@@ -536,15 +518,6 @@ async function runBatch(cmd, commands) {
         }
     }
     return results;
-}
-
-function readStdin() {
-    return new Promise((resolve, reject) => {
-        const chunks = [];
-        process.stdin.on('data', (c) => chunks.push(c));
-        process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-        process.stdin.on('error', reject);
-    });
 }
 
 // s3db.js keeps timers and sockets alive, so the process exits explicitly once the line is out.
