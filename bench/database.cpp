@@ -209,16 +209,6 @@ std::string default_node_script() {
     return std::filesystem::exists(here) ? here.string() : "bench/s3dbjs_bench.mjs";
 }
 
-void remove_prefix(S3& admin, const std::string& prefix) {
-    for (;;) {
-        auto page = admin.list({.prefix = prefix});
-        if (page.objects.empty()) return;
-        std::vector<std::string> keys;
-        for (auto& e : page.objects) keys.push_back(e.key);
-        admin.remove_many(keys);
-    }
-}
-
 /// Memory: single-threaded on both sides (node runs JavaScript on one thread), so this compares the
 /// CPU each library spends per operation. After an untimed warm-up, the workloads run `rounds`
 /// times on fresh resources and each workload keeps its fastest round: on a shared machine other
