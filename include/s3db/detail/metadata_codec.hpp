@@ -21,7 +21,8 @@ inline bool printable_ascii(std::string_view s) noexcept {
 }
 
 inline bool has_codec_prefix(std::string_view v) noexcept {
-    return v.starts_with("d:") || v.starts_with("u:") || v.starts_with("b:") || v.starts_with("z:");
+    // Called on every value written: two byte tests, not four string comparisons.
+    return v.size() >= 2 && v[1] == ':' && (v[0] == 'd' || v[0] == 'u' || v[0] == 'b' || v[0] == 'z');
 }
 
 /// Encodes one metadata value for the wire. Mirrors s3db.js's choice between `u:` and `b:`, which

@@ -3,6 +3,7 @@
 // the key prefix of a store, and ListObjectsV2 paging (prefix, delimiter, start-after, tokens).
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -23,10 +24,15 @@ inline void check_key(std::string_view key) {
                                                " bytes, this one is " + std::to_string(key.size()));
 }
 
-inline bool header_token_char(unsigned char c) noexcept {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
+/// RFC 9110 token characters, as a table: every metadata key of every write goes through it.
+inline constexpr auto header_token_chars = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    return t;
+}();
+inline bool header_token_char(unsigned char c) noexcept { return header_token_chars[c]; }
 
 /// Lowercases metadata keys (as S3 stores them), checks they can be HTTP header names, and enforces
 /// the size limit on what would be sent. Throws before anything is stored.

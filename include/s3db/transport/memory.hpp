@@ -8,6 +8,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "s3db/detail/hashing.hpp"
@@ -22,6 +23,33 @@ struct MemoryOptions {
 };
 
 class Memory {
+private:
+    struct Stored {
+        std::string body, etag, content_type;
+        std::chrono::system_clock::time_point last_modified;
+        Metadata metadata;
+    };
+    struct Bucket {
+        std::shared_mutex mutex;
+        // Objects by value, in the map's nodes: one allocation less per write than a shared_ptr,
+        // and readers copy what they return under the shared lock.
+        std::map<std::string, Stored, std::less<>> objects;
+    };
+    using Iter = std::map<std::string, Stored, std::less<>>::iterator;
+
+    /// `fn(object or nullptr)` for the object at `key` (before the prefix), under the shared lock.
+    /// Without a prefix the key is looked up as given, with no string built: reads are the hot path
+    /// of an in-process store.
+    template <class Fn>
+    std::invoke_result_t<Fn&, const Stored*> with_object(std::string_view key, Fn&& fn) const {
+        std::string full;
+        if (prefix_.empty()) detail::check_key(key);
+        else key = full = prefix_.apply(key);
+        std::shared_lock lock(bucket_->mutex);
+        auto it = bucket_->objects.find(key);
+        return fn(it == bucket_->objects.end() ? nullptr : &it->second);
+    }
+
 public:
     using Options = MemoryOptions;
 
@@ -42,13 +70,9 @@ public:
 
     PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
         auto full = prefix_.apply(key);
-        auto obj = std::make_shared<Stored>();
-        obj->metadata = detail::normalize_metadata(std::move(o.metadata), full, opts_.metadata_limit);
-        obj->body.assign(body);
-        obj->etag = detail::etag_of(body);
-        obj->content_type = std::move(o.content_type);
-        obj->last_modified = std::chrono::system_clock::now();
-        PutResult r{obj->etag};
+        Stored obj{std::string(body), detail::etag_of(body), std::move(o.content_type), std::chrono::system_clock::now(),
+                   detail::normalize_metadata(std::move(o.metadata), full, opts_.metadata_limit)};
+        PutResult r{obj.etag};
         std::unique_lock lock(bucket_->mutex);
         auto& objects = bucket_->objects;
         auto it = objects.lower_bound(full);  // one descent serves the check and the insert
@@ -60,28 +84,25 @@ public:
     }
 
     std::optional<Object> get(std::string_view key, GetOptions o = {}) {
-        auto obj = find(key);
-        if (!obj) {
-            if (!o.if_match.empty()) throw PreconditionFailed(prefix_.apply(key));
-            return std::nullopt;
-        }
-        if (!o.if_match.empty() && !detail::etag_equal(o.if_match, obj->etag)) throw PreconditionFailed(prefix_.apply(key));
-        if (!o.if_none_match.empty() && (o.if_none_match == "*" || detail::etag_equal(o.if_none_match, obj->etag)))
-            throw NotModified(prefix_.apply(key));
-        Object out{info(std::string(key), *obj), {}};
-        if (!o.range) {
-            out.body = obj->body;
-            return out;
-        }
-        auto [first, count] = detail::resolve_range(*o.range, obj->body.size(), prefix_.apply(key));
-        out.body = obj->body.substr(first, count);
-        return out;
+        return with_object(key, [&](const Stored* obj) -> std::optional<Object> {
+            if (!obj) {
+                if (!o.if_match.empty()) throw PreconditionFailed(prefix_.apply(key));
+                return std::nullopt;
+            }
+            if (!o.if_match.empty() && !detail::etag_equal(o.if_match, obj->etag)) throw PreconditionFailed(prefix_.apply(key));
+            if (!o.if_none_match.empty() && (o.if_none_match == "*" || detail::etag_equal(o.if_none_match, obj->etag)))
+                throw NotModified(prefix_.apply(key));
+            if (!o.range) return Object{info(key, *obj), obj->body};
+            auto [first, count] = detail::resolve_range(*o.range, obj->body.size(), prefix_.apply(key));
+            return Object{info(key, *obj), obj->body.substr(first, count)};
+        });
     }
 
     std::optional<ObjectInfo> head(std::string_view key) {
-        auto obj = find(key);
-        if (!obj) return std::nullopt;
-        return info(std::string(key), *obj);
+        return with_object(key, [&](const Stored* obj) -> std::optional<ObjectInfo> {
+            if (!obj) return std::nullopt;
+            return info(key, *obj);
+        });
     }
 
     PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) {
@@ -92,15 +113,15 @@ public:
         std::unique_lock lock(bucket_->mutex);
         auto src = bucket_->objects.find(src_key);
         if (src == bucket_->objects.end()) throw NotFound(src_key);
-        if (!o.source_if_match.empty() && !detail::etag_equal(o.source_if_match, src->second->etag))
+        if (!o.source_if_match.empty() && !detail::etag_equal(o.source_if_match, src->second.etag))
             throw PreconditionFailed(src_key);
-        auto obj = std::make_shared<Stored>(*src->second);
+        Stored obj = src->second;
         if (replaced) {
-            obj->metadata = std::move(*replaced);
-            if (!o.content_type.empty()) obj->content_type = std::move(o.content_type);
+            obj.metadata = std::move(*replaced);
+            if (!o.content_type.empty()) obj.content_type = std::move(o.content_type);
         }
-        obj->last_modified = std::chrono::system_clock::now();
-        PutResult r{obj->etag};
+        obj.last_modified = std::chrono::system_clock::now();
+        PutResult r{obj.etag};
         bucket_->objects.insert_or_assign(std::move(dst_key), std::move(obj));
         return r;
     }
@@ -131,7 +152,7 @@ public:
             std::shared_lock lock(bucket_->mutex);
             for (auto it = bucket_->objects.lower_bound(page.seek()); it != bucket_->objects.end(); ++it) {
                 const auto& [k, obj] = *it;
-                if (!page.add(k, [&] { return ListEntry{k, obj->etag, obj->body.size(), obj->last_modified}; }))
+                if (!page.add(k, [&] { return ListEntry{k, obj.etag, obj.body.size(), obj.last_modified}; }))
                     break;
             }
         }
@@ -141,39 +162,18 @@ public:
     const Options& options() const noexcept { return opts_; }
 
 private:
-    struct Stored {
-        std::string body, etag, content_type;
-        std::chrono::system_clock::time_point last_modified;
-        Metadata metadata;
-    };
-    struct Bucket {
-        std::shared_mutex mutex;
-        std::map<std::string, std::shared_ptr<const Stored>, std::less<>> objects;
-    };
-    using Iter = std::map<std::string, std::shared_ptr<const Stored>, std::less<>>::iterator;
 
     Memory(std::shared_ptr<Bucket> b, Options o) : opts_(std::move(o)), prefix_(opts_.prefix), bucket_(std::move(b)) {}
-
-    /// The object at `key` (before the prefix). Without a prefix the key is looked up as given,
-    /// with no string built: reads are the hot path of an in-process store.
-    std::shared_ptr<const Stored> find(std::string_view key) const {
-        std::string full;
-        if (prefix_.empty()) detail::check_key(key);
-        else key = full = prefix_.apply(key);
-        std::shared_lock lock(bucket_->mutex);
-        auto it = bucket_->objects.find(key);
-        return it == bucket_->objects.end() ? nullptr : it->second;
-    }
 
     void check_write_conditions(Iter it, const std::string& full, const std::string& if_match, bool if_none_match) {
         bool exists = it != bucket_->objects.end();
         if (if_none_match && exists) throw PreconditionFailed(full);
-        if (!if_match.empty() && (!exists || !detail::etag_equal(if_match, it->second->etag)))
+        if (!if_match.empty() && (!exists || !detail::etag_equal(if_match, it->second.etag)))
             throw PreconditionFailed(full);
     }
 
-    static ObjectInfo info(std::string key, const Stored& s) {
-        return ObjectInfo{std::move(key), s.etag, s.body.size(), s.content_type, s.last_modified, s.metadata};
+    static ObjectInfo info(std::string_view key, const Stored& s) {
+        return ObjectInfo{std::string(key), s.etag, s.body.size(), s.content_type, s.last_modified, s.metadata};
     }
 
 private:

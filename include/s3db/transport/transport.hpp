@@ -53,15 +53,28 @@ public:
         Metadata m;
         m.entries_ = std::move(entries);
         auto& e = m.entries_;
-        if (std::is_sorted(e.begin(), e.end(), key_less) &&
-            std::adjacent_find(e.begin(), e.end(), [](auto& a, auto& b) { return a.first == b.first; }) == e.end())
-            return m;
-        if (e.size() <= 64) {  // a record's few fields: an insertion sort (stable) needs no buffer
-            for (auto it = e.begin() + 1; it < e.end(); ++it)
-                for (auto j = it; j != e.begin() && key_less(*j, *(j - 1)); --j) std::iter_swap(j, j - 1);
+        bool duplicates = false;
+        if (e.size() <= 64) {
+            // A record's few fields: an insertion sort (stable, no buffer) that moves each entry once
+            // rather than swapping it along; on sorted input it is n - 1 comparisons.
+            for (std::size_t i = 1; i < e.size(); ++i) {
+                if (!key_less(e[i].first, e[i - 1].first)) {
+                    duplicates = duplicates || e[i].first == e[i - 1].first;
+                    continue;
+                }
+                value_type moving = std::move(e[i]);
+                std::size_t j = i;
+                do {
+                    e[j] = std::move(e[j - 1]);
+                } while (--j > 0 && key_less(moving.first, e[j - 1].first));
+                duplicates = duplicates || (j > 0 && e[j - 1].first == moving.first);
+                e[j] = std::move(moving);
+            }
         } else {
-            std::stable_sort(e.begin(), e.end(), key_less);
+            std::stable_sort(e.begin(), e.end(), [](const value_type& a, const value_type& b) { return key_less(a.first, b.first); });
+            duplicates = true;  // let the pass below look
         }
+        if (!duplicates) return m;
         auto out = e.begin();
         for (auto it = e.begin(); it != e.end(); ++it) {
             if (std::next(it) != e.end() && std::next(it)->first == it->first) continue;  // a later one wins
@@ -84,7 +97,8 @@ public:
     void reserve(size_type n) { entries_.reserve(n); }
 
     iterator lower_bound(std::string_view key) {
-        return std::lower_bound(entries_.begin(), entries_.end(), key, [](const value_type& e, std::string_view k) { return e.first < k; });
+        return std::lower_bound(entries_.begin(), entries_.end(), key,
+                                [](const value_type& e, std::string_view k) { return key_less(e.first, k); });
     }
     const_iterator lower_bound(std::string_view key) const { return const_cast<Metadata&>(*this).lower_bound(key); }
     iterator find(std::string_view key) {
@@ -140,7 +154,15 @@ public:
     friend bool operator==(const Metadata&, const Metadata&) = default;
 
 private:
-    static bool key_less(const value_type& a, const value_type& b) { return a.first < b.first; }
+    /// Byte order. Metadata keys are mostly one or two characters (base36 indices), for which a
+    /// loop beats a call to memcmp.
+    static bool key_less(std::string_view a, std::string_view b) noexcept {
+        std::size_t n = std::min(a.size(), b.size());
+        if (n > 8) return a < b;
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+        return a.size() < b.size();
+    }
 
     container_type entries_;
 };
