@@ -255,11 +255,13 @@ inline void decode_entry(const Codec& codec, nlohmann::json& out, std::string_vi
 }
 
 inline void decode_metadata(const Codec& codec, const Metadata& metadata, nlohmann::json& out, const Renames& loose) {
-    for (const auto& [key, value] : metadata) {
-        if (is_internal_field(key)) continue;
-        if (auto it = loose.find(key); it != loose.end()) at_path(out, it->second) = loose_value(nlohmann::json(value));
-        else codec.decode_field(out, key, value);
-    }
+    codec.decode_fields(out, metadata, [&](std::string_view key, const std::string& value) {
+        if (is_internal_field(key)) return true;
+        auto it = loose.find(key);
+        if (it == loose.end()) return false;
+        at_path(out, it->second) = loose_value(nlohmann::json(value));
+        return true;
+    });
 }
 
 /// Decodes a body holding a JSON object of stored keys; anything else is ignored, as s3db.js does.

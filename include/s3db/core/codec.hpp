@@ -429,8 +429,36 @@ public:
     /// their attribute expects come back as the stored text, never dropped or thrown on.
     nlohmann::json decode(const Metadata& metadata) const {
         nlohmann::json out = nlohmann::json::object();
-        for (const auto& [key, value] : metadata) decode_field(out, key, value);
+        decode_fields(out, metadata, [](std::string_view, const std::string&) { return false; });
         return out;
+    }
+
+    /// `decode_field` for each entry of `metadata` that `handled(key, value)` does not take. A
+    /// record is a std::map: the top-level fields, which are most of a record, are added in name
+    /// order behind the last one, with no search; nested and unknown fields take decode_field.
+    template <class Handled>
+    void decode_fields(nlohmann::json& out, const Metadata& metadata, Handled&& handled) const {
+        struct Top {
+            const Node* node;
+            std::string_view value;
+        };
+        Top tops[64];
+        std::size_t n = 0;
+        for (const auto& [key, value] : metadata) {
+            if (handled(std::string_view(key), value) || key == "_v") continue;
+            const Node* node = lookup(key);
+            if (node && node->segments.size() == 1 && n < std::size(tops) && out.is_object()) tops[n++] = {node, value};
+            else decode_field(out, key, value);
+        }
+        for (std::size_t i = 1; i < n; ++i)
+            for (std::size_t j = i; j > 0 && tops[j].node->rank < tops[j - 1].node->rank; --j) std::swap(tops[j], tops[j - 1]);
+        if (!n) return;
+        auto& fields = out.get_ref<nlohmann::json::object_t&>();
+        for (std::size_t i = 0; i < n; ++i) {
+            if (tops[i].value == "undefined") continue;
+            if (auto v = decode_value(*tops[i].node->attr, tops[i].value))
+                fields.insert_or_assign(fields.end(), tops[i].node->segments.back(), std::move(*v));
+        }
     }
 
     /// Decodes one stored entry into `out` (for behaviors that keep fields in the body).
@@ -468,6 +496,7 @@ private:
         std::string key;                    // metadata key: base36 index, or the path when unmapped
         std::vector<std::string> segments;  // path split on '.'
         std::vector<Node> children;         // nested objects, sorted by name
+        std::size_t rank = 0;               // position among its siblings, in name order
     };
 
     struct State {
@@ -495,6 +524,7 @@ private:
             nodes.push_back(std::move(n));
         }
         std::sort(nodes.begin(), nodes.end(), [](const Node& x, const Node& y) { return x.attr->name < y.attr->name; });
+        for (std::size_t i = 0; i < nodes.size(); ++i) nodes[i].rank = i;
         // index only after sorting: the addresses are final now (children vectors are already built)
         if (parent.empty()) index_nodes(nodes, mapping, st);
         return nodes;

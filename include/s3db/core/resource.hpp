@@ -600,20 +600,29 @@ private:
     std::vector<std::string> list_ids_impl(const ListQuery& q) {
         return read_op<Hook::before_list, Hook::after_list, std::vector<std::string>>("list_ids", {}, [&] { return q.to_json(); }, q.cache, [&] {
             std::vector<std::string> ids;
-            for (auto& [id, position] : collect(q, q.limit)) ids.push_back(std::move(id));
+            scan(q, q.limit, [&](std::string_view id, std::string_view) {
+                ids.emplace_back(id);
+                return !q.limit || ids.size() < q.limit;
+            });
             return ids;
         });
     }
 
-    std::vector<json> list_impl(const ListQuery& q) {
-        auto out = read_op<Hook::before_list, Hook::after_list, std::vector<json>>("list", {}, [&] { return q.to_json(); }, q.cache, [&] {
-            auto records = get_many_impl(list_ids_impl(q), ReadOptions{q.cache});
-            std::vector<json> found;
-            found.reserve(records.size());
-            for (auto& r : records)
-                if (r && matches_partition(q, *r)) found.push_back(std::move(*r));
-            return found;
+    /// The records at `ids`, read on the pool, in order. Ids whose record is gone (or, in a
+    /// partition listing, no longer in that partition) are left out. Filled in place: a listing's
+    /// results are the bulk of its memory, so they are not copied from one vector into another.
+    std::vector<json> read_listed(const std::vector<std::string>& ids, const ListQuery& q) {
+        std::vector<json> out(ids.size());  // null: not found (a record is an object)
+        pool_.for_each_index(ids.size(), [&](std::size_t i) {
+            if (auto r = get_impl(ids[i], ReadOptions{q.cache})) out[i] = std::move(*r);
         });
+        std::erase_if(out, [&](const json& r) { return r.is_null() || !matches_partition(q, r); });
+        return out;
+    }
+
+    std::vector<json> list_impl(const ListQuery& q) {
+        auto out = read_op<Hook::before_list, Hook::after_list, std::vector<json>>(
+            "list", {}, [&] { return q.to_json(); }, q.cache, [&] { return read_listed(list_ids_impl(q), q); });
         if (listeners_.count("listed")) {
             OperationContext ctx{config_.name, "list", {}, json{{"count", out.size()}}, nullptr};
             emit("listed", ctx);
@@ -630,8 +639,7 @@ private:
         }
         std::vector<std::string> ids;
         for (auto& f : found) ids.push_back(std::move(f.first));
-        for (auto& r : get_many_impl(ids, ReadOptions{q.cache}))
-            if (r && matches_partition(q, *r)) p.items.push_back(std::move(*r));
+        p.items = read_listed(ids, q);
         return p;
     }
 
@@ -765,14 +773,16 @@ private:
         if (!data.is_object()) throw ValidationError({{"", "object", data.dump(), "", "a record must be a JSON object"}},
                                                      "resource '" + config_.name + "'");
         std::string id;
-        if (auto it = data.find("id"); it != data.end() && !it->is_null()) {
-            if (!it->is_string() || it->get_ref<const std::string&>().empty())
-                throw InvalidId(config_.name, it->is_string() ? "" : it->dump(), "ids are non-empty strings");
-            id = it->get<std::string>();
+        if (auto it = data.find("id"); it != data.end()) {
+            if (!it->is_null()) {
+                if (!it->is_string() || it->get_ref<const std::string&>().empty())
+                    throw InvalidId(config_.name, it->is_string() ? "" : it->dump(), "ids are non-empty strings");
+                id = std::move(it->get_ref<std::string&>());
+            }
+            data.erase(it);
         }
         if (id.empty()) id = id_generator_();
         validate_id(config_.name, id);
-        data.erase("id");
         if (config_.timestamps && operation != "update") {
             auto now = detail::iso_now();
             if (!data.contains("createdAt")) data["createdAt"] = now;
@@ -950,9 +960,7 @@ private:
                 ids.emplace_back(id);
                 return true;
             });
-            std::vector<json> out;
-            for (auto& r : get_many_impl(ids, ReadOptions{q.cache}))
-                if (r && matches_partition(q, *r)) out.push_back(std::move(*r));
+            auto out = read_listed(ids, q);
             if (!out.empty()) return out;
         }
         return {};

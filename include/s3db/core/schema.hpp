@@ -1133,12 +1133,14 @@ private:
             std::string_view t = detail::js_trim(s, r.trim || r.trim_left, r.trim || r.trim_right);
             if (t.size() != s.size()) s = std::string(t);
         }
-        const std::size_t len = detail::utf16_length(s);
-        if (r.empty && !*r.empty && len == 0) fail("stringEmpty");
-        else if (r.empty && *r.empty && len == 0) return;
-        if (r.min && static_cast<double>(len) < *r.min) fail("stringMin", fmt_number(*r.min));
-        if (r.max && static_cast<double>(len) > *r.max) fail("stringMax", fmt_number(*r.max));
-        if (r.length && static_cast<double>(len) != *r.length) fail("stringLength", fmt_number(*r.length));
+        if (r.empty || r.min || r.max || r.length) {  // a walk over the text, so only when a rule reads it
+            const std::size_t len = detail::utf16_length(s);
+            if (r.empty && !*r.empty && len == 0) fail("stringEmpty");
+            else if (r.empty && *r.empty && len == 0) return;
+            if (r.min && static_cast<double>(len) < *r.min) fail("stringMin", fmt_number(*r.min));
+            if (r.max && static_cast<double>(len) > *r.max) fail("stringMax", fmt_number(*r.max));
+            if (r.length && static_cast<double>(len) != *r.length) fail("stringLength", fmt_number(*r.length));
+        }
         if (r.pattern_regex && !std::regex_search(s, *r.pattern_regex)) fail("stringPattern", *r.pattern);
         if (r.contains && s.find(*r.contains) == std::string::npos) fail("stringContains", *r.contains);
         if (!r.allowed.empty() && std::find(r.allowed.begin(), r.allowed.end(), value) == r.allowed.end())
