@@ -522,6 +522,25 @@ TEST(CacheOptionsCheck, RefusesConfigurationsThatCannotWork) {
     EXPECT_THROW(FsDb(Counting<Memory>{}), PluginError);  // no directory
     EXPECT_THROW(MemDb(Counting<Memory>{}, {}, Cache<Memory>({.max_size = 0})), PluginError);
     EXPECT_THROW(MemDb(Counting<Memory>{}, {}, Cache<Memory>({.ttl = -1ms})), PluginError);
+    // Persistent drivers keep entries past the process: without a ttl, those left unreachable stay forever.
+    EXPECT_THROW(FsDb(Counting<Memory>{}, {}, Cache<Filesystem>({.ttl = 0ms, .directory = test::scratch_dir()})), PluginError);
+    using S3Db = BasicDatabase<Counting<Memory>, Cache<S3>>;
+    EXPECT_THROW(S3Db(Counting<Memory>{}, {}, Cache<S3>({.ttl = 0ms})), PluginError);
+    using TieredDb = BasicDatabase<Counting<Memory>, Cache<Multi<Memory, S3>>>;
+    EXPECT_THROW(TieredDb(Counting<Memory>{}, {}, Cache<Multi<Memory, S3>>({.ttl = 0ms})), PluginError);
+    EXPECT_NO_THROW(MemDb(Counting<Memory>{}, {}, Cache<Memory>({.ttl = 0ms})));
+}
+
+TEST(CacheInvalidation, WritesToResourcesItDoesNotCacheCostNoRequest) {
+    using S3Db = BasicDatabase<Counting<Memory>, Cache<S3>>;
+    S3Db db(Counting<Memory>{}, {}, Cache<S3>({.exclude = {"users"}, .operations = {.get = true}}));
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    std::string a = users.insert({{"name", "A"}})["id"];
+    // No DELETE of an entry: update is GET + PUT, remove GET (the plugin's hooks see the record) + DELETE.
+    EXPECT_EQ(counted(db, [&] { users.update(a, {{"name", "B"}}); }).total(), 2u);
+    EXPECT_EQ(counted(db, [&] { users.remove(a); }).total(), 2u);
+    EXPECT_EQ(db.plugin<Cache<S3>>().stats().invalidations, 0u);
 }
 
 // ---- concurrent writes during fills -------------------------------------------------------------------
@@ -737,6 +756,26 @@ TYPED_TEST(CacheS3Driver, RecordsCachedOnRequestAndInvalidatedByWrites) {
     EXPECT_EQ(cache.get(cache.cache_key_for("users", "get", a)).value()["name"], "A2");
     cache.clear("users");
     EXPECT_FALSE(cache.get(cache.cache_key_for("users", "get", a)));
+}
+
+TYPED_TEST(CacheS3Driver, CleanupDeletesEntriesOlderThanTheTtlWhicheverTheirGeneration) {
+    using Store = Counting<TypeParam>;
+    BasicDatabase<Store, Cache<S3>> db(Store(test::make_store<TypeParam>()), {}, Cache<S3>({.ttl = 3s}));
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    users.insert({{"name", "A"}});
+    users.count();
+    users.list();
+    users.insert({{"name", "B"}});  // the entries above (count, list and the list's ids) are now unreachable
+    auto& cache = db.template plugin<Cache<S3>>();
+    auto cache_keys = [&] { return db.transport().list({.prefix = "resource=users/plugin=cache/"}).objects.size(); };
+    ASSERT_EQ(cache_keys(), 3u);
+    EXPECT_EQ(cache.cleanup(), 0u);  // young: kept
+    std::this_thread::sleep_for(4s);  // the store dates objects; S3 to the second
+    users.count();                    // a fresh entry of the current generation
+    EXPECT_EQ(cache.cleanup(), 3u);
+    EXPECT_EQ(cache_keys(), 1u);
+    EXPECT_EQ(counted(db, [&] { EXPECT_EQ(users.count(), 2u); }).total(), 1u);  // the fresh one still answers
 }
 
 // ---- tiers ------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -309,6 +310,16 @@ TYPED_TEST(PluginStorageOn, CountersAddUpWithinTheirBudget) {
 
     this->storage.set("not-a-counter", {{"value", "seven"}});
     EXPECT_THROW(this->storage.increment("not-a-counter"), PluginStorageError);
+
+    // Past 64 bits: an error that names the key, and the stored value untouched.
+    constexpr auto max = std::numeric_limits<std::int64_t>::max(), min = std::numeric_limits<std::int64_t>::min();
+    this->storage.set("big", {{"value", max - 1}});
+    EXPECT_EQ(this->storage.increment("big"), max);
+    EXPECT_THROW(this->storage.increment("big"), PluginStorageError);
+    EXPECT_EQ(this->storage.get("big"), (json{{"value", max}}));
+    EXPECT_THROW(this->storage.decrement("big", min), PluginStorageError);
+    this->storage.set("small", {{"value", min}});
+    EXPECT_THROW(this->storage.decrement("small"), PluginStorageError);
 }
 
 TYPED_TEST(PluginStorageOn, ConcurrentIncrementsLoseNoUpdate) {

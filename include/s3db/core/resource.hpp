@@ -31,6 +31,7 @@
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/schema.hpp"
+#include "s3db/detail/retry.hpp"
 #include "s3db/detail/s3_rules.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/transport.hpp"
@@ -87,15 +88,6 @@ struct Page {
 template <class Res>
 class RecordRange;
 
-namespace detail {
-/// Full jitter over 0.5 ms × 2^attempt, at most 64 ms: how long a writer that lost a
-/// compare-and-swap round waits before the next.
-inline void contention_pause(int attempt) {
-    thread_local std::minstd_rand rng{std::random_device{}()};
-    const auto cap = std::chrono::microseconds(500) * (1 << std::min(attempt, 7));
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap.count() + 1)));
-}
-}  // namespace detail
 
 /// `Host` is what the resource tells about its operations (the database's plugins); `NoHost` for
 /// none. See core/hooks.hpp for what a host provides.
@@ -245,7 +237,7 @@ public:
                 }
                 return;
             } catch (const PreconditionFailed&) {
-                detail::contention_pause(attempt);
+                detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64));
             }
         }
         throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
@@ -512,7 +504,7 @@ private:
             } catch (const PreconditionFailed&) {
                 // Someone else wrote it: read again and re-apply, after a jittered pause that grows
                 // with each lost round, so that writers contending for one record spread out.
-                detail::contention_pause(attempt);
+                detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64));
                 continue;
             }
             apply_moves(moves);

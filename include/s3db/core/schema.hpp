@@ -29,6 +29,7 @@
 #include "s3db/detail/time.hpp"
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/encoding.hpp"
+#include "s3db/detail/js_text.hpp"
 
 namespace s3db {
 
@@ -129,78 +130,6 @@ inline std::size_t utf16_length(std::string_view s) noexcept {
     }
     return n;
 }
-
-/// Length in bytes of the JavaScript whitespace character (WhiteSpace or LineTerminator) at the
-/// start of `s`, 0 if there is none.
-inline std::size_t js_space_prefix(std::string_view s) noexcept {
-    if (s.empty()) return 0;
-    auto b = [&](std::size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
-    unsigned c = b(0);
-    if (c == ' ' || (c >= 0x09 && c <= 0x0D)) return 1;
-    if (c == 0xC2 && b(1) == 0xA0) return 2;                              // U+00A0
-    if (c == 0xE1 && b(1) == 0x9A && b(2) == 0x80) return 3;              // U+1680
-    if (c == 0xE2 && b(1) == 0x80 && (b(2) <= 0x8A || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF))
-        return b(2) >= 0x80 ? 3 : 0;                                      // U+2000-200A, 2028, 2029, 202F
-    if (c == 0xE2 && b(1) == 0x81 && b(2) == 0x9F) return 3;              // U+205F
-    if (c == 0xE3 && b(1) == 0x80 && b(2) == 0x80) return 3;              // U+3000
-    if (c == 0xEF && b(1) == 0xBB && b(2) == 0xBF) return 3;              // U+FEFF
-    return 0;
-}
-
-inline std::size_t js_space_suffix(std::string_view s) noexcept {
-    for (std::size_t len : {std::size_t(1), std::size_t(2), std::size_t(3)})
-        if (s.size() >= len && js_space_prefix(s.substr(s.size() - len)) == len) return len;
-    return 0;
-}
-
-inline std::string_view js_trim(std::string_view s, bool left, bool right) noexcept {
-    if (left)
-        while (std::size_t n = js_space_prefix(s)) s.remove_prefix(n);
-    if (right)
-        while (std::size_t n = js_space_suffix(s)) s.remove_suffix(n);
-    return s;
-}
-
-/// A number as JSON: an integer when it is one (and exact), else a double.
-inline nlohmann::json json_number(double v) {
-    if (v == std::floor(v) && std::fabs(v) < two_pow_53 && !(v == 0 && std::signbit(v)))
-        return static_cast<std::int64_t>(v);
-    return v;
-}
-
-/// JavaScript `Number(string)`: surrounding whitespace ignored, "" is 0, 0x/0o/0b prefixes,
-/// "Infinity"; NaN for anything else.
-inline double js_string_to_number(std::string_view s) {
-    s = js_trim(s, true, true);
-    if (s.empty()) return 0;
-    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' || s[1] == 'B')) {
-        int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
-        double v = 0;
-        for (char c : s.substr(2)) {
-            int d = hex_value(c);
-            if (d < 0 || d >= base) return std::nan("");
-            v = v * base + d;
-        }
-        return v;
-    }
-    std::string_view body = s;
-    bool negative = false;
-    if (body.front() == '+' || body.front() == '-') {
-        negative = body.front() == '-';
-        body.remove_prefix(1);
-    }
-    if (body == "Infinity") return negative ? -HUGE_VAL : HUGE_VAL;
-    // JS accepts "5." and ".5"; from_chars wants a digit on at least one side, which those have.
-    for (char c : body)
-        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) return std::nan("");
-    if (body.empty() || body.front() == '+' || body.front() == '-') return std::nan("");
-    auto v = parse_double(body);
-    if (!v) return std::nan("");
-    return negative ? -*v : *v;
-}
-
-
-// ---- dates as JavaScript reads them (the arithmetic is in detail/time.hpp) ----
 
 /// Parses the ISO 8601 forms JavaScript's `new Date(string)` reads: YYYY[-MM[-DD]], ±YYYYYY,
 /// then optionally [T|t|space]HH:mm[:ss[.fraction]] and Z or ±HH[:]mm. Day overflow rolls into

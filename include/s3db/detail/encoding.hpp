@@ -53,6 +53,13 @@ inline std::string to_hex(std::string_view bytes) {
     return out;
 }
 
+/// `v` as 16 lowercase hex digits, most significant first.
+inline std::string hex_u64(std::uint64_t v) {
+    std::string s(16, '0');
+    for (std::size_t i = 16; i-- > 0; v >>= 4) s[i] = hex_digits[v & 15];
+    return s;
+}
+
 inline int hex_value(char c) noexcept {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;

@@ -50,6 +50,14 @@ struct RetryPolicy {
 
 namespace detail {
 
+/// Full jitter: a pause drawn from [0, min(cap, base × 2^attempt)], for a writer that lost a race
+/// (a compare-and-swap round, a lock) before it tries again.
+inline void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    auto ceiling = std::min<std::int64_t>(cap.count(), base.count() << std::min<std::size_t>(attempt, 20));
+    if (ceiling > 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % (static_cast<std::uint64_t>(ceiling) + 1)));
+}
+
 /// What to do when an attempt fails.
 enum class RetryMode {
     never,       // not idempotent: one attempt only

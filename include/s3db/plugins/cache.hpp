@@ -18,8 +18,9 @@
 //                                                       SHA-256 of the query's JSON
 // A write to record `id` of `r` removes `resource=<r>/get/<id>` and moves r's generation on, which
 // makes every collection entry of r unreachable at once (drivers for which it is cheap also drop
-// the old generation's entries then; the others let them expire). Entries of other resources stay.
-// `delete_all`, and a write that failed part-way, drop everything of that resource.
+// the old generation's entries then; S3's are reclaimed by cleanup()). Entries of other resources
+// stay. `delete_all`, and a failed write whose record is not known, drop everything of that
+// resource; a failed write of one record does what its success would.
 //
 // A read that fills the cache while a write lands must not leave the old value behind:
 //  - collection entries are stored under the generation read before the store was asked, so a
@@ -89,6 +90,13 @@ inline constexpr bool cache_driver_uses_directory = std::same_as<D, FilesystemCa
 template <class... D>
 inline constexpr bool cache_driver_uses_directory<MultiCache<D...>> = (cache_driver_uses_directory<D> || ...);
 
+/// Drivers whose entries outlive the process: a generation another process (or an earlier run)
+/// left behind is reclaimed only by age, so their entries need a ttl.
+template <class D>
+inline constexpr bool cache_driver_persistent = std::same_as<D, S3Cache> || std::same_as<D, FilesystemCache>;
+template <class... D>
+inline constexpr bool cache_driver_persistent<MultiCache<D...>> = (cache_driver_persistent<D> || ...);
+
 template <class D>
 inline constexpr bool cache_driver_promotes = requires { requires D::promotes; };
 
@@ -118,12 +126,6 @@ inline std::string cache_key_segment(std::string_view name) {
     return out;
 }
 
-inline std::string cache_hex16(std::uint64_t v) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string s(16, '0');
-    for (int i = 15; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = hex[v & 15];
-    return s;
-}
 
 }  // namespace detail
 
@@ -151,6 +153,10 @@ public:
     void validate() const {
         auto& o = state_->options;
         if (o.ttl.count() < 0) throw CacheError("ttl cannot be negative (0 keeps entries until they are invalidated)");
+        if constexpr (detail::cache_driver_persistent<Store>)
+            if (o.ttl.count() == 0)
+                throw CacheError("the filesystem and S3 drivers need a ttl: their entries outlive the process, and those "
+                                 "a restart leaves unreachable are only reclaimed once they expire");
         if (o.cleanup_interval.count() < 0) throw CacheError("cleanup_interval cannot be negative");
         if (o.max_size == 0) throw CacheError("max_size must be at least 1 entry");
         if constexpr (detail::cache_driver_uses_directory<Store>)
@@ -165,8 +171,9 @@ public:
     /// A stopped cache sees no writes: what it holds in memory goes, and collection entries in
     /// persistent drivers become unreachable.
     void on_stop() {
-        if constexpr (requires { state_->store.forget_volatile(); }) state_->store.forget_volatile();
+        // Counters first, entries after (see the top): a fill that stores meanwhile is then seen.
         state_->advance_all();
+        if constexpr (requires { state_->store.forget_volatile(); }) state_->store.forget_volatile();
     }
 
     void on_uninstall(const UninstallOptions& o) {
@@ -246,6 +253,7 @@ public:
     void invalidate(std::string_view resource, std::string_view id) {
         auto& s = *state_;
         auto& rs = s.resource(resource);
+        if (!rs.cached) return;  // nothing of it is ever stored: no request, nothing to count
         s.invalidations.fetch_add(1, std::memory_order_relaxed);
         // Counters first, entries after: a fill running now sees one or the other (see the top).
         const auto old = rs.generation.fetch_add(1);
@@ -253,13 +261,14 @@ public:
             s.stripe(resource, id).fetch_add(1);
             if (s.cache_gets) s.store.remove(s.record_key(rs, id));
         }
-        if (rs.cached) s.store.drop_prefix(s.generation_prefix(rs, old));
+        s.store.drop_prefix(s.generation_prefix(rs, old));
     }
 
     /// Forgets everything cached for `resource`.
     void clear(std::string_view resource) {
         auto& s = *state_;
         auto& rs = s.resource(resource);
+        if (!rs.cached) return;
         s.invalidations.fetch_add(1, std::memory_order_relaxed);
         rs.generation.fetch_add(1);
         rs.epoch.fetch_add(1);
@@ -381,7 +390,7 @@ private:
             return k;
         }
         std::string generation_prefix(const ResourceState& rs, std::uint64_t generation) const {
-            return "resource=" + rs.segment + "/v" + detail::cache_hex16(generation) + "/";
+            return "resource=" + rs.segment + "/v" + detail::hex_u64(generation) + "/";
         }
         std::string collection_key(const ResourceState& rs, std::uint64_t generation, std::string_view op,
                                    const json& params) const {

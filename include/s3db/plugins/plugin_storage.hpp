@@ -49,7 +49,9 @@
 
 #include "s3db/core/errors.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/detail/js_text.hpp"
 #include "s3db/detail/metadata_codec.hpp"
+#include "s3db/detail/retry.hpp"
 #include "s3db/detail/s3_rules.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/transport.hpp"
@@ -205,55 +207,17 @@ inline constexpr std::size_t plugin_metadata_budget = 2044;
 
 namespace detail {
 
-inline bool js_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-inline std::string_view js_trim(std::string_view s) noexcept {
-    while (!s.empty() && js_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && js_space(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-/// Whether `s` is a decimal or 0x/0o/0b literal that JavaScript's `Number(s)` reads as a number
-/// (blanks around it allowed), which is what makes s3db.js's reader turn a metadata value into one.
+/// Whether JavaScript's `Number(s)` reads `s` as a number and s3db.js's reader takes it for one (it
+/// also asks for text besides blanks): what makes a metadata value come back as another type.
 inline bool js_numeric(std::string_view s) noexcept {
-    s = js_trim(s);
-    if (s.empty()) return false;
-    if (s.size() > 2 && s[0] == '0' && std::string_view("xXoObB").find(s[1]) != std::string_view::npos) {
-        int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
-        for (char c : s.substr(2)) {
-            int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : 99;
-            if (d >= base) return false;
-        }
-        return true;
-    }
-    if (s.front() == '+' || s.front() == '-') s.remove_prefix(1);
-    if (s == "Infinity") return true;
-    // StrDecimalLiteral: digits [. digits] | . digits, then an optional exponent.
-    std::size_t i = 0, mantissa = 0;
-    auto digits = [&] {
-        std::size_t n = 0;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++n;
-        return n;
-    };
-    mantissa += digits();
-    if (i < s.size() && s[i] == '.') {
-        ++i;
-        mantissa += digits();
-    }
-    if (mantissa == 0) return false;
-    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-        ++i;
-        if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-        if (digits() == 0) return false;
-    }
-    return i == s.size();
+    return !js_trim(s, true, true).empty() && !std::isnan(js_string_to_number(s));
 }
 
 /// The number s3db.js's reader makes of a metadata value, if it makes one that JSON can hold
 /// (Infinity, as from "1e999", stays a string here).
 inline std::optional<json> parse_js_number(std::string_view s) {
     if (!js_numeric(s)) return std::nullopt;
-    s = js_trim(s);
+    s = js_trim(s, true, true);
     if (s.size() > 2 && s[0] == '0' && std::string_view("xXoObB").find(s[1]) != std::string_view::npos) {
         int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
         std::uint64_t v = 0;
@@ -310,7 +274,7 @@ inline json parse_plugin_metadata_value(std::string_view v) {
 /// ours: it must not read back as another type, nor lose blanks HTTP trims, nor be empty (some stores
 /// drop empty headers). Anything else is kept in the body.
 inline bool metadata_safe_string(std::string_view s) {
-    if (s.empty() || js_space(s.front()) || js_space(s.back())) return false;
+    if (s.empty() || js_space_prefix(s) || js_space_suffix(s)) return false;
     if (s == "true" || s == "false" || s == "null" || s == "undefined") return false;
     return !json_looking(s) && !js_numeric(s);
 }
@@ -341,13 +305,6 @@ inline std::optional<std::string> plugin_metadata_text(const json& v) {
         case json::value_t::array: return v.dump();
         default: return std::nullopt;  // null: s3db.js's client turns the text "null" into a null it cannot parse
     }
-}
-
-inline void jittered_sleep(std::size_t attempt, std::chrono::milliseconds base, std::chrono::milliseconds cap) {
-    thread_local std::mt19937_64 gen{std::random_device{}()};
-    auto ceiling = std::min<std::int64_t>(cap.count(), base.count() << std::min<std::size_t>(attempt, 16));
-    if (ceiling <= 0) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, ceiling)(gen)));
 }
 
 }  // namespace detail
@@ -537,7 +494,8 @@ public:
                 else
                     throw error(full, "the counter's 'value' is " + it->dump() + ", not an integer");
             }
-            result = value + amount;
+            if (__builtin_add_overflow(value, amount, &result))
+                throw error(full, "the counter would overflow: " + std::to_string(value) + " + " + std::to_string(amount));
             data["value"] = result;
             auto expires = o.ttl ? expiry_for(full, o.ttl) : (live ? live->expires_ms : std::nullopt);
             auto behavior = !live || live->in_metadata ? StorageBehavior::body_overflow : StorageBehavior::body_only;
@@ -547,6 +505,8 @@ public:
     }
 
     std::int64_t decrement(std::string_view key, std::int64_t amount = 1, CounterOptions o = {}) {
+        if (amount == std::numeric_limits<std::int64_t>::min())
+            throw error(resolve_key(key), "cannot decrement by -2^63: its negation overflows");
         return increment(key, -amount, o);
     }
 
@@ -570,18 +530,21 @@ public:
     /// space and its space under every resource. The resources are found with one delimited listing
     /// of `resource=*/` names, not by listing the bucket. Returns the number of keys removed;
     /// throws PluginStorageError naming the first failure if some could not be removed.
-    std::size_t remove_all(std::optional<std::string> resource = {}) {
-        std::vector<std::string> keys;
-        if (resource) {
-            keys = list_keys(resource_prefix(*resource), std::nullopt);
-        } else {
-            keys = list_keys(global_prefix_, std::nullopt);
-            for (const auto& top : resource_prefixes()) {
-                auto more = list_keys(top + global_prefix_, std::nullopt);
-                keys.insert(keys.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
-            }
-        }
-        return remove_keys(keys);
+    std::size_t remove_all(std::optional<std::string> resource = {}) { return remove_keys(plugin_keys(resource, {})); }
+
+    /// remove_all, limited to keys last written before `cutoff` (as the store's listing dates them):
+    /// a sweep of entries nobody reads any more that costs LISTs and DeleteObjects, no GET.
+    std::size_t remove_written_before(std::chrono::system_clock::time_point cutoff,
+                                      std::optional<std::string> resource = {}) {
+        return remove_keys(plugin_keys(resource, cutoff));
+    }
+
+    /// Removes the keys under `plugin=<slug>/<prefix>` (or `resource=<r>/plugin=<slug>/<prefix>`):
+    /// the listing, then DeleteObjects batches. Returns how many.
+    std::size_t remove_prefix(std::string_view prefix, std::optional<std::string_view> resource = {}) {
+        check_prefix_text(prefix);
+        auto base = resource ? resource_prefix(*resource) : global_prefix_;
+        return remove_keys(list_keys(base + std::string(prefix), std::nullopt));
     }
 
     // ---- batches ----
@@ -669,7 +632,7 @@ public:
             auto left = deadline - std::chrono::steady_clock::now();
             if (left <= std::chrono::steady_clock::duration::zero()) return std::nullopt;
             auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(left);
-            detail::jittered_sleep(attempt, std::chrono::milliseconds(50), std::min(pause, std::chrono::milliseconds(1000)));
+            detail::contention_pause(attempt, std::chrono::milliseconds(50), std::min(pause, std::chrono::milliseconds(1000)));
         }
     }
 
@@ -862,7 +825,7 @@ private:
         e.data = json::object();
         for (const auto& [k, v] : raw.info.metadata) e.data[k] = detail::parse_plugin_metadata_value(v);
         e.in_metadata = !raw.info.metadata.empty();
-        auto text = detail::js_trim(raw.body);
+        auto text = detail::js_trim(raw.body, true, true);
         if (!text.empty()) {
             auto body = json::parse(text, nullptr, false);
             if (body.is_discarded()) throw error(full, "the stored body is not valid JSON");
@@ -949,7 +912,7 @@ private:
     template <class Plan>
     std::optional<json> cas(const std::string& full, Plan&& plan) {
         for (std::size_t attempt = 0; attempt < options_.cas_attempts; ++attempt) {
-            if (attempt > 0) detail::jittered_sleep(attempt, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+            if (attempt > 0) detail::contention_pause(attempt, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
             auto entry = read(full);
             std::optional<Entry> live;
             if (entry && !expired(*entry)) live = *entry;
@@ -1002,18 +965,33 @@ private:
 
     // -- listing --
 
-    std::vector<std::string> list_keys(const std::string& prefix, std::optional<std::size_t> limit) {
+    std::vector<std::string> list_keys(const std::string& prefix, std::optional<std::size_t> limit,
+                                       std::optional<std::chrono::system_clock::time_point> written_before = {}) {
         std::vector<std::string> keys;
         ListOptions o{.prefix = prefix};
         for (;;) {
             if (limit && keys.size() >= *limit) break;
             o.max_keys = limit ? std::min(max_list_keys, *limit - keys.size()) : max_list_keys;
             auto page = transport_.list(o);
-            for (auto& e : page.objects) keys.push_back(std::move(e.key));
+            for (auto& e : page.objects)
+                if (!written_before || e.last_modified < *written_before) keys.push_back(std::move(e.key));
             if (!page.truncated()) break;
             o.continuation_token = std::move(page.next_continuation_token);
         }
         if (limit && keys.size() > *limit) keys.resize(*limit);
+        return keys;
+    }
+
+    /// The plugin's keys under `resource` or, without one, all of them: its global space and its
+    /// space under every resource (found with one delimited listing, not by listing the bucket).
+    std::vector<std::string> plugin_keys(const std::optional<std::string>& resource,
+                                         std::optional<std::chrono::system_clock::time_point> written_before) {
+        if (resource) return list_keys(resource_prefix(*resource), std::nullopt, written_before);
+        auto keys = list_keys(global_prefix_, std::nullopt, written_before);
+        for (const auto& top : resource_prefixes()) {
+            auto more = list_keys(top + global_prefix_, std::nullopt, written_before);
+            keys.insert(keys.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+        }
         return keys;
     }
 

@@ -436,11 +436,10 @@ private:
 
 inline std::string temp_name() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    static constexpr char hex[] = "0123456789abcdef";
     std::string name(temp_prefix);
     name += std::to_string(::getpid());
     name += '.';
-    for (std::uint64_t v = rng(), i = 0; i < 16; ++i, v >>= 4) name += hex[v & 15];
+    name += detail::hex_u64(rng());
     return name;
 }
 

@@ -215,14 +215,7 @@ private:
 
     static std::string random_suffix() {
         thread_local std::mt19937_64 gen{std::random_device{}()};
-        auto n = gen();
-        static constexpr char hex[] = "0123456789abcdef";
-        std::string s(16, '0');
-        for (auto& c : s) {
-            c = hex[n & 15];
-            n >>= 4;
-        }
-        return s;
+        return detail::hex_u64(gen());
     }
 
     void maybe_sweep() {

@@ -8,8 +8,12 @@
 // An entry is body-only JSON {"data": value, "expires_at": epoch ms}, written with PluginStorage's
 // TTL (`_expiresAt`) as well, so PluginStorage and s3db.js see it expire; `expires_at` is checked
 // against the plugin's clock (which tests move). A hit is 1 GET, a store 1 PUT, a removal 1 DELETE.
-// Entries of a generation nobody reads any more are not listed and deleted (that would cost a LIST
-// per write): they expire. Available once the plugin is installed. Thread-safe (PluginStorage is).
+// Entries nobody can read any more (a generation a write moved past, or one an earlier process
+// left) are not found by a read, and deleting them on each write would cost a LIST per write:
+// cleanup() deletes every entry older than the ttl by the listing's dates (LISTs and DeleteObjects,
+// no GET). The driver does not run it by itself (it would put LISTs into a read): call
+// `Cache::cleanup()` on a schedule. Available once the plugin is installed. Thread-safe
+// (PluginStorage is).
 
 #include <atomic>
 #include <chrono>
@@ -25,7 +29,7 @@ namespace s3db {
 
 class S3Cache {
 public:
-    explicit S3Cache(const CacheOptions& o) : clock_(o) {}
+    explicit S3Cache(const CacheOptions& o) : ttl_(o.ttl), clock_(o) {}
 
     /// Called by the plugin on install with its storage.
     void attach(PluginStorage& storage) noexcept { storage_.store(&storage, std::memory_order_release); }
@@ -64,23 +68,19 @@ public:
 
     void remove(std::string_view key) { storage().remove(full_key(key)); }
 
-    /// A resource's whole space: one listing and DeleteObjects batches. A part of it: the listing,
-    /// then a DELETE per key.
+    /// The listing of the prefix, then DeleteObjects batches.
     void remove_prefix(std::string_view prefix) {
         if (prefix.empty()) return clear();
-        auto& s = storage();
         auto [resource, rest] = split(prefix);
-        if (!resource) {
-            for (auto& k : s.list(prefix)) s.remove(k);
-        } else if (rest.empty()) {
-            s.remove_all(std::string(*resource));
-        } else {
-            for (auto& k : s.list_for_resource(*resource, rest)) s.remove(k);
-        }
+        storage().remove_prefix(rest, resource);
     }
-    void drop_prefix(std::string_view) noexcept {}  // unreachable entries expire (see above)
+    void drop_prefix(std::string_view) noexcept {}  // left to cleanup() (see above)
 
     void clear() { storage().remove_all(); }
+
+    /// Deletes the entries written more than the ttl ago (by the store's clock), reachable or not;
+    /// returns how many. Entries set by hand with a longer ttl than the options' go then too.
+    std::size_t cleanup() { return storage().remove_written_before(std::chrono::system_clock::now() - ttl_); }
 
     std::uint64_t evictions() const noexcept { return 0; }
     std::uint64_t expirations() const noexcept { return expirations_.load(std::memory_order_relaxed); }
@@ -108,6 +108,7 @@ private:
         return *s;
     }
 
+    std::chrono::milliseconds ttl_;
     detail::CacheClock clock_;
     std::atomic<PluginStorage*> storage_{nullptr};
     std::atomic<std::uint64_t> expirations_{0};
