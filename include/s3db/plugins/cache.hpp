@@ -73,8 +73,8 @@ struct CacheStats {
     std::uint64_t sets = 0;           // entries stored by reads
     std::uint64_t skipped_sets = 0;   // fills not stored (or removed again) because a write came in
     std::uint64_t invalidations = 0;  // writes (and clears) that dropped entries
-    std::uint64_t evictions = 0;      // entries pushed out by max_size / max_memory_bytes
-    std::uint64_t expirations = 0;    // entries found or swept past their ttl
+    std::uint64_t evictions = 0;      // entries pushed out by max_size / max_memory_bytes (driver's lifetime total)
+    std::uint64_t expirations = 0;    // entries found or swept past their ttl (driver's lifetime total)
     double hit_rate = 0;              // hits / (hits + misses)
 };
 
@@ -302,6 +302,7 @@ public:
         if (auto n = out.hits + out.misses) out.hit_rate = static_cast<double>(out.hits) / static_cast<double>(n);
         return out;
     }
+    /// Zeroes the plugin's counters; evictions and expirations are the driver's and keep counting.
     void reset_stats() {
         for (auto* c : {&state_->hits, &state_->misses, &state_->sets, &state_->skipped_sets, &state_->invalidations})
             c->store(0);
