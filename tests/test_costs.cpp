@@ -391,6 +391,21 @@ TEST(Costs, ResetForgetsEverythingCountedSoFar) {
     EXPECT_EQ(costs.requests(), db.transport().counts());
 }
 
+TEST(Costs, AFailedWriteIsBilledAsARequestButStoresNothing) {
+    using Store = Counting<Memory>;
+    BasicDatabase<Store, Costs> db(Store(test::make_store<Memory>()));
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "ada"}, {"name", "Ada"}});
+    auto& costs = db.plugin<Costs>();
+    auto before = costs.costs();
+    EXPECT_THROW(users.insert({{"id", "ada"}, {"name", "Ada again"}}), AlreadyExists);  // PUT answered 412
+    auto after = costs.costs();
+    EXPECT_EQ(after.requests.counts.put, before.requests.counts.put + 1);
+    EXPECT_EQ(after.storage.total_bytes, before.storage.total_bytes);
+    EXPECT_EQ(after.data_transfer.in_bytes, before.data_transfer.in_bytes);
+}
+
 TEST(Costs, AddedAtRunTimeCountsFromTheMomentItIsInstalled) {
     using Store = Counting<Memory>;
     BasicDatabase<Store> db(Store(test::make_store<Memory>()));

@@ -552,6 +552,46 @@ TEST(Metrics, FlushWritesS3dbJsRecordsWithinItsRequestBudget) {
     EXPECT_EQ(m.flushes(), 3u);
 }
 
+TEST(Metrics, AFlushThatStoredPartOfItsRecordsWritesTheRestNextTimeAndNothingTwice) {
+    TestClock clock;
+    MemDb db(memory_store(), {}, Metrics({.flush_interval = 0ms, .clock = clock.fn()}));
+    db.connect();
+    auto& m = db.plugin<Metrics>();
+    auto& users = db.create_resource(users_config());
+    std::string reject;  // "global" or "users": plg_metrics records of that resourceName fail
+    db.resource("plg_metrics").add_hook(Hook::before_insert, [&](OperationContext& c) {
+        if (c.data.value("resourceName", "") == reject) throw std::runtime_error("refused by the test");
+    });
+    // Sums of `count` over the stored records, by resourceName.
+    auto stored = [&] {
+        std::map<std::string, std::int64_t> sum;
+        for (auto& rec : m.records(MetricsLog::metrics, {.limit = 0})) sum[rec["resourceName"]] += rec["count"].get<std::int64_t>();
+        return sum;
+    };
+
+    users.insert({{"name", "Ada"}});
+    users.insert({{"name", "Bob"}});
+    reject = "global";
+    auto r = m.flush();
+    EXPECT_EQ(r.metrics, 1u);
+    EXPECT_EQ(r.failed, 1u);
+    EXPECT_NE(r.error.find("refused by the test"), std::string::npos) << r.error;
+
+    users.insert({{"name", "Cy"}});
+    reject = "users";
+    r = m.flush();
+    EXPECT_EQ(r.metrics, 1u);  // the global record, now of all three inserts
+    EXPECT_EQ(r.failed, 1u);
+
+    reject.clear();
+    r = m.flush();
+    EXPECT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.metrics, 1u);  // the users record of the third insert
+    EXPECT_EQ(stored(), (std::map<std::string, std::int64_t>{{"global", 3}, {"users", 3}}));
+    r = m.flush();
+    EXPECT_EQ(r.metrics, 0u);  // nothing new, nothing written again
+}
+
 TEST(Metrics, RetentionRemovesRecordsOlderThanRetentionDaysOnFlush) {
     TestClock clock;
     MemDb db(memory_store(), {}, Metrics({.retention_days = 30, .flush_interval = 0ms, .clock = clock.fn()}));

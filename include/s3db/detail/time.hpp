@@ -86,10 +86,12 @@ inline std::string iso_string(std::int64_t ms) {
     return std::string(buf, p);
 }
 
-/// The current time as `toISOString()` prints it.
-inline std::string iso_now() {
-    using namespace std::chrono;
-    return iso_string(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+/// Milliseconds since the epoch: JavaScript's `Date.getTime()`.
+inline std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
+
+/// The current time as `toISOString()` prints it.
+inline std::string iso_now() { return iso_string(epoch_ms(std::chrono::system_clock::now())); }
 
 }  // namespace s3db::detail

@@ -80,10 +80,6 @@ namespace detail {
 inline constexpr std::size_t audit_min_data_size = 128;
 inline constexpr std::int64_t audit_id_slack_ms = 60'000;  // ids vs timestamps written by s3db.js
 
-inline std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 /// What one byte of a JSON string costs once nlohmann's dump() escapes it (UTF-8 kept as is).
 inline std::size_t json_escaped_bytes(unsigned char c) noexcept {
     switch (c) {

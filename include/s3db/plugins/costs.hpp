@@ -400,14 +400,8 @@ private:
     };
 
     static void add(Tally& t, const RequestCounts& n, const RequestEvent& e) noexcept {
-        t.requests.put += n.put;
-        t.requests.get += n.get;
-        t.requests.head += n.head;
-        t.requests.copy += n.copy;
-        t.requests.remove += n.remove;
-        t.requests.remove_many += n.remove_many;
-        t.requests.list += n.list;
-        t.in_bytes += e.bytes_sent;
+        t.requests += n;  // a failed request is billed too
+        if (!e.error) t.in_bytes += e.bytes_sent;  // but what it sent was not stored
         t.out_bytes += e.bytes_received;
     }
     static Tally& tally_of(std::map<std::string, Tally, std::less<>>& m, std::string_view name) {

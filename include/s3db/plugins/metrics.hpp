@@ -29,7 +29,8 @@
 // that had operations since the last flush, one `plg_metrics_performance` record per logged timing
 // and one `plg_metrics_errors` record per logged error; on the first flush of each day it deletes
 // records whose createdAt is older than `retention_days` (their byDate refs come first in a listing,
-// so it stops at the first recent one). A flush with nothing new sends no request. A thread started
+// so it stops at the first recent one). A flush with nothing new writes nothing (the day's first
+// still looks for records past retention: a LIST per log). A thread started
 // in on_start flushes every `flush_interval`; on_stop wakes it (condition variable), joins it and
 // flushes once more.
 
@@ -266,10 +267,6 @@ struct MetricsRecordQuery {
 
 namespace detail {
 
-inline std::int64_t metrics_epoch_ms(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 inline double metrics_ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 /// String equality inlined for the short names of the hot path (std::string's == calls memcmp).
@@ -380,7 +377,7 @@ public:
 
     /// Inline, 8 bytes a step: names are short, and a library call per lookup showed in profiles.
     static std::size_t hash(std::string_view r, std::string_view op) noexcept {
-        std::uint64_t h = 0x243f6a8885a308d3ULL ^ (r.size() << 32 | op.size());
+        std::uint64_t h = 0x243f6a8885a308d3ULL ^ (static_cast<std::uint64_t>(r.size()) << 32 | op.size());
         auto mix = [&h](std::string_view s) {
             std::size_t i = 0;
             for (; i + 8 <= s.size(); i += 8) {
@@ -474,14 +471,6 @@ inline std::string metrics_type_name(const std::type_info& type) {
     return name;
 }
 
-/// At most `max` bytes of `s`, not ending inside a UTF-8 character.
-inline std::string metrics_bounded(std::string_view s, std::size_t max) {
-    if (s.size() <= max) return std::string(s);
-    std::size_t end = max;
-    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-    return std::string(s.substr(0, end));
-}
-
 /// `<prefix>-<ms>-<9 base36>` as s3db.js names metric records: 4 characters count records made in
 /// this process (ids of one millisecond sort in order), 5 are random.
 inline std::string metrics_record_id(std::string_view prefix, std::int64_t ms) {
@@ -558,9 +547,8 @@ inline void prometheus_sample(std::string& out, std::string_view name,
 
 /// The plugin's resources, type-erased at install (the plugin is not a template).
 struct MetricsBackend {
-    std::function<void(int which, std::vector<json>& records, std::size_t& written, std::size_t& failed,
-                       std::string& first_error)>
-        insert;
+    /// Inserts `records` into log `which`; `written[i]` tells whether records[i] was stored.
+    std::function<void(int which, std::vector<json>& records, std::vector<bool>& written, std::string& first_error)> insert;
     std::function<std::size_t(int which, const std::string& cutoff_day)> remove_before;
     std::function<std::vector<json>(int which)> list;
     std::function<std::size_t()> purge;
@@ -583,14 +571,14 @@ struct MetricsCore {
     MetricsSeriesTable table;
 
     std::int64_t now_ms() const {
-        if (options.clock) return metrics_epoch_ms(options.clock());
+        if (options.clock) return epoch_ms(options.clock());
 #if defined(CLOCK_REALTIME_COARSE)
         // A few ms of resolution is enough for timestamps and hours, at a fraction of the cost.
         timespec ts;
         if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0)
             return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 #endif
-        return metrics_epoch_ms(std::chrono::system_clock::now());
+        return epoch_ms(std::chrono::system_clock::now());
     }
 
     bool ignored(std::string_view resource) const noexcept {
@@ -639,7 +627,8 @@ struct MetricsCore {
         LogHistogram histogram;
     };
     std::mutex flush_mutex;
-    std::unordered_map<const MetricsSeries*, Baseline> baselines;  // what earlier flushes wrote
+    // What earlier flushes wrote of each series: in its own record, and in its operation's global one.
+    std::unordered_map<const MetricsSeries*, Baseline> baselines, global_baselines;
     std::string last_cleanup_day;
     std::atomic<std::uint64_t> flushes{0}, flush_failures{0};
 
@@ -711,18 +700,16 @@ public:
 
         auto b = std::make_shared<detail::MetricsBackend>();
         const std::size_t batch = core.options.batch_size;
-        b->insert = [res, batch](int which, std::vector<json>& records, std::size_t& written, std::size_t& failed,
-                                 std::string& first_error) {
+        b->insert = [res, batch](int which, std::vector<json>& records, std::vector<bool>& written, std::string& first_error) {
+            written.assign(records.size(), false);
             for (std::size_t at = 0; at < records.size(); at += batch) {
                 std::vector<json> part(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(at)),
                                        std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(
                                                                                      std::min(records.size(), at + batch))));
-                for (auto& r : res[which]->insert_many(std::move(part))) {
-                    if (r.record) ++written;
-                    else {
-                        ++failed;
-                        if (first_error.empty()) first_error = r.error;
-                    }
+                auto results = res[which]->insert_many(std::move(part));
+                for (std::size_t i = 0; i < results.size(); ++i) {
+                    written[at + i] = results[i].record.has_value();
+                    if (!written[at + i] && first_error.empty()) first_error = results[i].error;
                 }
             }
         };
@@ -833,26 +820,16 @@ public:
         m.uptime_seconds = static_cast<double>(std::max<std::int64_t>(0, now - core.started_ms)) / 1000.0;
 
         struct Sum {
-            std::uint64_t count = 0, errors = 0, total_ns = 0, timed_ns = 0;
+            std::uint64_t count = 0, errors = 0, total_ns = 0;
             std::uint64_t min_ns = ~std::uint64_t{0}, max_ns = 0;
             detail::LogHistogram histogram;
-            void add(const detail::MetricsSeries& s) {
+            void add(const Sum& s) {
                 count += s.count;
                 errors += s.errors;
                 total_ns += s.total_ns;
-                timed_ns += s.timed_ns;
                 min_ns = std::min(min_ns, s.min_ns);
                 max_ns = std::max(max_ns, s.max_ns);
                 histogram += s.histogram;
-            }
-            void add(const Sum& o) {
-                count += o.count;
-                errors += o.errors;
-                total_ns += o.total_ns;
-                timed_ns += o.timed_ns;
-                min_ns = std::min(min_ns, o.min_ns);
-                max_ns = std::max(max_ns, o.max_ns);
-                histogram += o.histogram;
             }
             OperationTiming timing() const {
                 OperationTiming t;
@@ -877,7 +854,7 @@ public:
             Sum one;
             {
                 std::lock_guard lock(s.mutex);
-                one.add(s);
+                one = Sum{s.count, s.errors, s.total_ns, s.min_ns, s.max_ns, s.histogram};
                 for (std::size_t h = 0; h < 24; ++h) hours[h] += s.hourly[h];
             }
             if (one.count == 0) continue;
@@ -949,7 +926,7 @@ public:
         auto& core = *core_;
         struct Row {
             std::string resource, operation;
-            std::uint64_t count, errors, slow, total_ns, timed_ns, samples, min_ns, max_ns;
+            std::uint64_t count, errors, slow, total_ns, timed_ns, samples;
             double q50, q95, q99;
         };
         std::vector<Row> rows;
@@ -957,8 +934,7 @@ public:
             auto& s = *sp;
             std::lock_guard lock(s.mutex);
             if (s.count == 0) continue;
-            Row r{s.resource, s.operation, s.count, s.errors, s.slow, s.total_ns, s.timed_ns, s.histogram.count(),
-                  s.min_ns, s.max_ns, 0, 0, 0};
+            Row r{s.resource, s.operation, s.count, s.errors, s.slow, s.total_ns, s.timed_ns, s.histogram.count(), 0, 0, 0};
             r.q50 = static_cast<double>(s.histogram.quantile(0.50, s.min_ns, s.max_ns)) / 1e9;
             r.q95 = static_cast<double>(s.histogram.quantile(0.95, s.min_ns, s.max_ns)) / 1e9;
             r.q99 = static_cast<double>(s.histogram.quantile(0.99, s.min_ns, s.max_ns)) / 1e9;
@@ -1032,8 +1008,9 @@ public:
     /// Safe from any thread (flushes run one at a time). Requests: 2 PUTs per record (record +
     /// byDate ref, batch_size at a time on the pool); on the first flush of a day, 1 LIST per
     /// resource per 1000 expired refs (+1) and 1 DeleteObjects per 500 expired records. Records that
-    /// fail are counted in the result; plg_metrics counters that were not all written are written
-    /// again by the next flush (logged timings and errors are not).
+    /// fail are counted in the result; a plg_metrics record that failed is written again, grown by
+    /// what came since, by the next flush (logged timings and errors are not), and one that was
+    /// stored is never counted twice.
     [[nodiscard]] MetricsFlushResult flush() {
         auto& core = *core_;
         std::lock_guard flush_lock(core.flush_mutex);
@@ -1074,8 +1051,8 @@ public:
     std::vector<json> records(MetricsLog which, const MetricsRecordQuery& q = {}) const {
         auto b = core_->backend_or_null();
         if (!b) throw PluginError(name, "its records can be read once it is installed (db.connect())");
-        const std::string from = q.from ? detail::iso_string(detail::metrics_epoch_ms(*q.from)) : std::string{};
-        const std::string to = q.to ? detail::iso_string(detail::metrics_epoch_ms(*q.to)) : std::string{};
+        const std::string from = q.from ? detail::iso_string(detail::epoch_ms(*q.from)) : std::string{};
+        const std::string to = q.to ? detail::iso_string(detail::epoch_ms(*q.to)) : std::string{};
         std::vector<json> out;
         for (auto& r : b->list(static_cast<int>(which))) {
             auto field = [&](const char* k) { return r.value(k, std::string{}); };
@@ -1151,7 +1128,7 @@ private:
             ++core.error_log_dropped;
             return;
         }
-        core.error_log.push_back({&s, std::string(e.id), std::move(type), detail::metrics_bounded(e.error->what(), 1000), now});
+        core.error_log.push_back({&s, std::string(e.id), std::move(type), detail::utf8_prefix(e.error->what(), 1000), now});
     }
 
     void record_slow(const detail::MetricsSeries& s, const OperationEvent& e, std::int64_t now) {
@@ -1229,34 +1206,46 @@ private:
                                {"createdAt", day},
                                {"metadata", std::move(metadata)}});
         };
+        // A series' own record and its share of the global record advance separately: after a
+        // partial failure, the next flush writes again exactly what was not stored, nothing twice.
+        std::map<std::string, std::vector<Window>> members;  // operation → series in its global record
         for (auto* sp : core.table.all()) {
-            Window w{sp, {}};
+            Baseline current;
             {
                 std::lock_guard lock(sp->mutex);
-                w.current = {sp->count, sp->errors, sp->total_ns, sp->slow, sp->histogram};
+                current = {sp->count, sp->errors, sp->total_ns, sp->slow, sp->histogram};
             }
             const Baseline& base = core.baselines[sp];
-            const std::uint64_t count = w.current.count - base.count;
-            if (count == 0) continue;
-            const std::uint64_t errors = w.current.errors - base.errors, total = w.current.total_ns - base.total_ns;
-            const auto h = w.current.histogram.since(base.histogram);
-            record(sp->resource, sp->operation, count, errors, total, h,
-                   json{{"resource", "true"}, {"slow", w.current.slow - base.slow}});
-            auto& g = globals[sp->operation];
-            g.count += count;
-            g.errors += errors;
-            g.total_ns += total;
-            g.histogram += h;
-            windows.push_back(std::move(w));
+            if (const std::uint64_t count = current.count - base.count) {
+                record(sp->resource, sp->operation, count, current.errors - base.errors, current.total_ns - base.total_ns,
+                       current.histogram.since(base.histogram), json{{"resource", "true"}, {"slow", current.slow - base.slow}});
+                windows.push_back({sp, current});
+            }
+            const Baseline& global_base = core.global_baselines[sp];
+            if (const std::uint64_t count = current.count - global_base.count) {
+                auto& g = globals[sp->operation];
+                g.count += count;
+                g.errors += current.errors - global_base.errors;
+                g.total_ns += current.total_ns - global_base.total_ns;
+                g.histogram += current.histogram.since(global_base.histogram);
+                members[sp->operation].push_back({sp, std::move(current)});
+            }
         }
         for (auto& [op, g] : globals) record("global", op, g.count, g.errors, g.total_ns, g.histogram, json{{"global", "true"}});
         if (records.empty()) return;
-        std::size_t failed = 0;
-        backend.insert(0, records, result.metrics, failed, result.error);
-        result.failed += failed;
-        // All written: the next flush starts from here. Otherwise it writes the whole window again.
-        if (failed == 0)
-            for (auto& w : windows) core.baselines[w.series] = std::move(w.current);
+        std::vector<bool> written;
+        backend.insert(0, records, written, result.error);
+        count_written(written, result.metrics, result.failed);
+        for (std::size_t i = 0; i < windows.size(); ++i)
+            if (written[i]) core.baselines[windows[i].series] = std::move(windows[i].current);
+        std::size_t i = windows.size();
+        for (auto& [op, g] : globals)
+            if (written[i++])
+                for (auto& w : members[op]) core.global_baselines[w.series] = std::move(w.current);
+    }
+
+    static void count_written(const std::vector<bool>& written, std::size_t& ok, std::size_t& failed) {
+        for (bool w : written) ++(w ? ok : failed);
     }
 
     /// plg_metrics_performance and plg_metrics_errors: the logged timings and errors, then cleared.
@@ -1302,8 +1291,15 @@ private:
                               {"createdAt", ts.substr(0, 10)},
                               {"metadata", std::move(metadata)}});
         }
-        if (!perf.empty()) backend.insert(2, perf, result.performance, result.failed, result.error);
-        if (!errors.empty()) backend.insert(1, errors, result.errors, result.failed, result.error);
+        std::vector<bool> written;
+        if (!perf.empty()) {
+            backend.insert(2, perf, written, result.error);
+            count_written(written, result.performance, result.failed);
+        }
+        if (!errors.empty()) {
+            backend.insert(1, errors, written, result.error);
+            count_written(written, result.errors, result.failed);
+        }
     }
 
     /// Deletes the records whose byDate ref is before `cutoff` (YYYY-MM-DD). Refs list in date
@@ -1338,9 +1334,9 @@ private:
             return ids.size();
         }
         for (auto& id : ids) keys.push_back(res.key_of(id));
-        for (std::size_t at = 0; at < keys.size(); at += max_list_keys) {
+        for (std::size_t at = 0; at < keys.size(); at += max_delete_keys) {
             std::vector<std::string> part(keys.begin() + static_cast<std::ptrdiff_t>(at),
-                                          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + max_list_keys)));
+                                          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + max_delete_keys)));
             auto r = store.remove_many(part);
             if (!r.failed.empty())
                 throw TransportError("metrics retention could not delete " + std::to_string(r.failed.size()) + " objects",

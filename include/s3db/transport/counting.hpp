@@ -21,6 +21,11 @@ struct RequestCounts {
         return {put - o.put, get - o.get, head - o.head, copy - o.copy,
                 remove - o.remove, remove_many - o.remove_many, list - o.list};
     }
+    RequestCounts& operator+=(const RequestCounts& o) noexcept {
+        put += o.put, get += o.get, head += o.head, copy += o.copy, remove += o.remove, remove_many += o.remove_many,
+            list += o.list;
+        return *this;
+    }
 };
 
 template <Transport T>

@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3db/detail/time.hpp"
 #include "s3db/fwd.hpp"
 #include "s3db/plugins/plugin.hpp"
 
@@ -143,9 +144,6 @@ private:
 
 inline constexpr auto cache_never = std::chrono::system_clock::time_point::max();
 
-inline std::int64_t cache_epoch_ms(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 inline std::chrono::system_clock::time_point cache_from_ms(std::int64_t ms) {
     return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }

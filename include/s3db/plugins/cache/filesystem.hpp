@@ -111,7 +111,7 @@ public:
     /// Removes every expired entry, and temporary files left by writers that died; returns how many
     /// entries expired.
     std::size_t cleanup() {
-        last_sweep_ms_.store(detail::cache_epoch_ms(clock_.now()), std::memory_order_relaxed);
+        last_sweep_ms_.store(detail::epoch_ms(clock_.now()), std::memory_order_relaxed);
         std::size_t n = 0;
         std::error_code ec;
         auto now = clock_.now();
@@ -183,7 +183,7 @@ private:
     }
 
     static std::string header(std::chrono::system_clock::time_point expires) {
-        auto ms = expires == detail::cache_never ? std::int64_t{0} : std::max<std::int64_t>(1, detail::cache_epoch_ms(expires));
+        auto ms = expires == detail::cache_never ? std::int64_t{0} : std::max<std::int64_t>(1, detail::epoch_ms(expires));
         return "s3db-cache 1 " + std::to_string(ms) + "\n";
     }
 
@@ -219,7 +219,7 @@ private:
     }
 
     void maybe_sweep() {
-        auto now = detail::cache_epoch_ms(clock_.now());
+        auto now = detail::epoch_ms(clock_.now());
         auto last = last_sweep_ms_.load(std::memory_order_relaxed);
         if (now - last < cleanup_interval_.count()) return;
         // One writer sweeps; the others go on.

@@ -59,7 +59,7 @@ public:
         json data{{"data", *e.value}};
         SetOptions o{.behavior = StorageBehavior::body_only};
         if (e.expires != detail::cache_never) {
-            data["expires_at"] = detail::cache_epoch_ms(e.expires);
+            data["expires_at"] = detail::epoch_ms(e.expires);
             auto left = std::chrono::ceil<std::chrono::seconds>(e.expires - clock_.now());
             o.ttl = std::max(left, std::chrono::seconds(1));
         }
