@@ -35,21 +35,23 @@
 
 using namespace s3db;
 using s3db::bench::cpu_seconds;
+using s3db::bench::minor_faults;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 /// What one client did in one or more timed phases; rounds add up.
 struct Totals {
-    double ops = 0, wall_s = 0, cpu_s = 0, requests = 0;
+    double ops = 0, wall_s = 0, cpu_s = 0, requests = 0, faults = 0;
 
     Totals& operator+=(const Totals& o) {
-        ops += o.ops, wall_s += o.wall_s, cpu_s += o.cpu_s, requests += o.requests;
+        ops += o.ops, wall_s += o.wall_s, cpu_s += o.cpu_s, requests += o.requests, faults += o.faults;
         return *this;
     }
     double ops_per_s() const { return ops / wall_s; }
     double cpu_us_per_op() const { return cpu_s * 1e6 / ops; }
     double requests_per_op() const { return requests / ops; }
+    double faults_per_op() const { return faults / ops; }
 };
 
 /// Runs op(i) for i in [begin, end) on `threads` threads sharing one counter (as s3db.js's promise
@@ -60,6 +62,7 @@ Totals measure(std::size_t begin, std::size_t end, int threads, double ops, Op&&
     std::exception_ptr error;
     std::mutex error_mutex;
     double cpu0 = cpu_seconds();
+    long faults0 = minor_faults();
     auto t0 = Clock::now();
     auto work = [&] {
         try {
@@ -76,7 +79,8 @@ Totals measure(std::size_t begin, std::size_t end, int threads, double ops, Op&&
         for (int t = 0; t < threads; ++t) pool.emplace_back(work);
         for (auto& t : pool) t.join();
     }
-    Totals r{ops, std::chrono::duration<double>(Clock::now() - t0).count(), cpu_seconds() - cpu0, 0};
+    Totals r{ops, std::chrono::duration<double>(Clock::now() - t0).count(), cpu_seconds() - cpu0, 0,
+             double(minor_faults() - faults0)};
     if (error) std::rethrow_exception(error);
     return r;
 }
@@ -172,8 +176,9 @@ std::optional<std::vector<Totals>> run_js(const std::string& script, const std::
         std::vector<Totals> totals;
         auto result = json::parse(out);
         for (auto& r : result.at("results")) {
-            double ops = r.at("ops"), seconds = r.at("seconds"), cpu_us = r.at("cpu_us_per_op"), req = r.at("requests_per_op");
-            totals.push_back({ops, seconds, cpu_us * ops / 1e6, req * ops});
+            double ops = r.at("ops"), seconds = r.at("seconds"), cpu_us = r.at("cpu_us_per_op"), req = r.at("requests_per_op"),
+                   faults = r.at("faults_per_op");
+            totals.push_back({ops, seconds, cpu_us * ops / 1e6, req * ops, faults * ops});
         }
         if (totals.size() != workloads.size()) throw std::runtime_error("not one result per workload");
         return totals;
@@ -186,8 +191,8 @@ std::optional<std::vector<Totals>> run_js(const std::string& script, const std::
 // ---- printing -------------------------------------------------------------------------------------
 
 void row(const char* store, const char* client, const std::string& op, int conc, const Totals& t) {
-    std::printf("%-7s %-18s %-7s %4d %7.0f %10.0f %10.2f %11.0f %7.2f\n", store, client, op.c_str(), conc, t.ops, t.ops_per_s(),
-                t.cpu_us_per_op(), 1e6 / t.cpu_us_per_op(), t.requests_per_op());
+    std::printf("%-7s %-18s %-7s %4d %7.0f %10.0f %10.2f %11.0f %7.2f %9.2f\n", store, client, op.c_str(), conc, t.ops,
+                t.ops_per_s(), t.cpu_us_per_op(), 1e6 / t.cpu_us_per_op(), t.requests_per_op(), t.faults_per_op());
     std::fflush(stdout);
 }
 
@@ -351,8 +356,10 @@ int main(int argc, char** argv) {
     std::printf("records {name, email, age, active, tags[2]} in resource 'bench' (user-managed); s3db.js from %s\n",
                 script.c_str());
     // ops/cpu-s (ops per second of client CPU) depends less than ops/s on what else the machine runs.
-    std::printf("%-7s %-18s %-7s %4s %7s %10s %10s %11s %7s\n", "store", "client", "op", "conc", "ops", "ops/s", "cpu us/op",
-                "ops/cpu-s", "req/op");
+    // faults/op: first touches of fresh pages (getrusage's minor faults), which a virtual machine
+    // can make costly; a list must touch fresh memory for the records it returns.
+    std::printf("%-7s %-18s %-7s %4s %7s %10s %10s %11s %7s %9s\n", "store", "client", "op", "conc", "ops", "ops/s",
+                "cpu us/op", "ops/cpu-s", "req/op", "faults/op");
     bench_memory(script, run_id, n_memory);
     if (s3_url.empty()) std::printf("(no S3 endpoint: pass --s3 URL or set S3DB_TEST_S3_URL to include Ceph RGW)\n");
     else bench_rgw(script, run_id, s3_url, n_rgw);

@@ -9,7 +9,8 @@
 //           "n": 2000, "concurrency": 16, "workloads": ["insert", "get", "update", "list"], "warmup": 2000,
 //           "rounds": 1}
 // result:  {"results": [{"workload", "ops", "seconds", "ops_per_s", "cpu_us_per_op",
-//                        "requests_per_op", "requests": {"put": .., "get": .., ...}, "ops_per_s_rounds"}, ...]}
+//                        "requests_per_op", "requests": {"put": .., "get": .., ...}, "faults_per_op",
+//                        "ops_per_s_rounds"}, ...]}
 // errors:  exit status 1, the last line of stderr is {"error": "..."}.
 //
 // The workloads run in the order given over the same n records (get/update/list need insert to
@@ -94,6 +95,7 @@ async function runWorkloads(resource, workloads, n, concurrency) {
         const names = Array.from({ length: n }, (_, i) => `user-${i}`);
         for (const k of Object.keys(requests)) requests[k] = 0;
         const cpu0 = process.cpuUsage();
+        const faults0 = process.resourceUsage().minorPageFault;
         const t0 = process.hrtime.bigint();
         let ops = n;
         if (workload === 'insert') {
@@ -117,6 +119,7 @@ async function runWorkloads(resource, workloads, n, concurrency) {
         results.push({
             workload, ops, seconds, ops_per_s: ops / seconds, cpu_us_per_op: (cpu.user + cpu.system) / ops,
             requests_per_op: total() / ops, requests: { ...requests },
+            faults_per_op: (process.resourceUsage().minorPageFault - faults0) / ops,
         });
     }
     return results;

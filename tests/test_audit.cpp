@@ -315,6 +315,21 @@ TEST(Audit, TrackOperationsAuditsOnlyTheWritesNamed) {
     EXPECT_EQ(logs[0]["operation"], "delete");
 }
 
+TEST(Audit, DisabledAuditsNothingButStillAnswersQueries) {
+    MemDb db(memory_store(), {}, Audit({.enabled = false}));
+    db.connect();
+    auto config = users_config();
+    config.partitions.clear();  // refs would need the deleted record for themselves
+    auto& users = db.create_resource(config);
+    auto before = db.transport().counts();
+    users.insert({{"id", "x"}, {"name", "Ada"}});
+    users.remove("x");
+    EXPECT_EQ(db.transport().counts() - before, (RequestCounts{.put = 1, .remove = 1}));  // no GET for oldData, no audit record
+    EXPECT_EQ(db.plugin<Audit>().logged(), 0u);
+    EXPECT_TRUE(db.has_resource("plg_audits"));
+    EXPECT_TRUE(db.plugin<Audit>().logs().empty());
+}
+
 TEST(Audit, ConfigurationsThatCannotWorkAreRefusedBeforeInstall) {
     EXPECT_THROW(MemDb(memory_store(), {}, Audit({.track_operations = {"insert", "get"}})), PluginError);
     EXPECT_THROW(MemDb(memory_store(), {}, Audit({.max_data_size = 64})), PluginError);

@@ -385,7 +385,10 @@ TEST(UserManaged, ReadsSkipADigestBodyWithoutParsingItAndParseAnythingElse) {
     std::string digest = json::parse(update.body)["_digest"];
     for (std::string body : {"{\"_v\":\"v1\",\"_digest\":\"" + digest + "\",\"1\":\"x\"}",
                              "{\"_v\":\"v1\",\"_digest\":\"" + digest.substr(1) + "\"}",
-                             "{\"_v\":\"v1\",\"_digest\":\"" + digest + "\"} x", std::string("{\"_v\":\"v\\\"1\"}")})
+                             "{\"_v\":\"v1\",\"_digest\":\"" + digest + "\"} x", std::string("{\"_v\":\"v\\\"1\"}"),
+                             // 64 bytes, but a field inside them, or an escaped quote after them
+                             "{\"_v\":\"v1\",\"_digest\":\"ab\",\"1\":\"" + std::string(55, 'x') + "\"}",
+                             "{\"_v\":\"v1\",\"_digest\":\"" + digest.substr(0, 63) + "\\\"}\"}"})
         EXPECT_FALSE(s3db::detail::is_digest_body(body)) << body;
     std::string with_field = "{\"_v\":\"v1\",\"_digest\":\"" + digest + "\",\"1\":\"x\"}";
     EXPECT_EQ(UserManaged{}.read(f.codec, {{"_v", "v1"}}, with_field).size(), 1u);  // "1" read from the body

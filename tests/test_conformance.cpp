@@ -40,6 +40,23 @@ TYPED_TEST(Conformance, PutThenGetReturnsBodyContentTypeAndMetadata) {
     EXPECT_GT(got->info.last_modified.time_since_epoch().count(), 0);
 }
 
+// read_object: in place on the memory store, through get() elsewhere; the same view either way.
+static_assert(ReadsInPlace<Memory> && !ReadsInPlace<Filesystem> && !ReadsInPlace<S3>);
+TYPED_TEST(Conformance, ReadObjectSeesWhatGetReturns) {
+    this->store.put("doc", "hello", {.content_type = "text/plain", .metadata = {{"a", "1"}}});
+    auto got = this->store.get("doc");
+    auto seen = read_object(this->store, "doc", [&](const ObjectView& v) {
+        EXPECT_EQ(v.body, got->body);
+        EXPECT_EQ(v.etag, got->info.etag);
+        EXPECT_EQ(v.content_type, got->info.content_type);
+        EXPECT_EQ(v.metadata, got->info.metadata);
+        EXPECT_EQ(v.last_modified, got->info.last_modified);
+        return std::string(v.body);
+    });
+    EXPECT_EQ(seen, std::optional<std::string>("hello"));
+    EXPECT_FALSE(read_object(this->store, "nope", [](const ObjectView&) { return 1; }));
+}
+
 TYPED_TEST(Conformance, EtagIsTheQuotedMd5OfTheBody) {
     auto put = this->store.put("k", "hello");
     EXPECT_EQ(put.etag, "\"5d41402abc4b2a76b9719d911017c592\"");

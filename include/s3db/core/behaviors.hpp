@@ -331,21 +331,28 @@ inline StoredRecord with_digest_body(Metadata metadata) {
     return with_body(std::move(metadata), std::move(body));
 }
 
-/// Whether `body` is exactly what with_digest_body wrote (plus an ETag salt): then it holds no
-/// field and reads skip it without a JSON parse. Anything else is parsed as usual.
+/// Whether `body` has the shape with_digest_body writes (plus an ETag salt): `_v` and a 64-byte
+/// `_digest`, both without quotes or escapes. Such a body holds no field (both names are internal,
+/// and were it not JSON it would be ignored), so reads skip it without a parse. The digest's
+/// characters are not checked one by one: a search for the quote and backslash is vectorised.
 inline bool is_digest_body(std::string_view body) noexcept {
     constexpr std::string_view head = "{\"_v\":\"", mid = "\",\"_digest\":\"";
+    constexpr std::size_t digest_size = 64;
+    auto plain_until_quote = [](std::string_view s) {  // where the string's closing quote is
+        auto quote = s.find('"');
+        return quote != std::string_view::npos && s.substr(0, quote).find('\\') == std::string_view::npos
+                   ? quote
+                   : std::string_view::npos;
+    };
     if (!body.starts_with(head)) return false;
     body.remove_prefix(head.size());
-    auto end_v = body.find('"');
-    if (end_v == std::string_view::npos || body.substr(0, end_v).find('\\') != std::string_view::npos) return false;
+    auto end_v = plain_until_quote(body);
+    if (end_v == std::string_view::npos) return false;
     body.remove_prefix(end_v);
     if (!body.starts_with(mid)) return false;
     body.remove_prefix(mid.size());
-    if (body.size() < 66) return false;
-    for (char c : body.substr(0, 64))
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    body.remove_prefix(64);
+    if (plain_until_quote(body) != digest_size) return false;
+    body.remove_prefix(digest_size);
     if (!body.starts_with("\"}")) return false;
     body.remove_prefix(2);
     return body.find_first_not_of(" \t\r\n") == std::string_view::npos;

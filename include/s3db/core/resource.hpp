@@ -525,9 +525,8 @@ private:
         validate_id(config_.name, id);
         std::optional<json> before;
         if (delete_needs_record()) {
-            auto current = fetch(id);
-            if (!current) return;  // nothing to delete (S3 deletes are idempotent too)
-            before = std::move(current->record);
+            before = fetch_record(id);
+            if (!before) return;  // nothing to delete (S3 deletes are idempotent too)
         }
         OperationContext ctx{config_.name, "delete", std::string(id), json::object(), before ? &*before : nullptr};
         run<Hook::before_delete>(ctx);
@@ -547,7 +546,7 @@ private:
         std::vector<std::optional<json>> before(ids.size());
         if (needs_records)
             pool_.for_each_index(ids.size(), [&](std::size_t i) {
-                if (auto current = fetch(ids[i])) before[i] = std::move(current->record);
+                before[i] = fetch_record(ids[i]);
             });
         std::vector<OperationContext> contexts;
         std::vector<std::string> keys;
@@ -572,10 +571,8 @@ private:
 
     std::optional<json> get_impl(std::string_view id, const ReadOptions& o) {
         validate_id(config_.name, id);
-        auto r = read_op<Hook::before_get, Hook::after_get, std::optional<json>>("get", id, nullptr, o.cache, [&] {
-            auto current = fetch(id);
-            return current ? std::optional<json>(std::move(current->record)) : std::nullopt;
-        });
+        auto r = read_op<Hook::before_get, Hook::after_get, std::optional<json>>("get", id, nullptr, o.cache,
+                                                                                 [&] { return fetch_record(id); });
         if (r && listeners_.count("fetched")) {
             OperationContext ctx{config_.name, "get", std::string(id), *r, nullptr};
             emit("fetched", ctx);
@@ -828,21 +825,30 @@ private:
         return std::move(ctx.data);
     }
 
-    std::optional<Fetched> fetch(std::string_view id) {
-        auto obj = transport_.get(key_of(id));
-        if (!obj) return std::nullopt;
-        json record = behavior_read(behavior_, *codec_, obj->info.metadata, obj->body);
+    /// The record `id` as stored in `metadata` and `body`.
+    json decode_record(std::string_view id, const Metadata& metadata, std::string_view body) const {
+        json record = behavior_read(behavior_, *codec_, metadata, body);
         record["id"] = std::string(id);
-        return Fetched{std::move(record), std::move(obj->info.etag), std::move(obj->info.content_type)};
+        return record;
+    }
+
+    /// The record and its version with one GET (read in place by in-process stores).
+    std::optional<Fetched> fetch(std::string_view id) {
+        return read_object(transport_, key_of(id), [&](const ObjectView& o) {
+            return Fetched{decode_record(id, o.metadata, o.body), std::string(o.etag), std::string(o.content_type)};
+        });
+    }
+
+    /// The record alone with one GET: what get and list return.
+    std::optional<json> fetch_record(std::string_view id) {
+        return read_object(transport_, key_of(id), [&](const ObjectView& o) { return decode_record(id, o.metadata, o.body); });
     }
 
     /// The record with one HEAD, for behaviors that never read the body.
     std::optional<Fetched> head_record(std::string_view id) {
         auto info = transport_.head(key_of(id));
         if (!info) return std::nullopt;
-        json record = behavior_read(behavior_, *codec_, info->metadata, {});
-        record["id"] = std::string(id);
-        return Fetched{std::move(record), std::move(info->etag), std::move(info->content_type), info->size};
+        return Fetched{decode_record(id, info->metadata, {}), std::move(info->etag), std::move(info->content_type), info->size};
     }
 
     /// Partition refs: empty objects whose metadata names the resource version. If one fails, the

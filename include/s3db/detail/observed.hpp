@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "s3db/core/hooks.hpp"
@@ -32,6 +33,14 @@ public:
             else e.found = false;
             return r;
         });
+    }
+    /// In place only while no plugin listens for requests: a listener is told of the GET's answer,
+    /// which it then sees whole, before `fn` runs, as for get().
+    template <class Fn>
+        requires ReadsInPlace<T>
+    std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read(std::string_view key, Fn&& fn) {
+        if (!host_->observes_requests()) return inner_->read(key, fn);
+        return read_copied(*this, key, fn);
     }
     std::optional<ObjectInfo> head(std::string_view key) {
         if (!host_->observes_requests()) return inner_->head(key);

@@ -45,6 +45,8 @@
 namespace s3db {
 
 struct AuditOptions {
+    /// false: no write is audited (the audit resource is still opened, and queries answer).
+    bool enabled = true;
     bool include_data = true;        // oldData / newData: the record before and after, as JSON text
     bool include_partitions = true;  // partition / partitionValues of the audited record
     /// Bytes each of oldData / newData may take (0: no limit). Longer data is stored as a marker
@@ -232,9 +234,12 @@ public:
 
     // ---- the hook ---------------------------------------------------------------------------------
 
+    /// Deletes read the record first (for oldData) only while deletes are audited.
+    bool deletes_need_record() const noexcept { return options_.enabled && (tracked_ & bit("delete")); }
+
     void after_write(const OperationContext& ctx) {
         if (ctx.resource == options_.resource_name) return;  // its own records: no audit of the audit
-        if (!(tracked_ & bit(ctx.operation)) || excluded(ctx.resource)) return;
+        if (!options_.enabled || !(tracked_ & bit(ctx.operation)) || excluded(ctx.resource)) return;
         auto b = backend_or_null();
         if (!b) return;
         const auto now = options_.clock ? options_.clock() : std::chrono::system_clock::now();

@@ -9,7 +9,9 @@
 //                 health() -> PluginHealth, on_resource_created(resource)
 //   operations    before_insert(ctx) … after_page(ctx) (see S3DB_RESOURCE_HOOKS), after_write(ctx)
 //                 (after any insert, update, replace or delete), around_read(read, next) to answer
-//                 a read or pass it on (the cache), on_operation(event) after every public operation
+//                 a read or pass it on (the cache), on_operation(event) after every public operation;
+//                 a plugin hooking deletes gets the deleted record (1 GET first) unless its type says
+//                 `needs_deleted_record = false`, or `deletes_need_record() const` says no for now
 //   requests      on_request(event) before and on_response(event) after every S3 request
 //
 // Before hooks always throw through (that is how a plugin rejects an operation). Errors in every
@@ -255,6 +257,20 @@ template <class P>
 consteval bool wants_deleted_record() {
     if constexpr (requires { { P::needs_deleted_record } -> std::convertible_to<bool>; }) return P::needs_deleted_record;
     else return handles<Hook::before_delete, P> || handles<Hook::after_delete, P>;
+}
+
+/// Whether a delete must read the record first for this plugin as it is now: its type asks for it,
+/// it is active, and it says yes through `bool deletes_need_record() const` when it has one (a
+/// plugin configured off spares each delete the GET).
+template <class P, class S>
+bool needs_deleted_record_now(const S& slot) noexcept {
+    if constexpr (!wants_deleted_record<P>()) return false;
+    else {
+        if (!slot.active()) return false;
+        if constexpr (requires { { slot.plugin.deletes_need_record() } -> std::convertible_to<bool>; })
+            return slot.plugin.deletes_need_record();
+        else return true;
+    }
 }
 
 /// Where isolated errors go: the database's error listeners.
@@ -540,7 +556,7 @@ public:
     bool active() const noexcept override { return slot_.active(); }
     void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) override { fire_as(h, ctx, sink); }
     bool handles(Hook h) const noexcept override { return handles_as(h); }
-    bool needs_deleted_record() const noexcept override { return wants_deleted_record<P>(); }
+    bool needs_deleted_record() const noexcept override { return needs_deleted_record_now<P>(slot_); }
     bool reads() const noexcept override { return has_around_read<P>; }
     json around_read(const ReadContext& rc, const std::function<json()>& next, const ErrorSink& sink) override {
         if constexpr (has_around_read<P>) return slot_.around_read(rc, next, sink);
@@ -626,9 +642,10 @@ public:
 
     /// Whether a delete must read the record first for some plugin.
     bool wants_deleted_record() const noexcept {
-        if constexpr ((detail::wants_deleted_record<Plugins>() || ...)) return true;
+        if (std::apply([](const auto&... slot) { return (detail::needs_deleted_record_now<Plugins>(slot) || ...); }, slots_))
+            return true;
         for (auto& d : dynamic_)
-            if (d->needs_deleted_record() && d->active()) return true;
+            if (d->needs_deleted_record()) return true;
         return false;
     }
 

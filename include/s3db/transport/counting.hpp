@@ -59,6 +59,12 @@ public:
         bump(get_);
         return inner_.get(key, std::move(o));
     }
+    template <class Fn>
+        requires ReadsInPlace<T>
+    auto read(std::string_view key, Fn&& fn) {
+        bump(get_);
+        return inner_.read(key, fn);
+    }
     std::optional<ObjectInfo> head(std::string_view key) {
         bump(head_);
         return inner_.head(key);

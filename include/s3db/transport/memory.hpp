@@ -109,6 +109,16 @@ public:
         return r;
     }
 
+    /// `fn(view)` of the object under the shared lock (ReadsInPlace): writers of the bucket wait
+    /// while `fn` runs, so it must not call back into this store.
+    template <class Fn>
+    std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read(std::string_view key, Fn&& fn) const {
+        return with_object(key, [&](const Stored* obj) -> std::optional<std::invoke_result_t<Fn&, const ObjectView&>> {
+            if (!obj) return std::nullopt;
+            return fn(ObjectView{obj->etag, obj->content_type, obj->body, obj->last_modified, obj->metadata});
+        });
+    }
+
     std::optional<Object> get(std::string_view key, GetOptions o = {}) {
         return with_object(key, [&](const Stored* obj) -> std::optional<Object> {
             if (!obj) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -275,6 +276,50 @@ concept Transport = requires(T& t, std::string_view key, std::string_view body,
     { t.remove_many(keys) } -> std::same_as<RemoveManyResult>;
     { t.list(ListOptions{}) } -> std::same_as<ListPage>;
 };
+
+/// An object as a read sees it: views of the store's own strings, valid during the call they are
+/// passed to and no longer.
+struct ObjectView {
+    std::string_view etag, content_type, body;
+    std::chrono::system_clock::time_point last_modified;
+    const Metadata& metadata;
+
+    static ObjectView of(const Object& o) noexcept {
+        return {o.info.etag, o.info.content_type, o.body, o.info.last_modified, o.info.metadata};
+    }
+};
+
+namespace detail {
+struct ViewProbe {
+    int operator()(const ObjectView&) const { return 0; }
+};
+}  // namespace detail
+
+/// A transport that can also show an object where it lies (an in-process store): `read(key, fn)`
+/// returns `fn(view)` for the object at `key`, or nullopt when there is none. It is one GET, and
+/// spares the copy of the body, metadata and ETag that get() returns.
+template <class T>
+concept ReadsInPlace = requires(T& t, std::string_view key) {
+    { t.read(key, detail::ViewProbe{}) } -> std::same_as<std::optional<int>>;
+};
+
+namespace detail {
+/// read_object's answer for a transport that copies: `fn` over what get() returned.
+template <class T, class Fn>
+std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read_copied(T& store, std::string_view key, Fn& fn) {
+    auto obj = store.get(key);
+    if (!obj) return std::nullopt;
+    return fn(ObjectView::of(*obj));
+}
+}  // namespace detail
+
+/// `fn(view)` of the object at `key` with one GET, nullopt when it does not exist: in place where
+/// the transport can, from get()'s copy otherwise.
+template <Transport T, class Fn>
+std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read_object(T& store, std::string_view key, Fn&& fn) {
+    if constexpr (ReadsInPlace<T>) return store.read(key, fn);
+    else return detail::read_copied(store, key, fn);
+}
 
 /// Deletes every object under `prefix`: LIST pages of up to 1000 keys, each removed with one
 /// DeleteObjects. Returns how many were removed.
