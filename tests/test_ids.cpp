@@ -2,8 +2,12 @@
 // checks every id passes before it becomes part of a key.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <string>
 #include <unordered_set>
@@ -53,6 +57,53 @@ TEST(Ids, HundredThousandDefaultIdsAreDistinct22CharacterUrlSafeIds) {
         ASSERT_EQ(id.find_first_not_of(url_alphabet), std::string::npos) << id;
         ASSERT_TRUE(seen.insert(std::move(id)).second) << "duplicate id after " << i << " ids";
     }
+}
+
+TEST(Ids, AForkedChildNeverRepeatsItsParentsIds) {
+    // Ids come from a per-thread buffer of CSPRNG bytes: a child that kept its copy of the buffer
+    // would hand out the parent's next ids.
+    (void)random_id();  // the buffer now holds bytes for the ids to come
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        close(fds[0]);
+        std::string ids;
+        for (int i = 0; i < 20; ++i) ids += random_id();
+        const bool ok = write(fds[1], ids.data(), ids.size()) == static_cast<ssize_t>(ids.size());
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    std::string theirs(20 * default_id_size, '\0');
+    std::size_t got = 0;
+    for (ssize_t r; got < theirs.size() && (r = read(fds[0], theirs.data() + got, theirs.size() - got)) > 0;) got += r;
+    close(fds[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_EQ(got, theirs.size());
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    std::set<std::string> seen;
+    for (int i = 0; i < 20; ++i) seen.insert(random_id());
+    for (int i = 0; i < 20; ++i) {
+        const std::string id = theirs.substr(i * default_id_size, default_id_size);
+        EXPECT_TRUE(seen.insert(id).second) << "the child's id " << id << " is one the parent made";
+    }
+}
+
+TEST(Ids, ThreadsDrawDistinctIds) {
+    std::mutex m;
+    std::unordered_set<std::string> seen;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&] {
+            std::vector<std::string> mine;
+            for (int i = 0; i < 5000; ++i) mine.push_back(random_id());
+            std::lock_guard lock(m);
+            for (auto& id : mine) seen.insert(std::move(id));
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(seen.size(), 20000u);
 }
 
 TEST(Ids, DefaultIdCharactersAreUniformOverTheAlphabetAndPositions) {

@@ -403,7 +403,9 @@ public:
     /// s3db.js's mapper: the record (validated) as mapped fields, `_v` first. `id` is not stored.
     MappedRecord map(const nlohmann::json& record) const {
         MappedRecord out;
-        out.reserve(record.is_object() ? 2 * record.size() + 1 : 1);  // nested objects add entries
+        // One entry per field and `_v`: nested objects add entries and grow it, but most records
+        // have none, and an exact size keeps the vector small enough for malloc's per-thread cache.
+        out.reserve(record.is_object() ? record.size() + 1 : 1);
         if (!state_->options.version.empty()) out.push_back({"_v", state_->options.version, MappedField::Kind::string});
         if (!record.is_object()) return out;
         std::string prefix;

@@ -7,8 +7,6 @@
 // mask and reject masked values past the alphabet's end, which keeps custom alphabets (any size up
 // to 256) unbiased too; for the 64-character default nothing is ever rejected.
 
-#include <openssl/rand.h>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +15,7 @@
 #include <string_view>
 
 #include "s3db/core/errors.hpp"
+#include "s3db/detail/random.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -77,15 +76,6 @@ inline std::string code_point_name(char32_t cp) {
     std::string out = "U+";
     for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 15];
     return out;
-}
-
-inline void random_fill(unsigned char* out, std::size_t n) {
-    while (n > 0) {
-        const int chunk = n > (1u << 20) ? (1 << 20) : static_cast<int>(n);
-        if (RAND_bytes(out, chunk) != 1) throw Error("OpenSSL's random generator failed to produce bytes for an id");
-        out += chunk;
-        n -= static_cast<std::size_t>(chunk);
-    }
 }
 
 /// An alphabet is usable when it has 1-256 distinct bytes, each one `validate_id` accepts (so every

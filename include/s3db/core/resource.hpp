@@ -9,7 +9,6 @@
 #include <chrono>
 #include <functional>
 #include <iterator>
-#include <random>
 #include <thread>
 #include <map>
 #include <memory>

@@ -9,7 +9,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +21,7 @@
 
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/hashing.hpp"
+#include "s3db/detail/random.hpp"
 
 namespace s3db::detail {
 
@@ -30,13 +30,6 @@ inline constexpr std::size_t secret_salt_bytes = 16;
 inline constexpr std::size_t secret_iv_bytes = 12;
 inline constexpr std::size_t secret_tag_bytes = 16;
 inline constexpr std::size_t secret_key_bytes = 32;
-
-inline std::string random_bytes(std::size_t n) {
-    std::string out(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
-        throw std::runtime_error("OpenSSL could not produce random bytes");
-    return out;
-}
 
 /// PBKDF2-HMAC-SHA256 (what WebCrypto's deriveKey computes for s3db.js).
 inline std::string pbkdf2_sha256(std::string_view passphrase, std::string_view salt, int iterations,

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +12,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/metadata_codec.hpp"
+#include "s3db/detail/random.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db::detail {
@@ -76,9 +76,9 @@ inline std::string quoted_etag(std::string_view e) { return '"' + std::string(ba
 /// own earlier write from another writer's). Appended to a JSON body, which every JSON parser
 /// ignores, it gives each write its own ETag.
 inline void append_etag_salt(std::string& out) {
-    thread_local std::mt19937_64 gen{std::random_device{}()};
     static constexpr char ws[] = {' ', '\t', '\n', '\r'};
-    std::uint64_t bits = gen();
+    std::uint64_t bits = 0;
+    random_fill(reinterpret_cast<unsigned char*>(&bits), sizeof bits);
     char salt[32];
     for (auto& c : salt) {
         c = ws[bits & 3];

@@ -45,7 +45,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -58,6 +57,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/detail/hashing.hpp"
+#include "s3db/detail/random.hpp"
 #include "s3db/plugins/cache/driver.hpp"
 #include "s3db/plugins/cache/filesystem.hpp"
 #include "s3db/plugins/cache/memory.hpp"
@@ -329,7 +329,6 @@ private:
 
         std::shared_mutex mutex;
         std::map<std::string, std::unique_ptr<ResourceState>, std::less<>> resources;
-        std::mt19937_64 random{std::random_device{}()};  // under mutex
         std::array<std::atomic<std::uint64_t>, 1024> stripes{};
 
         std::atomic<std::uint64_t> hits{0}, misses{0}, sets{0}, skipped_sets{0}, invalidations{0};
@@ -342,8 +341,16 @@ private:
             std::unique_lock lock(mutex);
             auto [it, inserted] = resources.try_emplace(std::string(name));
             if (inserted)
-                it->second = std::make_unique<ResourceState>(detail::cache_key_segment(name), wanted(name), random());
+                it->second = std::make_unique<ResourceState>(detail::cache_key_segment(name), wanted(name), first_generation());
             return *it->second;
+        }
+
+        /// Random, so that processes sharing a persistent store (forked ones too) do not reuse
+        /// each other's generations.
+        static std::uint64_t first_generation() {
+            std::uint64_t g = 0;
+            detail::random_fill(reinterpret_cast<unsigned char*>(&g), sizeof g);
+            return g;
         }
 
         bool wanted(std::string_view name) const {

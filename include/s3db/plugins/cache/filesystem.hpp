@@ -20,13 +20,13 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include "s3db/detail/hashing.hpp"
+#include "s3db/detail/random.hpp"
 #include "s3db/plugins/cache/driver.hpp"
 
 namespace s3db {
@@ -213,9 +213,11 @@ private:
         std::filesystem::remove(p, ec);
     }
 
+    /// From the fork-safe CSPRNG: processes forked from one parent must not share temp names.
     static std::string random_suffix() {
-        thread_local std::mt19937_64 gen{std::random_device{}()};
-        return detail::hex_u64(gen());
+        std::uint64_t bits = 0;
+        detail::random_fill(reinterpret_cast<unsigned char*>(&bits), sizeof bits);
+        return detail::hex_u64(bits);
     }
 
     void maybe_sweep() {
