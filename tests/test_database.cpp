@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 #include "s3db/core/database.hpp"
@@ -249,6 +250,21 @@ struct User {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(User, id, name, age)
 struct NotJson {};
+/// Writes `nick` only when set, as hand-written to_json functions for optionals usually do.
+struct Member {
+    std::string id;
+    std::string name;
+    std::optional<std::string> nick;
+};
+inline void to_json(json& j, const Member& m) {
+    j = json{{"id", m.id}, {"name", m.name}};
+    if (m.nick) j["nick"] = *m.nick;
+}
+inline void from_json(const json& j, Member& m) {
+    j.at("id").get_to(m.id);
+    j.at("name").get_to(m.name);
+    if (auto it = j.find("nick"); it != j.end()) m.nick = it->get<std::string>();
+}
 }  // namespace typed
 
 static_assert(JsonRecord<typed::User>);
@@ -264,6 +280,32 @@ TEST_F(Fixture, TypedResourcesMapStructs) {
     EXPECT_EQ(people.get(ada.id).name, "Ada");
     EXPECT_FALSE(people.get_or_null("nobody"));
     EXPECT_EQ(people.list().size(), 1u);
+}
+
+TEST_F(Fixture, TypedUpdatesKeepTheFieldsTheStructDoesNotModel) {
+    db.create_resource({.name = "people",
+                        .attributes = ojson{{"name", "string|required"}, {"age", "number|integer"}, {"city", "string|optional"}},
+                        .timestamps = true});
+    auto& untyped = db.resource("people");
+    const std::string id = untyped.insert({{"name", "Ada"}, {"age", 36}, {"city", "London"}})["id"];
+    const std::string created = untyped.get(id)["createdAt"];
+    auto people = db.resource<typed::User>("people");
+    EXPECT_EQ(people.update(id, [](typed::User& u) { ++u.age; }).age, 37);
+    auto stored = untyped.get(id);
+    EXPECT_EQ(stored["city"], "London");
+    EXPECT_EQ(stored["createdAt"], created);
+    EXPECT_EQ(stored["age"], 37);
+}
+
+TEST_F(Fixture, TypedUpdatesRemoveAFieldTheStructStopsWriting) {
+    db.create_resource({.name = "members",
+                        .attributes = ojson{{"name", "string"}, {"nick", "string|optional"}, {"team", "string|optional"}}});
+    db.resource("members").insert({{"id", "m1"}, {"name", "Ada"}, {"nick", "countess"}, {"team", "math"}});
+    auto members = db.resource<typed::Member>("members");
+    EXPECT_FALSE(members.update("m1", [](typed::Member& m) { m.nick.reset(); }).nick);
+    auto stored = db.resource("members").get("m1");
+    EXPECT_FALSE(stored.contains("nick"));
+    EXPECT_EQ(stored["team"], "math");
 }
 
 TEST_F(Fixture, PatchIsHeadPlusConditionalCopyAndKeepsContent) {
@@ -390,4 +432,43 @@ TEST_F(Fixture, ASchemaThatDeclaresIdValidatesItAndKeepsItOutOfMetadata) {
     for (auto& [k, v] : raw->metadata) EXPECT_NE(v, "log-1") << "the id was stored in metadata under " << k;
     EXPECT_THROW(logs.insert({{"id", "ab"}, {"what", "x"}}), ValidationError);  // min:3 applies to the id
     EXPECT_NO_THROW(logs.insert({{"what", "generated id"}}));
+}
+
+TEST_F(Fixture, IdsFollowIdSizeAcrossDefinitionsAndCustomGeneratorsStay) {
+    auto config = users_config();
+    auto& users = db.create_resource(config);
+    const std::string first = users.insert({{"name", "Ada"}})["id"];
+    EXPECT_EQ(first.size(), default_id_size);
+    EXPECT_EQ(first.find_first_not_of(url_alphabet), std::string::npos) << first;
+
+    config.id_size = 10;  // a new version of the definition
+    auto& again = db.create_resource(config);
+    ASSERT_EQ(&again, &users);
+    const std::string shorter = users.insert({{"name", "Bob"}})["id"];
+    EXPECT_EQ(shorter.size(), 10u) << shorter;
+
+    int n = 0;
+    users.set_id_generator([&] { return "custom-" + std::to_string(++n); });
+    EXPECT_EQ(users.insert({{"name", "Cy"}})["id"], "custom-1");
+    config.id_size = 12;
+    db.create_resource(config);
+    EXPECT_EQ(users.insert({{"name", "Di"}})["id"], "custom-2");  // the user's generator stays
+    EXPECT_EQ(users.get("custom-2")["name"], "Di");
+}
+
+TEST_F(Fixture, ResourceNamesThatWouldBreakKeysAreRefusedBeforeAnyRequest) {
+    db.create_resource({.name = "a", .attributes = ojson{{"name", "string"}}});
+    const auto before = db.transport().counts();
+    for (std::string name : std::vector<std::string>{"", "a/b", "..", "x\ny", "bad\xff"}) {
+        auto config = users_config();
+        config.name = name;
+        try {
+            db.create_resource(config);
+            ADD_FAILURE() << "'" << name << "' was accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find("resource name"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_EQ(since(before).total(), 0u);
+    EXPECT_EQ(db.resources(), std::vector<std::string>{"a"});
 }

@@ -110,6 +110,7 @@ public:
     Resource& create_resource(ResourceConfig config) {
         for (auto& h : before_create_) h(config);
         // Everything that can refuse the definition does so before anything is written.
+        validate_resource_name(config.name);
         {
             auto probe = config;
             detail::apply_timestamps(probe);
@@ -118,7 +119,6 @@ public:
             Partitions::parse(probe.name, probe.partitions, schema, PartitionOptions{.strict = options_.strict_validation});
             behavior_from_name(probe.behavior);
         }
-        if (config.name.empty()) throw ConfigError("a resource needs a name");
         auto m = update_metadata(store_, [&](DatabaseMetadata& md) { return md.upsert_resource(config); });
         Resource* r;
         {

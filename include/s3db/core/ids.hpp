@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -139,30 +140,49 @@ inline std::string record_key(std::string_view resource, std::string_view id) {
     return key;
 }
 
+namespace detail {
+/// Why `s` cannot stand between two '/' of a key (nullopt when it can): it is empty, "." or ".."
+/// (path tools and the filesystem store take those for directories), not valid UTF-8, or holds one
+/// of the ASCII characters `refused` (named with `why`) or a character S3 listings cannot carry.
+inline std::optional<std::string> key_segment_flaw(std::string_view s, std::string_view noun, std::string_view refused,
+                                                   std::string_view why) {
+    if (s.empty()) return "it is empty";
+    if (s == "." || s == "..") return "'.' and '..' are not allowed as " + std::string(noun);
+    for (std::size_t i = 0; i < s.size();) {
+        char32_t cp = 0;
+        const std::size_t n = utf8_sequence(s, i, &cp);
+        if (n == 0) return "it is not valid UTF-8 (byte " + std::to_string(i) + ")";
+        if (cp < 0x80 && refused.find(static_cast<char>(cp)) != std::string_view::npos)
+            return std::string("it contains '") + static_cast<char>(cp) + "', " + std::string(why);
+        if (key_hostile(cp)) return "it contains " + code_point_name(cp) + ", which S3 listings cannot carry";
+        i += n;
+    }
+    return std::nullopt;
+}
+}  // namespace detail
+
 /// Throws InvalidId (naming resource, id and reason) unless `id` can be a record id:
-/// - not empty, not "." or ".." (path tools and the filesystem store treat those as directories);
+/// - not empty, not "." or "..";
 /// - none of '/', '\', '=', '%' — s3db.js refuses them in ids (its `validateS3KeySegment`), and '/'
 ///   would move the record to another key level;
 /// - valid UTF-8 without control characters, DEL, U+FFFE or U+FFFF, which S3 listings cannot carry;
 /// - short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
 inline void validate_id(std::string_view resource, std::string_view id) {
-    auto fail = [&](const std::string& why) { throw InvalidId(std::string(resource), std::string(id), why); };
-    if (id.empty()) fail("it is empty");
-    if (id == "." || id == "..") fail("'.' and '..' are not allowed as ids");
-    for (std::size_t i = 0; i < id.size();) {
-        char32_t cp = 0;
-        const std::size_t n = detail::utf8_sequence(id, i, &cp);
-        if (n == 0) fail("it is not valid UTF-8 (byte " + std::to_string(i) + ")");
-        if (cp == '/' || cp == '\\' || cp == '=' || cp == '%')
-            fail(std::string("it contains '") + static_cast<char>(cp) + "', which s3db.js does not allow in ids");
-        if (detail::key_hostile(cp))
-            fail("it contains " + detail::code_point_name(cp) + ", which S3 listings cannot carry");
-        i += n;
-    }
+    if (auto flaw = detail::key_segment_flaw(id, "ids", "/\\=%", "which s3db.js does not allow in ids"))
+        throw InvalidId(std::string(resource), std::string(id), *flaw);
     const std::size_t key_bytes = resource.size() + id.size() + 18;  // "resource=" "/data/id="
     if (key_bytes > max_key_bytes)
-        fail("its record key would be " + std::to_string(key_bytes) + " bytes, over S3's limit of " +
-             std::to_string(max_key_bytes));
+        throw InvalidId(std::string(resource), std::string(id),
+                        "its record key would be " + std::to_string(key_bytes) + " bytes, over S3's limit of " +
+                            std::to_string(max_key_bytes));
+}
+
+/// Throws ConfigError unless `name` can name a new resource: one key segment (`resource=<name>/`),
+/// so no '/', which would put one resource's keys inside another's (and its remove_all would delete
+/// both), and the same rules of UTF-8 and listable characters as ids.
+inline void validate_resource_name(std::string_view name) {
+    if (auto flaw = detail::key_segment_flaw(name, "resource names", "/", "which would split the keys of its records"))
+        throw ConfigError("resource name '" + InvalidKey::printable(std::string(name)) + "' cannot be used: " + *flaw);
 }
 
 }  // namespace s3db

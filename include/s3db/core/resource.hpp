@@ -133,11 +133,15 @@ public:
                                     .version = version_});
         behavior_ = behavior_from_name(config_.behavior);
         map_json_ = schema_map_json(codec_->schema(), stored.registry.mapping);
-        if (!id_generator_) id_generator_ = make_id_generator(static_cast<std::size_t>(config_.id_size));
+        // A new definition may change idSize; a generator the user set stays.
+        if (!custom_id_generator_) id_generator_ = make_id_generator(static_cast<std::size_t>(config_.id_size));
         data_prefix_ = "resource=" + config_.name + "/data/";
     }
 
-    void set_id_generator(IdGenerator g) { id_generator_ = std::move(g); }
+    void set_id_generator(IdGenerator g) {
+        id_generator_ = std::move(g);
+        custom_id_generator_ = true;
+    }
     /// Hook functions run at hook point `h` (see S3DB_RESOURCE_HOOKS), before the plugins'.
     /// Register them before operations run.
     void add_hook(Hook h, HookFn fn) { hooks_[static_cast<std::size_t>(h)].push_back(std::move(fn)); }
@@ -1022,6 +1026,7 @@ private:
     AnyBehavior behavior_;
     std::string map_json_;
     IdGenerator id_generator_;
+    bool custom_id_generator_ = false;
     std::string data_prefix_;
     std::vector<HookFn> hooks_[static_cast<std::size_t>(Hook::hook_count)];
     std::map<std::string, std::vector<Listener>, std::less<>> listeners_;

@@ -40,14 +40,20 @@ public:
         return j->template get<Record>();
     }
     bool exists(std::string_view id) { return r_->exists(id); }
-    /// Compare-and-swap update with a function over the struct.
+    /// Compare-and-swap update with a function over the struct. The struct's fields are written over
+    /// the stored record, so fields it does not model (timestamps, attributes added later) stay; a
+    /// field its to_json wrote before the change and omits after it (a cleared optional) is removed.
     template <class Fn>
         requires std::invocable<Fn&, Record&>
     Record update(std::string_view id, Fn&& change) {
         return r_->update(id, [&](json& j) {
                      Record rec = j.template get<Record>();
+                     const json before(rec);
                      change(rec);
-                     j = json(rec);
+                     json after(rec);
+                     for (auto& [field, value] : before.items())
+                         if (!after.contains(field)) j.erase(field);
+                     for (auto& [field, value] : after.items()) j[field] = std::move(value);
                  }).template get<Record>();
     }
     Record replace(std::string id, const Record& record) {

@@ -75,6 +75,12 @@ inline void random_fill(unsigned char* out, std::size_t n) {
     }
 }
 
+inline std::uint64_t random_u64() {
+    std::uint64_t v = 0;
+    random_fill(reinterpret_cast<unsigned char*>(&v), sizeof v);
+    return v;
+}
+
 inline std::string random_bytes(std::size_t n) {
     std::string out(n, '\0');
     random_fill(reinterpret_cast<unsigned char*>(out.data()), n);

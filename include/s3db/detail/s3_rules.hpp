@@ -77,8 +77,7 @@ inline std::string quoted_etag(std::string_view e) { return '"' + std::string(ba
 /// ignores, it gives each write its own ETag.
 inline void append_etag_salt(std::string& out) {
     static constexpr char ws[] = {' ', '\t', '\n', '\r'};
-    std::uint64_t bits = 0;
-    random_fill(reinterpret_cast<unsigned char*>(&bits), sizeof bits);
+    std::uint64_t bits = random_u64();
     char salt[32];
     for (auto& c : salt) {
         c = ws[bits & 3];

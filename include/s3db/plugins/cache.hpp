@@ -340,17 +340,12 @@ private:
             }
             std::unique_lock lock(mutex);
             auto [it, inserted] = resources.try_emplace(std::string(name));
+            // A random first generation: processes sharing a persistent store (forked ones too)
+            // must not reuse each other's generations.
             if (inserted)
-                it->second = std::make_unique<ResourceState>(detail::cache_key_segment(name), wanted(name), first_generation());
+                it->second = std::make_unique<ResourceState>(detail::cache_key_segment(name), wanted(name),
+                                                             detail::random_u64());
             return *it->second;
-        }
-
-        /// Random, so that processes sharing a persistent store (forked ones too) do not reuse
-        /// each other's generations.
-        static std::uint64_t first_generation() {
-            std::uint64_t g = 0;
-            detail::random_fill(reinterpret_cast<unsigned char*>(&g), sizeof g);
-            return g;
         }
 
         bool wanted(std::string_view name) const {

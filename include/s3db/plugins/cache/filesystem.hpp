@@ -214,11 +214,7 @@ private:
     }
 
     /// From the fork-safe CSPRNG: processes forked from one parent must not share temp names.
-    static std::string random_suffix() {
-        std::uint64_t bits = 0;
-        detail::random_fill(reinterpret_cast<unsigned char*>(&bits), sizeof bits);
-        return detail::hex_u64(bits);
-    }
+    static std::string random_suffix() { return detail::hex_u64(detail::random_u64()); }
 
     void maybe_sweep() {
         auto now = detail::epoch_ms(clock_.now());
