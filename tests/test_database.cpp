@@ -282,6 +282,48 @@ TEST_F(Fixture, TypedResourcesMapStructs) {
     EXPECT_EQ(people.list().size(), 1u);
 }
 
+TEST_F(Fixture, TypedResourcesCoverBulkPagedAndQueriedOperations) {
+    db.create_resource({.name = "people", .attributes = ojson{{"name", "string|required"}, {"age", "number|integer"}}});
+    auto people = db.resource<typed::User>("people");
+    people.insert({.id = "a", .name = "Ada", .age = 36});
+    auto made = people.insert_many({{.id = "b", .name = "Bob", .age = 41},
+                                    {.id = "a", .name = "Again", .age = 1},  // the id exists
+                                    {.id = "c", .name = "Cy", .age = 36}});
+    ASSERT_EQ(made.size(), 3u);
+    EXPECT_EQ(made[0].record->name, "Bob");
+    EXPECT_FALSE(made[1].record);
+    EXPECT_NE(made[1].error.find("'a'"), std::string::npos) << made[1].error;
+    EXPECT_EQ(made[2].record->id, "c");
+
+    auto got = people.get_many({"a", "zz", "c"});
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0]->name, "Ada");
+    EXPECT_FALSE(got[1]);
+    EXPECT_EQ(got[2]->age, 36);
+
+    auto first = people.page(2);
+    ASSERT_EQ(first.items.size(), 2u);
+    EXPECT_EQ(first.items[0].id, "a");
+    auto second = people.page(2, first.next_cursor);
+    ASSERT_EQ(second.items.size(), 1u);
+    EXPECT_EQ(second.items[0].id, "c");
+    EXPECT_TRUE(second.next_cursor.empty());
+
+    EXPECT_EQ(people.query({{"age", 36}}).size(), 2u);
+    auto named = people.query({{"age", 36}}, [](const typed::User& u) { return u.name.starts_with("C"); });
+    ASSERT_EQ(named.size(), 1u);
+    EXPECT_EQ(named[0].id, "c");
+
+    int seen = 0;
+    people.for_each([&](typed::User&& u) { seen += u.age; });
+    EXPECT_EQ(seen, 36 + 41 + 36);
+
+    EXPECT_EQ(people.upsert({.id = "b", .name = "Bob", .age = 42}).age, 42);
+    EXPECT_EQ(people.upsert({.id = "e", .name = "Eve", .age = 29}).name, "Eve");
+    people.remove_many({"a", "e"});
+    EXPECT_EQ(people.count(), 2u);
+}
+
 TEST_F(Fixture, TypedUpdatesKeepTheFieldsTheStructDoesNotModel) {
     db.create_resource({.name = "people",
                         .attributes = ojson{{"name", "string|required"}, {"age", "number|integer"}, {"city", "string|optional"}},

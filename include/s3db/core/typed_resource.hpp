@@ -59,15 +59,69 @@ public:
     Record replace(std::string id, const Record& record) {
         return r_->replace(std::move(id), json(record)).template get<Record>();
     }
+    /// Insert, or write the struct's fields over the stored record when its id exists.
+    Record upsert(const Record& record) { return r_->upsert(drop_empty_id(json(record))).template get<Record>(); }
     void remove(std::string_view id) { r_->remove(id); }
-    std::vector<Record> list(const ListQuery& q = {}) {
-        std::vector<Record> out;
-        for (auto& j : r_->list(q)) out.push_back(j.template get<Record>());
+    void remove_many(const std::vector<std::string>& ids) { r_->remove_many(ids); }
+
+    /// One result per input, in order: the stored record, or why its insert failed.
+    struct BulkResult {
+        std::optional<Record> record;
+        std::string error;
+    };
+    std::vector<BulkResult> insert_many(const std::vector<Record>& records) {
+        std::vector<json> items;
+        items.reserve(records.size());
+        for (auto& r : records) items.push_back(drop_empty_id(json(r)));
+        std::vector<BulkResult> out;
+        out.reserve(records.size());
+        for (auto& r : r_->insert_many(std::move(items)))
+            out.push_back({r.record ? std::optional<Record>(r.record->template get<Record>()) : std::nullopt,
+                           std::move(r.error)});
         return out;
     }
+    /// nullopt where a record does not exist.
+    std::vector<std::optional<Record>> get_many(const std::vector<std::string>& ids) {
+        std::vector<std::optional<Record>> out;
+        out.reserve(ids.size());
+        for (auto& j : r_->get_many(ids)) out.push_back(j ? std::optional<Record>(j->template get<Record>()) : std::nullopt);
+        return out;
+    }
+
+    std::vector<Record> list(const ListQuery& q = {}) { return structs(r_->list(q)); }
     std::size_t count(const ListQuery& q = {}) { return r_->count(q); }
 
+    struct Page {
+        std::vector<Record> items;
+        std::string next_cursor;  // empty on the last page
+    };
+    Page page(std::size_t size, const std::string& cursor = {}, ListQuery q = {}) {
+        auto p = r_->page(size, cursor, std::move(q));
+        return {structs(std::move(p.items)), std::move(p.next_cursor)};
+    }
+    /// Records whose fields equal `filter`'s (see Resource::query).
+    std::vector<Record> query(const json& filter, ListQuery q = {}) { return structs(r_->query(filter, {}, std::move(q))); }
+    /// ... and whose struct satisfies `predicate`.
+    template <class Pred>
+        requires std::predicate<Pred&, const Record&>
+    std::vector<Record> query(const json& filter, Pred predicate, ListQuery q = {}) {
+        return structs(r_->query(filter, [&](const json& j) { return predicate(j.template get<Record>()); }, std::move(q)));
+    }
+    /// Every record (or a partition's) as a struct, one LIST page at a time (see Resource::records).
+    template <class Fn>
+        requires std::invocable<Fn&, Record&&>
+    void for_each(Fn&& fn, ListQuery q = {}) {
+        r_->for_each([&](json&& j) { fn(j.template get<Record>()); }, std::move(q));
+    }
+
 private:
+    static std::vector<Record> structs(std::vector<json> records) {
+        std::vector<Record> out;
+        out.reserve(records.size());
+        for (auto& j : records) out.push_back(j.template get<Record>());
+        return out;
+    }
+
     /// A default-constructed struct has an empty id: let the resource generate one.
     static json drop_empty_id(json j) {
         if (auto it = j.find("id"); it != j.end() && it->is_string() && it->template get_ref<const std::string&>().empty())
