@@ -57,6 +57,46 @@ TYPED_TEST(Conformance, ReadObjectSeesWhatGetReturns) {
     EXPECT_FALSE(read_object(this->store, "nope", [](const ObjectView&) { return 1; }));
 }
 
+// The memory store keeps metadata packed, its ETags, content types and keys inline up to a size
+// and on the heap beyond, and shows metadata through one refilled map per thread.
+TEST(MemoryStore, PackedObjectsReadBackWhateverTheirSizesAndNestedReadsSeeTheirOwnMetadata) {
+    Memory a, b;
+    const std::string long_value(300, 'v');  // a two-byte length
+    const std::string long_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    const std::string long_key = "resource=r/data/id=" + std::string(100, 'k');
+    const Metadata big{{"a", long_value}, {"b", ""}, {"c", "short"}}, small{{"z", "1"}};
+    a.put("x", "body", {.content_type = long_type, .metadata = big});
+    a.put(long_key, "", {.metadata = small});
+    b.put("y", "", {.content_type = "text/plain", .metadata = small});
+
+    auto seen = read_object(a, "x", [&](const ObjectView& outer) {
+        EXPECT_EQ(outer.content_type, long_type);
+        EXPECT_EQ(outer.metadata, big);
+        read_object(b, "y", [&](const ObjectView& inner) {
+            EXPECT_EQ(inner.metadata, small);
+            EXPECT_EQ(inner.content_type, "text/plain");
+            return 0;
+        });
+        EXPECT_EQ(outer.metadata, big);  // the nested read did not refill the outer view
+        return 0;
+    });
+    EXPECT_TRUE(seen);
+    // One map refilled with fewer entries, then more again.
+    EXPECT_EQ(read_object(a, long_key, [](const ObjectView& v) { return v.metadata; }), small);
+    EXPECT_EQ(read_object(a, "x", [](const ObjectView& v) { return v.metadata; }), big);
+    EXPECT_EQ(a.head(long_key)->key, long_key);
+    EXPECT_EQ(a.list({.prefix = "resource="}).objects.at(0).key, long_key);
+
+    a.copy("x", "x2", {.directive = MetadataDirective::replace, .metadata = small, .content_type = "text/csv"});
+    auto copied = a.get("x2");
+    EXPECT_EQ(copied->info.metadata, small);
+    EXPECT_EQ(copied->info.content_type, "text/csv");
+    EXPECT_EQ(copied->info.etag, a.head("x")->etag);
+    a.copy("x", "x3");
+    EXPECT_EQ(a.get("x3")->info.metadata, big);
+    EXPECT_EQ(a.get("x3")->info.content_type, long_type);
+}
+
 TYPED_TEST(Conformance, EtagIsTheQuotedMd5OfTheBody) {
     auto put = this->store.put("k", "hello");
     EXPECT_EQ(put.etag, "\"5d41402abc4b2a76b9719d911017c592\"");

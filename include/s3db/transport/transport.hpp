@@ -97,6 +97,15 @@ public:
     void clear() noexcept { entries_.clear(); }
     void reserve(size_type n) { entries_.reserve(n); }
 
+    /// Refills the map with `n` entries that come in key order without duplicates: `entry(i, key,
+    /// value)` assigns the i-th into the strings already there, so a reader that refills one map
+    /// record after record stops allocating once its strings are long enough.
+    template <class Fn>
+    void refill_sorted(size_type n, Fn&& entry) {
+        entries_.resize(n);
+        for (size_type i = 0; i < n; ++i) entry(i, entries_[i].first, entries_[i].second);
+    }
+
     iterator lower_bound(std::string_view key) {
         return std::lower_bound(entries_.begin(), entries_.end(), key,
                                 [](const value_type& e, std::string_view k) { return key_less(e.first, k); });
