@@ -33,7 +33,7 @@ for bench in "${benches[@]}"; do
 done
 
 # The memory-store figures again with glibc's heap on transparent huge pages (s3db.js's node gets
-# the same setting): one page fault per 2 MB instead of per 4 KB, which on a virtual machine is most
-# of what a list of fresh records costs. Printed next to the default run above, never instead of it.
+# the same setting): one page fault per 2 MB instead of per 4 KB, which on a virtual machine is about
+# half of what a list of fresh records costs. Printed next to the default run above, never instead of it.
 echo "== build/bench/database, memory store, GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
 S3DB_TEST_S3_URL= GLIBC_TUNABLES=glibc.malloc.hugetlb=1 build/bench/database "$@"
