@@ -34,11 +34,7 @@ public:
 
     Record insert(const Record& record) { return r_->insert(drop_empty_id(json(record))).template get<Record>(); }
     Record get(std::string_view id) { return r_->get(id).template get<Record>(); }
-    std::optional<Record> get_or_null(std::string_view id) {
-        auto j = r_->get_or_null(id);
-        if (!j) return std::nullopt;
-        return j->template get<Record>();
-    }
+    std::optional<Record> get_or_null(std::string_view id) { return maybe_struct(r_->get_or_null(id)); }
     bool exists(std::string_view id) { return r_->exists(id); }
     /// Compare-and-swap update with a function over the struct. The struct's fields are written over
     /// the stored record, so fields it does not model (timestamps, attributes added later) stay; a
@@ -75,16 +71,14 @@ public:
         for (auto& r : records) items.push_back(drop_empty_id(json(r)));
         std::vector<BulkResult> out;
         out.reserve(records.size());
-        for (auto& r : r_->insert_many(std::move(items)))
-            out.push_back({r.record ? std::optional<Record>(r.record->template get<Record>()) : std::nullopt,
-                           std::move(r.error)});
+        for (auto& r : r_->insert_many(std::move(items))) out.push_back({maybe_struct(r.record), std::move(r.error)});
         return out;
     }
     /// nullopt where a record does not exist.
     std::vector<std::optional<Record>> get_many(const std::vector<std::string>& ids) {
         std::vector<std::optional<Record>> out;
         out.reserve(ids.size());
-        for (auto& j : r_->get_many(ids)) out.push_back(j ? std::optional<Record>(j->template get<Record>()) : std::nullopt);
+        for (auto& j : r_->get_many(ids)) out.push_back(maybe_struct(j));
         return out;
     }
 
@@ -115,6 +109,10 @@ public:
     }
 
 private:
+    static std::optional<Record> maybe_struct(const std::optional<json>& j) {
+        if (!j) return std::nullopt;
+        return j->template get<Record>();
+    }
     static std::vector<Record> structs(std::vector<json> records) {
         std::vector<Record> out;
         out.reserve(records.size());

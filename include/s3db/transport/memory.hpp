@@ -29,21 +29,13 @@ public:
     InlineText() noexcept = default;
     explicit InlineText(std::string_view s) { assign(s); }
     InlineText(const InlineText& o) { assign(o.view()); }
-    InlineText(InlineText&& o) noexcept : heap_(std::move(o.heap_)), size_(o.size_) {
-        if (!heap_) std::memcpy(inline_, o.inline_, size_);
-        o.size_ = 0;
-    }
+    InlineText(InlineText&& o) noexcept { take(o); }
     InlineText& operator=(const InlineText& o) {
         if (this != &o) assign(o.view());
         return *this;
     }
     InlineText& operator=(InlineText&& o) noexcept {
-        if (this != &o) {
-            heap_ = std::move(o.heap_);
-            size_ = o.size_;
-            if (!heap_) std::memcpy(inline_, o.inline_, size_);
-            o.size_ = 0;
-        }
+        if (this != &o) take(o);
         return *this;
     }
 
@@ -55,6 +47,12 @@ private:
         if (s.size() > N) heap_ = std::make_unique<char[]>(s.size());
         if (!s.empty()) std::memcpy(heap_ ? heap_.get() : inline_, s.data(), s.size());
         size_ = static_cast<std::uint32_t>(s.size());
+    }
+    void take(InlineText& o) noexcept {
+        heap_ = std::move(o.heap_);
+        size_ = o.size_;
+        if (!heap_) std::memcpy(inline_, o.inline_, size_);
+        o.size_ = 0;
     }
 
     std::unique_ptr<char[]> heap_;
