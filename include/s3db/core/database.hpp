@@ -7,6 +7,7 @@
 // at run time. Plugins install on connect() (or at once when added to a connected database), stop
 // on disconnect() and on destruction.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +42,9 @@ struct DatabaseOptions {
     int max_update_attempts = 16;        // compare-and-swap rounds before UpdateConflict
     std::size_t metadata_limit = s3db_metadata_limit;  // bytes of metadata a record may use (S3: 2 KB)
     bool strict_validation = true;  // s3db.js's strictValidation: partitions must name attributes
+    /// Partition refs younger than this are never deleted as stale (an insert writes its refs just
+    /// before its record); see Resource::repair_partitions.
+    std::chrono::seconds stale_ref_grace{60};
 };
 
 template <Transport T, class... Plugins>
@@ -220,7 +224,7 @@ private:
             slot = std::make_unique<Resource>(
                 store_, pool_, stored,
                 typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit,
-                                            options_.strict_validation},
+                                            options_.strict_validation, options_.stale_ref_grace},
                 &host_);
         return *slot;
     }

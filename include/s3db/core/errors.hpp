@@ -101,8 +101,32 @@ public:
 /// An `If-Match` / `If-None-Match` condition did not hold (412).
 class PreconditionFailed : public TransportError {
 public:
-    explicit PreconditionFailed(const std::string& key, std::string request_id = {})
-        : TransportError("precondition failed", {412, "PreconditionFailed", std::move(request_id), key, false}) {}
+    explicit PreconditionFailed(const std::string& key, std::string request_id = {}, bool after_unanswered = false)
+        : TransportError(after_unanswered ? "precondition failed after an unanswered attempt" : "precondition failed",
+                         {412, "PreconditionFailed", std::move(request_id), key, false}),
+          after_unanswered_(after_unanswered) {}
+
+    /// An earlier attempt of the same write got no answer: this 412 may be that attempt, applied.
+    /// Only the writer can tell (see Resource's write tokens); a plain 412 means "not applied".
+    bool after_unanswered_attempt() const noexcept { return after_unanswered_; }
+
+private:
+    bool after_unanswered_ = false;
+};
+
+/// A write whose outcome the store cannot tell: an attempt got no answer and what is stored now
+/// neither shows it applied nor proves it was not. The write may have been applied once, or not
+/// at all (never twice); read the record to see. `cause()` is what the last attempt met.
+class OutcomeUnknown : public Error {
+public:
+    OutcomeUnknown(const std::string& resource, const std::string& id, const std::string& operation, const std::string& cause)
+        : Error(operation + " of record '" + InvalidKey::printable(id) + "' of resource '" + resource +
+                "': outcome unknown (applied once or not at all): " + cause),
+          cause_(cause) {}
+    const std::string& cause() const noexcept { return cause_; }
+
+private:
+    std::string cause_;
 };
 
 /// A conditional GET whose `If-None-Match` matched (304): the caller's copy is current.

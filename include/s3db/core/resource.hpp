@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <iterator>
 #include <thread>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +32,7 @@
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/schema.hpp"
+#include "s3db/core/write_tokens.hpp"
 #include "s3db/detail/retry.hpp"
 #include "s3db/detail/s3_rules.hpp"
 #include "s3db/detail/worker_pool.hpp"
@@ -104,6 +107,9 @@ public:
         int max_update_attempts = 16;
         std::size_t metadata_limit = s3db_metadata_limit;
         bool strict_validation = true;
+        /// A partition ref younger than this is never taken for stale: an insert writes its refs
+        /// just before its record, and a listing must not delete them in between.
+        std::chrono::seconds stale_ref_grace{60};
     };
 
     Resource(T& transport, detail::WorkerPool& pool, const StoredResource& stored, Settings settings,
@@ -192,14 +198,19 @@ public:
             OperationContext ctx = begin("replace", std::move(data));
             auto record = prepare(ctx, WriteKind::insert);
             auto refs = partitions_.refs(record.result, ctx.id);
-            transport_.put(key_of(ctx.id), record.body, put_options(std::move(record.stored)));
-            write_refs(refs, [] {});
+            PutOptions o = put_options(std::move(record.stored));
+            detail::stamp_write_tokens(o.metadata, {}, detail::new_write_token(), settings_.metadata_limit);
+            write_refs(refs);
+            transport_.put(key_of(ctx.id), record.body, std::move(o));
             return finish<Hook::after_replace>(ctx, "replaced", std::move(record.result));
         });
     }
 
-    /// Read, change, write back with If-Match: 1 GET + 1 PUT (+2 per moved partition). When another
-    /// writer got there first the record is read again and the change re-applied; no update is lost.
+    /// Read, change, write back with If-Match: 1 GET + 1 PUT (+2 per moved partition, +1 HEAD that
+    /// checks the moved refs against the stored record). When another writer got there first the
+    /// record is read again and the change re-applied; no update is lost, none applied twice. A
+    /// write whose answer was lost is settled by the next read (write tokens, core/write_tokens.hpp);
+    /// when the store cannot tell, OutcomeUnknown.
     json update(std::string_view id, const json& partial) {
         auto merge = [&](json& record) { merge_into(record, partial); };
         return observed("update", id, [&] { return update_impl(id, merge); });
@@ -309,6 +320,93 @@ public:
             return 0;
         });
     }
+
+    /// What `repair_partitions` found and did.
+    struct PartitionRepair {
+        std::size_t records = 0;   // records read
+        std::size_t refs = 0;      // refs listed
+        std::size_t added = 0;     // missing refs written
+        std::size_t removed = 0;   // stale refs deleted
+        std::size_t requests = 0;  // requests sent (LIST, GET/HEAD, PUT, DeleteObjects, settling HEADs)
+    };
+
+    /// Rebuilds the resource's partition refs from its records: each ref a record names is written
+    /// when missing, every other ref deleted, but for refs younger than stale_ref_grace (an insert
+    /// may be writing them). For buckets damaged by a crash or written by s3db.js (which writes refs
+    /// twice and does not escape values). Requests: ⌈records/1000⌉ + ⌈refs/1000⌉ LIST, 1 GET per
+    /// record (HEAD where records live in metadata), 1 PUT per missing ref, 1 DeleteObjects per
+    /// 1000 stale refs and 1 HEAD (+1 GET for body behaviors) per record that had stale refs.
+    PartitionRepair repair_partitions() { return repair_partitions(settings_.stale_ref_grace); }
+    /// The same, with another grace (0: every ref no record names, e.g. once writers are stopped).
+    PartitionRepair repair_partitions(std::chrono::seconds grace) {
+        PartitionRepair report;
+        if (partitions_.empty()) return report;
+        // Refs first: a record inserted during the repair has written its refs already, and one
+        // deleted during it is found missing and its refs left for a later listing.
+        std::vector<ListEntry> refs;
+        ListOptions lo{.prefix = "resource=" + config_.name + "/partition="};
+        for (;;) {
+            auto page = transport_.list(lo);
+            ++report.requests;
+            for (auto& e : page.objects) refs.push_back(std::move(e));
+            if (!page.truncated()) break;
+            lo.continuation_token = page.next_continuation_token;
+        }
+        report.refs = refs.size();
+        std::vector<std::string> ids;
+        auto st = list_state(ListQuery{}, 0);
+        while (!st.done)
+            scan_page(st, [&](std::string_view id, std::string_view) {
+                ids.emplace_back(id);
+                return true;
+            });
+        report.requests += st.lists;
+        std::vector<std::vector<std::string>> named(ids.size());
+        pool_.for_each_index(ids.size(), [&](std::size_t i) {
+            std::optional<json> r;
+            if (behavior_reads_body(behavior_)) r = fetch_record(ids[i]);
+            else if (auto f = head_record(ids[i])) r = std::move(f->record);
+            if (r) named[i] = keys_of(partitions_.refs(*r, ids[i]));
+        });
+        report.records = ids.size();
+        report.requests += ids.size();
+        std::set<std::string, std::less<>> desired, existing;
+        for (auto& keys : named) desired.insert(keys.begin(), keys.end());
+        for (auto& e : refs) existing.insert(e.key);
+        std::vector<std::string> missing;
+        for (auto& k : desired)
+            if (!existing.count(k)) missing.push_back(k);
+        pool_.for_each_index(missing.size(), [&](std::size_t i) { put_ref(missing[i]); });
+        report.added = missing.size();
+        report.requests += missing.size();
+        const auto young = std::chrono::system_clock::now() - grace;
+        std::map<std::string, std::vector<std::string>, std::less<>> stale;  // record id -> its stale refs
+        std::vector<std::string> stale_keys;
+        for (auto& e : refs) {
+            if (desired.count(e.key) || e.last_modified > young) continue;
+            auto ref = partitions_.parse_ref(e.key);
+            stale[ref ? ref->id : std::string{}].push_back(e.key);
+            stale_keys.push_back(e.key);
+        }
+        for (std::size_t at = 0; at < stale_keys.size(); at += max_list_keys) {
+            std::vector<std::string> batch(stale_keys.begin() + static_cast<std::ptrdiff_t>(at),
+                                           stale_keys.begin() + static_cast<std::ptrdiff_t>(std::min(stale_keys.size(), at + max_list_keys)));
+            remove_keys(batch);
+            ++report.requests;
+        }
+        report.removed = stale_keys.size();
+        std::vector<std::pair<std::string, std::vector<std::string>>> settle(stale.begin(), stale.end());
+        std::erase_if(settle, [](auto& s) { return s.first.empty(); });  // keys no partition of ours can parse
+        std::vector<std::size_t> sent(settle.size());
+        pool_.for_each_index(settle.size(), [&](std::size_t i) { sent[i] = settle_refs(settle[i].first, {}, std::move(settle[i].second), {}); });
+        for (auto n : sent) report.requests += n;
+        return report;
+    }
+
+    /// Partition ref writes and deletes that failed after the record's write had landed (counted,
+    /// and reported to "partition-error" listeners, instead of failing the acknowledged write).
+    /// `repair_partitions` brings such refs back in line.
+    std::uint64_t partition_failures() const noexcept { return partition_failures_.load(std::memory_order_relaxed); }
 
     // ---- reads ----------------------------------------------------------------------------------
 
@@ -443,32 +541,140 @@ private:
 
     // ---- operations, without the outer observation (so nested calls count once) ------------------
 
+    struct Fetched {
+        json record;
+        std::string etag;
+        std::string content_type;
+        std::uint64_t size = 0;  // of the body
+        std::string tokens;      // the version's write tokens (`_wt`), oldest first
+        /// A body that is the user's content (set_content), not empty and not a version stamp.
+        bool has_content() const noexcept { return size > 0 && content_type != detail::version_content_type; }
+    };
+    /// A write attempt that got no answer (or a 412 after one that got none): what a later read
+    /// needs to settle whether it landed.
+    struct Unanswered {
+        std::string token;        // the attempt's write token (empty: it had no room for one)
+        std::string base_newest;  // the newest token of the version it replaced
+        std::string base_etag;    // that version's ETag, where versions' ETags differ
+        std::string cause;        // what the attempt met, for OutcomeUnknown
+        std::exception_ptr error; // a transport failure to report when it proves not applied
+    };
+    enum class Settled { applied, not_applied, unknown };
+
+    static Settled settle(const Unanswered& u, const Fetched* current) {
+        if (!current) return Settled::unknown;  // deleted since: it may have landed first
+        if (!u.token.empty() && detail::has_write_token(current->tokens, u.token)) return Settled::applied;
+        // The replaced version's token still in the chain, ours not behind it: its successor is
+        // someone else's, and a CAS on a replaced version never lands later.
+        if (!u.base_newest.empty() && detail::has_write_token(current->tokens, u.base_newest)) return Settled::not_applied;
+        if (!u.base_etag.empty() && detail::etag_equal(current->etag, u.base_etag)) return Settled::not_applied;
+        return Settled::unknown;
+    }
+
     json insert_impl(json data) {
         OperationContext ctx = begin("insert", std::move(data));
         auto record = prepare(ctx, WriteKind::insert);
         auto refs = partitions_.refs(record.result, ctx.id);
         PutOptions o = put_options(std::move(record.stored));
         o.if_none_match = true;
+        const std::string token = detail::new_write_token();
+        detail::stamp_write_tokens(o.metadata, {}, token, settings_.metadata_limit);
+        const bool has_token = o.metadata.contains(detail::write_tokens_key);
+        // Refs first: a record is never stored without its refs. A writer killed in between leaves
+        // refs without a record, which listings skip and clean up (after stale_ref_grace).
+        write_refs(refs);
+        auto not_inserted = [&] { retire_refs(ctx.id, keys_of(refs)); };
+        auto created_by_other = [&](const Fetched& current) {
+            // The chain is whole back to its creation (fewer tokens than kept): its first token is
+            // the creator's, and it is not ours.
+            return has_token && !current.tokens.empty() &&
+                   current.tokens.size() < detail::write_tokens_kept * detail::write_token_size &&
+                   !detail::has_write_token(current.tokens, token);
+        };
         try {
             transport_.put(key_of(ctx.id), record.body, std::move(o));
-        } catch (const PreconditionFailed&) {
-            throw AlreadyExists(config_.name, ctx.id);
+        } catch (const PreconditionFailed& e) {
+            if (!e.after_unanswered_attempt()) {
+                not_inserted();
+                throw AlreadyExists(config_.name, ctx.id);
+            }
+            auto current = settle_read(ctx.id, "insert", e.what());
+            if (!current) throw OutcomeUnknown(config_.name, ctx.id, "insert", e.what());
+            if (created_by_other(*current)) {
+                not_inserted();
+                throw AlreadyExists(config_.name, ctx.id);
+            }
+            if (!has_token || !detail::has_write_token(current->tokens, token))
+                throw OutcomeUnknown(config_.name, ctx.id, "insert", e.what());
+        } catch (const TransportError& e) {
+            if (!detail::outcome_unknown(e)) {
+                not_inserted();
+                throw;
+            }
+            auto current = settle_read(ctx.id, "insert", e.what());
+            if (!current || created_by_other(*current)) {  // not there, or someone else's: ours did not land
+                not_inserted();
+                throw;
+            }
+            if (!has_token || !detail::has_write_token(current->tokens, token))
+                throw OutcomeUnknown(config_.name, ctx.id, "insert", e.what());
         }
-        write_refs(refs, [&] { transport_.remove(key_of(ctx.id)); });
         return finish<Hook::after_insert>(ctx, "inserted", std::move(record.result));
     }
 
+    /// The read that settles an unanswered write; failing, the write's outcome stays unknown.
+    std::optional<Fetched> settle_read(std::string_view id, const char* operation, const std::string& cause) {
+        try {
+            return head_record(id);
+        } catch (const Error& e) {
+            throw OutcomeUnknown(config_.name, std::string(id), operation, cause + "; then reading it: " + e.what());
+        }
+    }
+
+    /// One attempt of an update, kept while its outcome is unknown.
+    struct UpdateAttempt {
+        Unanswered unanswered;
+        json before;
+        OperationContext ctx;
+        json result;
+        PartitionUpdate moves;
+        std::string token;
+    };
+
     template <class Fn>
     json update_impl(std::string_view id, Fn& change) {
+        validate_id(config_.name, id);
         // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
         // and a body stored with set_content survives. Others are read with GET and written with PUT.
         const bool in_place = !behavior_reads_body(behavior_);
         // The record as it was is kept (a deep copy) only for partitions, hooks and listeners.
         const bool keep_before = !partitions_.empty() || wants(Hook::before_update) || wants(Hook::after_update) ||
                                  listeners_.count("updated");
-        for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
-            auto current = in_place ? head_record(id) : fetch(id);
+        std::optional<UpdateAttempt> pending;  // an attempt that may have landed
+        for (int attempt = 1;; ++attempt) {
+            std::optional<Fetched> current;
+            try {
+                current = in_place ? head_record(id) : fetch(id);
+            } catch (const Error& e) {
+                if (pending)
+                    throw OutcomeUnknown(config_.name, std::string(id), "update",
+                                         pending->unanswered.cause + "; then reading it: " + e.what());
+                throw;
+            }
+            if (pending) {
+                switch (settle(pending->unanswered, current ? &*current : nullptr)) {
+                    case Settled::applied:
+                        return complete_update(*pending);
+                    case Settled::unknown:
+                        throw OutcomeUnknown(config_.name, std::string(id), "update", pending->unanswered.cause);
+                    case Settled::not_applied:
+                        if (pending->unanswered.error) std::rethrow_exception(pending->unanswered.error);
+                        pending.reset();
+                }
+            }
             if (!current) throw RecordNotFound(config_.name, std::string(id));
+            if (attempt > settings_.max_update_attempts)
+                throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
             json before;
             json next = std::move(current->record);
             if (keep_before) before = next;
@@ -478,15 +684,28 @@ private:
             OperationContext ctx = begin("update", std::move(next), keep_before ? &before : nullptr);
             auto record = prepare(ctx, WriteKind::update);
             auto moves = keep_before ? partitions_.plan_update(before, record.result) : PartitionUpdate{};
+            std::string token = detail::new_write_token();
+            detail::stamp_write_tokens(record.stored.metadata, current->tokens, token, settings_.metadata_limit);
+            if (!record.stored.metadata.contains(detail::write_tokens_key)) token.clear();
+            const bool copy = in_place && current->has_content();
+            auto keep = [&](std::string cause, std::exception_ptr error) {
+                // A version's ETag is its own unless it is the content's (COPY) or an empty body's.
+                std::string base_etag = copy || current->size == 0 ? std::string{} : current->etag;
+                pending.emplace(UpdateAttempt{
+                    Unanswered{token, std::string(detail::newest_write_token(current->tokens)), std::move(base_etag),
+                               std::move(cause), std::move(error)},
+                    std::move(before), std::move(ctx), std::move(record.result), std::move(moves), token});
+                pending->ctx.before = keep_before ? &pending->before : nullptr;
+            };
             try {
-                if (in_place && current->has_content()) {
+                if (copy) {
                     // The body is the user's content and must stay: COPY onto itself. Its ETag is the
                     // content's MD5, the same for every version, so this CAS cannot see a concurrent
                     // update of the metadata (a limit of S3's conditions; see set_content).
                     transport_.copy(key_of(ctx.id), key_of(ctx.id),
                                     CopyOptions{.directive = MetadataDirective::replace,
                                                 .metadata = std::move(record.stored.metadata),
-                                                .content_type = std::move(current->content_type),
+                                                .content_type = current->content_type,
                                                 .source_if_match = current->etag});
                 } else if (in_place) {
                     // No content: a digest body gives this version its own ETag, so If-Match sees
@@ -504,16 +723,33 @@ private:
                     if (!record.body.empty()) detail::append_etag_salt(record.body);
                     transport_.put(key_of(ctx.id), record.body, std::move(o));
                 }
-            } catch (const PreconditionFailed&) {
-                // Someone else wrote it: read again and re-apply, after a jittered pause that grows
-                // with each lost round, so that writers contending for one record spread out.
+            } catch (const PreconditionFailed& e) {
+                // Someone else wrote it (or, after an unanswered attempt, perhaps we did: the next
+                // read tells). Read again and re-apply, after a jittered pause that grows with each
+                // lost round, so that writers contending for one record spread out.
+                if (e.after_unanswered_attempt()) keep(e.what(), nullptr);
                 detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64));
                 continue;
+            } catch (const TransportError& e) {
+                if (!detail::outcome_unknown(e)) throw;
+                keep(e.what(), std::current_exception());  // the next read settles it
+                continue;
             }
-            apply_moves(moves);
-            return finish<Hook::after_update>(ctx, "updated", std::move(record.result));
+            UpdateAttempt done{{}, std::move(before), std::move(ctx), std::move(record.result), std::move(moves), std::move(token)};
+            done.ctx.before = keep_before ? &done.before : nullptr;
+            return complete_update(done);
         }
-        throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
+    }
+
+    /// An update that landed: its partition refs, then its hooks and events.
+    json complete_update(UpdateAttempt& a) {
+        if (!a.moves.empty()) {
+            write_refs_after(a.moves.put);
+            auto removed = keys_of(a.moves.remove);
+            remove_refs_quietly(removed);
+            settle_refs(a.ctx.id, keys_of(a.moves.put), std::move(removed), a.token);
+        }
+        return finish<Hook::after_update>(a.ctx, "updated", std::move(a.result));
     }
 
     bool delete_needs_record() const {
@@ -533,12 +769,20 @@ private:
         }
         OperationContext ctx{config_.name, "delete", std::string(id), json::object(), before ? &*before : nullptr};
         run<Hook::before_delete>(ctx);
-        transport_.remove(key_of(id));
-        if (before) {
-            std::vector<std::string> keys;
-            for (auto& ref : partitions_.refs(*before, id)) keys.push_back(std::move(ref.key));
-            remove_keys(keys);
+        try {
+            transport_.remove(key_of(id));
+        } catch (const TransportError& e) {
+            // A delete that got no answer is settled by the record's absence (deleting is idempotent).
+            if (!detail::outcome_unknown(e)) throw;
+            bool still_there = false;
+            try {
+                still_there = transport_.head(key_of(id)).has_value();
+            } catch (const Error& again) {
+                throw OutcomeUnknown(config_.name, std::string(id), "delete", std::string(e.what()) + "; then reading it: " + again.what());
+            }
+            if (still_there) throw;
         }
+        if (before) retire_refs(id, keys_of(partitions_.refs(*before, id)));
         run<Hook::after_delete>(ctx);
         emit("deleted", ctx);
     }
@@ -553,15 +797,20 @@ private:
             });
         std::vector<OperationContext> contexts;
         std::vector<std::string> keys;
+        std::vector<std::pair<std::string, std::vector<std::string>>> refs;  // id -> its refs
         for (std::size_t i = 0; i < ids.size(); ++i) {
             if (needs_records && !before[i]) continue;  // already gone
             contexts.push_back({config_.name, "delete", ids[i], json::object(), before[i] ? &*before[i] : nullptr});
             run<Hook::before_delete>(contexts.back());
             keys.push_back(key_of(ids[i]));
-            if (before[i])
-                for (auto& ref : partitions_.refs(*before[i], ids[i])) keys.push_back(std::move(ref.key));
+            if (before[i] && !partitions_.empty()) {
+                refs.emplace_back(ids[i], keys_of(partitions_.refs(*before[i], ids[i])));
+                keys.insert(keys.end(), refs.back().second.begin(), refs.back().second.end());
+            }
         }
         remove_keys(keys);
+        // A record inserted again under one of these ids may need a ref just deleted.
+        pool_.for_each_index(refs.size(), [&](std::size_t i) { settle_refs(refs[i].first, {}, std::move(refs[i].second), {}); });
         for (auto& ctx : contexts) {
             run<Hook::after_delete>(ctx);
             emit("deleted", ctx);
@@ -608,8 +857,34 @@ private:
         pool_.for_each_index(ids.size(), [&](std::size_t i) {
             if (auto r = get_impl(ids[i], ReadOptions{q.cache})) out[i] = std::move(*r);
         });
+        if (!q.partition.empty()) {
+            std::vector<std::size_t> stale;
+            for (std::size_t i = 0; i < out.size(); ++i)
+                if (out[i].is_null() || !matches_partition(q, out[i])) stale.push_back(i);
+            if (!stale.empty()) clean_stale_refs(q, ids, stale);
+        }
         std::erase_if(out, [&](const json& r) { return r.is_null() || !matches_partition(q, r); });
         return out;
+    }
+
+    /// Refs a partition listing met whose record is gone or no longer in the partition: each one
+    /// older than stale_ref_grace is deleted and settled (1 HEAD of the ref, 1 DELETE, 1 HEAD of
+    /// the record). Cleanup only: a failure leaves the ref for the next listing. Refs are found
+    /// only where the listing named every field of the partition (else the key is not known).
+    void clean_stale_refs(const ListQuery& q, const std::vector<std::string>& ids, const std::vector<std::size_t>& stale) {
+        auto prefix = partitions_.prefix(q.partition, q.values);
+        if (!prefix.exact()) return;
+        const auto young = std::chrono::system_clock::now() - settings_.stale_ref_grace;
+        pool_.for_each_index(stale.size(), [&](std::size_t i) {
+            const std::string& id = ids[stale[i]];
+            std::string key = prefix.key + "id=" + id;
+            try {
+                auto info = transport_.head(key);
+                if (!info || info->last_modified > young) return;
+                retire_refs(id, {std::move(key)});
+            } catch (const std::exception&) {
+            }
+        });
     }
 
     std::vector<json> list_impl(const ListQuery& q) {
@@ -747,14 +1022,6 @@ private:
         }
     }
 
-    struct Fetched {
-        json record;
-        std::string etag;
-        std::string content_type;
-        std::uint64_t size = 0;
-        /// A body that is the user's content (set_content), not empty and not a version stamp.
-        bool has_content() const noexcept { return size > 0 && content_type != detail::version_content_type; }
-    };
     struct Prepared {
         StoredRecord stored;
         std::string body;
@@ -838,7 +1105,8 @@ private:
     /// The record and its version with one GET (read in place by in-process stores).
     std::optional<Fetched> fetch(std::string_view id) {
         return read_object(transport_, key_of(id), [&](const ObjectView& o) {
-            return Fetched{decode_record(id, o.metadata, o.body), std::string(o.etag), std::string(o.content_type)};
+            return Fetched{decode_record(id, o.metadata, o.body), std::string(o.etag), std::string(o.content_type),
+                           o.body.size(), std::string(detail::stored_write_tokens(o.metadata))};
         });
     }
 
@@ -847,38 +1115,141 @@ private:
         return read_object(transport_, key_of(id), [&](const ObjectView& o) { return decode_record(id, o.metadata, o.body); });
     }
 
-    /// The record with one HEAD, for behaviors that never read the body.
+    /// The record with one HEAD, for behaviors that never read the body (and, for the others,
+    /// the version and its tokens with a record that may lack its body's fields).
     std::optional<Fetched> head_record(std::string_view id) {
         auto info = transport_.head(key_of(id));
         if (!info) return std::nullopt;
-        return Fetched{decode_record(id, info->metadata, {}), std::move(info->etag), std::move(info->content_type), info->size};
+        std::string tokens(detail::stored_write_tokens(info->metadata));
+        return Fetched{decode_record(id, info->metadata, {}), std::move(info->etag), std::move(info->content_type),
+                       info->size, std::move(tokens)};
     }
 
-    /// Partition refs: empty objects whose metadata names the resource version. If one fails, the
-    /// refs written so far and (through `undo`) the record itself are removed before rethrowing.
-    template <class Undo>
-    void write_refs(const std::vector<PartitionRef>& refs, Undo&& undo) {
+    static std::vector<std::string> keys_of(const std::vector<PartitionRef>& refs) {
+        std::vector<std::string> keys;
+        keys.reserve(refs.size());
+        for (auto& r : refs) keys.push_back(r.key);
+        return keys;
+    }
+
+    // ---- partition refs ---------------------------------------------------------------------------
+    // A ref (an empty object) says "this record may be in this partition"; the record is the truth,
+    // and a partition listing reads it before returning it. What must never happen is a record
+    // missing from a partition it names. Three rules keep that true under any interleaving:
+    //  1. refs a version needs are written before (insert) or right after (update) the version;
+    //  2. whoever deletes a ref reads the record afterwards and puts the ref back if the record
+    //     names it (a writer may have moved the record back meanwhile) — `settle_refs`;
+    //  3. when that read or put fails, the ref is put back anyway: a stale ref costs a listing one
+    //     read, a missing one loses a record. Stale refs are deleted by listings and `repair`.
+
+    /// Puts refs; if one fails, those written are removed (settled) and the failure rethrown.
+    void write_refs(const std::vector<PartitionRef>& refs) {
         std::size_t written = 0;
         try {
-            for (; written < refs.size(); ++written)
-                transport_.put(refs[written].key, "", PutOptions{.metadata = {{"_v", version_}}});
+            for (; written < refs.size(); ++written) put_ref(refs[written].key);
         } catch (...) {
-            std::vector<std::string> keys;
-            for (std::size_t i = 0; i < written; ++i) keys.push_back(refs[i].key);
-            try {
-                remove_keys(keys);
-                undo();
-            } catch (...) {
+            if (written) {
+                std::vector<std::string> keys;
+                for (std::size_t i = 0; i < written; ++i) keys.push_back(refs[i].key);
+                auto id = partitions_.parse_ref(keys.front());
+                if (id) retire_refs(id->id, std::move(keys));
             }
             throw;
         }
     }
 
-    void apply_moves(const PartitionUpdate& moves) {
-        std::vector<std::string> stale;
-        for (auto& r : moves.remove) stale.push_back(r.key);
-        remove_keys(stale);
-        write_refs(moves.put, [] {});
+    void put_ref(const std::string& key) { transport_.put(key, "", PutOptions{.metadata = {{"_v", version_}}}); }
+
+    /// Refs a landed update needs: its write is acknowledged whatever happens here, so a failure
+    /// is counted and reported ("partition-error"), never thrown.
+    void write_refs_after(const std::vector<PartitionRef>& refs) {
+        for (auto& r : refs) {
+            try {
+                put_ref(r.key);
+            } catch (const std::exception& e) {
+                partition_failure(r.key, e);
+            }
+        }
+    }
+
+    void remove_refs_quietly(std::vector<std::string>& keys) {
+        try {
+            remove_keys(keys);
+        } catch (const std::exception& e) {
+            for (auto& k : keys) partition_failure(k, e);
+        }
+    }
+
+    /// Deletes refs of record `id` that its stored version may no longer name, then settles them.
+    void retire_refs(std::string_view id, std::vector<std::string> keys) {
+        if (keys.empty()) return;
+        remove_refs_quietly(keys);
+        settle_refs(id, {}, std::move(keys), {});
+    }
+
+    /// After this writer put `put` and deleted `removed` refs of record `id`, reads the record and
+    /// brings those refs in line with it: a deleted ref it names is put back, a put ref it does not
+    /// name is deleted (and that delete settled in the next round). `ours` is the write token of
+    /// the version this writer stored: a HEAD showing it newest settles everything at once.
+    /// Returns the requests it sent.
+    std::size_t settle_refs(std::string_view id, std::vector<std::string> put, std::vector<std::string> removed,
+                            std::string_view ours) {
+        constexpr int rounds = 4;
+        std::size_t requests = 0;
+        for (int round = 0; round < rounds && !(put.empty() && removed.empty()); ++round) {
+            std::vector<std::string> desired;
+            try {
+                ++requests;
+                auto info = transport_.head(key_of(id));
+                if (info && !ours.empty() && detail::newest_write_token(detail::stored_write_tokens(info->metadata)) == ours)
+                    return requests;
+                ours = {};
+                if (info) {
+                    std::optional<json> record;
+                    if (behavior_reads_body(behavior_)) ++requests, record = fetch_record(id);
+                    else record = decode_record(id, info->metadata, {});
+                    if (record) desired = keys_of(partitions_.refs(*record, id));
+                }
+            } catch (const std::exception& e) {
+                // Cannot tell what the record names: keep every ref we deleted.
+                for (auto& k : removed) {
+                    try {
+                        ++requests;
+                        put_ref(k);
+                    } catch (const std::exception&) {
+                        partition_failure(k, e);
+                    }
+                }
+                return requests;
+            }
+            auto named = [&](const std::string& k) { return std::find(desired.begin(), desired.end(), k) != desired.end(); };
+            std::vector<std::string> restore, drop;
+            for (auto& k : removed)
+                if (named(k)) restore.push_back(k);
+            for (auto& k : put)
+                if (!named(k)) drop.push_back(k);
+            for (auto& k : restore) {
+                try {
+                    ++requests;
+                    put_ref(k);
+                } catch (const std::exception& e) {
+                    partition_failure(k, e);
+                }
+            }
+            requests += !drop.empty();
+            remove_refs_quietly(drop);
+            put = std::move(restore);   // a put may land after the record moved on
+            removed = std::move(drop);  // a delete may land after the record moved back
+        }
+        return requests;
+    }
+
+    void partition_failure(const std::string& key, const std::exception& e) {
+        partition_failures_.fetch_add(1, std::memory_order_relaxed);
+        if (listeners_.count("partition-error")) {
+            OperationContext ctx{config_.name, "partition", {}, json{{"key", key}, {"error", e.what()}}, nullptr};
+            emit("partition-error", ctx);
+        }
     }
 
     void remove_keys(std::vector<std::string>& keys) {
@@ -1031,6 +1402,7 @@ private:
     std::vector<HookFn> hooks_[static_cast<std::size_t>(Hook::hook_count)];
     std::map<std::string, std::vector<Listener>, std::less<>> listeners_;
     Host* host_;
+    std::atomic<std::uint64_t> partition_failures_{0};
 };
 
 /// The records of a resource (or of a partition), read lazily: one LIST page at a time (up to 1000

@@ -168,7 +168,9 @@ public:
     /// but once an attempt has failed without a clear answer, a later 412 (or whatever
     /// `reconcilable` accepts, e.g. NoSuchUpload for a multipart completion) may be our own
     /// earlier write showing through: then `current_etag()` (a HEAD) is compared with
-    /// `our_etag()` and equal ETags mean the write succeeded.
+    /// `our_etag()` and equal ETags mean the write succeeded. `our_etag()` returns nullopt when
+    /// the body's ETag is not ours alone (an empty body: every such object has it); the 412 is
+    /// then thrown marked `after_unanswered_attempt`, for the writer to settle.
     template <class Attempt, class CurrentEtag, class OurEtag, class Reconcilable>
     PutResult run_conditional_write(Attempt&& attempt, CurrentEtag&& current_etag, OurEtag&& our_etag,
                                     Reconcilable&& reconcilable) {
@@ -182,6 +184,7 @@ public:
             } catch (const TransportError& e) {
                 if (unknown && reconcilable(e)) {
                     if (auto done = reconcile(current_etag, our_etag)) return *done;
+                    if (e.status() == 412) throw PreconditionFailed(e.key(), e.request_id(), true);
                     throw;
                 }
                 if (!should_retry(e, n)) throw;
@@ -214,8 +217,8 @@ private:
             return std::nullopt;  // cannot tell: report the 412 as it came
         }
         if (!current) return std::nullopt;
-        std::string ours = our_etag();
-        if (!etag_equal(*current, ours)) return std::nullopt;
+        std::optional<std::string> ours = our_etag();
+        if (!ours || !etag_equal(*current, *ours)) return std::nullopt;
         budget_.refund(policy_.success_refund);
         return PutResult{quoted_etag(*current)};
     }

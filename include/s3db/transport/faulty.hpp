@@ -2,8 +2,10 @@
 // Faulty<T>: injects the failures a real store produces — 5xx, throttling, timeouts, connection
 // resets, responses lost after the write was applied, and latency — from a seeded generator, so a
 // failing run can be replayed. For tests of retry and recovery paths, and for benchmarks under faults.
+// Thread-safe; copies share the fault settings, the generator and the counts.
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -34,17 +36,18 @@ template <Transport T>
 class Faulty {
 public:
     template <class... Args>
-    explicit Faulty(FaultOptions o, Args&&... args) : inner_(std::forward<Args>(args)...), opts_(o), rng_(o.seed) {}
+    explicit Faulty(FaultOptions o, Args&&... args)
+        : inner_(std::forward<Args>(args)...), s_(std::make_shared<State>(o)) {}
 
     T& inner() noexcept { return inner_; }
     void set_faults(FaultOptions o) {
-        std::lock_guard lock(mutex_);
-        opts_ = o;
-        rng_.seed(o.seed);
+        std::lock_guard lock(s_->mutex);
+        s_->opts = o;
+        s_->rng.seed(o.seed);
     }
     FaultCounts injected() const {
-        std::lock_guard lock(mutex_);
-        return counts_;
+        std::lock_guard lock(s_->mutex);
+        return s_->counts;
     }
 
     PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
@@ -76,20 +79,22 @@ private:
     enum class Fault { none, server_error, throttle, timeout, reset, lost_response };
 
     Fault draw(bool is_write, std::chrono::microseconds& latency) {
-        std::lock_guard lock(mutex_);
-        latency = opts_.latency;
-        double x = std::uniform_real_distribution<double>(0, 1)(rng_);
+        std::lock_guard lock(s_->mutex);
+        auto& opts = s_->opts;
+        auto& counts = s_->counts;
+        latency = opts.latency;
+        double x = std::uniform_real_distribution<double>(0, 1)(s_->rng);
         auto pick = [&](double p, Fault f, std::uint64_t& n) {
             if (x < p) { ++n; return f; }
             x -= p;
             return Fault::none;
         };
-        for (auto [p, f, n] : {std::tuple{opts_.server_error, Fault::server_error, &counts_.server_error},
-                               std::tuple{opts_.throttle, Fault::throttle, &counts_.throttle},
-                               std::tuple{opts_.timeout, Fault::timeout, &counts_.timeout},
-                               std::tuple{opts_.reset, Fault::reset, &counts_.reset},
-                               std::tuple{is_write ? opts_.lost_response : 0.0, Fault::lost_response,
-                                          &counts_.lost_response}})
+        for (auto [p, f, n] : {std::tuple{opts.server_error, Fault::server_error, &counts.server_error},
+                               std::tuple{opts.throttle, Fault::throttle, &counts.throttle},
+                               std::tuple{opts.timeout, Fault::timeout, &counts.timeout},
+                               std::tuple{opts.reset, Fault::reset, &counts.reset},
+                               std::tuple{is_write ? opts.lost_response : 0.0, Fault::lost_response,
+                                          &counts.lost_response}})
             if (auto hit = pick(p, f, *n); hit != Fault::none) return hit;
         return Fault::none;
     }
@@ -103,8 +108,8 @@ private:
                 TransportError::Details d{503, "SlowDown", {}, k, true};
                 std::chrono::milliseconds after;
                 {
-                    std::lock_guard lock(mutex_);
-                    after = opts_.throttle_retry_after;
+                    std::lock_guard lock(s_->mutex);
+                    after = s_->opts.throttle_retry_after;
                 }
                 if (after.count()) d.retry_after = after;
                 throw TransportError("injected throttling", d);
@@ -132,11 +137,16 @@ private:
         return result;
     }
 
+    struct State {
+        explicit State(FaultOptions o) : opts(o), rng(o.seed) {}
+        std::mutex mutex;
+        FaultOptions opts;
+        std::mt19937_64 rng;
+        FaultCounts counts;
+    };
+
     T inner_;
-    mutable std::mutex mutex_;
-    FaultOptions opts_;
-    std::mt19937_64 rng_;
-    FaultCounts counts_;
+    std::shared_ptr<State> s_;
 };
 
 }  // namespace s3db

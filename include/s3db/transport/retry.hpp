@@ -37,7 +37,10 @@ public:
                 if (!info) return std::nullopt;
                 return info->etag;
             },
-            [&] { return expected_etag(body, o); });
+            [&]() -> std::optional<std::string> {
+                if (body.empty()) return std::nullopt;  // every empty object has this ETag
+                return expected_etag(body, o);
+            });
     }
 
     std::optional<Object> get(std::string_view key, GetOptions o = {}) {
