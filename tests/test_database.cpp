@@ -93,6 +93,11 @@ TEST_F(Fixture, UpdateIsGetPlusConditionalPutAndMovesPartitions) {
     EXPECT_EQ(users.list_ids({.partition = "byRegion", .values = {{"region", "us"}}}), std::vector<std::string>{"u1"});
     EXPECT_TRUE(users.list_ids({.partition = "byRegion", .values = {{"region", "eu"}}}).empty());
     EXPECT_THROW(users.update("nobody", {{"age", 1}}), RecordNotFound);
+    // A malformed id is refused at the entry, before any request (it was RecordNotFound after a GET).
+    before = db.transport().counts();
+    EXPECT_THROW(users.update("a/b", {{"age", 1}}), InvalidId);
+    EXPECT_THROW(users.update("..", {{"age", 1}}), InvalidId);
+    EXPECT_EQ(since(before).total(), 0u);
 }
 
 TEST_F(Fixture, ConcurrentUpdatesLoseNothingUnderEveryBehavior) {
