@@ -63,6 +63,51 @@ TEST(ConnectionString, MalformedUrlsGiveConfigErrorsWithoutSecrets) {
     }
 }
 
+TEST(ConnectionString, SecretsWithRawAtAndQuestionMarksParse) {
+    auto c = ConnectionString::parse("s3://AKID:p@ss?w/rd@bucket/prefix?region=eu-west-1");
+    EXPECT_EQ(c.access_key_id, "AKID");
+    EXPECT_EQ(c.secret_access_key, "p@ss?w/rd");
+    EXPECT_EQ(c.bucket, "bucket");
+    EXPECT_EQ(c.prefix, "prefix");
+    EXPECT_EQ(c.region, "eu-west-1");
+    auto h = ConnectionString::parse("http://minio:se@cr?et@localhost:9000/b");
+    EXPECT_EQ(h.secret_access_key, "se@cr?et");
+    EXPECT_EQ(h.endpoint, "http://localhost:9000");
+    // An '@' in a prefix without credentials stays in the prefix.
+    EXPECT_EQ(ConnectionString::parse("s3://bucket/mail/a@b.com").prefix, "mail/a@b.com");
+}
+
+TEST(ConnectionString, UnparseableUrlsShowNothingBeforeTheLastAt) {
+    for (std::string url : {"s3://AKID:to@psec?ret@b?unknown=1", "http://AKID:to@psec?ret@host:99999/b",
+                            "s3://AKID:to@psec?ret@", "AKID:to@psec?ret@bucket", "s3://AKID:to@psec?ret@b?forcePathStyle=x",
+                            "ftp://AKID:to@psec?ret@b", "http://AKID:to@psec%zzret@h/b"}) {
+        try {
+            ConnectionString::parse(url);
+            ADD_FAILURE() << url << " was accepted";
+        } catch (const ConfigError& e) {
+            std::string what = e.what();
+            for (const char* piece : {"to@", "psec", "ret@", "AKID"}) EXPECT_EQ(what.find(piece), std::string::npos) << what;
+        }
+    }
+}
+
+TEST(ConnectionString, NulIsRefusedRawOrEscaped) {
+    // file:///tmp/a%00b used to open /tmp/a.
+    for (std::string url : {std::string("file:///tmp/a%00b"), std::string("file:///tmp/a\0b", 16), std::string("memory://b%00x"),
+                            std::string("s3://AKID:se%00cret@bucket"), std::string("s3://AKID:secret@bu%00cket/p"),
+                            std::string("s3://AKID:secret@bucket/p?region=eu%00west"), std::string("file:///tmp/a%0")}) {
+        try {
+            ConnectionString::parse(url);
+            ADD_FAILURE() << InvalidKey::printable(url) << " was accepted";
+        } catch (const ConfigError& e) {
+            std::string what = e.what();
+            EXPECT_EQ(what.find('\0'), std::string::npos);
+            EXPECT_EQ(what.find("cret"), std::string::npos) << what;
+        }
+    }
+    EXPECT_EQ(ConnectionString::parse("file:///tmp/a%20b").path, "/tmp/a b");
+}
+
 TEST(Any, OpensTheStoreTheUrlNames) {
     Any a("memory://any-test/p1");
     a.put("k", "v");

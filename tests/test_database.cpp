@@ -521,3 +521,64 @@ TEST_F(Fixture, ResourceNamesThatWouldBreakKeysAreRefusedBeforeAnyRequest) {
     EXPECT_EQ(since(before).total(), 0u);
     EXPECT_EQ(db.resources(), std::vector<std::string>{"a"});
 }
+
+TEST_F(Fixture, DefinitionsWhoseIdsCouldNeverBeStoredAreRefusedBeforeAnyRequest) {
+    const auto before = db.transport().counts();
+    auto negative = users_config();
+    negative.id_size = -1;  // used to be accepted, then every insert threw std::length_error
+    EXPECT_THROW(db.create_resource(negative), ConfigError);
+    auto huge = users_config();
+    huge.id_size = 5000;
+    EXPECT_THROW(db.create_resource(huge), ConfigError);
+    auto long_name = users_config();
+    long_name.name = std::string(1020, 'n');  // used to be accepted, then every insert failed
+    try {
+        db.create_resource(long_name);
+        FAIL() << "a 1,020-character name was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("1024"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(since(before).total(), 0u);
+    EXPECT_TRUE(db.resources().empty());
+    // A name that leaves room for its ids works, up to the last byte.
+    auto fits = users_config();
+    fits.name = std::string(1024 - 18 - 22, 'n');
+    auto& r = db.create_resource(fits);
+    EXPECT_EQ(r.get(r.insert({{"name", "Ada"}})["id"].get<std::string>())["name"], "Ada");
+}
+
+TEST_F(Fixture, DeeplyNestedRecordsAreValidationErrorsNotCrashes) {
+    auto& users = db.create_resource(users_config());
+    nlohmann::json deep = 1;
+    for (int i = 0; i < 60000; ++i) deep = nlohmann::json{{"n", std::move(deep)}};
+    const auto before = db.transport().counts();
+    try {
+        users.insert({{"id", "u1"}, {"name", "Ada"}, {"payload", std::move(deep)}});
+        FAIL() << "a record nested 60,000 levels deep was accepted";
+    } catch (const ValidationError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("users"), std::string::npos) << what.substr(0, 300);
+        EXPECT_NE(what.find("u1"), std::string::npos) << what.substr(0, 300);
+        EXPECT_NE(what.find("payload"), std::string::npos) << what.substr(0, 300);
+        EXPECT_NE(what.find("100"), std::string::npos) << what.substr(0, 300);
+        ASSERT_EQ(e.failures().size(), 1u);
+        EXPECT_EQ(e.failures()[0].rule, "nestingDepth");
+    }
+    EXPECT_EQ(since(before).total(), 0u);
+    // A stored body nested that deep (written by hand, or damaged) is not parsed, so nothing recurses
+    // into it: the read answers instead of overflowing the stack.
+    auto& docs = db.create_resource({.name = "docs", .attributes = ojson{{"name", "string|optional"}}, .behavior = "body-only"});
+    const std::size_t levels = 200000;
+    std::string text;
+    for (std::size_t i = 0; i < levels; ++i) text += "{\"n\":";
+    text += "1" + std::string(levels, '}');
+    db.transport().put(record_key("docs", "d1"), text, {.metadata = {{"_v", "v1"}}});
+    std::optional<nlohmann::json> got;
+    try {
+        got = docs.get("d1");
+    } catch (const s3db::Error&) {
+    }
+    if (got) {
+        EXPECT_FALSE(got->contains("n"));
+    }
+}

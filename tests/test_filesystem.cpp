@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -582,4 +584,122 @@ TEST(Filesystem, HundredThousandObjectsListInHundredPagesAndAPrefixReadsLittle) 
     after = fs.stats();
     EXPECT_EQ(page.objects.size(), 9u);
     EXPECT_EQ(after.directories_read - before.directories_read, 2u) << "the root and p099 only";
+}
+
+TEST(Filesystem, DamagedHeaderLengthsAreReportedWithoutAllocatingWhatTheyClaim) {
+    Scratch dir;
+    Filesystem fs({.root = dir.path()});
+    fs.put("doc", "fine", {.metadata = {{"a", "b"}}});
+    auto file = dir.path() / "doc.obj";
+    auto patch = [&](std::streamoff at, std::string_view bytes) {
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(at);
+        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    };
+    // The u32 header length right after the magic: 4 bytes asked for 4 GB on every read.
+    patch(8, std::string("\xf0\xff\xff\xff", 4));
+    auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) {
+        try {
+            fs.get("doc");
+            FAIL() << "a damaged object was returned";
+        } catch (const TransportError& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("4294967280"), std::string::npos) << what;
+            EXPECT_NE(what.find("doc"), std::string::npos) << what;
+            EXPECT_EQ(e.key(), "doc");
+        }
+        EXPECT_THROW(fs.head("doc"), TransportError);
+        EXPECT_THROW(all_keys(fs), TransportError);
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+    // A string length inside the header past its end is refused the same way.
+    fs.put("doc", "fine", {.metadata = {{"a", "b"}}});
+    patch(12 + 16, std::string("\xff\xff\xff\x7f", 4));  // the key's length
+    EXPECT_THROW(fs.get("doc"), TransportError);
+}
+
+namespace {
+/// Every temp file under `root`.
+std::vector<stdfs::path> temp_files(const stdfs::path& root) {
+    std::vector<stdfs::path> out;
+    for (auto& e : stdfs::recursive_directory_iterator(root))
+        if (e.path().filename().string().starts_with(".tmp.")) out.push_back(e.path());
+    return out;
+}
+
+/// The body a writer puts under key `k` in version `v`: its checksum is in the metadata.
+std::string version_body(int k, int v) {
+    std::string body(256 * 1024 + (v % 7) * 1000, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i + k * 7 + v) % 26);
+    return body;
+}
+}  // namespace
+
+TEST(Filesystem, KilledWritersLeaveNoTornObjectAndTheirTempFilesAreCleanedUp) {
+    Scratch dir;
+    Filesystem::Options opts{.root = dir.path(), .durable = false};
+    // Kill writers (SIGKILL, no unwinding) until some leave temp files behind, in folders no
+    // listing below visits.
+    std::vector<stdfs::path> leftovers;
+    for (int round = 0; round < 50 && leftovers.size() < 2; ++round) {
+        pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            Filesystem mine(opts);
+            for (int v = 0;; ++v) {
+                int k = v % 16;
+                mine.put("never-listed/k" + std::to_string(k) + "/doc", version_body(k, v),
+                         {.metadata = {{"k", std::to_string(k)}, {"v", std::to_string(v)}}});
+            }
+        }
+        ::usleep(static_cast<useconds_t>(20000 + round * 3000));
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        ASSERT_TRUE(WIFSIGNALED(status));
+        leftovers = temp_files(dir.path());
+    }
+    ASSERT_FALSE(leftovers.empty()) << "no writer was killed mid-write";
+
+    // Fresh leftovers may belong to a live writer: opening keeps them (5-minute grace).
+    { Filesystem reopened(opts); }
+    for (auto& p : leftovers) EXPECT_TRUE(stdfs::exists(p)) << p;
+    // Old ones go when the store is opened.
+    for (auto& p : leftovers) {
+        timespec old[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
+        ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), old, 0), 0);
+    }
+    Filesystem reopened(opts);
+    EXPECT_TRUE(temp_files(dir.path()).empty());
+
+    // Every object is one whole version: body, size, ETag and metadata agree.
+    std::size_t objects = 0;
+    for (int k = 0; k < 16; ++k) {
+        auto got = reopened.get("never-listed/k" + std::to_string(k) + "/doc");
+        if (!got) continue;
+        ++objects;
+        int v = std::stoi(got->info.metadata.at("v"));
+        EXPECT_EQ(got->info.metadata.at("k"), std::to_string(k));
+        EXPECT_EQ(got->body, version_body(k, v)) << "key " << k << " torn";
+        EXPECT_EQ(got->info.etag, detail::etag_of(got->body));
+        EXPECT_EQ(got->info.size, got->body.size());
+    }
+    EXPECT_GT(objects, 0u);
+    EXPECT_EQ(all_keys(reopened).size(), objects);
+
+    // The explicit call takes any age, and still spares a temp file whose writer holds its lock.
+    auto lonely = dir.path() / "lonely";
+    stdfs::create_directories(lonely);
+    { std::ofstream(lonely / ".tmp.1.dead", std::ios::binary) << "S3DBOBJ1 half"; }
+    { std::ofstream(lonely / ".tmp.1.live", std::ios::binary) << "S3DBOBJ1 half"; }
+    int held = ::open((lonely / ".tmp.1.live").c_str(), O_RDONLY);
+    ASSERT_GE(held, 0);
+    ASSERT_EQ(::flock(held, LOCK_EX), 0);
+    EXPECT_EQ(reopened.cleanup_temp_files(std::chrono::hours(1)), 0u);
+    EXPECT_EQ(reopened.cleanup_temp_files(std::chrono::seconds(0)), 1u);
+    EXPECT_FALSE(stdfs::exists(lonely / ".tmp.1.dead"));
+    EXPECT_TRUE(stdfs::exists(lonely / ".tmp.1.live"));
+    ::close(held);
+    EXPECT_EQ(reopened.cleanup_temp_files(std::chrono::seconds(0)), 1u);
 }

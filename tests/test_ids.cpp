@@ -220,3 +220,42 @@ TEST(Ids, ValidateRejectsIdsWhoseRecordKeyPassesTheKeyLimit) {
 TEST(Ids, RecordKeyIsS3dbJsLayout) {
     EXPECT_EQ(record_key("users", "u1"), "resource=users/data/id=u1");
 }
+
+TEST(Ids, IdSizesThatCannotMakeAKeyAreRefusedAtTheEntry) {
+    // A negative idSize used to become a huge size_t and throw std::length_error at the first insert.
+    EXPECT_THROW(make_id_generator(static_cast<std::size_t>(-1)), ConfigError);
+    EXPECT_THROW(make_id_generator(max_key_bytes + 1), ConfigError);
+    EXPECT_EQ(make_id_generator(max_key_bytes)().size(), max_key_bytes);
+    for (long long bad : {-1LL, 0LL, 1002LL, 1LL << 40}) {
+        try {
+            validate_id_size("users", bad);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const ConfigError& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("'users'"), std::string::npos) << what;
+            EXPECT_NE(what.find(std::to_string(bad)), std::string::npos) << what;
+            EXPECT_NE(what.find("1024"), std::string::npos) << what;
+        }
+    }
+    // "resource=users/data/id=" is 23 bytes: 1001 characters of id still fit.
+    EXPECT_NO_THROW(validate_id_size("users", 1));
+    EXPECT_NO_THROW(validate_id_size("users", 1001));
+}
+
+TEST(Ids, ResourceNamesTooLongForARecordKeyAreRefused) {
+    // 18 bytes of layout + name + a 22-character id must fit in 1024 bytes.
+    EXPECT_NO_THROW(validate_resource_name(std::string(984, 'r')));
+    EXPECT_THROW(validate_resource_name(std::string(985, 'r')), ConfigError);
+    try {
+        validate_resource_name(std::string(1020, 'r'));
+        FAIL() << "a 1,020-byte name was accepted";
+    } catch (const ConfigError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("1020 bytes"), std::string::npos) << what;
+        EXPECT_NE(what.find("1024"), std::string::npos) << what;
+        EXPECT_LT(what.size(), 500u) << "the name is shown bounded";
+    }
+    // The resource's own idSize decides.
+    EXPECT_NO_THROW(validate_resource_name(std::string(1000, 'r'), 6));
+    EXPECT_THROW(validate_resource_name(std::string(1000, 'r'), 7), ConfigError);
+}

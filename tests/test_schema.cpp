@@ -342,3 +342,159 @@ TEST(SchemaKeys, JavaScriptOrderPutsIndexKeysFirst) {
     auto keys = detail::js_keys(ordered_json::parse(R"({"b":1,"2":1,"a":1,"1":1,"01":1,"4294967295":1})"));
     EXPECT_EQ(keys, (std::vector<std::string>{"1", "2", "b", "a", "01", "4294967295"}));
 }
+
+// ---- inputs that used to crash: long values against patterns, deep nesting ----------------------
+
+namespace {
+ordered_json pattern_def(const std::string& pattern, const std::string& flags = "") {
+    ordered_json field = {{"type", "string"}, {"pattern", pattern}};
+    if (!flags.empty()) field["patternFlags"] = flags;
+    return ordered_json{{"x", field}};
+}
+/// Whether `value` passes `pattern` (RegExp.prototype.test), trim off so the value is seen as is.
+bool matches(const std::string& pattern, const std::string& value, const std::string& flags = "") {
+    ordered_json field = {{"type", "string"}, {"pattern", pattern}, {"trim", false}};
+    if (!flags.empty()) field["patternFlags"] = flags;
+    auto s = Schema::parse(ordered_json{{"x", field}});
+    json record = {{"x", value}};
+    return s.check(record).empty();
+}
+}  // namespace
+
+TEST(SchemaPattern, LongValuesMatchInLinearTime) {
+    // std::regex recursed once per character here and overflowed the stack at 20-50k characters.
+    std::string ab;
+    for (int i = 0; i < 50000; ++i) ab += i % 3 ? 'a' : 'b';
+    EXPECT_TRUE(matches("^(a|b)*$", ab));
+    EXPECT_FALSE(matches("^(a|b)*$", ab + "c"));
+    EXPECT_TRUE(matches("^(?:[a-z]+\\s?)+$", std::string(50000, 'x')));
+    // The classic exponential case for backtracking matchers answers at once.
+    EXPECT_FALSE(matches("^(a+)+$", std::string(40000, 'a') + "!"));
+    EXPECT_FALSE(matches("^(a|aa)*b$", std::string(30000, 'a')));
+}
+
+TEST(SchemaPattern, JavaScriptSyntaxTheSchemasUse) {
+    EXPECT_TRUE(matches("^[a-z0-9_-]{3,16}$", "user_name-1"));
+    EXPECT_FALSE(matches("^[a-z0-9_-]{3,16}$", "ab"));
+    EXPECT_FALSE(matches("^[a-z0-9_-]{3,16}$", "abcdefghijklmnopq"));
+    EXPECT_TRUE(matches("^\\d{3}-\\d{4}$", "555-1234"));
+    EXPECT_FALSE(matches("^\\d{3}-\\d{4}$", "555-12345"));
+    EXPECT_TRUE(matches("^\\+?[1-9]\\d{1,14}$", "+14155552671"));
+    EXPECT_TRUE(matches("^#?([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$", "#1aF"));
+    EXPECT_FALSE(matches("^#?([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$", "#1aFF"));
+    EXPECT_TRUE(matches("abc", "xxabcxx"));  // unanchored: found anywhere
+    EXPECT_FALSE(matches("^abc", "xabc"));
+    EXPECT_TRUE(matches("^ABC$", "abc", "i"));
+    EXPECT_FALSE(matches("^ABC$", "abc"));
+    EXPECT_TRUE(matches("^[^\\s@]+@[^\\s@]+$", "a@b"));
+    EXPECT_FALSE(matches("^[^\\s@]+@[^\\s@]+$", "a b@c"));
+    EXPECT_TRUE(matches("^\\w+\\.\\w+$", "file.txt"));
+    EXPECT_FALSE(matches("^\\w+\\.\\w+$", "filetxt"));
+    EXPECT_TRUE(matches("^.$", "\u00e9"));        // one character, two UTF-8 bytes
+    EXPECT_FALSE(matches("^.$", "\n"));           // '.' stops at line breaks...
+    EXPECT_TRUE(matches("^.$", "\n", "s"));       // ...unless the s flag
+    EXPECT_TRUE(matches("^b$", "a\nb", "m"));     // m: ^ and $ at line breaks
+    EXPECT_FALSE(matches("^b$", "a\nb"));
+    EXPECT_TRUE(matches("\\bcat\\b", "a cat."));
+    EXPECT_FALSE(matches("\\bcat\\b", "concatenate"));
+    EXPECT_TRUE(matches("^[\\u00e0-\\u00ff]+$", "\u00e9\u00e8"));
+    EXPECT_TRUE(matches("^a{2,}$", "aaaa"));
+    EXPECT_FALSE(matches("^a{2,}$", "a"));
+    EXPECT_TRUE(matches("^x{2}y?$", "xx"));
+    EXPECT_TRUE(matches("^a{,2}$", "a{,2}"));     // not a quantifier: literal, as in JavaScript
+    EXPECT_TRUE(matches("^(?<year>\\d{4})-\\d{2}$", "2024-05"));
+    EXPECT_TRUE(matches("^[^]$", "\n"));           // [^] is any character
+    EXPECT_FALSE(matches("[]", "anything"));      // [] is none
+    EXPECT_TRUE(matches("^\\S+$", "abc"));
+    EXPECT_FALSE(matches("^\\S+$", "a\u00a0c"));    // no-break space is \s in JavaScript
+    EXPECT_TRUE(matches("^[\\D]+$", "abc"));
+    EXPECT_TRUE(matches("^(a|)+$", "aaa"));       // empty loops end
+    EXPECT_TRUE(matches("^\\x41\\u0042\\.$", "AB."));
+    EXPECT_TRUE(matches("^(?:a*)*$", ""));
+}
+
+TEST(SchemaPattern, UnsupportedOrOversizedPatternsAreSchemaErrors) {
+    for (const char* p : {"(a)\\1", "(?=a)", "(?!a)", "(?<=a)b", "(?<!a)b", "(?<n>a)\\k<n>", "a**", "*a", "(a", "a)",
+                          "[a", "[z-a]", "a{3,1}", "x{100000}", "(?:a{1000}){1000}", "^*"}) {
+        try {
+            Schema::parse(pattern_def(p));
+            ADD_FAILURE() << p << " was accepted";
+        } catch (const SchemaError& e) {
+            EXPECT_EQ(e.attribute(), "x") << p;
+            EXPECT_NE(std::string(e.what()).find("pattern"), std::string::npos) << e.what();
+        }
+    }
+    std::string nested(200, '(');
+    nested += "a" + std::string(200, ')');
+    EXPECT_THROW(Schema::parse(pattern_def(nested)), SchemaError);
+}
+
+TEST(SchemaPattern, PreciseEmailIsALinearScan) {
+    auto s = parse(R"({"e":{"type":"email","mode":"precise"}})");
+    auto ok = [&](const std::string& v) {
+        json r = {{"e", v}};
+        return s.check(r).empty();
+    };
+    for (const char* good : {"a@b.co", "first.last@sub.example.com", "\"quoted name\"@example.com", "x@[127.0.0.1]",
+                             "\"a@b\"@example.org", "u+tag@ex-ample.io", "\u00e9l\u00e8ve@ecole.fr"})
+        EXPECT_TRUE(ok(good)) << good;
+    for (const char* bad : {"a@b", "a@b.c", "a..b@c.com", ".a@b.com", "a.@b.com", "a b@c.com", "a@b.c0m", "a@-.com.",
+                            "a@[1.2.3]", "a@[1234.1.1.1]", "\"\"@b.com", "a@b..com", "@b.com", "a@", "a(b)@c.com",
+                            "\"a\nb\"@c.com", "a@b_c.com"})
+        EXPECT_FALSE(ok(bad)) << bad;
+    // 50k characters: std::regex overflowed the stack on these.
+    EXPECT_TRUE(ok(std::string(50000, 'a') + "@example.com"));
+    EXPECT_FALSE(ok(std::string(50000, 'a') + "@example"));
+    EXPECT_TRUE(ok("\"" + std::string(50000, 'a') + "\"@example.com"));
+    std::string dotted;
+    for (int i = 0; i < 20000; ++i) dotted += "a.";
+    EXPECT_FALSE(ok(dotted + "@example.com"));
+    EXPECT_TRUE(ok(dotted + "a@example.com"));
+}
+
+namespace {
+json nest(std::size_t depth) {
+    json v = 1;
+    for (std::size_t i = 0; i < depth; ++i) v = json{{"n", std::move(v)}};
+    return v;
+}
+}  // namespace
+
+TEST(SchemaNesting, DeepRecordsAreRefusedBeforeAnyRecursion) {
+    auto s = parse(R"({"name":"string"})");
+    json deep = {{"name", "a"}, {"payload", nest(60000)}};
+    auto failures_deep = s.check(deep);
+    ASSERT_EQ(failures_deep.size(), 1u);
+    EXPECT_EQ(failures_deep[0].field, "payload");
+    EXPECT_EQ(failures_deep[0].rule, "nestingDepth");
+    EXPECT_EQ(failures_deep[0].expected, "100");
+    EXPECT_NE(failures_deep[0].message.find("100"), std::string::npos);
+    try {
+        s.validate(json{{"name", "a"}, {"payload", json::array({nest(60000)})}}, "resource 'r', record 'id1'");
+        FAIL() << "no ValidationError";
+    } catch (const ValidationError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("resource 'r'"), std::string::npos) << what;
+        EXPECT_NE(what.find("'payload'"), std::string::npos) << what;
+    }
+    // The limit counts the record itself: 100 levels pass, 101 do not.
+    json at_limit = {{"name", "a"}, {"payload", nest(99)}};
+    EXPECT_TRUE(s.check(at_limit).empty());
+    json over = {{"name", "a"}, {"payload", nest(100)}};
+    EXPECT_EQ(failures(s, over), (Fails{{"payload", "nestingDepth"}}));
+    json deep_array = json::array();
+    for (int i = 0; i < 60000; ++i) deep_array = json::array({std::move(deep_array)});
+    EXPECT_EQ(failures(s, deep_array), (Fails{{"[0]", "nestingDepth"}}));  // not rendered for the report either
+}
+
+TEST(SchemaNesting, DeepDefinitionsAreSchemaErrors) {
+    ordered_json def = "string";
+    for (int i = 0; i < 60000; ++i) def = ordered_json{{"n", std::move(def)}};
+    try {
+        Schema::parse(ordered_json{{"top", std::move(def)}});
+        FAIL() << "no SchemaError";
+    } catch (const SchemaError& e) {
+        EXPECT_EQ(e.attribute(), "top");
+        EXPECT_NE(std::string(e.what()).find("100"), std::string::npos);
+    }
+}

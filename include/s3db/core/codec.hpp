@@ -188,7 +188,9 @@ void for_each_escaped(std::string_view s, Fn&& fn) {
 }
 
 /// JSON text that s3db.js would parse (JSON.parse); nullopt when it does not parse.
+/// Text nesting deeper than max_nesting_depth does not parse: nothing could walk the value safely.
 inline std::optional<nlohmann::json> parse_json(std::string_view s) {
+    if (json_text_too_deep(s)) return std::nullopt;
     auto j = nlohmann::json::parse(s.begin(), s.end(), nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;
@@ -402,6 +404,11 @@ public:
 
     /// s3db.js's mapper: the record (validated) as mapped fields, `_v` first. `id` is not stored.
     MappedRecord map(const nlohmann::json& record) const {
+        // Schema::check refuses such records first; this guards callers that map without it.
+        if (auto where = detail::too_deep(record))
+            throw ValidationError({{*where, "nestingDepth", "", std::to_string(detail::max_nesting_depth),
+                                    "The '" + *where + "' field nests objects and arrays deeper than " +
+                                        std::to_string(detail::max_nesting_depth) + " levels."}});
         MappedRecord out;
         // One entry per field and `_v`: nested objects add entries and grow it, but most records
         // have none, and an exact size keeps the vector small enough for malloc's per-thread cache.

@@ -114,7 +114,9 @@ public:
     Resource& create_resource(ResourceConfig config) {
         for (auto& h : before_create_) h(config);
         // Everything that can refuse the definition does so before anything is written.
-        validate_resource_name(config.name);
+        validate_resource_name(config.name, 1);  // its characters first, so the next message can show it
+        validate_id_size(config.name, config.id_size);
+        validate_resource_name(config.name, static_cast<std::size_t>(config.id_size));
         {
             auto probe = config;
             detail::apply_timestamps(probe);

@@ -7,6 +7,7 @@
 // mask and reject masked values past the alphabet's end, which keeps custom alphabets (any size up
 // to 256) unbiased too; for the 64-character default nothing is ever rejected.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -127,7 +128,11 @@ inline std::string random_id(std::size_t size = default_id_size, std::string_vie
 /// resources use 22 and the URL alphabet). The alphabet is checked here, once.
 inline IdGenerator make_id_generator(std::size_t id_size = default_id_size,
                                      std::string alphabet = std::string(url_alphabet)) {
-    if (id_size == 0) throw ConfigError("idSize must be greater than 0");
+    // A negative idSize from a definition arrives here as a huge size_t: refuse it now, not at the
+    // first insert (std::length_error).
+    if (id_size == 0 || id_size > max_key_bytes)
+        throw ConfigError("idSize must be from 1 to " + std::to_string(max_key_bytes) + ", not " +
+                          (id_size > (std::size_t(1) << 62) ? "negative" : std::to_string(id_size)));
     detail::check_alphabet(alphabet);
     return [id_size, alphabet = std::move(alphabet)] { return random_id(id_size, alphabet); };
 }
@@ -177,12 +182,30 @@ inline void validate_id(std::string_view resource, std::string_view id) {
                             std::to_string(max_key_bytes));
 }
 
+/// Throws ConfigError unless resource `resource` can have ids of `id_size` characters (its idSize):
+/// at least 1, and short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
+inline void validate_id_size(std::string_view resource, long long id_size) {
+    const long long room = static_cast<long long>(max_key_bytes) - 18 - static_cast<long long>(resource.size());
+    if (id_size < 1 || id_size > std::max(room, 1LL))
+        throw ConfigError("resource '" + InvalidKey::printable(std::string(resource)) + "': idSize " +
+                          std::to_string(id_size) + " is out of range: ids need 1 to " +
+                          std::to_string(std::max(room, 1LL)) + " characters for the record key to fit S3's limit of " +
+                          std::to_string(max_key_bytes) + " bytes");
+}
+
 /// Throws ConfigError unless `name` can name a new resource: one key segment (`resource=<name>/`),
 /// so no '/', which would put one resource's keys inside another's (and its remove_all would delete
-/// both), and the same rules of UTF-8 and listable characters as ids.
-inline void validate_resource_name(std::string_view name) {
+/// both), the same rules of UTF-8 and listable characters as ids, and short enough that a record
+/// key with an id of `id_size` characters fits S3's 1024-byte limit (else every insert would fail).
+inline void validate_resource_name(std::string_view name, std::size_t id_size = default_id_size) {
     if (auto flaw = detail::key_segment_flaw(name, "resource names", "/", "which would split the keys of its records"))
         throw ConfigError("resource name '" + InvalidKey::printable(std::string(name)) + "' cannot be used: " + *flaw);
+    const std::size_t key_bytes = name.size() + id_size + 18;  // "resource=" "/data/id="
+    if (key_bytes > max_key_bytes)
+        throw ConfigError("resource name '" + InvalidKey::printable(std::string(name)) + "' cannot be used: it is " +
+                          std::to_string(name.size()) + " bytes, so the key of a record with a " +
+                          std::to_string(id_size) + "-character id would be " + std::to_string(key_bytes) +
+                          " bytes, over S3's limit of " + std::to_string(max_key_bytes));
 }
 
 }  // namespace s3db

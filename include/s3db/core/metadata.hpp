@@ -104,8 +104,11 @@ public:
     /// Reads s3db.json; anything that is not a catalogue throws CorruptMetadata.
     static DatabaseMetadata parse(std::string_view text) {
         DatabaseMetadata m;
-        m.doc_ = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
         auto fail = [](const std::string& why) { return CorruptMetadata(std::string(key), why); };
+        // Definitions sit a few levels down; far deeper is damage, and would overflow whatever walks it.
+        if (detail::json_text_too_deep(text, 2 * detail::max_nesting_depth))
+            throw fail("it nests deeper than " + std::to_string(2 * detail::max_nesting_depth) + " levels");
+        m.doc_ = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
         if (m.doc_.is_discarded()) throw fail("not valid JSON");
         if (!m.doc_.is_object()) throw fail("the top level is not an object");
         if (!m.doc_.contains("resources")) m.doc_["resources"] = nlohmann::ordered_json::object();

@@ -19,7 +19,6 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +29,7 @@
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/js_text.hpp"
+#include "s3db/detail/regex.hpp"
 
 namespace s3db {
 
@@ -76,7 +76,7 @@ struct Rules {
     bool single_line = false, base64 = false, unique = false;
     std::optional<std::string> pattern, contains;
     std::string pattern_flags;
-    std::shared_ptr<const std::regex> pattern_regex;
+    std::shared_ptr<const detail::LinearRegex> pattern_regex;
     std::vector<nlohmann::json> allowed;  // `enum` (string, array) and `values` (enum type)
     std::optional<int> uuid_version;
     bool email_precise = false, email_normalize = false;
@@ -335,10 +335,83 @@ inline bool is_basic_email(std::string_view s) noexcept {
     return at != std::string_view::npos && dot != std::string_view::npos && dot > at + 1 && dot + 1 < s.size();
 }
 
-inline const std::regex& precise_email_regex() {
-    static const std::regex re(
-        R"(^(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$)");
-    return re;
+/// fastest-validator's precise e-mail pattern, as one linear scan (the regex backtracks, and
+/// std::regex overflows the stack on long values):
+/// ^(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@((\[[0-9]{1,3}(\.[0-9]{1,3}){3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$
+/// Neither domain form holds '@', so the local part ends at the last '@'.
+inline bool is_precise_email(std::string_view s) noexcept {
+    auto at = s.rfind('@');
+    if (at == std::string_view::npos) return false;
+    std::string_view local = s.substr(0, at), domain = s.substr(at + 1);
+    auto line_break = [](std::string_view t) {
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            if (t[i] == '\n' || t[i] == '\r') return true;
+            if (t.substr(i).starts_with("\xE2\x80\xA8") || t.substr(i).starts_with("\xE2\x80\xA9")) return true;
+        }
+        return false;
+    };
+    bool local_ok;
+    if (local.size() >= 3 && local.front() == '"' && local.back() == '"') {
+        local_ok = !line_break(local.substr(1, local.size() - 2));  // ".+": anything but a line break
+    } else {
+        // dot-separated non-empty runs of anything but <>()[]\.,;:"@ and JavaScript whitespace
+        local_ok = !local.empty();
+        std::size_t run = 0;
+        for (std::size_t i = 0; local_ok && i < local.size();) {
+            char c = local[i];
+            if (c == '.') {
+                local_ok = run > 0;
+                run = 0;
+                ++i;
+                continue;
+            }
+            if (std::string_view("<>()[]\\,;:\"@").find(c) != std::string_view::npos) local_ok = false;
+            if (std::size_t n = js_space_prefix(local.substr(i))) {
+                local_ok = false;
+                i += n;
+            } else {
+                ++i;
+            }
+            ++run;
+        }
+        local_ok = local_ok && run > 0;
+    }
+    if (!local_ok) return false;
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (domain.size() >= 2 && domain.front() == '[' && domain.back() == ']') {
+        std::string_view ip = domain.substr(1, domain.size() - 2);
+        int parts = 0;
+        std::size_t digits = 0;
+        for (char c : ip) {
+            if (digit(c)) {
+                if (++digits > 3) return false;
+            } else if (c == '.' && digits > 0) {
+                ++parts;
+                digits = 0;
+            } else {
+                return false;
+            }
+        }
+        return digits > 0 && parts == 3;
+    }
+    // ([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,}: at least two labels, the last of letters only
+    auto dot = domain.rfind('.');
+    if (dot == std::string_view::npos) return false;
+    std::string_view tld = domain.substr(dot + 1);
+    if (tld.size() < 2 || !std::all_of(tld.begin(), tld.end(), letter)) return false;
+    std::size_t label = 0;
+    for (char c : domain.substr(0, dot + 1)) {
+        if (c == '.') {
+            if (label == 0) return false;
+            label = 0;
+        } else if (letter(c) || digit(c) || c == '-') {
+            ++label;
+        } else {
+            return false;
+        }
+    }
+    return true;
 }
 
 /// A JSON value rendered for an error report: bounded, and never a secret.
@@ -390,6 +463,9 @@ public:
     /// `nlohmann::json` converts to it with its keys sorted. Throws SchemaError.
     static Schema parse(const nlohmann::ordered_json& attributes, SchemaOptions options = {}) {
         if (!attributes.is_object()) throw SchemaError("", "", "attribute definitions must be a JSON object");
+        if (auto where = detail::too_deep(attributes))
+            throw SchemaError(*where, "", "the definition nests deeper than " + std::to_string(detail::max_nesting_depth) +
+                                              " levels");
         Schema s;
         s.definition_ = attributes;
         s.options_ = options;
@@ -423,6 +499,14 @@ public:
     /// normalises dates. Returns every failure (empty when the record is valid).
     std::vector<Failure> check(nlohmann::json& record) const {
         std::vector<Failure> failures;
+        // First: everything below (and every later step of a write) recurses over the value.
+        if (auto where = detail::too_deep(record)) {
+            const std::string field = where->empty() ? std::string("record") : *where;
+            failures.push_back(make_failure(*where, "nestingDepth", "", std::to_string(detail::max_nesting_depth),
+                                            "The '" + field + "' field nests objects and arrays deeper than " +
+                                                std::to_string(detail::max_nesting_depth) + " levels."));
+            return failures;
+        }
         if (!record.is_object()) {
             failures.push_back(make_failure("", "object", detail::render_value(record, false), "",
                                             "The record must be a JSON object."));
@@ -791,12 +875,11 @@ private:
                 if (a.rules.pattern_flags.find_first_not_of("gimsuy") != std::string::npos)
                     throw SchemaError(a.path, token, "unknown pattern flag");
                 if (a.rules.pattern) {
-                    auto syntax = std::regex::ECMAScript;
-                    if (a.rules.pattern_flags.find('i') != std::string::npos) syntax |= std::regex::icase;
                     try {
-                        a.rules.pattern_regex = std::make_shared<const std::regex>(*a.rules.pattern, syntax);
-                    } catch (const std::regex_error&) {
-                        throw SchemaError(a.path, token, "invalid pattern");
+                        a.rules.pattern_regex =
+                            std::make_shared<const detail::LinearRegex>(*a.rules.pattern, a.rules.pattern_flags);
+                    } catch (const detail::RegexError& e) {
+                        throw SchemaError(a.path, token, std::string("invalid or unsupported pattern: ") + e.what());
                     }
                 }
                 return;
@@ -1070,7 +1153,7 @@ private:
             if (r.max && static_cast<double>(len) > *r.max) fail("stringMax", fmt_number(*r.max));
             if (r.length && static_cast<double>(len) != *r.length) fail("stringLength", fmt_number(*r.length));
         }
-        if (r.pattern_regex && !std::regex_search(s, *r.pattern_regex)) fail("stringPattern", *r.pattern);
+        if (r.pattern_regex && !r.pattern_regex->search(s)) fail("stringPattern", *r.pattern);
         if (r.contains && s.find(*r.contains) == std::string::npos) fail("stringContains", *r.contains);
         if (!r.allowed.empty() && std::find(r.allowed.begin(), r.allowed.end(), value) == r.allowed.end())
             fail("stringEnum", join_allowed(r.allowed));
@@ -1169,7 +1252,7 @@ private:
         const double len = static_cast<double>(detail::utf16_length(s));
         if (r.min && len < *r.min) fail("emailMin", fmt_number(*r.min));
         if (r.max && len > *r.max) fail("emailMax", fmt_number(*r.max));
-        bool ok = r.email_precise ? std::regex_match(s, detail::precise_email_regex()) : detail::is_basic_email(s);
+        bool ok = r.email_precise ? detail::is_precise_email(s) : detail::is_basic_email(s);
         if (!ok) fail("email");
     }
 

@@ -2,9 +2,15 @@
 // JavaScript's reading of text, where s3db.js's behaviour depends on it: what counts as whitespace
 // (String.prototype.trim), and what Number(string) makes of a string.
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +88,67 @@ inline double js_string_to_number(std::string_view s) {
     return negative ? -*v : *v;
 }
 
+
+// ---- nesting depth --------------------------------------------------------------------------------
+
+/// How deeply a record, a definition or stored JSON may nest objects and arrays. JSON itself has no
+/// limit, but everything that walks a value (validation, mapping, JSON.stringify; s3db.js's too)
+/// recurses, and a value nested 60,000 levels deep overflows the stack. Real documents stay far
+/// below 100 levels; s3db.js's own recursion gives up (RangeError) some thousands deep.
+inline constexpr std::size_t max_nesting_depth = 100;
+
+/// Where `v` nests objects and arrays deeper than `limit` (a scalar is depth 0, `{"a":1}` depth 1):
+/// the top-level key ("[i]" for an array item) under which it does, or "" when `v` itself is the
+/// problem; nullopt when it is within the limit. Iterative, so any depth is safe to check.
+template <class Json>
+std::optional<std::string> too_deep(const Json& v, std::size_t limit = max_nesting_depth) {
+    struct Item {
+        const Json* value;
+        std::size_t depth;
+        std::size_t top;  // index of the top-level member it lies under
+    };
+    if (!v.is_structured() || limit == 0) return limit == 0 && v.is_structured() ? std::optional<std::string>("") : std::nullopt;
+    // Most records are flat: no allocation for them.
+    if (limit > 1 && std::none_of(v.begin(), v.end(), [](const Json& m) { return m.is_structured(); })) return std::nullopt;
+    std::vector<Item> stack{{&v, 0, SIZE_MAX}};
+    std::size_t top_count = 0;
+    while (!stack.empty()) {
+        Item it = stack.back();
+        stack.pop_back();
+        if (!it.value->is_structured()) continue;
+        if (it.depth + 1 > limit) {
+            if (it.top == SIZE_MAX) return std::string();
+            std::size_t k = 0;
+            for (auto m = v.begin(); m != v.end(); ++m, ++k)
+                if (k == it.top) return v.is_object() ? std::string(m.key()) : "[" + std::to_string(k) + "]";
+            return std::string();
+        }
+        for (auto m = it.value->begin(); m != it.value->end(); ++m)
+            stack.push_back({&*m, it.depth + 1, it.top == SIZE_MAX ? top_count++ : it.top});
+    }
+    return std::nullopt;
+}
+
+/// Whether JSON text nests deeper than `limit`, from its brackets alone (strings skipped), so a
+/// stored value is refused before it is parsed.
+inline bool json_text_too_deep(std::string_view text, std::size_t limit = max_nesting_depth) noexcept {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return true;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return false;
+}
 
 // ---- dates as JavaScript reads them (the arithmetic is in detail/time.hpp) ----
 

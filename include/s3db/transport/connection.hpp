@@ -5,8 +5,10 @@
 //   memory://bucket/prefix                                           in-process store shared by name
 //   file:///absolute/path   file://./relative/path                   local filesystem store
 // Credentials in the URL are percent-decoded; without them the usual chain applies (environment,
-// then ~/.aws/credentials). A userinfo part is recognised by its "KEY:SECRET@" shape, so a secret
-// holding '/' works even when it is not percent-encoded.
+// then ~/.aws/credentials). A userinfo part is recognised by its "KEY:SECRET@" shape, up to the last
+// '@', so a secret holding '/', '@' or '?' works even when it is not percent-encoded. NUL, raw or
+// as %00, is refused anywhere (a path would be cut at it), and no error message shows any part of
+// what comes before the last '@'.
 
 #include <charconv>
 #include <optional>
@@ -29,38 +31,52 @@ struct ConnectionString {
     std::string access_key_id, secret_access_key, session_token;
     std::optional<bool> path_style;
 
-    /// The URL with the secret and session token replaced, safe to print.
+    /// The URL with everything before its last '@' (any userinfo, whatever it holds) and the
+    /// session token replaced, safe to print.
     static std::string redact(std::string_view url) {
         std::string out(url);
-        if (auto scheme = out.find("://"); scheme != std::string::npos) {
-            auto start = scheme + 3;
-            auto at = out.find('@', start);
-            auto colon = out.find(':', start);
-            if (at != std::string::npos && colon != std::string::npos && colon < at)
-                out.replace(colon + 1, at - colon - 1, "****");
-        }
+        auto scheme = out.find("://");
+        const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+        if (auto at = out.rfind('@'); at != std::string::npos && at >= start) out.replace(start, at - start, "****");
         if (auto t = out.find("sessionToken="); t != std::string::npos) {
             auto end = out.find('&', t);
             out.replace(t + 13, (end == std::string::npos ? out.size() : end) - t - 13, "****");
         }
-        return out;
+        return InvalidKey::printable(out);
     }
 
     static ConnectionString parse(std::string_view url) {
         auto fail = [&](const std::string& why) -> ConfigError {
             return ConfigError("connection string '" + redact(url) + "': " + why);
         };
+        if (url.find('\0') != std::string_view::npos) throw fail("it contains a NUL character");
         auto sep = url.find("://");
         if (sep == std::string_view::npos || sep == 0) throw fail("expected scheme://..., e.g. memory://bucket");
         std::string scheme(url.substr(0, sep));
         for (auto& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
         std::string_view rest = url.substr(sep + 3), query;
+
+        ConnectionString c;
+        // userinfo: "KEY:SECRET@" up to the last '@' (a secret may hold '@', '/' and '?'), when the
+        // part before it has a ':' and a key without '/' or '?' (else the '@' is in a path or query)
+        if (scheme != "file" && scheme != "memory") {
+            if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+                auto userinfo = rest.substr(0, at);
+                auto colon = userinfo.find(':');
+                if (colon != std::string_view::npos && userinfo.substr(0, colon).find_first_of("/?") == std::string_view::npos) {
+                    c.access_key_id = decode(userinfo.substr(0, colon), fail, "credentials");
+                    c.secret_access_key = decode(userinfo.substr(colon + 1), fail, "credentials");
+                    if (c.access_key_id.empty() || c.secret_access_key.empty())
+                        throw fail("credentials must be KEY:SECRET, both non-empty");
+                    rest = rest.substr(at + 1);
+                }
+            }
+        }
         if (auto q = rest.find('?'); q != std::string_view::npos) {
             query = rest.substr(q + 1);
             rest = rest.substr(0, q);
         }
 
-        ConnectionString c;
         if (scheme == "file") {
             c.kind = Kind::filesystem;
             c.path = decode(rest, fail, "path");
@@ -69,18 +85,6 @@ struct ConnectionString {
             return c;
         }
 
-        // userinfo: "KEY:SECRET@" before the first '@', when that part has a ':'
-        if (auto at = rest.find('@'); at != std::string_view::npos && scheme != "memory") {
-            auto userinfo = rest.substr(0, at);
-            auto colon = userinfo.find(':');
-            if (colon != std::string_view::npos) {
-                c.access_key_id = decode(userinfo.substr(0, colon), fail, "credentials");
-                c.secret_access_key = decode(userinfo.substr(colon + 1), fail, "credentials");
-                if (c.access_key_id.empty() || c.secret_access_key.empty())
-                    throw fail("credentials must be KEY:SECRET, both non-empty");
-                rest = rest.substr(at + 1);
-            }
-        }
         auto slash = rest.find('/');
         std::string_view host = rest.substr(0, slash);
         std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
@@ -101,7 +105,7 @@ struct ConnectionString {
                 unsigned value = 0;
                 auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
                 if (port.empty() || ec != std::errc{} || p != port.data() + port.size() || value == 0 || value > 65535)
-                    throw fail("port '" + std::string(port) + "' is not a number from 1 to 65535");
+                    throw fail("port '" + InvalidKey::printable(std::string(port)) + "' is not a number from 1 to 65535");
             }
             c.endpoint = scheme + "://" + std::string(host);
             c.path_style = true;
@@ -110,7 +114,10 @@ struct ConnectionString {
             if (c.bucket.empty()) c.bucket = "s3db";
             if (bucket_end != std::string_view::npos) c.prefix = decode(path.substr(bucket_end + 1), fail, "prefix");
         } else {
-            throw fail("unknown scheme '" + scheme + "' (use s3, http, https, memory or file)");
+            // The scheme is shown only when it looks like one: the text before "://" is arbitrary.
+            bool plain = scheme.size() <= 16 && scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") == std::string::npos;
+            throw fail((plain ? "unknown scheme '" + scheme + "'" : std::string("unknown scheme")) +
+                       " (use s3, http, https, memory or file)");
         }
         read_query(query, c, fail);
         return c;
@@ -121,6 +128,8 @@ private:
     static std::string decode(std::string_view s, Fail& fail, const char* what) {
         auto d = detail::uri_decode(s);
         if (!d) throw fail(std::string("malformed percent-encoding in the ") + what);
+        // %00 would cut a path short where the system reads it (file://.../a%00b opened .../a)
+        if (d->find('\0') != std::string::npos) throw fail(std::string("%00 (NUL) is not allowed in the ") + what);
         return *d;
     }
 
@@ -132,7 +141,7 @@ private:
             query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
             if (item.empty()) continue;
             auto eq = item.find('=');
-            std::string name(item.substr(0, eq));
+            std::string name = InvalidKey::printable(std::string(item.substr(0, eq)));
             std::string value = eq == std::string_view::npos ? std::string{} : decode(item.substr(eq + 1), fail, "query");
             if (c.kind == Kind::s3 && name == "region") c.region = value;
             else if (c.kind == Kind::s3 && name == "sessionToken") c.session_token = value;

@@ -71,6 +71,7 @@ struct FilesystemOptions {
     std::string prefix{};                                 // keys live under this prefix
     bool durable = true;                                  // fsync files and directories before returning
     std::size_t metadata_limit = default_metadata_limit;  // 0 turns the check off
+    bool clean_temp_files_on_open = true;                 // remove killed writers' stale temp files
 };
 
 namespace detail::fs {
@@ -335,6 +336,11 @@ inline void write_full(int fd, std::string_view data, const std::string& key) {
 
 /// Reads and checks an object file's header. `expected_key` must be the key stored in it.
 inline Record read_header(int fd, const std::string& rel, const std::string& expected_key) {
+    // The file's size bounds every length in the header: a damaged length must fail here, not
+    // allocate what it claims (a 4-byte edit asked for 4 GB on every read).
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw_io("cannot stat '" + InvalidKey::printable(rel) + "'", expected_key, errno);
+    const auto file_size = static_cast<std::uint64_t>(st.st_size);
     char first[4096];
     ssize_t got = pread_full(fd, first, sizeof first, 0);
     if (got < 0) throw_io("cannot read '" + InvalidKey::printable(rel) + "'", expected_key, errno);
@@ -343,6 +349,9 @@ inline Record read_header(int fd, const std::string& rel, const std::string& exp
         throw_corrupt(rel, expected_key, "no object header");
     std::uint32_t header_len = 0;
     HeaderReader(std::string_view(first + magic.size(), 4)).u32(header_len);
+    if (header_len > file_size - preamble_size)
+        throw_corrupt(rel, expected_key, "its header claims " + std::to_string(header_len) + " bytes, more than the " +
+                                             std::to_string(file_size) + "-byte file holds");
     std::string header;
     if (preamble_size + header_len <= n) {
         header.assign(first + preamble_size, header_len);
@@ -367,10 +376,8 @@ inline Record read_header(int fd, const std::string& rel, const std::string& exp
     r.last_modified = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(static_cast<std::int64_t>(ns))));
     r.body_offset = preamble_size + header_len;
-    struct stat st;
-    if (::fstat(fd, &st) != 0) throw_io("cannot stat '" + InvalidKey::printable(rel) + "'", expected_key, errno);
-    if (static_cast<std::uint64_t>(st.st_size) != r.body_offset + r.size)
-        throw_corrupt(rel, expected_key, "its size does not match its header");
+    // Compared by subtraction: a body size near 2^64 must not wrap around to a match.
+    if (r.size != file_size - r.body_offset) throw_corrupt(rel, expected_key, "its size does not match its header");
     return r;
 }
 
@@ -443,6 +450,21 @@ inline std::string temp_name() {
     return name;
 }
 
+/// Removes the temp file `name` in `dir` if it is older than `older_than` and no writer holds its
+/// lock (a live writer keeps it locked until its rename). Returns whether it was removed.
+inline bool sweep_temp(int dir, const char* name, std::chrono::nanoseconds older_than) {
+    struct stat st;
+    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return false;
+    auto mtime = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+        std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+    if (std::chrono::system_clock::now() - mtime < older_than) return false;
+    Fd f(::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!f || ::flock(f.get(), LOCK_EX | LOCK_NB) != 0) return false;
+    struct stat now;
+    return ::fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev &&
+           ::unlinkat(dir, name, 0) == 0;
+}
+
 }  // namespace detail::fs
 
 class Filesystem {
@@ -465,8 +487,47 @@ public:
             throw ConfigError("filesystem store: cannot open '" + opts_.root.string() + "': " +
                               std::system_category().message(errno));
         state_->root = detail::fs::Fd(fd);
+        // Writers killed mid-write leave temp files in folders no listing may ever visit.
+        if (opts_.clean_temp_files_on_open) cleanup_temp_files(detail::fs::stale_temp_age);
     }
     explicit Filesystem(std::filesystem::path root) : Filesystem(Options{.root = std::move(root)}) {}
+
+    /// Removes the temp files of writers that died mid-write, anywhere under the root: those at
+    /// least `older_than` old whose writer holds no lock (a live writer, in this process or
+    /// another, holds it until its rename, and one whose file is taken early writes it again).
+    /// Returns how many were removed. Opening the store does this with a 5-minute grace period.
+    std::size_t cleanup_temp_files(std::chrono::seconds older_than) {
+        using detail::fs::EntryKind;
+        std::size_t removed = 0;
+        std::string seg;
+        std::vector<std::string> pending{""};  // directories to read, relative to the root
+        while (!pending.empty()) {
+            std::string rel = std::move(pending.back());
+            pending.pop_back();
+            auto fd = detail::fs::open_beneath(root(), rel, O_RDONLY | O_DIRECTORY);
+            if (!fd) continue;  // removed meanwhile
+            DIR* d = ::fdopendir(fd.get());
+            if (!d) continue;
+            fd.release();
+            std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+            while (dirent* e = ::readdir(d)) {
+                std::string_view name = e->d_name;
+                if (name == "." || name == "..") continue;
+                auto kind = detail::fs::classify(name, seg);
+                if (kind == EntryKind::temp) {
+                    removed += detail::fs::sweep_temp(::dirfd(d), e->d_name, older_than);
+                } else if (kind == EntryKind::directory || kind == EntryKind::continuation) {
+                    unsigned char type = e->d_type;
+                    if (type == DT_UNKNOWN) {
+                        struct stat st;
+                        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) type = DT_DIR;
+                    }
+                    if (type == DT_DIR) pending.push_back(rel.empty() ? std::string(name) : rel + '/' + std::string(name));
+                }
+            }
+        }
+        return removed;
+    }
 
     PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
         auto full = prefix_.apply(key);
@@ -814,7 +875,7 @@ private:
                 auto kind = detail::fs::classify(name, seg_);
                 if (kind == EntryKind::other) continue;
                 if (kind == EntryKind::temp) {
-                    sweep_temp(::dirfd(d), e->d_name);
+                    detail::fs::sweep_temp(::dirfd(d), e->d_name, detail::fs::stale_temp_age);
                     continue;
                 }
                 bool is_object = kind == EntryKind::object;
@@ -858,20 +919,6 @@ private:
                 type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
             }
             return type == (is_object ? DT_REG : DT_DIR);
-        }
-
-        /// Removes a crash's leftover temp file: old, and no writer holding its lock.
-        static void sweep_temp(int dir, const char* name) {
-            struct stat st;
-            if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return;
-            auto mtime = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-            if (std::chrono::system_clock::now() - mtime < detail::fs::stale_temp_age) return;
-            detail::fs::Fd f(::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-            if (!f || ::flock(f.get(), LOCK_EX | LOCK_NB) != 0) return;
-            struct stat now;
-            if (::fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
-                ::unlinkat(dir, name, 0);
         }
 
         /// Feeds the keys under `dir_key` (physically `rel`) in byte order. With `first_only`, stops at
