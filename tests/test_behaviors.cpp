@@ -612,6 +612,25 @@ TEST(TruncateData, RandomRecordsAlwaysFitAndStayValidUtf8) {
     }
 }
 
+TEST(TruncateData, NeverCutsASecretDropsItWholeAndCutsTheNextFieldInstead) {
+    const std::string sealed(96, 'Q');  // a secret's ciphertext: a prefix of it decrypts to nothing
+    MappedRecord r = {{"_v", "v1"}, {"0", "Ana"}, {"1", sealed, MappedField::Kind::string, true}, {"2", std::string(300, 'z')}};
+    // budget 100 - 14: _v 4, "0" 4, the secret (97) does not fit whole and goes; "2" takes the rest
+    StoredRecord out = TruncateData{}.write(r, {"items", "x", 100, WriteKind::insert, {}, {}});
+    EXPECT_FALSE(out.metadata.count("1")) << out.metadata.at("1");
+    EXPECT_EQ(out.metadata.at("0"), "Ana");
+    EXPECT_EQ(out.metadata.at("2"), std::string(100 - 14 - 4 - 4 - 1, 'z'));
+    EXPECT_EQ(out.metadata.at("_truncated"), "true");
+    EXPECT_TRUE(out.lossy);
+    // A secret that fits is kept whole.
+    out = TruncateData{}.write(r, {"items", "x", 200, WriteKind::insert, {}, {}});
+    EXPECT_EQ(out.metadata.at("1"), sealed);
+    EXPECT_EQ(out.metadata.at("2"), std::string(200 - 14 - 4 - 4 - 97 - 1, 'z'));
+    EXPECT_TRUE(out.lossy);
+    // A record that fits is not lossy.
+    EXPECT_FALSE(TruncateData{}.write(r, {"items", "x", 2000, WriteKind::insert, {}, {}}).lossy);
+}
+
 TEST(TruncateData, ReadIgnoresTheFlag) {
     const Fixture& f = fixture();
     EXPECT_EQ(TruncateData{}.read(f.codec, {{"_v", "v1"}, {"0", "An"}, {"_truncated", "true"}}, ""), (json{{"name", "An"}}));

@@ -323,13 +323,85 @@ TEST(CodecSecret, AlreadyEncryptedValuesAreNotEncryptedTwice) {
     EXPECT_EQ(f.encode({{"pw", sealed}})["0"], sealed);
 }
 
-TEST(CodecSecret, OtherPassphrasesAndDisabledDecryptionSeeCiphertext) {
+TEST(CodecSecret, DisabledDecryptionSeesCiphertext) {
     const std::string sealed = "27E2IGUAq0Jp//jeIgPfy3TZd2+MRcMOu+1p/+Myn2j2PTlrT4VlnhIX4BlHS2mIGTth";
-    Fixture wrong(R"({"pw":"secret"})", CodecOptions{.passphrase = "not-it"});
-    EXPECT_EQ(wrong.codec.decode(meta({{"0", sealed}})), json({{"pw", sealed}}));
     Fixture off(R"({"pw":"secret"})", CodecOptions{.auto_encrypt = false, .auto_decrypt = false});
     EXPECT_EQ(off.encode({{"pw", "plain"}})["0"], "plain");
     EXPECT_EQ(off.codec.decode(meta({{"0", sealed}})), json({{"pw", sealed}}));
+}
+
+TEST(CodecSecret, CiphertextThatDoesNotOpenIsATypedErrorNeverTheValue) {
+    const std::string sealed = "27E2IGUAq0Jp//jeIgPfy3TZd2+MRcMOu+1p/+Myn2j2PTlrT4VlnhIX4BlHS2mIGTth";
+    Fixture wrong(R"({"pw":"secret"})", CodecOptions{.passphrase = "not-it"});
+    try {
+        wrong.codec.decode(meta({{"0", sealed}}));
+        FAIL() << "a wrong passphrase returned the ciphertext";
+    } catch (const DecryptionFailed& e) {
+        EXPECT_EQ(e.field(), "pw");
+        EXPECT_EQ(e.stage(), DecryptionFailed::Stage::read);
+        std::string what = e.what();
+        EXPECT_NE(what.find("'pw'"), std::string::npos) << what;
+        EXPECT_EQ(what.find(sealed), std::string::npos) << what;
+        EXPECT_EQ(what.find("not-it"), std::string::npos) << what;
+    }
+    // The right passphrase on altered ciphertext: the tag fails too.
+    Fixture f(R"({"pw":"secret"})");
+    std::string altered = sealed;
+    altered[30] = altered[30] == 'A' ? 'B' : 'A';
+    EXPECT_THROW(f.codec.decode(meta({{"0", altered}})), DecryptionFailed);
+    // Nested secrets are named by their path.
+    Fixture right(R"({"creds":{"pw":"secret"}})");
+    Metadata stored = right.encode({{"creds", {{"pw", "hunter2"}}}});
+    Fixture wrong_nested(R"({"creds":{"pw":"secret"}})", CodecOptions{.passphrase = "not-it"});
+    try {
+        wrong_nested.codec.decode(stored);
+        FAIL() << "a wrong passphrase returned the ciphertext";
+    } catch (const DecryptionFailed& e) {
+        EXPECT_EQ(e.field(), "creds.pw");
+        EXPECT_TRUE(e.resource().empty() && e.id().empty());
+        auto placed = e.in_record("users", "u1");
+        EXPECT_NE(std::string(placed.what()).find("'creds.pw' of record 'u1' of resource 'users'"), std::string::npos)
+            << placed.what();
+    }
+    // What cannot be ciphertext (written with encryption off) is still returned as stored.
+    EXPECT_EQ(f.codec.decode(meta({{"0", "plain"}})), json({{"pw", "plain"}}));
+    EXPECT_EQ(f.codec.decode(meta({{"0", std::string(64, '-')}})), json({{"pw", std::string(64, '-')}}));
+}
+
+TEST(CodecSecret, WithDecryptionOffCiphertextIsCarriedThroughAndNeverSealedAgain) {
+    Fixture right(R"({"pw":"secret"})");
+    Metadata stored = right.encode({{"pw", "hunter2"}});
+    // Same passphrase, decryption off: the caller sees the ciphertext and writes it back unchanged.
+    Fixture off(R"({"pw":"secret"})", CodecOptions{.auto_decrypt = false});
+    json seen = off.codec.decode(stored);
+    EXPECT_EQ(seen["pw"], stored.at("0"));
+    EXPECT_EQ(off.encode(seen).at("0"), stored.at("0"));
+    // Another passphrase cannot tell that ciphertext from a plaintext: it neither seals it again
+    // (which would lose the secret for the right passphrase) nor stores it as given.
+    Fixture other(R"({"pw":"secret"})", CodecOptions{.passphrase = "not-it", .auto_decrypt = false});
+    json foreign = other.codec.decode(stored);
+    EXPECT_EQ(foreign["pw"], stored.at("0"));
+    try {
+        other.encode(foreign);
+        FAIL() << "ciphertext under another passphrase was encrypted again";
+    } catch (const DecryptionFailed& e) {
+        EXPECT_EQ(e.field(), "pw");
+        EXPECT_EQ(e.stage(), DecryptionFailed::Stage::write);
+        EXPECT_EQ(std::string(e.what()).find(stored.at("0")), std::string::npos);
+    }
+    // New plaintext is still encrypted, under its own passphrase.
+    std::string fresh = other.encode({{"pw", "new secret"}}).at("0");
+    EXPECT_NE(fresh, "new secret");
+    Fixture other_on(R"({"pw":"secret"})", CodecOptions{.passphrase = "not-it"});
+    EXPECT_EQ(other_on.codec.decode(meta({{"0", fresh}}))["pw"], "new secret");
+}
+
+TEST(CodecSecret, SecretsAreMarkedInTheMappedRecord) {
+    Fixture f(R"({"name":"string","pw":"secret"})");
+    MappedRecord mapped = f.codec.map(f.schema.validate(json{{"name", "Ada"}, {"pw", "hunter2"}}));
+    const std::string pw_key = detail::b36_encode(static_cast<std::uint64_t>(f.mapping.at("pw")));
+    ASSERT_EQ(mapped.size(), 3u);  // _v, name, pw
+    for (const auto& field : mapped) EXPECT_EQ(field.secret, field.key == pw_key) << field.key;
 }
 
 TEST(CodecSecret, KeyDerivationIsPaidOncePerSalt) {

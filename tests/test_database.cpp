@@ -581,4 +581,101 @@ TEST_F(Fixture, DeeplyNestedRecordsAreValidationErrorsNotCrashes) {
     if (got) {
         EXPECT_FALSE(got->contains("n"));
     }
+
+// ---- secrets --------------------------------------------------------------------------------------
+
+namespace {
+ResourceConfig vault_config(bool auto_decrypt = true) {
+    return {.name = "vault", .attributes = ojson{{"name", "string"}, {"password", "secret"}}, .auto_decrypt = auto_decrypt};
+}
+
+/// A database on the process-wide memory bucket `bucket`, so two passphrases can share one store.
+Db shared_db(const std::string& bucket, std::string passphrase) {
+    return Db(Counting<Memory>(Memory::shared(bucket)), DatabaseOptions{.passphrase = std::move(passphrase)});
+}
+}  // namespace
+
+TEST(DatabaseSecrets, AWrongPassphraseIsATypedErrorAndCannotOverwriteTheSecret) {
+    const std::string bucket = "secrets-wrong-" + std::to_string(::getpid());
+    Db right = shared_db(bucket, "right passphrase");
+    auto& vault = right.create_resource(vault_config());
+    vault.insert({{"id", "v1"}, {"name", "mail"}, {"password", "hunter2"}});
+
+    Db wrong = shared_db(bucket, "Tr0ub4dor&3");
+    wrong.connect();
+    auto& theirs = wrong.resource("vault");
+    try {
+        theirs.get("v1");
+        FAIL() << "a wrong passphrase returned the ciphertext";
+    } catch (const DecryptionFailed& e) {
+        EXPECT_EQ(e.resource(), "vault");
+        EXPECT_EQ(e.id(), "v1");
+        EXPECT_EQ(e.field(), "password");
+        EXPECT_EQ(e.stage(), DecryptionFailed::Stage::read);
+        std::string what = e.what();
+        EXPECT_NE(what.find("'password' of record 'v1' of resource 'vault'"), std::string::npos) << what;
+        EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+        EXPECT_EQ(what.find("Tr0ub4dor"), std::string::npos) << what;
+    }
+    EXPECT_THROW(theirs.list(), DecryptionFailed);
+    // The update reads first: it stops there, and the secret is still there for the right passphrase.
+    EXPECT_THROW(theirs.update("v1", json{{"name", "changed"}}), DecryptionFailed);
+    auto back = vault.get("v1");
+    EXPECT_EQ(back["password"], "hunter2");
+    EXPECT_EQ(back["name"], "mail");
+    // Overwriting the secret on purpose is a replace, which reads nothing.
+    theirs.replace("v1", {{"name", "mail"}, {"password", "their own"}});
+    EXPECT_EQ(theirs.get("v1")["password"], "their own");
+}
+
+TEST(DatabaseSecrets, WithDecryptionOffUpdatesCarryTheCiphertextThroughUnchanged) {
+    const std::string bucket = "secrets-off-" + std::to_string(::getpid());
+    Db right = shared_db(bucket, "right passphrase");
+    auto& vault = right.create_resource(vault_config(false));
+    vault.insert({{"id", "v1"}, {"name", "mail"}, {"password", "hunter2"}});
+    const std::string cipher = vault.get("v1")["password"];
+    EXPECT_NE(cipher, "hunter2");
+    EXPECT_EQ(vault.update("v1", json{{"name", "renamed"}})["password"], cipher);
+    EXPECT_EQ(vault.get("v1")["password"], cipher);
+
+    // Another passphrase sees the same ciphertext, and may not seal it a second time.
+    Db other = shared_db(bucket, "another passphrase");
+    other.connect();
+    auto& theirs = other.resource("vault");
+    EXPECT_EQ(theirs.get("v1")["password"], cipher);
+    try {
+        theirs.update("v1", json{{"name", "theirs"}});
+        FAIL() << "ciphertext under another passphrase was encrypted again";
+    } catch (const DecryptionFailed& e) {
+        EXPECT_EQ(e.resource(), "vault");
+        EXPECT_EQ(e.id(), "v1");
+        EXPECT_EQ(e.field(), "password");
+        EXPECT_EQ(e.stage(), DecryptionFailed::Stage::write);
+        EXPECT_EQ(std::string(e.what()).find(cipher), std::string::npos);
+    }
+    auto back = vault.get("v1");
+    EXPECT_EQ(back["password"], cipher);
+    EXPECT_EQ(back["name"], "renamed");
+}
+
+TEST_F(Fixture, TruncateDataWritesReturnTheRecordAsStoredAndNeverCutASecret) {
+    auto& notes = db.create_resource({.name = "notes",
+                                      .attributes = ojson{{"title", "string"}, {"password", "secret"}, {"body", "string"}},
+                                      .behavior = "truncate-data"});
+    // The body does not fit: insert returns it cut, as get does.
+    auto a = notes.insert({{"title", "a"}, {"password", "hunter2"}, {"body", std::string(3000, 'b')}});
+    EXPECT_EQ(a, notes.get(a["id"].get<std::string>()));
+    EXPECT_LT(a["body"].get<std::string>().size(), 2000u);
+    EXPECT_EQ(a["password"], "hunter2");
+    // A secret that does not fit whole is dropped whole: never a fragment of its ciphertext.
+    auto b = notes.insert({{"title", "b"}, {"password", std::string(1600, 'p')}, {"body", std::string(3000, 'b')}});
+    auto stored = notes.get(b["id"].get<std::string>());
+    EXPECT_EQ(b, stored);
+    EXPECT_FALSE(stored.contains("password")) << stored["password"].dump().substr(0, 80);
+    EXPECT_EQ(stored["title"], "b");
+    EXPECT_GT(stored["body"].get<std::string>().size(), 1000u);  // the room the secret left
+    // Updates return what they stored too.
+    auto u = notes.update(a["id"].get<std::string>(), json{{"title", std::string(100, 't')}});
+    EXPECT_EQ(u, notes.get(a["id"].get<std::string>()));
+    EXPECT_EQ(u["password"], "hunter2");
 }

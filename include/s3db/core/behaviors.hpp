@@ -7,7 +7,8 @@
 // Where s3db.js's algorithm is broken we keep its layout and fix the algorithm, and say so:
 // - truncate-data and body-overflow pack counting key bytes too (s3db.js counts values only and
 //   can write metadata the store rejects); truncate-data keeps the prefix that fits and always
-//   terminates (s3db.js blanks the cut field, or loops forever: §13.1);
+//   terminates (s3db.js blanks the cut field, or loops forever: §13.1); it never cuts a secret,
+//   whose prefix would not decrypt: a secret that does not fit is dropped whole;
 // - user-managed updates too large for metadata use the insert layout (s3db.js writes the
 //   oversized metadata anyway and the store refuses it), and updates that fit are stored as
 //   inserts are, metadata only (see UserManaged);
@@ -51,6 +52,9 @@ struct StoredRecord {
     Metadata metadata;
     std::string body;
     std::string content_type;
+    /// The behavior dropped or cut fields (truncate-data): what is stored is not the record given,
+    /// so a write returns the record read back from `metadata` and `body`.
+    bool lossy = false;
 };
 
 struct BehaviorContext {
@@ -460,6 +464,9 @@ struct EnforceLimits {
 
 /// Metadata only; a record over the limit keeps its smallest fields whole, the next one cut to
 /// the bytes left (never inside a UTF-8 character) and loses the rest; `_truncated=true` marks it.
+/// A secret is never cut: a prefix of its ciphertext decrypts to nothing, so a secret that does not
+/// fit whole is dropped whole, like the fields larger than the cut one, and the next field is cut
+/// instead. The write is `lossy`: insert and update return the record as stored.
 struct TruncateData {
     static constexpr std::string_view name = "truncate-data";
     static constexpr bool reads_body = false;
@@ -481,6 +488,7 @@ struct TruncateData {
                 used += detail::field_size(f);
                 continue;
             }
+            if (f.secret) continue;
             std::int64_t room = budget - used - static_cast<std::int64_t>(f.key.size());
             if (room >= 0) {  // the first field that does not fit keeps what fits; larger ones are dropped
                 f.value = detail::encoded_prefix(f.value, static_cast<std::size_t>(room));
@@ -491,7 +499,7 @@ struct TruncateData {
         }
         Metadata m = detail::metadata_of(record, keep);
         m.insert_or_assign("_truncated", "true");
-        return {std::move(m), {}, {}};
+        return {std::move(m), {}, {}, true};
     }
 
     nlohmann::json read(const Codec& codec, const Metadata& metadata, std::string_view body) const {

@@ -39,13 +39,14 @@ struct MappedField {
     std::string key;    // base36 index, "_v", or the raw path of an unknown field (not yet sanitised)
     std::string value;  // the metadata value text
     Kind kind = Kind::string;
+    bool secret = false;  // a `secret` attribute's value: whole or not at all (a cut ciphertext opens to nothing)
 };
 using MappedRecord = std::vector<MappedField>;
 
 struct CodecOptions {
     std::string passphrase = "secret";  // s3db.js's default `security.passphrase`
     bool auto_encrypt = true;           // encrypt `secret` fields on write
-    bool auto_decrypt = true;           // decrypt them on read
+    bool auto_decrypt = true;           // decrypt them on read (off: ciphertext is returned, and written back as is)
     std::string version = "v1";         // written as `_v`; empty writes none
 };
 
@@ -435,7 +436,8 @@ public:
 
     /// The record stored in `metadata` (`_v` left out; other `_` keys such as `_overflow` are
     /// returned like any unknown field, for the caller to drop). Values that are not in the form
-    /// their attribute expects come back as the stored text, never dropped or thrown on.
+    /// their attribute expects come back as the stored text, never dropped or thrown on, except a
+    /// secret's ciphertext that does not open (DecryptionFailed: it is never passed off as the value).
     nlohmann::json decode(const Metadata& metadata) const {
         nlohmann::json out = nlohmann::json::object();
         decode_fields(out, metadata, [](std::string_view, const std::string&) { return false; });
@@ -567,6 +569,11 @@ private:
         out.push_back(MappedField{key, std::move(value), kind});
     }
 
+    /// A secret's stored text, marked so that behaviors never cut it.
+    static void push_secret(MappedRecord& out, const std::string& key, std::string value) {
+        out.push_back(MappedField{key, std::move(value), MappedField::Kind::string, true});
+    }
+
     /// A value s3db.js passes through untyped (unknown fields, untyped values of typed fields).
     static void push_plain(MappedRecord& out, const std::string& key, const nlohmann::json& v) {
         using K = MappedField::Kind;
@@ -661,9 +668,14 @@ private:
                 std::string plain;
                 if (v.is_string()) plain = v.get<std::string>();
                 else detail::append_js_json(plain, v);
-                if (!state_->options.auto_encrypt) return push(out, key, std::move(plain));
-                if (state_->box->open(plain)) return push(out, key, std::move(plain));  // already sealed
-                return push(out, key, state_->box->seal(plain));
+                if (!state_->options.auto_encrypt) return push_secret(out, key, std::move(plain));
+                if (state_->box->open(plain)) return push_secret(out, key, std::move(plain));  // already sealed
+                // With auto_decrypt off, callers hold the stored ciphertext on purpose, so what looks
+                // sealed but does not open is taken for ciphertext under another passphrase: refused,
+                // since sealing it again loses the secret and keeping it could store a plaintext.
+                if (!state_->options.auto_decrypt && detail::SecretBox::looks_sealed(plain))
+                    throw DecryptionFailed({}, {}, a.path, DecryptionFailed::Stage::write);
+                return push_secret(out, key, state_->box->seal(plain));
             }
             case T::datetime:
             case T::dateonly: {
@@ -880,7 +892,13 @@ private:
             case T::secret: {
                 if (!state_->options.auto_decrypt) return raw();
                 auto plain = state_->box->open(value);
-                if (!plain) return raw();
+                if (!plain) {
+                    // Ciphertext that does not open must not pass for the secret: an update would
+                    // encrypt it again. Plaintext (written with auto_encrypt off) is returned as is.
+                    if (detail::SecretBox::looks_sealed(value))
+                        throw DecryptionFailed({}, {}, a.path, DecryptionFailed::Stage::read);
+                    return raw();
+                }
                 if (*plain == "null") return nlohmann::json(nullptr);
                 if (*plain == "undefined") return std::nullopt;
                 return nlohmann::json(std::move(*plain));

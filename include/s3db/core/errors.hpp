@@ -275,4 +275,43 @@ private:
     std::int64_t limit_;
 };
 
+/// A `secret` field holding ciphertext the database's passphrase does not open: a wrong passphrase,
+/// or a stored value altered or cut. Reads throw it instead of returning the ciphertext, and writes
+/// throw it instead of encrypting ciphertext a second time (which would lose the secret for every
+/// holder of the right passphrase). `resource` and `id` are empty when the codec is used on its
+/// own. The value is never shown.
+class DecryptionFailed : public Error {
+public:
+    enum class Stage : std::uint8_t { read, write };
+
+    DecryptionFailed(std::string resource, std::string id, std::string field, Stage stage)
+        : Error(compose(resource, id, field, stage)), resource_(std::move(resource)), id_(std::move(id)),
+          field_(std::move(field)), stage_(stage) {}
+
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& id() const noexcept { return id_; }
+    const std::string& field() const noexcept { return field_; }
+    Stage stage() const noexcept { return stage_; }
+
+    /// The same failure, placed in its record.
+    DecryptionFailed in_record(std::string resource, std::string id) const {
+        return DecryptionFailed(std::move(resource), std::move(id), field_, stage_);
+    }
+
+private:
+    static std::string compose(const std::string& resource, const std::string& id, const std::string& field,
+                               Stage stage) {
+        std::string m = "secret field '" + InvalidKey::printable(field) + "'";
+        if (!id.empty()) m += " of record '" + InvalidKey::printable(id) + "'";
+        if (!resource.empty()) m += " of resource '" + resource + "'";
+        if (stage == Stage::read)
+            return m + " does not decrypt with this database's passphrase (a wrong passphrase, or the stored "
+                       "value was altered); the ciphertext is not returned";
+        return m + " holds ciphertext this database's passphrase does not open; with auto_decrypt off it is "
+                   "taken for a value read from the store, and is neither encrypted again nor stored as given";
+    }
+    std::string resource_, id_, field_;
+    Stage stage_;
+};
+
 }  // namespace s3db

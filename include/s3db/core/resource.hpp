@@ -1068,13 +1068,19 @@ private:
             throw ValidationError(std::move(failures), "resource '" + config_.name + "', record '" + ctx.id + "'");
         json valid = std::move(data);
         if (declares_id) valid.erase("id");
-        auto mapped = codec_->map(valid);
+        MappedRecord mapped;
+        try {
+            mapped = codec_->map(valid);
+        } catch (const DecryptionFailed& e) {
+            throw e.in_record(config_.name, ctx.id);
+        }
         BehaviorContext bc{config_.name, ctx.id,
                            calculate_effective_limit(settings_.metadata_limit, version_, config_.timestamps,
                                                      kind == WriteKind::update ? std::string_view(ctx.id) : std::string_view{}),
                            kind, map_json_, {}, &*codec_};
         auto stored = behavior_write(behavior_, std::move(mapped), bc);
         valid["id"] = ctx.id;
+        if (stored.lossy) valid = decode_record(ctx.id, stored.metadata, stored.body);  // what get returns
         Prepared p{std::move(stored), {}, std::move(valid)};
         p.body = std::move(p.stored.body);
         return p;
@@ -1097,7 +1103,12 @@ private:
 
     /// The record `id` as stored in `metadata` and `body`.
     json decode_record(std::string_view id, const Metadata& metadata, std::string_view body) const {
-        json record = behavior_read(behavior_, *codec_, metadata, body);
+        json record;
+        try {
+            record = behavior_read(behavior_, *codec_, metadata, body);
+        } catch (const DecryptionFailed& e) {
+            throw e.in_record(config_.name, std::string(id));
+        }
         record["id"] = std::string(id);
         return record;
     }

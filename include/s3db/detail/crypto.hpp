@@ -155,6 +155,21 @@ public:
         return plain;
     }
 
+    /// Whether `value` has the form `seal` gives its output (padded standard base64 of at least salt,
+    /// IV and tag): what `open` failing on it means a wrong key or altered data, not plaintext.
+    static bool looks_sealed(std::string_view value) noexcept {
+        constexpr std::size_t min_chars = (secret_salt_bytes + secret_iv_bytes + secret_tag_bytes + 2) / 3 * 4;
+        if (value.size() < min_chars || value.size() % 4 != 0) return false;
+        std::size_t pad = 0;
+        while (pad < 2 && value[value.size() - 1 - pad] == '=') ++pad;
+        for (std::size_t i = 0; i + pad < value.size(); ++i) {
+            char c = value[i];
+            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+                return false;
+        }
+        return true;
+    }
+
 private:
     std::string key_for(std::string_view salt) {
         {
