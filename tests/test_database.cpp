@@ -3,11 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <optional>
 #include <thread>
 
 #include "s3db/core/database.hpp"
 #include "s3db/transport/counting.hpp"
+#include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"
 
 using namespace s3db;
@@ -581,6 +585,7 @@ TEST_F(Fixture, DeeplyNestedRecordsAreValidationErrorsNotCrashes) {
     if (got) {
         EXPECT_FALSE(got->contains("n"));
     }
+}
 
 // ---- secrets --------------------------------------------------------------------------------------
 
@@ -678,4 +683,172 @@ TEST_F(Fixture, TruncateDataWritesReturnTheRecordAsStoredAndNeverCutASecret) {
     auto u = notes.update(a["id"].get<std::string>(), json{{"title", std::string(100, 't')}});
     EXPECT_EQ(u, notes.get(a["id"].get<std::string>()));
     EXPECT_EQ(u["password"], "hunter2");
+}
+
+namespace {
+/// s3db.json as stored, edited by `edit` and written back: what s3db.js (or a hand) may leave there,
+/// which create_resource would refuse to write.
+template <class Store, class Edit>
+void edit_catalogue(Store& store, Edit&& edit) {
+    auto doc = ojson::parse(store.get("s3db.json")->body);
+    edit(doc["resources"]);
+    store.put("s3db.json", doc.dump(2), PutOptions{.content_type = "application/json"});
+}
+}  // namespace
+
+TEST_F(Fixture, AResourceThatCannotBeOpenedDoesNotTakeTheDatabaseDown) {
+    db.create_resource(users_config()).insert({{"id", "u1"}, {"name", "Ada"}});
+    auto& store = db.transport().inner();
+    edit_catalogue(store, [](ojson& resources) {
+        ojson geo = resources["users"];
+        geo["versions"]["v1"]["attributes"] = ojson{{"loc", "geo:point"}};
+        geo["versions"]["v1"]["extra"] = {{"kept", 1.5}, {"order", {3, 1, 2}}};
+        resources["geo"] = geo;
+        ojson odd = resources["users"];
+        odd["versions"]["v1"]["behavior"] = "foo";
+        resources["odd"] = odd;
+        ojson parts = resources["users"];
+        parts["partitions"] = {{"byNothing", {{"fields", {{"nope", "string"}}}}}};
+        resources["parts"] = parts;
+        resources["hollow"] = {{"currentVersion", "v2"}, {"versions", {{"v1", ojson::object()}}}};
+        resources["typo"] = resources["users"];
+        resources["typo"]["versions"]["v1"]["behavior"] = 42;
+    });
+    const auto before = ojson::parse(store.get("s3db.json")->body)["resources"];
+
+    BasicDatabase<Memory> again{store};
+    ASSERT_NO_THROW(again.connect());
+    EXPECT_EQ(again.resources(), (std::vector<std::string>{"geo", "hollow", "odd", "parts", "typo", "users"}));
+    const std::vector<std::pair<std::string, std::string>> reasons{
+        {"geo", "geo:point"}, {"odd", "foo"}, {"parts", "nope"}, {"hollow", "v2"}, {"typo", "behavior"}};
+    for (auto& [name, reason] : reasons) {
+        EXPECT_TRUE(again.has_resource(name));
+        ASSERT_TRUE(again.resource_error(name)) << name;
+        EXPECT_NE(again.resource_error(name)->find(reason), std::string::npos) << *again.resource_error(name);
+        try {
+            again.resource(name);
+            ADD_FAILURE() << name << " opened";
+        } catch (const ResourceUnavailable& e) {
+            EXPECT_EQ(e.resource(), name);
+            EXPECT_NE(std::string(e.what()).find("resource '" + name + "'"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+        }
+    }
+    // The others work.
+    EXPECT_FALSE(again.resource_error("users"));
+    auto& users = again.resource("users");
+    EXPECT_EQ(users.get("u1")["name"], "Ada");
+    users.insert({{"id", "u2"}, {"name", "Bo"}});
+    EXPECT_EQ(users.count(), 2u);
+
+    // Rewriting s3db.json (a new resource) keeps the definitions it could not open as they were.
+    again.create_resource({.name = "fresh", .attributes = ojson{{"v", "string"}}});
+    const auto after = ojson::parse(store.get("s3db.json")->body)["resources"];
+    ASSERT_TRUE(after.contains("fresh"));
+    for (auto& [name, _] : reasons) {
+        ASSERT_TRUE(after.contains(name)) << name << " was dropped";
+        EXPECT_EQ(after[name].dump(), before[name].dump()) << name;
+    }
+    // Redefining over an entry that cannot be read is refused, and the entry stays.
+    EXPECT_THROW(again.create_resource({.name = "hollow"}), CorruptMetadata);
+    EXPECT_EQ(ojson::parse(store.get("s3db.json")->body)["resources"]["hollow"].dump(), before["hollow"].dump());
+    // A definition that can be opened replaces one that could not.
+    again.create_resource({.name = "geo", .attributes = ojson{{"loc", "string"}}});
+    EXPECT_FALSE(again.resource_error("geo"));
+    EXPECT_EQ(again.resource("geo").insert({{"loc", "here"}})["loc"], "here");
+}
+
+TEST_F(Fixture, ListingsSkipObjectsTheyCannotDecodeAndReportThem) {
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "u1"}, {"name", "Ada"}, {"region", "eu"}});
+    users.insert({{"id", "u3"}, {"name", "Cy"}});
+    // Another tool's object in the data prefix: its key holds no id this library accepts.
+    db.transport().inner().put("resource=users/data/id=u2%junk", "{\"truncat");
+    std::vector<std::pair<std::string, std::string>> skipped;
+    users.on("skipped", [&](const OperationContext& c) {
+        skipped.emplace_back(c.id, c.data.at("key").get<std::string>());
+        EXPECT_FALSE(c.data.at("reason").get<std::string>().empty());
+    });
+
+    EXPECT_EQ(users.list().size(), 2u);
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0], (std::pair<std::string, std::string>{"u2%junk", "resource=users/data/id=u2%junk"}));
+    EXPECT_EQ(users.skipped_records(), 1u);
+    EXPECT_EQ(users.query({{"name", "Ada"}}).size(), 1u);
+    std::size_t n = 0;
+    for (auto& r : users.records()) n += r.is_object();
+    EXPECT_EQ(n, 2u);
+    EXPECT_EQ(users.page(10).items.size(), 2u);
+    EXPECT_EQ(users.skipped_records(), 4u);
+
+    try {
+        users.list({.strict_decoding = true});
+        ADD_FAILURE() << "a strict listing skipped a record";
+    } catch (const CorruptRecord& e) {
+        EXPECT_EQ(e.resource(), "users");
+        EXPECT_EQ(e.id(), "u2%junk");
+        EXPECT_NE(std::string(e.what()).find("'u2%junk' of resource 'users'"), std::string::npos) << e.what();
+    }
+}
+
+TEST(DatabaseOnFilesystem, ATruncatedRecordIsACorruptRecordThatListingsSkip) {
+    const auto root = std::filesystem::temp_directory_path() / ("s3db-test-truncated-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root);
+    {
+        BasicDatabase<Filesystem> db{Filesystem(FilesystemOptions{.root = root, .durable = false})};
+        auto& users = db.create_resource(users_config("body-overflow"));
+        users.insert({{"id", "u1"}, {"name", "Ada"}});
+        users.insert({{"id", "u2"}, {"name", "Bo"}, {"email", std::string(3000, 'x')}});
+        std::filesystem::path file;
+        for (auto& e : std::filesystem::recursive_directory_iterator(root))
+            if (e.path().filename() == "id%3Du2.obj") file = e.path();
+        ASSERT_FALSE(file.empty());
+        std::filesystem::resize_file(file, std::filesystem::file_size(file) - 100);
+
+        try {
+            users.get("u2");
+            ADD_FAILURE() << "a truncated record was read";
+        } catch (const CorruptRecord& e) {
+            EXPECT_EQ(e.resource(), "users");
+            EXPECT_EQ(e.id(), "u2");
+        }
+        auto all = users.list();
+        ASSERT_EQ(all.size(), 1u);
+        EXPECT_EQ(all[0]["id"], "u1");
+        EXPECT_EQ(users.skipped_records(), 1u);
+        EXPECT_THROW(users.list({.strict_decoding = true}), CorruptRecord);
+    }
+    std::filesystem::remove_all(root);
+}
+
+TEST_F(Fixture, RemoveAllLeavesTheKeysOfResourcesNestedUnderItsName) {
+    auto config = [](std::string name) {
+        return ResourceConfig{.name = std::move(name), .attributes = ojson{{"v", "string"}},
+                              .partitions = ojson{{"byV", {{"fields", {{"v", "string"}}}}}}, .paranoid = false};
+    };
+    db.create_resource(config("a"));
+    // s3db.js allows '/' in names; create_resource refuses it, so they are written as s3db.js would.
+    auto& store = db.transport().inner();
+    edit_catalogue(store, [](ojson& resources) {
+        for (auto name : {"a/b", "a/data", "a/data/id=x", "a/plugin=p"}) resources[name] = resources["a"];
+    });
+    BasicDatabase<Memory> again{store};
+    again.connect();
+    for (auto& name : again.resources()) again.resource(name).insert({{"id", "r1"}, {"v", "1"}});
+    auto& a = again.resource("a");
+    EXPECT_EQ(a.count(), 1u) << "keys of a resource named a/data/id=x are not a's";
+    EXPECT_EQ(a.list_ids(), std::vector<std::string>{"r1"});
+    EXPECT_EQ(a.list().size(), 1u);
+    EXPECT_EQ(a.skipped_records(), 0u);
+
+    a.remove_all();
+    EXPECT_EQ(a.count(), 0u);
+    EXPECT_FALSE(a.get_or_null("r1"));
+    EXPECT_TRUE(store.list({.prefix = "resource=a/partition="}).objects.empty());
+    for (auto name : {"a/b", "a/data", "a/data/id=x", "a/plugin=p"}) {
+        auto& nested = again.resource(name);
+        EXPECT_EQ(nested.get("r1")["v"], "1") << name;
+        EXPECT_EQ(nested.count(), 1u) << name;
+        EXPECT_EQ(nested.count({.partition = "byV", .values = {{"v", "1"}}}), 1u) << name;
+    }
 }

@@ -93,7 +93,7 @@ TEST(DatabaseMetadata, FieldsItDoesNotKnowSurviveARewrite) {
 }
 
 TEST(DatabaseMetadata, CorruptCataloguesAreRefusedWithTheReason) {
-    for (auto bad : {"{not json", "[1,2]", R"({"resources":[]})", R"({"resources":{"u":{"currentVersion":"v2","versions":{"v1":{}}}}})"}) {
+    for (auto bad : {"{not json", "[1,2]", R"({"resources":[]})"}) {
         try {
             DatabaseMetadata::parse(bad);
             ADD_FAILURE() << bad;
@@ -101,6 +101,29 @@ TEST(DatabaseMetadata, CorruptCataloguesAreRefusedWithTheReason) {
             EXPECT_NE(std::string(e.what()).find("s3db.json"), std::string::npos);
         }
     }
+}
+
+TEST(DatabaseMetadata, AnUnreadableResourceEntryFailsAloneAndIsKeptAsItIs) {
+    auto text = R"({"resources":{"u":{"currentVersion":"v2","versions":{"v1":{}}},"s":"not an entry",
+        "t":{"versions":{"v1":{"behavior":7}}},"ok":{"versions":{"v1":{"attributes":{"n":"string"}}}}}})";
+    auto m = DatabaseMetadata::parse(text);
+    EXPECT_EQ(m.resource_names(), (std::vector<std::string>{"u", "s", "t", "ok"}));
+    for (auto [name, reason] : std::vector<std::pair<std::string, std::string>>{
+             {"u", "current version v2"}, {"s", "not an object"}, {"t", "'behavior'"}}) {
+        try {
+            m.resource(name);
+            ADD_FAILURE() << name;
+        } catch (const CorruptMetadata& e) {
+            EXPECT_NE(std::string(e.what()).find("resource '" + name + "'"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_EQ(m.resource("ok")->config.attributes, ojson({{"n", "string"}}));
+    const auto before = ojson::parse(text)["resources"];
+    EXPECT_THROW(m.upsert_resource({.name = "u"}), CorruptMetadata);
+    m.upsert_resource({.name = "fresh"});
+    const auto after = ojson::parse(m.serialize())["resources"];
+    for (auto name : {"u", "s", "t", "ok"}) EXPECT_EQ(after[name].dump(), before[name].dump()) << name;
 }
 
 TEST(UpdateMetadata, CreatesThenUpdatesWithConditionalWrites) {

@@ -7,11 +7,13 @@
 // at run time. Plugins install on connect() (or at once when added to a connected database), stop
 // on disconnect() and on destruction.
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -86,14 +88,17 @@ public:
 
     /// Reads s3db.json (1 GET) and opens every resource it describes, then installs and starts the
     /// plugins. A database without one is empty until the first create_resource writes it. A corrupt
-    /// catalogue → CorruptMetadata.
+    /// catalogue → CorruptMetadata. A resource that cannot be opened (unknown attribute type or
+    /// behavior, broken partitions) does not stop the others: it is listed by resources(), says why in
+    /// resource_error(), and resource() throws ResourceUnavailable for it.
     void connect() {
         auto current = store_.get(DatabaseMetadata::key);
         {
             std::lock_guard lock(mutex_);
             if (current) {
                 auto m = DatabaseMetadata::parse(current->body);
-                for (auto& name : m.resource_names()) open(*m.resource(name));
+                for (auto& name : m.resource_names()) try_open(m, name);
+                share_catalogue(m);
             }
         }
         connected_ = true;
@@ -130,14 +135,20 @@ public:
         {
             std::lock_guard lock(mutex_);
             r = &open(*m.resource(config.name));
+            unavailable_.erase(config.name);
+            share_catalogue(m);
         }
         for (auto& h : after_create_) h(*r);
         if (connected_) host_.resource_created(*r);
         return *r;
     }
 
+    /// ResourceNotFound when s3db.json has no such resource, ResourceUnavailable when it has one this
+    /// library cannot open.
     Resource& resource(std::string_view name) {
         std::lock_guard lock(mutex_);
+        if (auto bad = unavailable_.find(name); bad != unavailable_.end())
+            throw ResourceUnavailable(std::string(name), bad->second);
         auto it = resources_.find(name);
         if (it == resources_.end()) throw ResourceNotFound(std::string(name));
         return *it->second;
@@ -149,16 +160,23 @@ public:
         return TypedResource<Resource, Record>(resource(name));
     }
 
+    /// Whether s3db.json has the resource, openable or not (see resource_error).
     bool has_resource(std::string_view name) const {
         std::lock_guard lock(mutex_);
-        return resources_.find(name) != resources_.end();
+        return resources_.find(name) != resources_.end() || unavailable_.find(name) != unavailable_.end();
     }
 
+    /// The names of every resource of s3db.json, those that could not be opened included, in order.
     std::vector<std::string> resources() const {
         std::lock_guard lock(mutex_);
-        std::vector<std::string> names;
-        for (auto& [name, _] : resources_) names.push_back(name);
-        return names;
+        return names_locked();
+    }
+
+    /// Why the resource could not be opened; nullopt when it is open (or not in the catalogue).
+    std::optional<std::string> resource_error(std::string_view name) const {
+        std::lock_guard lock(mutex_);
+        if (auto it = unavailable_.find(name); it != unavailable_.end()) return it->second;
+        return std::nullopt;
     }
 
     void before_create_resource(CreateHook h) { before_create_.push_back(std::move(h)); }
@@ -219,16 +237,48 @@ private:
         host_.validate_all();
     }
 
+    /// Opens one resource of the catalogue, or records why it cannot be. A resource already open keeps
+    /// its previous definition (references to it stay valid) but reports the error too.
+    void try_open(const DatabaseMetadata& m, const std::string& name) {
+        try {
+            open(*m.resource(name));
+            unavailable_.erase(name);
+        } catch (const Error& e) {
+            unavailable_[name] = e.what();
+        } catch (const nlohmann::json::exception& e) {
+            unavailable_[name] = std::string("malformed definition: ") + e.what();
+        }
+    }
+
+    std::vector<std::string> names_locked() const {
+        std::vector<std::string> names;
+        for (auto& [name, _] : resources_) names.push_back(name);
+        for (auto& [name, _] : unavailable_)
+            if (!resources_.contains(name)) names.push_back(name);
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+
+    /// Tells every open resource the catalogue's names (see Resource::set_catalogue).
+    void share_catalogue(const DatabaseMetadata& m) {
+        auto names = m.resource_names();
+        for (auto& n : names_locked())
+            if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+        for (auto& [_, r] : resources_) r->set_catalogue(names);
+    }
+
     Resource& open(const StoredResource& stored) {
-        auto& slot = resources_[stored.config.name];
-        if (slot) slot->configure(stored);
-        else
-            slot = std::make_unique<Resource>(
-                store_, pool_, stored,
-                typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit,
-                                            options_.strict_validation, options_.stale_ref_grace},
-                &host_);
-        return *slot;
+        if (auto it = resources_.find(stored.config.name); it != resources_.end()) {
+            it->second->configure(stored);
+            return *it->second;
+        }
+        // Built before it takes a slot: a definition that cannot be opened leaves no empty one.
+        auto r = std::make_unique<Resource>(
+            store_, pool_, stored,
+            typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit,
+                                        options_.strict_validation, options_.stale_ref_grace},
+            &host_);
+        return *resources_.emplace(stored.config.name, std::move(r)).first->second;
     }
 
     T transport_;
@@ -239,6 +289,7 @@ private:
     bool connected_ = false;
     mutable std::mutex mutex_;
     std::map<std::string, std::unique_ptr<Resource>, std::less<>> resources_;
+    std::map<std::string, std::string, std::less<>> unavailable_;  // name -> why it cannot be opened
     std::vector<CreateHook> before_create_;
     std::vector<CreatedHook> after_create_;
 };

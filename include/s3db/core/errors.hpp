@@ -136,6 +136,13 @@ public:
         : TransportError("not modified", {304, "NotModified", {}, key, false}) {}
 };
 
+/// An object the store holds but cannot hand back whole: a truncated or garbled object file.
+class CorruptObject : public TransportError {
+public:
+    CorruptObject(const std::string& what, const std::string& key)
+        : TransportError(what, {0, "InternalError", {}, key, false}) {}
+};
+
 /// User metadata over the store's limit (AWS: 2 KB, keys plus values, UTF-8 bytes). Nothing is stored.
 class MetadataTooLarge : public TransportError {
 public:
@@ -312,6 +319,37 @@ private:
     }
     std::string resource_, id_, field_;
     Stage stage_;
+};
+
+/// A stored record that cannot be read back: its object is truncated or garbled, or its key names
+/// no id this library accepts. Listings skip such records (see ListQuery::strict_decoding); reads by
+/// id throw this.
+class CorruptRecord : public Error {
+public:
+    CorruptRecord(std::string resource, std::string id, std::string reason)
+        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' cannot be decoded: " + reason),
+          resource_(std::move(resource)), id_(std::move(id)), reason_(std::move(reason)) {}
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& id() const noexcept { return id_; }
+    const std::string& reason() const noexcept { return reason_; }
+
+private:
+    std::string resource_, id_, reason_;
+};
+
+/// A resource s3db.json describes but this library cannot open (an unknown attribute type or
+/// behavior, a broken partition definition, a malformed entry). The rest of the database works; the
+/// definition is kept as it is when s3db.json is rewritten.
+class ResourceUnavailable : public Error {
+public:
+    ResourceUnavailable(std::string resource, std::string reason)
+        : Error("resource '" + resource + "' cannot be opened: " + reason), resource_(std::move(resource)),
+          reason_(std::move(reason)) {}
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& reason() const noexcept { return reason_; }
+
+private:
+    std::string resource_, reason_;
 };
 
 }  // namespace s3db

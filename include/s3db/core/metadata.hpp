@@ -101,7 +101,8 @@ public:
         return m;
     }
 
-    /// Reads s3db.json; anything that is not a catalogue throws CorruptMetadata.
+    /// Reads s3db.json; anything that is not a catalogue throws CorruptMetadata. A malformed resource
+    /// entry does not: resource() throws for it alone, and a rewrite keeps it as it is.
     static DatabaseMetadata parse(std::string_view text) {
         DatabaseMetadata m;
         auto fail = [](const std::string& why) { return CorruptMetadata(std::string(key), why); };
@@ -113,16 +114,22 @@ public:
         if (!m.doc_.is_object()) throw fail("the top level is not an object");
         if (!m.doc_.contains("resources")) m.doc_["resources"] = nlohmann::ordered_json::object();
         if (!m.doc_["resources"].is_object()) throw fail("'resources' is not an object");
-        for (auto& [name, entry] : m.doc_["resources"].items()) {
-            if (!entry.is_object()) throw fail("resource '" + name + "' is not an object");
-            auto version = entry.value("currentVersion", std::string("v1"));
-            if (!entry.contains("versions") || !entry["versions"].is_object() || !entry["versions"].contains(version) ||
-                !entry["versions"][version].is_object())
-                throw fail("resource '" + name + "' has no definition for its current version " + version);
-            if (entry.contains("schemaRegistry") && !entry["schemaRegistry"].is_object())
-                throw fail("resource '" + name + "' has a schemaRegistry that is not an object");
-        }
         return m;
+    }
+
+    /// What is wrong with a resource's entry, nullopt when it can be read.
+    static std::optional<std::string> entry_flaw(const nlohmann::ordered_json& entry) {
+        if (!entry.is_object()) return "its entry is not an object";
+        auto cv = entry.find("currentVersion");
+        if (cv != entry.end() && !cv->is_string()) return "its currentVersion is not a string";
+        const std::string version = cv != entry.end() ? cv->get<std::string>() : "v1";
+        auto versions = entry.find("versions");
+        if (versions == entry.end() || !versions->is_object() || !versions->contains(version) ||
+            !(*versions)[version].is_object())
+            return "it has no definition for its current version " + version;
+        if (entry.contains("schemaRegistry") && !entry["schemaRegistry"].is_object())
+            return "its schemaRegistry is not an object";
+        return std::nullopt;
     }
 
     /// Pretty-printed with two spaces, as s3db.js writes it.
@@ -134,37 +141,76 @@ public:
         return names;
     }
 
+    /// The resource's current definition, nullopt when there is none; CorruptMetadata (naming the
+    /// resource) when its entry cannot be read.
     std::optional<StoredResource> resource(std::string_view name) const {
         const auto& resources = doc_["resources"];
         auto it = resources.find(std::string(name));
         if (it == resources.end()) return std::nullopt;
-        const auto& entry = *it;
-        StoredResource r;
-        r.version = entry.value("currentVersion", std::string("v1"));
-        const auto& v = entry["versions"][r.version];
-        auto& c = r.config;
-        c.name = std::string(name);
-        c.attributes = v.value("attributes", nlohmann::ordered_json::object());
-        c.behavior = v.value("behavior", std::string("user-managed"));
-        c.timestamps = v.value("timestamps", false);
-        // The top-level `partitions` is what s3db.js prefers when it restores a resource.
-        c.partitions = entry.contains("partitions") ? entry["partitions"] : v.value("partitions", nlohmann::ordered_json::object());
-        if (c.partitions.is_null()) c.partitions = nlohmann::ordered_json::object();
-        c.paranoid = v.value("paranoid", true);
-        c.all_nested_objects_optional = v.value("allNestedObjectsOptional", true);
-        c.auto_decrypt = v.value("autoDecrypt", true);
-        c.id_size = v.value("idSize", 22);
-        c.id_generator = v.value("idGenerator", std::string("default"));
-        c.created_by = entry.value("createdBy", std::string("user"));
-        r.hash = v.value("hash", std::string{});
-        r.registry = read_registry(entry, c);
-        return r;
+        auto fail = [&](const std::string& why) {
+            return CorruptMetadata(std::string(key), "resource '" + std::string(name) + "': " + why);
+        };
+        if (auto flaw = entry_flaw(*it)) throw fail(*flaw);
+        try {
+            return read_resource(name, *it);
+        } catch (const nlohmann::json::exception& e) {
+            throw fail(std::string("a setting has the wrong type (") + e.what() + ")");
+        }
     }
 
     /// Adds a resource or records a new version of its definition (only when the hash changed), and
     /// brings its schema registry up to date: known attributes keep their index, new ones take the
-    /// next, removed ones are burned. Returns whether the document changed.
+    /// next, removed ones are burned. Returns whether the document changed. An existing entry that
+    /// cannot be read is left as it is: CorruptMetadata.
     bool upsert_resource(ResourceConfig config) {
+        if (auto it = doc_["resources"].find(config.name); it != doc_["resources"].end())
+            if (auto flaw = entry_flaw(*it))
+                throw CorruptMetadata(std::string(key), "resource '" + config.name + "': " + *flaw);
+        return upsert_entry(std::move(config));
+    }
+
+    const nlohmann::ordered_json& document() const noexcept { return doc_; }
+
+private:
+    /// `o[k]` as a V, `fallback` when absent; CorruptMetadata naming the resource and the setting
+    /// when it holds another type.
+    template <class V>
+    static V setting(std::string_view resource, const nlohmann::ordered_json& o, const char* k, V fallback) {
+        auto it = o.find(k);
+        if (it == o.end()) return fallback;
+        try {
+            return it->template get<V>();
+        } catch (const nlohmann::json::exception&) {
+            throw CorruptMetadata(std::string(key), "resource '" + std::string(resource) + "': its setting '" + k +
+                                                        "' is a " + it->type_name() + ", not what s3db.js writes there");
+        }
+    }
+
+    static StoredResource read_resource(std::string_view name, const nlohmann::ordered_json& entry) {
+        using ojson = nlohmann::ordered_json;
+        StoredResource r;
+        r.version = setting(name, entry, "currentVersion", std::string("v1"));
+        const auto& v = entry["versions"][r.version];
+        auto& c = r.config;
+        c.name = std::string(name);
+        c.attributes = setting(name, v, "attributes", ojson::object());
+        c.behavior = setting(name, v, "behavior", std::string("user-managed"));
+        c.timestamps = setting(name, v, "timestamps", false);
+        // The top-level `partitions` is what s3db.js prefers when it restores a resource.
+        c.partitions = entry.contains("partitions") ? entry["partitions"] : setting(name, v, "partitions", ojson::object());
+        if (c.partitions.is_null()) c.partitions = ojson::object();
+        c.paranoid = setting(name, v, "paranoid", true);
+        c.all_nested_objects_optional = setting(name, v, "allNestedObjectsOptional", true);
+        c.auto_decrypt = setting(name, v, "autoDecrypt", true);
+        c.id_size = setting(name, v, "idSize", 22);
+        c.id_generator = setting(name, v, "idGenerator", std::string("default"));
+        c.created_by = setting(name, entry, "createdBy", std::string("user"));
+        r.hash = setting(name, v, "hash", std::string{});
+        r.registry = read_registry(entry, c);
+        return r;
+    }
+
+    bool upsert_entry(ResourceConfig config) {
         detail::apply_timestamps(config);
         auto& resources = doc_["resources"];
         bool exists = resources.contains(config.name);
@@ -212,9 +258,6 @@ public:
         return changed;
     }
 
-    const nlohmann::ordered_json& document() const noexcept { return doc_; }
-
-private:
     static std::string next_version(const nlohmann::ordered_json& versions) {
         int max = 0;
         for (auto& [v, _] : versions.items()) {

@@ -29,6 +29,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/core/layout.hpp"
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/schema.hpp"
@@ -71,9 +72,14 @@ struct ListQuery {
     std::size_t limit = 0;               // 0: no limit
     std::string cursor{};                // from a previous page
     bool cache = true;                   // false: plugins that answer reads (the cache) are bypassed
+    // Records that cannot be decoded (CorruptRecord): skipped and reported by default (the resource's
+    // "skipped" event and skipped_records()); true throws instead.
+    bool strict_decoding = false;
 
     json to_json() const {
-        return json{{"partition", partition}, {"values", values}, {"limit", limit}, {"cursor", cursor}};
+        json j{{"partition", partition}, {"values", values}, {"limit", limit}, {"cursor", cursor}};
+        if (strict_decoding) j["strict_decoding"] = true;  // only then, so cache keys stay as they were
+        return j;
     }
 };
 
@@ -127,20 +133,24 @@ public:
 
     /// Adopts a new definition (a new version of the resource in s3db.json). Not safe to call while
     /// operations on this resource are running.
+    /// A definition that cannot be used throws before anything changes: the resource keeps working
+    /// with the definition it had.
     void configure(const StoredResource& stored) {
-        config_ = stored.config;
+        const auto& c = stored.config;
+        auto schema = Schema::parse(c.attributes, SchemaOptions{.all_nested_objects_optional = c.all_nested_objects_optional});
+        auto partitions = Partitions::parse(c.name, c.partitions, schema, PartitionOptions{.strict = settings_.strict_validation});
+        auto behavior = behavior_from_name(c.behavior);
+        auto id_generator = custom_id_generator_ ? IdGenerator{} : make_id_generator(static_cast<std::size_t>(c.id_size));
+        Codec codec(std::move(schema), stored.registry.mapping,
+                    CodecOptions{.passphrase = settings_.passphrase, .auto_decrypt = c.auto_decrypt, .version = stored.version});
+        config_ = c;
         version_ = stored.version;
-        auto schema = Schema::parse(config_.attributes,
-                                    SchemaOptions{.all_nested_objects_optional = config_.all_nested_objects_optional});
-        partitions_ = Partitions::parse(config_.name, config_.partitions, schema,
-                                        PartitionOptions{.strict = settings_.strict_validation});
-        codec_.emplace(std::move(schema), stored.registry.mapping,
-                       CodecOptions{.passphrase = settings_.passphrase, .auto_decrypt = config_.auto_decrypt,
-                                    .version = version_});
-        behavior_ = behavior_from_name(config_.behavior);
+        partitions_ = std::move(partitions);
+        codec_.emplace(std::move(codec));
+        behavior_ = behavior;
         map_json_ = schema_map_json(codec_->schema(), stored.registry.mapping);
         // A new definition may change idSize; a generator the user set stays.
-        if (!custom_id_generator_) id_generator_ = make_id_generator(static_cast<std::size_t>(config_.id_size));
+        if (!custom_id_generator_) id_generator_ = std::move(id_generator);
         data_prefix_ = "resource=" + config_.name + "/data/";
     }
 
@@ -152,10 +162,21 @@ public:
     /// Register them before operations run.
     void add_hook(Hook h, HookFn fn) { hooks_[static_cast<std::size_t>(h)].push_back(std::move(fn)); }
     /// Events: inserted, inserted-many, updated, replaced, deleted, deleted-many, fetched, listed,
-    /// counted, queried.
+    /// counted, queried, skipped (a listed record that cannot be decoded: its id, and the key and
+    /// reason in the context's data).
     void on(std::string event, Listener fn) { listeners_[std::move(event)].push_back(std::move(fn)); }
 
     std::string key_of(std::string_view id) const { return record_key(config_.name, id); }
+
+    /// Every resource name of the database's catalogue: remove_all leaves alone the keys of resources
+    /// nested under this one's name (`a/b` under `a`, which s3db.js allows). Set by the database.
+    void set_catalogue(std::vector<std::string> names) {
+        std::lock_guard lock(catalogue_mutex_);
+        catalogue_ = std::move(names);
+    }
+
+    /// Records that listings skipped because they could not be decoded, since the resource opened.
+    std::size_t skipped_records() const noexcept { return skipped_.load(std::memory_order_relaxed); }
 
     // ---- writes ---------------------------------------------------------------------------------
 
@@ -314,7 +335,12 @@ public:
             if (config_.paranoid)
                 throw ConfigError("resource '" + config_.name +
                                   "' is paranoid: set paranoid to false in its definition to allow remove_all");
-            remove_prefix(transport_, "resource=" + config_.name + "/");
+            std::vector<std::string> catalogue;
+            {
+                std::lock_guard lock(catalogue_mutex_);
+                catalogue = catalogue_;
+            }
+            remove_resource_keys(transport_, config_.name, catalogue);
             OperationContext ctx{config_.name, "delete_all", {}, json::object(), nullptr};
             emit("deleted-many", ctx);
             return 0;
@@ -852,15 +878,35 @@ private:
     /// The records at `ids`, read on the pool, in order. Ids whose record is gone (or, in a
     /// partition listing, no longer in that partition) are left out. Filled in place: a listing's
     /// results are the bulk of its memory, so they are not copied from one vector into another.
+    /// A record that cannot be decoded is skipped and reported (CorruptRecord with strict_decoding).
     std::vector<json> read_listed(const std::vector<std::string>& ids, const ListQuery& q) {
         std::vector<json> out(ids.size());  // null: not found (a record is an object)
+        std::vector<std::optional<CorruptRecord>> corrupt(ids.size());
         pool_.for_each_index(ids.size(), [&](std::size_t i) {
-            if (auto r = get_impl(ids[i], ReadOptions{q.cache})) out[i] = std::move(*r);
+            try {
+                try {
+                    if (auto r = get_impl(ids[i], ReadOptions{q.cache})) out[i] = std::move(*r);
+                } catch (const InvalidId& e) {  // a listed key whose id part is no id: another tool's object
+                    throw CorruptRecord(config_.name, ids[i], "its key holds no valid id: " + e.reason());
+                }
+            } catch (const CorruptRecord& e) {
+                if (q.strict_decoding) throw;
+                corrupt[i] = e;
+            }
         });
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (corrupt[i]) {
+                skipped_.fetch_add(1, std::memory_order_relaxed);
+                if (listeners_.count("skipped")) {
+                    OperationContext ctx{config_.name, "list", ids[i],
+                                         json{{"key", key_of(ids[i])}, {"reason", corrupt[i]->reason()}}, nullptr};
+                    emit("skipped", ctx);
+                }
+            }
         if (!q.partition.empty()) {
             std::vector<std::size_t> stale;
             for (std::size_t i = 0; i < out.size(); ++i)
-                if (out[i].is_null() || !matches_partition(q, out[i])) stale.push_back(i);
+                if (!corrupt[i] && (out[i].is_null() || !matches_partition(q, out[i]))) stale.push_back(i);
             if (!stale.empty()) clean_stale_refs(q, ids, stale);
         }
         std::erase_if(out, [&](const json& r) { return r.is_null() || !matches_partition(q, r); });
@@ -1102,20 +1148,36 @@ private:
     }
 
     /// The record `id` as stored in `metadata` and `body`.
+    /// What cannot be decoded → CorruptRecord.
     json decode_record(std::string_view id, const Metadata& metadata, std::string_view body) const {
         json record;
         try {
             record = behavior_read(behavior_, *codec_, metadata, body);
         } catch (const DecryptionFailed& e) {
             throw e.in_record(config_.name, std::string(id));
+        } catch (const nlohmann::json::exception& e) {
+            throw CorruptRecord(config_.name, std::string(id), e.what());
+        } catch (const Error& e) {
+            throw CorruptRecord(config_.name, std::string(id), e.what());
         }
+        if (!record.is_object()) throw CorruptRecord(config_.name, std::string(id), "it does not decode to an object");
         record["id"] = std::string(id);
         return record;
     }
 
+    /// `read_object` of the record's key; an object the store cannot hand back whole → CorruptRecord.
+    template <class Fn>
+    auto read_record_object(std::string_view id, Fn&& fn) {
+        try {
+            return read_object(transport_, key_of(id), std::forward<Fn>(fn));
+        } catch (const CorruptObject& e) {
+            throw CorruptRecord(config_.name, std::string(id), e.what());
+        }
+    }
+
     /// The record and its version with one GET (read in place by in-process stores).
     std::optional<Fetched> fetch(std::string_view id) {
-        return read_object(transport_, key_of(id), [&](const ObjectView& o) {
+        return read_record_object(id, [&](const ObjectView& o) {
             return Fetched{decode_record(id, o.metadata, o.body), std::string(o.etag), std::string(o.content_type),
                            o.body.size(), std::string(detail::stored_write_tokens(o.metadata))};
         });
@@ -1123,13 +1185,19 @@ private:
 
     /// The record alone with one GET: what get and list return.
     std::optional<json> fetch_record(std::string_view id) {
-        return read_object(transport_, key_of(id), [&](const ObjectView& o) { return decode_record(id, o.metadata, o.body); });
+        return read_record_object(id, [&](const ObjectView& o) { return decode_record(id, o.metadata, o.body); });
     }
 
     /// The record with one HEAD, for behaviors that never read the body (and, for the others,
     /// the version and its tokens with a record that may lack its body's fields).
     std::optional<Fetched> head_record(std::string_view id) {
-        auto info = transport_.head(key_of(id));
+        auto info = [&] {
+            try {
+                return transport_.head(key_of(id));
+            } catch (const CorruptObject& e) {
+                throw CorruptRecord(config_.name, std::string(id), e.what());
+            }
+        }();
         if (!info) return std::nullopt;
         std::string tokens(detail::stored_write_tokens(info->metadata));
         return Fetched{decode_record(id, info->metadata, {}), std::move(info->etag), std::move(info->content_type),
@@ -1321,6 +1389,8 @@ private:
                 continue;
             }
             auto id = std::string_view(e.key).substr(st.prefix.size());
+            // Ids hold no '/': such a key is another resource's (one named `<name>/data/id=<x>/...`).
+            if (id.find('/') != std::string_view::npos) continue;
             if (!visit(id, id)) return false;
         }
         if (!page.truncated()) st.done = true;
@@ -1354,7 +1424,12 @@ private:
     bool matches_partition(const ListQuery& q, const json& record) const {
         if (q.partition.empty()) return true;
         auto prefix = partitions_.prefix(q.partition, q.values);
-        auto key = partitions_.key(q.partition, record, record.at("id").template get<std::string>());
+        std::optional<std::string> key;
+        try {
+            key = partitions_.key(q.partition, record, record.at("id").template get<std::string>());
+        } catch (const Error&) {  // a value no partition key can hold (stored by another tool): not in it
+            return false;
+        }
         if (!key || !key->starts_with(prefix.key)) return false;
         if (prefix.exact()) return true;
         auto ref = partitions_.parse_ref(*key);
@@ -1410,6 +1485,9 @@ private:
     IdGenerator id_generator_;
     bool custom_id_generator_ = false;
     std::string data_prefix_;
+    mutable std::mutex catalogue_mutex_;
+    std::vector<std::string> catalogue_;
+    std::atomic<std::size_t> skipped_{0};
     std::vector<HookFn> hooks_[static_cast<std::size_t>(Hook::hook_count)];
     std::map<std::string, std::vector<Listener>, std::less<>> listeners_;
     Host* host_;

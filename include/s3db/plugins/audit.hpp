@@ -35,6 +35,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/core/layout.hpp"
 #include "s3db/core/metadata.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
@@ -208,7 +209,8 @@ public:
         b->ids_between_days = [&db, &res](const std::string& from, const std::string& to) {
             return ids_between_days(db.store(), res.partitions(), from, to);
         };
-        b->purge = [&db, prefix = "resource=" + options_.resource_name + "/"] { return remove_prefix(db.store(), prefix); };
+        // Only the audit resource's own keys: a resource nested under its name keeps its own.
+        b->purge = [&db, name = options_.resource_name] { return remove_resource_keys(db.store(), name, db.resources()); };
         std::unique_lock lock(state_->mutex);
         state_->backend = std::move(b);
     }

@@ -74,6 +74,7 @@
 #include "s3db/core/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/core/layout.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/detail/time.hpp"
@@ -719,7 +720,8 @@ public:
         b->list = [res](int which) { return res[which]->list(ListQuery{.cache = false}); };
         b->purge = [&db, names] {
             std::size_t removed = 0;
-            for (auto& name : names) removed += remove_prefix(db.store(), "resource=" + name + "/");
+            const auto catalogue = db.resources();
+            for (auto& name : names) removed += remove_resource_keys(db.store(), name, catalogue);
             return removed;
         };
 

@@ -484,7 +484,8 @@ public:
                 return;
             }
             slot.set_state(PluginState::installed);
-            for (auto& name : db_->resources()) resource_created(slot, db_->resource(name));
+            for (auto& name : db_->resources())
+                if (!db_->resource_error(name)) resource_created(slot, db_->resource(name));
             if constexpr (requires { p.on_start(); }) p.on_start();
             slot.set_state(PluginState::started);
             emit_plugin_event("plugin.installed", json{{"plugin", P::name}});

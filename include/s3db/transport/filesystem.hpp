@@ -116,8 +116,7 @@ private:
 }
 
 [[noreturn]] inline void throw_corrupt(const std::string& rel, const std::string& key, const std::string& why) {
-    throw TransportError("filesystem: object file '" + InvalidKey::printable(rel) + "' is corrupt: " + why,
-                         {0, "InternalError", {}, key, false});
+    throw CorruptObject("filesystem: object file '" + InvalidKey::printable(rel) + "' is corrupt: " + why, key);
 }
 
 // ---- names -------------------------------------------------------------------------------------
@@ -979,8 +978,16 @@ private:
                     if (errno == ENOENT || errno == ENOTDIR) return Step::next;  // deleted meanwhile
                     detail::fs::throw_io("cannot open the object to list it", key, errno);
                 }
-                auto r = detail::fs::read_header(f.get(), rel, key);
-                fits = page.add(key, [&] { return ListEntry{key, r.etag, r.size, r.last_modified}; });
+                std::optional<detail::fs::Record> r;
+                try {
+                    r = detail::fs::read_header(f.get(), rel, key);
+                } catch (const CorruptObject&) {
+                    // Listed all the same, with no ETag, as S3 lists what it holds without reading
+                    // it: one damaged object does not hide the others. Reading it throws.
+                }
+                fits = page.add(key, [&] {
+                    return r ? ListEntry{key, r->etag, r->size, r->last_modified} : ListEntry{key, {}, 0, {}};
+                });
             } else {
                 fits = page.add(key, [&] { return ListEntry{key, {}, 0, {}}; });  // rolled up or skipped: never built
             }
