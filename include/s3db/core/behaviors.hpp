@@ -434,7 +434,12 @@ struct UserManaged {
     static nlohmann::json read_merged(const Codec& codec, const Metadata& metadata, std::string_view body) {
         nlohmann::json out = nlohmann::json::object();
         auto loose = detail::plugin_names(metadata);
-        if (!body.empty() && !detail::is_digest_body(body)) detail::decode_body(codec, body, out, loose);
+        const bool decoded = !body.empty() && !detail::is_digest_body(body) && detail::decode_body(codec, body, out, loose);
+        // A body that is not JSON is ignored, as s3db.js does, unless the metadata says part of the
+        // record is there: then returning the rest would lose fields without a word.
+        if (!decoded)
+            if (auto flag = metadata.find("_overflow"); flag != metadata.end() && flag->second == "true")
+                throw Error("its metadata says fields overflowed into the body, and the body holds no JSON object");
         detail::decode_metadata(codec, metadata, out, loose);
         detail::drop_internal(out, loose);
         return out;
@@ -593,7 +598,8 @@ struct BodyOnly {
                 for (auto e = map->begin(); e != map->end(); ++e)
                     if (e.value().is_string() && !codec.schema().find(e.key()))
                         loose.emplace(e.value().get<std::string>(), e.key());
-        detail::decode_body(codec, body, out, loose);
+        if (!detail::decode_body(codec, body, out, loose) && body.find_first_not_of(" \t\r\n") != std::string_view::npos)
+            throw Error("its body is the record under body-only, and holds no JSON object");
         detail::drop_internal(out, loose);
         if (!out.empty()) return out;
         detail::decode_metadata(codec, metadata, out, loose);

@@ -216,7 +216,8 @@ private:
 class SchemaError : public Error {
 public:
     SchemaError(std::string attribute, std::string token, const std::string& why)
-        : Error("attribute '" + attribute + "': " + why + (token.empty() ? "" : " ('" + token + "')")),
+        : Error("attribute '" + InvalidKey::printable(attribute) + "': " + why +
+                (token.empty() ? "" : " ('" + InvalidKey::printable(token) + "')")),
           attribute_(std::move(attribute)), token_(std::move(token)) {}
     const std::string& attribute() const noexcept { return attribute_; }
     const std::string& token() const noexcept { return token_; }

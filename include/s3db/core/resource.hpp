@@ -233,6 +233,7 @@ public:
     /// write whose answer was lost is settled by the next read (write tokens, core/write_tokens.hpp);
     /// when the store cannot tell, OutcomeUnknown.
     json update(std::string_view id, const json& partial) {
+        refuse_too_deep(partial, id);
         auto merge = [&](json& record) { merge_into(record, partial); };
         return observed("update", id, [&] { return update_impl(id, merge); });
     }
@@ -246,6 +247,7 @@ public:
     /// s3db.js's patch: the same as update here, which for behaviors that keep records in metadata
     /// only (enforce-limits, truncate-data) is already 1 HEAD + 1 COPY onto itself.
     json patch(std::string_view id, const json& partial) {
+        refuse_too_deep(partial, id);
         auto merge = [&](json& record) { merge_into(record, partial); };
         return observed("patch", id, [&] { return update_impl(id, merge); });
     }
@@ -298,6 +300,7 @@ public:
 
     /// Insert, or update when the id exists.
     json upsert(json data) {
+        refuse_too_deep(data, {});  // it is copied below, and a copy recurses
         return observed("upsert", {}, [&] {
             std::string id = data.contains("id") && data["id"].is_string() ? data["id"].get<std::string>() : std::string{};
             if (id.empty()) return insert_impl(std::move(data));
@@ -705,6 +708,9 @@ private:
             json next = std::move(current->record);
             if (keep_before) before = next;
             change(next);
+            if (!next.is_object())
+                throw ValidationError({{"", "object", "", "", "an update must leave the record a JSON object"}},
+                                      "resource '" + config_.name + "', record '" + std::string(id) + "'");
             next["id"] = std::string(id);
             if (config_.timestamps) next["updatedAt"] = detail::iso_now();
             OperationContext ctx = begin("update", std::move(next), keep_before ? &before : nullptr);
@@ -1449,6 +1455,16 @@ private:
                 for (const auto& f : p.fields) q.values[f.name] = filter[f.name];
             }
         }
+    }
+
+    /// Values merged or copied before validation are checked for depth first: both recurse.
+    void refuse_too_deep(const json& v, std::string_view id) const {
+        if (auto where = detail::too_deep(v))
+            throw ValidationError({{*where, "nestingDepth", "", std::to_string(detail::max_nesting_depth),
+                                    "The '" + (where->empty() ? std::string("record") : *where) +
+                                        "' field nests objects and arrays deeper than " +
+                                        std::to_string(detail::max_nesting_depth) + " levels."}},
+                                  "resource '" + config_.name + "', record '" + std::string(id) + "'");
     }
 
     /// s3db.js's update merge: nested objects merged one level deep, everything else replaced.

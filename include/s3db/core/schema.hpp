@@ -512,6 +512,12 @@ public:
                                             "The record must be a JSON object."));
             return failures;
         }
+        // Text is Unicode in JSON and in S3 metadata; bytes that are not UTF-8 would be stored as
+        // something else, or make a later dump throw.
+        if (auto where = detail::invalid_utf8_at(record)) {
+            failures.push_back(make_failure(*where, "utf8", "", "", "The '" + *where + "' field holds text that is not UTF-8."));
+            return failures;
+        }
         check_object_fields(attributes_, record, failures);
         return failures;
     }

@@ -100,6 +100,7 @@ struct ConnectionString {
         } else if (scheme == "http" || scheme == "https") {
             c.kind = Kind::s3;
             if (host.empty()) throw fail("missing host");
+            check_host(host, fail);
             if (auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
                 auto port = host.substr(colon + 1);
                 unsigned value = 0;
@@ -119,11 +120,41 @@ struct ConnectionString {
             throw fail((plain ? "unknown scheme '" + scheme + "'" : std::string("unknown scheme")) +
                        " (use s3, http, https, memory or file)");
         }
+        check_bucket(c.bucket, fail);
+        // S3 keys are at most 1024 bytes: under a longer prefix no record could be stored.
+        if (c.prefix.size() >= 1000)
+            throw fail("the key prefix is " + std::to_string(c.prefix.size()) + " bytes; S3 keys hold at most 1024");
         read_query(query, c, fail);
         return c;
     }
 
 private:
+    /// A host name, an IPv4 address or a bracketed IPv6 one, then an optional port (checked apart).
+    template <class Fail>
+    static void check_host(std::string_view host, Fail& fail) {
+        std::string_view name = host;
+        if (name.starts_with('[')) {
+            auto close = name.find(']');
+            if (close == std::string_view::npos || name.substr(1, close - 1).find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+                throw fail("malformed IPv6 address in the host");
+            name = name.substr(close + 1);
+            if (!name.empty() && name.front() != ':') throw fail("malformed host");
+            return;
+        }
+        name = name.substr(0, name.rfind(':'));
+        if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != std::string_view::npos)
+            throw fail("the host may hold letters, digits, '.', '-' and '_' only");
+    }
+
+    /// Bucket names: S3's characters (upper case and '_' too, which older buckets and other
+    /// servers allow) and at most 255 bytes, so nothing else reaches a URL or a path.
+    template <class Fail>
+    static void check_bucket(const std::string& bucket, Fail& fail) {
+        if (bucket.size() > 255) throw fail("the bucket name is " + std::to_string(bucket.size()) + " bytes, over 255");
+        if (bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != std::string::npos)
+            throw fail("a bucket name holds letters, digits, '.', '-' and '_' only");
+    }
+
     template <class Fail>
     static std::string decode(std::string_view s, Fail& fail, const char* what) {
         auto d = detail::uri_decode(s);
@@ -143,7 +174,11 @@ private:
             auto eq = item.find('=');
             std::string name = InvalidKey::printable(std::string(item.substr(0, eq)));
             std::string value = eq == std::string_view::npos ? std::string{} : decode(item.substr(eq + 1), fail, "query");
-            if (c.kind == Kind::s3 && name == "region") c.region = value;
+            if (c.kind == Kind::s3 && name == "region") {
+                if (value.empty() || value.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+                    throw fail("region must be a region name such as eu-west-1");
+                c.region = value;
+            }
             else if (c.kind == Kind::s3 && name == "sessionToken") c.session_token = value;
             else if (c.kind == Kind::s3 && name == "forcePathStyle") {
                 if (value != "true" && value != "false") throw fail("forcePathStyle must be true or false");
