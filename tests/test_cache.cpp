@@ -692,6 +692,32 @@ TEST(CacheFilesystemDriver, KeysBecomeSafePathsAndCleanupSweeps) {
     EXPECT_TRUE(std::filesystem::is_empty(dir));
 }
 
+TEST(CacheFilesystemDriver, EntriesNestedFarTooDeepAreMissesNotValues) {
+    ManualClock clock;
+    auto dir = test::scratch_dir();
+    FilesystemCache fs(CacheOptions{.directory = dir, .cleanup_interval = 1h, .clock = clock.fn()});
+    const std::string key = "resource=a/get/deep";
+    fs.set(key, CacheEntry{std::make_shared<const json>(json{{"n", 1}}), clock.fn()() + 10s});
+    auto path = fs.path_of(key);
+    std::string text;
+    {
+        std::ifstream in(path, std::ios::binary);
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    auto header = text.substr(0, text.find('\n') + 1);
+    auto nested = [](std::size_t levels) {
+        std::string t;
+        for (std::size_t i = 0; i < levels; ++i) t += "[";
+        return t + "1" + std::string(levels, ']');
+    };
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << header << nested(150);  // deep, but a value
+    EXPECT_TRUE(fs.get(key));
+    // Damage nested 100,000 deep: anything that walked the value would overflow the stack.
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << header << nested(100000);
+    EXPECT_FALSE(fs.get(key));
+    EXPECT_FALSE(std::filesystem::exists(path)) << "a damaged entry is put out of the way";
+}
+
 // ---- S3 driver (the plugin's storage), on Memory and on RGW ----------------------------------------------
 
 template <class T>

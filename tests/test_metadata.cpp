@@ -126,6 +126,19 @@ TEST(DatabaseMetadata, AnUnreadableResourceEntryFailsAloneAndIsKeptAsItIs) {
     for (auto name : {"u", "s", "t", "ok"}) EXPECT_EQ(after[name].dump(), before[name].dump()) << name;
 }
 
+TEST(DatabaseMetadata, CataloguesNestedFarTooDeepAreCorruptNotCrashes) {
+    // A damaged s3db.json nested 100,000 levels deep: whatever walked it would overflow the stack.
+    std::string deep = R"({"resources":{},"damage":)" + std::string(100000, '[') + "1" + std::string(100000, ']') + "}";
+    try {
+        DatabaseMetadata::parse(deep);
+        FAIL() << "a catalogue nested 100,000 levels deep was accepted";
+    } catch (const CorruptMetadata& e) {
+        EXPECT_NE(std::string(e.what()).find("200 levels"), std::string::npos) << e.what();
+    }
+    // Strings may hold any brackets.
+    EXPECT_NO_THROW(DatabaseMetadata::parse(R"({"resources":{},"note":")" + std::string(500, '[') + "\"}"));
+}
+
 TEST(UpdateMetadata, CreatesThenUpdatesWithConditionalWrites) {
     Counting<Memory> store;
     update_metadata(store, [](DatabaseMetadata& m) { return m.upsert_resource({.name = "a"}); });

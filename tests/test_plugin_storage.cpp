@@ -177,6 +177,23 @@ TYPED_TEST(PluginStorageOn, BehaviorsPlaceFieldsAsS3dbJsDoes) {
     EXPECT_EQ(this->since(before), RequestCounts{});
 }
 
+TEST(PluginStorageInterop, BodiesNestedFarTooDeepAreRefusedNamingTheKey) {
+    Memory m;
+    PluginStorage s(m, "my-plugin");
+    std::string deep;
+    for (int i = 0; i < 100000; ++i) deep += "{\"n\":";
+    deep += "1" + std::string(100000, '}');
+    m.put("plugin=my-plugin/state", deep);
+    try {
+        s.get("state");
+        FAIL() << "a body nested 100,000 levels deep was returned";
+    } catch (const PluginStorageError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("plugin=my-plugin/state"), std::string::npos) << what;
+        EXPECT_NE(what.find("200 levels"), std::string::npos) << what;
+    }
+}
+
 TEST(PluginStorageInterop, ReadsEntriesAsS3dbJsWritesThem) {
     // What s3db.js's PluginStorage leaves in a bucket: values as text in lowercased metadata
     // (numbers, booleans, JSON-stringified objects), overflow in a JSON body that wins, the expiry as

@@ -411,6 +411,14 @@ TEST(SchemaPattern, JavaScriptSyntaxTheSchemasUse) {
     EXPECT_TRUE(matches("^(a|)+$", "aaa"));       // empty loops end
     EXPECT_TRUE(matches("^\\x41\\u0042\\.$", "AB."));
     EXPECT_TRUE(matches("^(?:a*)*$", ""));
+    // The i flag folds case as JavaScript does beyond ASCII (checked against node on random patterns).
+    EXPECT_TRUE(matches("^\u00e9l\u00e8ve$", "\u00c9L\u00c8VE", "i"));
+    EXPECT_TRUE(matches("^[\u03b1-\u03c9]+$", "\u0391\u0392\u0393", "i"));
+    EXPECT_TRUE(matches("^\u03c2$", "\u03c3", "i"));                  // final sigma: both are Sigma
+    EXPECT_TRUE(matches("^[^\u0436]$", "\u0416"));
+    EXPECT_FALSE(matches("^[^\u0436]$", "\u0416", "i"));
+    EXPECT_FALSE(matches("^\u0131$", "I", "i"));                       // dotless i never meets ASCII
+    EXPECT_TRUE(matches("^\u00b5$", "\u039c", "i"));                  // micro sign: Greek capital mu
 }
 
 TEST(SchemaPattern, UnsupportedOrOversizedPatternsAreSchemaErrors) {

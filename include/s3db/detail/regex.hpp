@@ -7,7 +7,7 @@
 // Supported: literals, '.', classes [...] with ranges and negation, \d \w \s \D \W \S \b \B, escapes
 // (\n \t \xHH \uHHHH \u{...} \cX, identity), anchors ^ $, groups (...) (?:...) (?<name>...),
 // alternation, quantifiers * + ? {n} {n,} {n,m} (lazy forms too: only match/no match is asked).
-// Flags i (ASCII case folding), m and s. Backreferences and lookaround are refused (RegexError).
+// Flags i (JavaScript's case canonicalisation for Latin, Greek and Cyrillic), m and s. Backreferences and lookaround are refused (RegexError).
 // Text is read as UTF-8 code points; an invalid byte reads as U+FFFD.
 
 #include <algorithm>
@@ -67,7 +67,7 @@ public:
                 const Inst& ins = prog_[static_cast<std::size_t>(pc)];
                 bool ok = false;
                 switch (ins.op) {
-                    case Op::chr: ok = ins.c == c || (icase_ && ins.c == fold(c)); break;
+                    case Op::chr: ok = same_char(ins.c, c); break;
                     case Op::any: ok = dotall_ || !line_terminator(c); break;
                     case Op::cls: ok = class_has(classes_[ins.x], c); break;
                     default: break;
@@ -140,19 +140,57 @@ private:
     static bool word_char(char32_t c) noexcept {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     }
-    /// The other ASCII case of a letter (the i flag), else the character itself.
-    static char32_t fold(char32_t c) noexcept {
-        if (c >= 'a' && c <= 'z') return c - 32;
-        if (c >= 'A' && c <= 'Z') return c + 32;
+    /// JavaScript's case canonicalisation for the i flag (without u): the upper case, unless that
+    /// would turn a non-ASCII character into an ASCII one. Covers ASCII, Latin-1, Latin Extended-A,
+    /// Greek and Cyrillic; other scripts match case-sensitively.
+    static char32_t upper(char32_t c) noexcept {
+        if (c < 0x80) return c >= 'a' && c <= 'z' ? c - 32 : c;
+        if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
+        if (c == 0xB5) return 0x39C;  // micro sign: Greek capital mu
+        if (c == 0xFF) return 0x178;
+        if (c >= 0x100 && c <= 0x17F) {
+            if (c == 0x130 || c == 0x131 || c == 0x138 || c == 0x149 || c == 0x178 || c == 0x17F) return c;
+            bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+            bool lower = odd_upper ? (c % 2 == 0) : (c % 2 == 1);
+            return lower ? c - 1 : c;
+        }
+        if (c >= 0x3B1 && c <= 0x3C9) return c == 0x3C2 ? char32_t(0x3A3) : c - 32;
+        if (c >= 0x430 && c <= 0x44F) return c - 32;
+        if (c >= 0x450 && c <= 0x45F) return c - 80;
         return c;
     }
+    /// The characters whose upper case is `u` (besides `u` itself): at most two (σ and ς for Σ, μ and µ for Μ).
+    static int lowers_of(char32_t u, char32_t out[2]) noexcept {
+        int n = 0;
+        auto consider = [&](char32_t c) {
+            if (c != u && upper(c) == u) out[n++] = c;
+        };
+        if (u < 0x80) consider(u + 32);
+        else if (u >= 0xC0 && u <= 0xDE) consider(u + 32);
+        else if (u == 0x178) consider(0xFF);
+        else if (u >= 0x100 && u <= 0x17F) consider(u + 1);
+        else if (u >= 0x391 && u <= 0x3A9) {
+            consider(u + 32);
+            if (u == 0x3A3) consider(0x3C2);
+            if (u == 0x39C) consider(0xB5);
+        } else if (u >= 0x410 && u <= 0x42F) consider(u + 32);
+        else if (u >= 0x400 && u <= 0x40F) consider(u + 80);
+        return n;
+    }
+    bool same_char(char32_t a, char32_t b) const noexcept { return a == b || (icase_ && upper(a) == upper(b)); }
     bool class_has(const Class& k, char32_t c) const noexcept {
         auto in = [&](char32_t v) {
             for (auto [lo, hi] : k.ranges)
                 if (v >= lo && v <= hi) return true;
             return false;
         };
-        bool hit = in(c) || (icase_ && fold(c) != c && in(fold(c)));
+        bool hit = in(c);
+        if (!hit && icase_) {
+            // Some member has the same canonical case as c: its upper case, or a lower case of that.
+            char32_t u = upper(c), l[2];
+            hit = in(u);
+            for (int i = 0, n = lowers_of(u, l); !hit && i < n; ++i) hit = in(l[i]);
+        }
         return hit != k.negated;
     }
 

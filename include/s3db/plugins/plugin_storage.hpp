@@ -826,6 +826,8 @@ private:
         e.in_metadata = !raw.info.metadata.empty();
         auto text = detail::js_trim(raw.body, true, true);
         if (!text.empty()) {
+            if (detail::json_text_too_deep(text, 2 * detail::max_nesting_depth))
+                throw error(full, "the stored body nests deeper than " + std::to_string(2 * detail::max_nesting_depth) + " levels");
             auto body = json::parse(text, nullptr, false);
             if (body.is_discarded()) throw error(full, "the stored body is not valid JSON");
             if (!body.is_object()) throw error(full, "the stored body is JSON but not an object");

@@ -26,6 +26,7 @@
 #include <system_error>
 
 #include "s3db/detail/hashing.hpp"
+#include "s3db/detail/js_text.hpp"
 #include "s3db/detail/random.hpp"
 #include "s3db/plugins/cache/driver.hpp"
 
@@ -203,6 +204,9 @@ private:
         if (nl == std::string_view::npos) return std::nullopt;
         auto expires = parse_header(text.substr(0, nl));
         if (!expires) return std::nullopt;
+        // Entries hold records (at most max_nesting_depth deep) inside lists: far deeper is damage,
+        // which nothing should recurse into.
+        if (detail::json_text_too_deep(text.substr(nl + 1), 2 * detail::max_nesting_depth)) return std::nullopt;
         auto value = json::parse(text.substr(nl + 1), nullptr, false);
         if (value.is_discarded()) return std::nullopt;
         return CacheEntry{std::make_shared<const json>(std::move(value)), *expires};
