@@ -852,3 +852,26 @@ TEST_F(Fixture, RemoveAllLeavesTheKeysOfResourcesNestedUnderItsName) {
         EXPECT_EQ(nested.count({.partition = "byV", .values = {{"v", "1"}}}), 1u) << name;
     }
 }
+
+TEST_F(Fixture, PartitionListingsSkipRefsTheyCannotUse) {
+    auto& things = db.create_resource({.name = "things", .attributes = ojson{{"region", "json|optional"}},
+                                       .partitions = ojson{{"byRegion", {{"fields", {{"region", "string"}}}}}}});
+    things.insert({{"id", "t1"}, {"region", "x"}});
+    things.insert({{"id", "t2"}, {"region", "x"}});
+    auto& store = db.transport().inner();
+    // Another tool rewrote t2 with an object where the partition needs text: it cannot be in the partition.
+    auto t2 = *store.get("resource=things/data/id=t2");
+    for (auto& [k, v] : t2.info.metadata)
+        if (k != "_v") v = R"({"a":1})";
+    store.put("resource=things/data/id=t2", t2.body, PutOptions{.metadata = t2.info.metadata});
+    // And a ref whose key holds no valid id.
+    store.put("resource=things/partition=byRegion/region=x/id=t%3", "");
+    const ListQuery in_x{.partition = "byRegion", .values = {{"region", "x"}}};
+    auto found = things.list(in_x);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0]["id"], "t1");
+    EXPECT_EQ(things.get("t2")["region"], (json{{"a", 1}}));
+    EXPECT_EQ(things.skipped_records(), 1u) << "the ref without an id is reported; t2 is just not in the partition";
+    EXPECT_THROW(things.list(ListQuery{.partition = "byRegion", .values = {{"region", "x"}}, .strict_decoding = true}),
+                 CorruptRecord);
+}

@@ -332,7 +332,8 @@ public:
     }
 
     /// Deletes every record, partition ref and plugin object of the resource, in DeleteObjects batches
-    /// of 1000. Refused while the resource is `paranoid` (the default), as in s3db.js.
+    /// of 1000; the keys of resources nested under its name (`a/b` under `a`) stay (see layout.hpp).
+    /// Refused while the resource is `paranoid` (the default), as in s3db.js.
     void remove_all() {
         observed("delete_all", {}, [&] {
             if (config_.paranoid)
