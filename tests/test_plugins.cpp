@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,6 +99,47 @@ struct SlowInstall : Plugin<SlowInstall> {
     static constexpr std::string_view name = "SlowInstall";
     SlowInstall() : Plugin<SlowInstall>(PluginOptions{.install_timeout = 50ms}) {}
     void on_install(auto&) { std::this_thread::sleep_for(300ms); }
+};
+
+/// What a hook that outlived its timeout found when it resumed, kept outside the plugin.
+struct Afterlife {
+    std::atomic<bool> plugin_alive{true};
+    std::atomic<bool> hook_done{false};
+    std::atomic<bool> found_dead{false};
+};
+
+/// on_install or on_stop sleeps past its timeout, then touches the plugin's members and the
+/// database, as a real hook finishing its work would.
+struct Straggler : Plugin<Straggler> {
+    static constexpr std::string_view name = "Straggler";
+    std::shared_ptr<Afterlife> after;
+    bool slow_install = false;
+    std::vector<std::string> log;
+
+    Straggler(std::shared_ptr<Afterlife> a, bool install)
+        : Plugin<Straggler>(PluginOptions{.install_timeout = 50ms, .stop_timeout = 50ms}), after(std::move(a)),
+          slow_install(install) {
+        log.reserve(16);  // heap memory the late hook writes into
+    }
+    Straggler(Straggler&&) = default;
+    ~Straggler() {
+        if (after) after->plugin_alive = false;
+    }
+
+    template <class Count>
+    void linger(std::string what, Count resources) {
+        auto a = after;  // its own copy: readable whatever became of *this
+        std::this_thread::sleep_for(300ms);
+        if (!a->plugin_alive) a->found_dead = true;
+        log.push_back(std::move(what) + ":" + std::to_string(resources()));
+        a->hook_done = true;
+    }
+    void on_install(auto& db) {
+        if (slow_install) linger("install", [&db] { return db.resources().size(); });
+    }
+    void on_stop() {
+        if (!slow_install) linger("stop", [] { return std::size_t{0}; });
+    }
 };
 
 struct BrokenInstall : Plugin<BrokenInstall> {
@@ -226,6 +268,91 @@ TEST(Plugins, InstallTimeoutMarksThePluginFailed) {
     auto s = db.status().at(0);
     EXPECT_EQ(s.state, PluginState::failed);
     EXPECT_NE(s.detail.find("within 50 ms"), std::string::npos);
+}
+
+TEST(Plugins, AnInstallThatTimedOutEndsBeforeThePluginAndTheDatabaseAreDestroyed) {
+    auto after = std::make_shared<Afterlife>();
+    {
+        auto db = std::make_unique<Database<Straggler>>(fresh_bucket(), DatabaseOptions{}, Straggler(after, true));
+        db->create_resource(users_config());
+        db->connect();
+        EXPECT_EQ(db->status().at(0).state, PluginState::failed);
+        EXPECT_FALSE(after->hook_done);
+    }  // destroyed while on_install still sleeps
+    EXPECT_TRUE(after->hook_done);
+    EXPECT_FALSE(after->found_dead) << "on_install ran on after its plugin was destroyed";
+    EXPECT_FALSE(after->plugin_alive);
+}
+
+TEST(Plugins, AStopThatTimedOutEndsBeforeThePluginAndTheDatabaseAreDestroyed) {
+    auto after = std::make_shared<Afterlife>();
+    {
+        auto db = std::make_unique<Database<Straggler>>(fresh_bucket(), DatabaseOptions{}, Straggler(after, false));
+        db->connect();
+        EXPECT_EQ(db->status().at(0).state, PluginState::started);
+    }  // on_stop times out in the destructor's disconnect
+    EXPECT_TRUE(after->hook_done);
+    EXPECT_FALSE(after->found_dead) << "on_stop ran on after its plugin was destroyed";
+}
+
+TEST(Plugins, ReconnectingStartsThePluginsAgainWithoutInstallingThemAgain) {
+    Database<Stamp> db(fresh_bucket());
+    db.connect();
+    db.disconnect();
+    db.connect();
+    EXPECT_EQ(db.status().at(0).state, PluginState::started);
+    db.disconnect();
+    db.connect();
+    EXPECT_EQ(db.plugin<Stamp>().log, (std::vector<std::string>{"install:0", "start", "stop", "start", "stop", "start"}));
+    auto& users = db.create_resource(users_config());
+    EXPECT_EQ(users.insert({{"name", "Ada"}})["name"], "Ada!");
+}
+
+TEST(Plugins, UninstallIsForTheLifeOfTheDatabase) {
+    Database<Stamp> db(fresh_bucket());
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    db.uninstall_plugin("Stamp");
+    db.disconnect();
+    db.connect();
+    EXPECT_EQ(db.status().at(0).state, PluginState::uninstalled);
+    EXPECT_EQ(db.plugin<Stamp>().log, (std::vector<std::string>{"install:0", "start", "stop", "uninstall"}));
+    EXPECT_EQ(users.insert({{"name", "Bob"}})["name"], "Bob");
+    EXPECT_EQ(db.plugin<Stamp>().writes, 0);
+
+    // The same for plugins added at run time.
+    Database<> later(fresh_bucket());
+    later.connect();
+    auto& s = later.use_plugin(Stamp{});
+    later.uninstall_plugin("Stamp");
+    later.disconnect();
+    later.connect();
+    EXPECT_EQ(later.status().at(0).state, PluginState::uninstalled);
+    EXPECT_EQ(s.log, (std::vector<std::string>{"install:0", "start", "stop", "uninstall"}));
+}
+
+TEST(Plugins, APluginAddedWhileDisconnectedInstallsOnTheNextConnect) {
+    Database<> db(fresh_bucket());
+    db.connect();
+    db.disconnect();
+    auto& s = db.use_plugin(Stamp{});
+    EXPECT_EQ(db.status().at(0).state, PluginState::registered);
+    EXPECT_TRUE(s.log.empty());
+    db.connect();
+    EXPECT_EQ(s.log, (std::vector<std::string>{"install:0", "start"}));
+}
+
+TEST(Plugins, EachResourceIsAnnouncedOnceAcrossReconnects) {
+    Database<Wallets> db(fresh_bucket());
+    db.connect();
+    db.disconnect();
+    db.create_resource({.name = "wallets", .attributes = {{"balance", "number|default:0"}}});
+    EXPECT_TRUE(db.plugin<Wallets>().ready.empty());  // stopped: it hears on the next connect
+    db.connect();
+    EXPECT_EQ(db.plugin<Wallets>().ready, std::vector<std::string>{"wallets"});
+    db.disconnect();
+    db.connect();
+    EXPECT_EQ(db.plugin<Wallets>().ready, std::vector<std::string>{"wallets"});
 }
 
 TEST(Plugins, DeferredSetupWaitsForTheResourceAndImmediateSetupDoesNot) {

@@ -4,8 +4,8 @@
 // share. `Database<Plugins...>` sits on the transport a connection string picks (Any).
 //
 // Plugins named in the type are called statically (see plugins/plugin.hpp); `use_plugin` adds more
-// at run time. Plugins install on connect() (or at once when added to a connected database), stop
-// on disconnect() and on destruction.
+// at run time. Plugins install on the first connect() (or at once when added to a connected
+// database), stop on disconnect() and on destruction, and start again on the next connect().
 
 #include <algorithm>
 #include <chrono>
@@ -84,7 +84,12 @@ public:
 
     BasicDatabase(const BasicDatabase&) = delete;
     BasicDatabase& operator=(const BasicDatabase&) = delete;
-    ~BasicDatabase() { disconnect(); }
+    /// Plugin hooks still running past their timeout use the store, the resources and the plugins:
+    /// they are waited for here, before any member is destroyed.
+    ~BasicDatabase() {
+        disconnect();
+        host_.join_stragglers();
+    }
 
     /// Reads s3db.json (1 GET) and opens every resource it describes, then installs and starts the
     /// plugins. A database without one is empty until the first create_resource writes it. A corrupt
@@ -105,7 +110,8 @@ public:
         host_.install_all();
     }
 
-    /// Stops the plugins (on_stop, in reverse order). The database can connect again.
+    /// Stops the plugins (on_stop, in reverse order). The database can connect again: plugins then
+    /// start again (on_start), without a second on_install; uninstalled ones stay uninstalled.
     void disconnect() {
         if (!connected_) return;
         connected_ = false;
@@ -198,8 +204,9 @@ public:
         return host_.add(std::move(plugin));
     }
 
-    /// Stops and uninstalls the plugin of that name; with purge_data its storage is deleted too.
-    /// Returns the number of objects purged.
+    /// Stops and uninstalls the plugin of that name, for the life of this database object (a
+    /// reconnect does not bring it back); with purge_data its storage is deleted too. Returns the
+    /// number of objects purged.
     std::size_t uninstall_plugin(std::string_view name, UninstallOptions o = {}) { return host_.uninstall(name, o); }
 
     /// Every plugin's state, errors and health.

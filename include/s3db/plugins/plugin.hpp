@@ -357,6 +357,15 @@ public:
         record(sink, what);
     }
 
+    /// True the first time it is asked about `resource`: a plugin hears of each resource once,
+    /// however often the database reconnects (resources live as long as their database).
+    bool first_sight(const void* resource) {
+        std::lock_guard lock(mutex_);
+        if (std::find(announced_.begin(), announced_.end(), resource) != announced_.end()) return false;
+        announced_.push_back(resource);
+        return true;
+    }
+
     PluginStatus status() const {
         PluginStatus s{std::string(P::name), state(), true, {}, errors_.load(std::memory_order_relaxed), {}};
         {
@@ -386,10 +395,11 @@ private:
     std::atomic<std::size_t> errors_{0};
     mutable std::mutex mutex_;
     std::string last_error_;
+    std::vector<const void*> announced_;
 };
 
-/// Runs `fn` on its own thread and waits at most `timeout`. On time-out the thread is kept (and
-/// joined when the database goes away) and false is returned.
+/// Runs `fn` on its own thread and waits at most `timeout`. On time-out the thread is kept and
+/// false is returned: the host joins it before the plugin and the database it uses are destroyed.
 template <class Fn>
 bool run_with_timeout(std::chrono::milliseconds timeout, std::vector<std::thread>& stragglers, Fn&& fn) {
     auto done = std::make_shared<std::promise<void>>();
@@ -442,8 +452,16 @@ template <class Db, class Res>
 class PluginHostBase {
 public:
     explicit PluginHostBase(Db& db) : db_(&db) {}
-    ~PluginHostBase() {
-        for (auto& t : stragglers_) t.join();
+    PluginHostBase(const PluginHostBase&) = delete;
+    PluginHostBase& operator=(const PluginHostBase&) = delete;
+    ~PluginHostBase() { join_stragglers(); }
+
+    /// Waits for hooks that outlived their timeout. Whoever owns what they use (the plugins, the
+    /// database) calls it before destroying that.
+    void join_stragglers() {
+        for (auto& t : stragglers_)
+            if (t.joinable()) t.join();
+        stragglers_.clear();
     }
 
     Db& db() noexcept { return *db_; }
@@ -466,17 +484,21 @@ public:
         for (auto& fn : targets) fn(data);
     }
 
-    /// validate → on_install(db) (bounded by install_timeout) → on_resource_created for every
-    /// resource that exists → on_start. A plugin that fails any step is marked failed and reported;
-    /// the database goes on without it.
+    /// The first time: on_install(db) (bounded by install_timeout) → on_resource_created for every
+    /// resource that exists → on_start. A stopped plugin only starts again (on_resource_created for
+    /// resources it has not heard of, then on_start): install runs once per database. A plugin that
+    /// fails any step is marked failed and reported, and the database goes on without it; failed
+    /// and uninstalled plugins stay so (a timed-out on_install may still be running).
     template <class P>
     void install(Slot<P>& slot) {
-        if (slot.active()) return;
+        if (slot.state() == PluginState::stopped) return start(slot);
+        if (slot.state() != PluginState::registered) return;
         auto& p = slot.plugin;
         p.attach(db_->store(), [this](std::string_view e, const json& d) { emit_plugin_event(e, d); });
         try {
-            bool in_time = run_with_timeout(p.plugin_options().install_timeout, stragglers_, [&] {
-                if constexpr (requires { p.on_install(*db_); }) p.on_install(*db_);
+            // Captures the plugin and the database, not this frame: on time-out the hook runs on.
+            bool in_time = run_with_timeout(p.plugin_options().install_timeout, stragglers_, [&p, db = db_] {
+                if constexpr (requires { p.on_install(*db); }) p.on_install(*db);
             });
             if (!in_time) {
                 slot.fail(sink_, "on_install did not finish within " +
@@ -497,7 +519,21 @@ public:
     template <class P>
     void resource_created(Slot<P>& slot, Res& r) {
         if constexpr (requires { slot.plugin.on_resource_created(r); })
-            if (slot.active()) slot.guarded(sink_, [&] { slot.plugin.on_resource_created(r); });
+            if (slot.active() && slot.first_sight(&r)) slot.guarded(sink_, [&] { slot.plugin.on_resource_created(r); });
+    }
+
+    /// A stopped plugin back on reconnect: resources opened or created meanwhile, then on_start.
+    template <class P>
+    void start(Slot<P>& slot) {
+        auto& p = slot.plugin;
+        try {
+            slot.set_state(PluginState::installed);
+            for (auto& name : db_->resources()) resource_created(slot, db_->resource(name));
+            if constexpr (requires { p.on_start(); }) p.on_start();
+            slot.set_state(PluginState::started);
+        } catch (const std::exception& e) {
+            slot.fail(sink_, std::string("start failed: ") + e.what());
+        }
     }
 
     template <class P>
@@ -505,7 +541,7 @@ public:
         if (slot.state() != PluginState::started) return;
         auto& p = slot.plugin;
         try {
-            bool in_time = run_with_timeout(p.plugin_options().stop_timeout, stragglers_, [&] {
+            bool in_time = run_with_timeout(p.plugin_options().stop_timeout, stragglers_, [&p] {
                 if constexpr (requires { p.on_stop(); }) p.on_stop();
             });
             slot.set_state(PluginState::stopped);
@@ -581,7 +617,7 @@ public:
     }
     void resource_created(Res& r, const ErrorSink& sink) override {
         if constexpr (requires { slot_.plugin.on_resource_created(r); })
-            if (slot_.active()) slot_.guarded(sink, [&] { slot_.plugin.on_resource_created(r); });
+            if (slot_.active() && slot_.first_sight(&r)) slot_.guarded(sink, [&] { slot_.plugin.on_resource_created(r); });
     }
     PluginStatus status() const override { return slot_.status(); }
 
@@ -619,6 +655,8 @@ class PluginHost : public PluginHostBase<Db, Res> {
 public:
     using Base::resource_created;
     explicit PluginHost(Db& db, Plugins... plugins) : Base(db), slots_(std::move(plugins)...) {}
+    // Hooks that outlived their timeout use the plugins: they end before the plugins are destroyed.
+    ~PluginHost() { this->join_stragglers(); }
 
     // ---- what resources call ----------------------------------------------------------------------
 
@@ -698,9 +736,10 @@ public:
     void install_all() {
         std::apply([&](auto&... slot) { (this->install(slot), ...); }, slots_);
         for (auto& d : dynamic_) d->install(*this);
-        installed_ = true;
+        running_ = true;
     }
     void stop_all() {
+        running_ = false;
         for (auto it = dynamic_.rbegin(); it != dynamic_.rend(); ++it) (*it)->stop(*this);
         std::apply([&](auto&... slot) { (this->stop(slot), ...); }, slots_);
     }
@@ -721,7 +760,7 @@ public:
         auto model = std::make_unique<ErasedModel<Db, Res, P>>(std::move(plugin));
         auto& ref = *model;
         dynamic_.push_back(std::move(model));
-        if (installed_) ref.install(*this);
+        if (running_) ref.install(*this);  // else on the next connect
         return ref.slot().plugin;
     }
 
@@ -823,7 +862,7 @@ private:
 
     std::tuple<Slot<Plugins>...> slots_;
     std::vector<std::unique_ptr<ErasedPlugin<Db, Res>>> dynamic_;
-    bool installed_ = false;
+    bool running_ = false;  // between install_all and stop_all: the database is connected
 };
 
 }  // namespace detail
