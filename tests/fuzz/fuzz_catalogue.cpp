@@ -30,11 +30,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const s3db::CorruptMetadata&) {
         return 0;
     }
-    for (const auto& name : m->resource_names()) (void)m->resource(name);
+    for (const auto& name : m->resource_names()) {
+        try {
+            (void)m->resource(name);
+        } catch (const s3db::Error&) {  // one resource's entry is malformed
+        }
+    }
     s3db::ResourceConfig config{.name = "users", .attributes = {{"name", "string"}, {"age", "number|optional"}},
                                 .timestamps = true};
     if (auto names = m->resource_names(); !names.empty()) config.name = names.front();
-    m->upsert_resource(config);
+    try {
+        m->upsert_resource(config);
+    } catch (const s3db::Error&) {  // an entry that cannot be read is not overwritten
+        return 0;
+    }
     const auto again = s3db::DatabaseMetadata::parse(m->serialize());
     if (!again.resource(config.name)) std::abort();  // the resource just written is there
     return 0;
