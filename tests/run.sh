@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1)
-# and runs every test with ctest. The server is stopped on exit, also when a test fails.
+# and runs every test with ctest, then a short run of each fuzz target. The server is stopped on
+# exit, also when a test fails.
 #
 # RGW_PORT, MON_PORT and RGW_DIR place the server; by default it takes the first free ports from
 # 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>.
@@ -10,6 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(cmake g++ ninja-build pkgconf curl
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev librange-v3-dev
     libgtest-dev libgmock-dev libbenchmark-dev
+    clang libclang-rt-14-dev
     ceph-mon ceph-osd radosgw)
 missing=()
 for p in "${packages[@]}"; do
@@ -40,6 +42,10 @@ cmake/install-interop.sh
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
+# The fuzz targets (tests/fuzz) need clang's libFuzzer: a build of their own, nothing else in it.
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DS3DB_FUZZ=ON -DS3DB_BUILD_TESTS=OFF -DS3DB_BUILD_BENCH=OFF -DS3DB_BUILD_EXAMPLES=OFF -DS3DB_INSTALL=OFF
+cmake --build build-fuzz -j2
 
 # Another server (a developer's own, another checkout's run) may hold the default ports: unless the
 # ports are given, take the first free ones from 7480 and 6789, with a directory named for them.
@@ -55,4 +61,9 @@ trap 'cmake/test-servers.sh stop' EXIT
 cmake/test-servers.sh start
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
-ctest --test-dir build --output-on-failure -j2 --timeout 600
+status=0
+ctest --test-dir build --output-on-failure -j2 --timeout 600 || status=$?
+# Each fuzz target for S3DB_FUZZ_SECONDS (30 s), two at once; a crash fails the run and leaves its
+# input in build-fuzz/tests/fuzz/artifacts/<target>/.
+ctest --test-dir build-fuzz -L fuzz --output-on-failure -j2 || status=$?
+exit "$status"
