@@ -37,7 +37,7 @@ int main() {
         std::cout << "stored    " << id << ": metadata _v=" << obj->info.metadata["_v"] << " _map="
                   << obj->info.metadata["_map"] << ", body " << obj->body.size() << " B of " << obj->info.content_type
                   << "\n";
-        check(keys == std::set<std::string>{"_map", "_v"}, "metadata holds only _v and _map");
+        check(keys == std::set<std::string>{"_map", "_v", "_wt"}, "metadata holds only _v, _map and the write tokens");
         auto map = s3db::json::parse(obj->info.metadata["_map"]);
         check(map.contains("title") && map.contains("text") && map.contains("tags"), "_map names every attribute");
         auto body = s3db::json::parse(obj->body);  // keyed by the stored keys that _map gives
@@ -61,6 +61,6 @@ int main() {
         std::cout << "refused   " << e.what() << "\n";
     }
 
-    std::cout << "body-only: every record in the body, metadata holds only _v and _map\n";
+    std::cout << "body-only: every record in the body, metadata holds only _v, _map and _wt\n";
     return 0;
 }

@@ -42,7 +42,7 @@ TYPED_TEST(DatabaseOn, RecordLifecycleWithinItsRequestBudget) {
 
     before = this->db.transport().counts();
     users.update("ada", {{"region", "us"}});
-    EXPECT_EQ(this->since(before), (RequestCounts{.put = 2, .get = 1, .remove = 1}));
+    EXPECT_EQ(this->since(before), (RequestCounts{.put = 2, .get = 1, .head = 1, .remove = 1}));
 
     before = this->db.transport().counts();
     auto in_us = users.list({.partition = "byRegion", .values = {{"region", "us"}}});
@@ -52,7 +52,7 @@ TYPED_TEST(DatabaseOn, RecordLifecycleWithinItsRequestBudget) {
 
     before = this->db.transport().counts();
     users.remove("ada");
-    EXPECT_EQ(this->since(before), (RequestCounts{.get = 1, .remove = 2}));
+    EXPECT_EQ(this->since(before), (RequestCounts{.get = 1, .head = 1, .remove = 2}));
     EXPECT_EQ(users.count(), 0u);
     EXPECT_EQ(users.count({.partition = "byRegion", .values = {{"region", "us"}}}), 0u);
 }

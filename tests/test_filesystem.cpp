@@ -614,7 +614,7 @@ TEST(Filesystem, DamagedHeaderLengthsAreReportedWithoutAllocatingWhatTheyClaim) 
             EXPECT_EQ(e.key(), "doc");
         }
         EXPECT_THROW(fs.head("doc"), TransportError);
-        EXPECT_THROW(all_keys(fs), TransportError);
+        EXPECT_NO_THROW(all_keys(fs));  // listed as S3 lists, without reading it; reads refuse it
     }
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
     // A string length inside the header past its end is refused the same way.

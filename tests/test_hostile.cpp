@@ -260,7 +260,6 @@ std::vector<Case> cases() {
         {"email of 50k dots", {json{{"name", "Ada"}, {"email", "a@" + std::string(50000, '.')}}, Expect::validation_error}},
         {"pattern over 50k characters that match", {json{{"name", "Ada"}, {"code", std::string(50000, 'a')}}, Expect::accepted}},
         {"pattern over 50k characters, last one wrong", {json{{"name", "Ada"}, {"code", std::string(50000, 'a') + "c"}}, Expect::validation_error}},
-        {"payload nested 60,000 levels", {json{{"name", "Ada"}, {"payload", nested(60000)}}, Expect::validation_error}},
         {"payload nested 50 levels", {json{{"name", "Ada"}, {"payload", nested(50)}}, Expect::accepted}},
         {"name invalid UTF-8", {json{{"name", "\xff\xfe\xfd"}}, Expect::validation_error}},
         {"field name invalid UTF-8", {json{{"name", "Ada"}, {"\xff", 1}}, Expect::validation_error}},
@@ -271,6 +270,9 @@ std::vector<Case> cases() {
         json rec = r.first;
         add("record", what, r.second, [&strict, rec] { strict.insert(rec); });
     }
+    // Built inside the case: copying a value nested this deep would itself recurse 60,000 times.
+    add("record", "payload nested 60,000 levels", Expect::validation_error,
+        [&strict] { strict.insert(json{{"name", "Ada"}, {"payload", nested(60000)}}); });
     add("record", "enforce-limits over 2 KB", Expect::record_too_large, [&limited] { limited.insert({{"v", std::string(3000, 'v')}}); });
     add("record", "enforce-limits multibyte over 2 KB", Expect::record_too_large,
         [&limited] {

@@ -226,19 +226,28 @@ private:
     std::string attribute_, token_;
 };
 
-/// A record id the library will not store: empty, a character s3db.js refuses or S3 listings cannot
-/// carry, or so long that the record key would pass S3's 1024-byte limit.
-class InvalidId : public Error {
+/// An error about one record: its resource, its id and why.
+class RecordError : public Error {
 public:
-    InvalidId(std::string resource, std::string id, std::string reason)
-        : Error("invalid id '" + InvalidKey::printable(id) + "' for resource '" + resource + "': " + reason),
-          resource_(std::move(resource)), id_(std::move(id)), reason_(std::move(reason)) {}
     const std::string& resource() const noexcept { return resource_; }
     const std::string& id() const noexcept { return id_; }
     const std::string& reason() const noexcept { return reason_; }
 
+protected:
+    RecordError(const std::string& message, std::string resource, std::string id, std::string reason)
+        : Error(message), resource_(std::move(resource)), id_(std::move(id)), reason_(std::move(reason)) {}
+
 private:
     std::string resource_, id_, reason_;
+};
+
+/// A record id the library will not store: empty, a character s3db.js refuses or S3 listings cannot
+/// carry, or so long that the record key would pass S3's 1024-byte limit.
+class InvalidId : public RecordError {
+public:
+    InvalidId(std::string resource, std::string id, std::string reason)
+        : RecordError("invalid id '" + InvalidKey::printable(id) + "' for resource '" + resource + "': " + reason,
+                      std::move(resource), std::move(id), std::move(reason)) {}
 };
 
 /// A partition definition or query the library cannot use: malformed definition, unknown partition,
@@ -325,17 +334,11 @@ private:
 /// A stored record that cannot be read back: its object is truncated or garbled, or its key names
 /// no id this library accepts. Listings skip such records (see ListQuery::strict_decoding); reads by
 /// id throw this.
-class CorruptRecord : public Error {
+class CorruptRecord : public RecordError {
 public:
     CorruptRecord(std::string resource, std::string id, std::string reason)
-        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' cannot be decoded: " + reason),
-          resource_(std::move(resource)), id_(std::move(id)), reason_(std::move(reason)) {}
-    const std::string& resource() const noexcept { return resource_; }
-    const std::string& id() const noexcept { return id_; }
-    const std::string& reason() const noexcept { return reason_; }
-
-private:
-    std::string resource_, id_, reason_;
+        : RecordError("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' cannot be decoded: " + reason,
+                      std::move(resource), std::move(id), std::move(reason)) {}
 };
 
 /// A resource s3db.json describes but this library cannot open (an unknown attribute type or

@@ -67,23 +67,8 @@ inline bool resource_owns_key(std::string_view name, const std::vector<std::stri
 template <Transport T>
 std::size_t remove_resource_keys(T& store, std::string_view name, const std::vector<std::string>& catalogue) {
     const auto nested = nested_resources(name, catalogue);
-    ListOptions o{.prefix = "resource=" + std::string(name) + "/"};
-    std::size_t removed = 0;
-    for (;;) {
-        auto page = store.list(o);
-        std::vector<std::string> keys;
-        keys.reserve(page.objects.size());
-        for (auto& e : page.objects)
-            if (resource_owns_key(name, nested, e.key)) keys.push_back(std::move(e.key));
-        if (keys.size() == 1) {
-            store.remove(keys[0]);
-            ++removed;
-        } else if (!keys.empty()) {
-            removed += keys.size() - store.remove_many(keys).failed.size();
-        }
-        if (!page.truncated()) return removed;
-        o.continuation_token = page.next_continuation_token;
-    }
+    return remove_prefix(store, "resource=" + std::string(name) + "/",
+                         [&](std::string_view key) { return resource_owns_key(name, nested, key); });
 }
 
 }  // namespace s3db

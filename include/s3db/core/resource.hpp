@@ -628,37 +628,49 @@ private:
                 not_inserted();
                 throw AlreadyExists(config_.name, ctx.id);
             }
-            auto current = settle_read(ctx.id, "insert", e.what());
-            if (!current) throw OutcomeUnknown(config_.name, ctx.id, "insert", e.what());
+            auto current = settle_read(ctx.id, e.what());
+            if (!current) unknown_insert(ctx.id, e.what());
             if (created_by_other(*current)) {
                 not_inserted();
                 throw AlreadyExists(config_.name, ctx.id);
             }
-            if (!has_token || !detail::has_write_token(current->tokens, token))
-                throw OutcomeUnknown(config_.name, ctx.id, "insert", e.what());
+            if (!has_token || !detail::has_write_token(current->tokens, token)) unknown_insert(ctx.id, e.what());
         } catch (const TransportError& e) {
             if (!detail::outcome_unknown(e)) {
                 not_inserted();
                 throw;
             }
-            auto current = settle_read(ctx.id, "insert", e.what());
+            auto current = settle_read(ctx.id, e.what());
             if (!current || created_by_other(*current)) {  // not there, or someone else's: ours did not land
                 not_inserted();
                 throw;
             }
-            if (!has_token || !detail::has_write_token(current->tokens, token))
-                throw OutcomeUnknown(config_.name, ctx.id, "insert", e.what());
+            if (!has_token || !detail::has_write_token(current->tokens, token)) unknown_insert(ctx.id, e.what());
         }
         return finish<Hook::after_insert>(ctx, "inserted", std::move(record.result));
     }
 
-    /// The read that settles an unanswered write; failing, the write's outcome stays unknown.
-    std::optional<Fetched> settle_read(std::string_view id, const char* operation, const std::string& cause) {
+    /// The read that settles an unanswered insert; failing, the insert's outcome stays unknown.
+    std::optional<Fetched> settle_read(std::string_view id, const std::string& cause) {
         try {
             return head_record(id);
         } catch (const Error& e) {
-            throw OutcomeUnknown(config_.name, std::string(id), operation, cause + "; then reading it: " + e.what());
+            unknown_insert(id, cause + "; then reading it: " + e.what());
         }
+    }
+
+    /// An insert that may or may not have landed keeps its refs (written first): stale at worst,
+    /// which listings and repair_partitions delete once the record is known not to be there.
+    [[noreturn]] void unknown_insert(std::string_view id, const std::string& cause) {
+        throw OutcomeUnknown(config_.name, std::string(id), "insert", cause);
+    }
+
+    /// An update that may have landed: the refs its version needs are written, and settled against
+    /// whatever the record holds now (deleted there if it does not name them).
+    void refs_for_unknown(std::string_view id, const std::vector<PartitionRef>& put) {
+        if (put.empty()) return;
+        write_refs_after(put);
+        settle_refs(id, keys_of(put), {}, {});
     }
 
     /// One attempt of an update, kept while its outcome is unknown.
@@ -686,9 +698,11 @@ private:
             try {
                 current = in_place ? head_record(id) : fetch(id);
             } catch (const Error& e) {
-                if (pending)
+                if (pending) {
+                    refs_for_unknown(id, pending->moves.put);
                     throw OutcomeUnknown(config_.name, std::string(id), "update",
                                          pending->unanswered.cause + "; then reading it: " + e.what());
+                }
                 throw;
             }
             if (pending) {
@@ -696,6 +710,8 @@ private:
                     case Settled::applied:
                         return complete_update(*pending);
                     case Settled::unknown:
+                        // It may have landed: its new refs must be there (stale at worst, never missing).
+                        refs_for_unknown(id, pending->moves.put);
                         throw OutcomeUnknown(config_.name, std::string(id), "update", pending->unanswered.cause);
                     case Settled::not_applied:
                         if (pending->unanswered.error) std::rethrow_exception(pending->unanswered.error);
@@ -760,7 +776,10 @@ private:
                 // Someone else wrote it (or, after an unanswered attempt, perhaps we did: the next
                 // read tells). Read again and re-apply, after a jittered pause that grows with each
                 // lost round, so that writers contending for one record spread out.
-                if (e.after_unanswered_attempt()) keep(e.what(), nullptr);
+                if (e.after_unanswered_attempt()) {
+                    keep(e.what(), nullptr);
+                    continue;  // read now, while the tokens of our write are still in the record
+                }
                 detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64));
                 continue;
             } catch (const TransportError& e) {
@@ -811,6 +830,8 @@ private:
             try {
                 still_there = transport_.head(key_of(id)).has_value();
             } catch (const Error& again) {
+                // Gone or not, refs it may no longer need are settled against what is there.
+                if (before) retire_refs(id, keys_of(partitions_.refs(*before, id)));
                 throw OutcomeUnknown(config_.name, std::string(id), "delete", std::string(e.what()) + "; then reading it: " + again.what());
             }
             if (still_there) throw;

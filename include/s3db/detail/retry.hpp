@@ -171,9 +171,16 @@ public:
     /// `our_etag()` and equal ETags mean the write succeeded. `our_etag()` returns nullopt when
     /// the body's ETag is not ours alone (an empty body: every such object has it); the 412 is
     /// then thrown marked `after_unanswered_attempt`, for the writer to settle.
-    template <class Attempt, class CurrentEtag, class OurEtag, class Reconcilable>
+    ///
+    /// `condition_holds(current)` (current: the object's ETag, nullopt when absent) says whether
+    /// the write's condition still holds. After an attempt without a clear answer the object is
+    /// read at once, before any wait: our ETag there is success; a condition that no longer holds
+    /// means a retry could only meet 412, so the 412 is thrown now, marked, for the writer to
+    /// settle while the record's history is fresh (Ceph RGW answers racing conditional writes with
+    /// 500, so this is the common case under contention, not a rare one).
+    template <class Attempt, class CurrentEtag, class OurEtag, class Reconcilable, class ConditionHolds>
     PutResult run_conditional_write(Attempt&& attempt, CurrentEtag&& current_etag, OurEtag&& our_etag,
-                                    Reconcilable&& reconcilable) {
+                                    Reconcilable&& reconcilable, ConditionHolds&& condition_holds) {
         if (!policy_.reconcile_conditional_writes) return run(RetryMode::never, attempt);
         bool unknown = false;  // an earlier attempt may have been applied
         for (int n = 0;; ++n) {
@@ -187,10 +194,37 @@ public:
                     if (e.status() == 412) throw PreconditionFailed(e.key(), e.request_id(), true);
                     throw;
                 }
+                if (outcome_unknown(e) && e.retryable()) {
+                    std::optional<std::string> current;
+                    bool read = false;
+                    try {
+                        current = current_etag();
+                        read = true;
+                    } catch (const TransportError&) {
+                    }
+                    if (read) {
+                        if (current) {
+                            std::optional<std::string> ours = our_etag();
+                            if (ours && etag_equal(*current, *ours)) {
+                                budget_.refund(policy_.success_refund);
+                                return PutResult{quoted_etag(*current)};
+                            }
+                        }
+                        if (!condition_holds(current)) throw PreconditionFailed(e.key(), e.request_id(), true);
+                    }
+                }
                 if (!should_retry(e, n)) throw;
                 unknown = unknown || outcome_unknown(e);
             }
         }
+    }
+
+    template <class Attempt, class CurrentEtag, class OurEtag, class Reconcilable>
+    PutResult run_conditional_write(Attempt&& attempt, CurrentEtag&& current_etag, OurEtag&& our_etag,
+                                    Reconcilable&& reconcilable) {
+        return run_conditional_write(std::forward<Attempt>(attempt), std::forward<CurrentEtag>(current_etag),
+                                     std::forward<OurEtag>(our_etag), std::forward<Reconcilable>(reconcilable),
+                                     [](const std::optional<std::string>&) { return true; });
     }
 
     template <class Attempt, class CurrentEtag, class OurEtag>
@@ -237,6 +271,15 @@ private:
     RetryPolicy policy_;
     RetryBudget budget_;
 };
+
+/// Whether the condition of a write (If-Match / If-None-Match in `o`) holds for an object whose
+/// ETag is `current` (nullopt: absent).
+template <class Options>
+bool write_condition_holds(const Options& o, const std::optional<std::string>& current) {
+    if (o.if_none_match && current) return false;
+    if (!o.if_match.empty() && (!current || !etag_equal(*current, o.if_match))) return false;
+    return true;
+}
 
 /// The ETag S3 gives an upload of `body` cut into parts of `part_size`: the MD5 of the parts'
 /// raw MD5s, then "-<count>".

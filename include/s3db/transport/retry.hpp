@@ -40,7 +40,9 @@ public:
             [&]() -> std::optional<std::string> {
                 if (body.empty()) return std::nullopt;  // every empty object has this ETag
                 return expected_etag(body, o);
-            });
+            },
+            [](const TransportError& e) { return e.status() == 412; },
+            [&](const std::optional<std::string>& current) { return detail::write_condition_holds(o, current); });
     }
 
     std::optional<Object> get(std::string_view key, GetOptions o = {}) {

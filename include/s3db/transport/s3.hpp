@@ -191,10 +191,14 @@ public:
             return PutResult{etag.empty() ? detail::etag_of(body) : quoted(etag)};
         };
         if (!o.if_match.empty() || o.if_none_match)
-            return s_->retrier.run_conditional_write(attempt, current_etag(full), [&]() -> std::optional<std::string> {
-                if (body.empty()) return std::nullopt;  // every empty object has this ETag
-                return detail::etag_of(body);
-            });
+            return s_->retrier.run_conditional_write(
+                attempt, current_etag(full),
+                [&]() -> std::optional<std::string> {
+                    if (body.empty()) return std::nullopt;  // every empty object has this ETag
+                    return detail::etag_of(body);
+                },
+                [](const TransportError& e) { return e.status() == 412; },
+                [&](const std::optional<std::string>& current) { return detail::write_condition_holds(o, current); });
         return s_->retrier.run(detail::RetryMode::idempotent, attempt);
     }
 

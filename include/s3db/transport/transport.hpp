@@ -330,17 +330,19 @@ std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read_object(T& store
     else return detail::read_copied(store, key, fn);
 }
 
-/// Deletes every object under `prefix`: LIST pages of up to 1000 keys, each removed with one
-/// DeleteObjects. Returns how many were removed.
-template <Transport T>
-std::size_t remove_prefix(T& store, const std::string& prefix) {
+/// Deletes every object under `prefix` that `selected(key)` accepts (all, by default): LIST pages
+/// of up to 1000 keys, each removed with one DeleteObjects. Returns how many were removed.
+template <Transport T, class Selected = bool (*)(std::string_view)>
+std::size_t remove_prefix(T& store, const std::string& prefix,
+                          Selected&& selected = [](std::string_view) { return true; }) {
     ListOptions o{.prefix = prefix};
     std::size_t removed = 0;
     for (;;) {
         auto page = store.list(o);
         std::vector<std::string> keys;
         keys.reserve(page.objects.size());
-        for (auto& e : page.objects) keys.push_back(std::move(e.key));
+        for (auto& e : page.objects)
+            if (selected(std::string_view(e.key))) keys.push_back(std::move(e.key));
         if (keys.size() == 1) {
             store.remove(keys[0]);
             ++removed;
