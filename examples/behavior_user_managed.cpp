@@ -44,7 +44,8 @@ int main() {
     // 2. Insert, too large: metadata is just `_v`, the whole record is the body. No marker.
     people.insert({{"id", "charles"}, {"name", "Charles"}, {"bio", long_bio}});
     auto charles = stored("charles");
-    check(charles.info.metadata.size() == 1 && charles.info.metadata.count("_v"), "metadata holds only _v");
+    check(charles.info.metadata.size() == 2 && charles.info.metadata.count("_v") && charles.info.metadata.count("_wt"),
+          "metadata holds only _v (and the write tokens)");
     auto body = s3db::json::parse(charles.body);
     check(body.size() == 3 && charles.body.find("Charles") != std::string::npos, "the body holds the whole record");
     check(people.get("charles")["bio"] == long_bio, "get returns the large record whole");

@@ -234,8 +234,8 @@ public:
     const std::string& reason() const noexcept { return reason_; }
 
 protected:
-    RecordError(const std::string& message, std::string resource, std::string id, std::string reason)
-        : Error(message), resource_(std::move(resource)), id_(std::move(id)), reason_(std::move(reason)) {}
+    RecordError(const std::string& message, const std::string& resource, const std::string& id, const std::string& reason)
+        : Error(message), resource_(resource), id_(id), reason_(reason) {}
 
 private:
     std::string resource_, id_, reason_;
@@ -247,7 +247,7 @@ class InvalidId : public RecordError {
 public:
     InvalidId(std::string resource, std::string id, std::string reason)
         : RecordError("invalid id '" + InvalidKey::printable(id) + "' for resource '" + resource + "': " + reason,
-                      std::move(resource), std::move(id), std::move(reason)) {}
+                      resource, id, reason) {}
 };
 
 /// A partition definition or query the library cannot use: malformed definition, unknown partition,
@@ -338,7 +338,7 @@ class CorruptRecord : public RecordError {
 public:
     CorruptRecord(std::string resource, std::string id, std::string reason)
         : RecordError("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' cannot be decoded: " + reason,
-                      std::move(resource), std::move(id), std::move(reason)) {}
+                      resource, id, reason) {}
 };
 
 /// A resource s3db.json describes but this library cannot open (an unknown attribute type or
