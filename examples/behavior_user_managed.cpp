@@ -53,13 +53,14 @@ int main() {
     // 3. Update, fits: every field is in metadata again.
     people.update("ada", [](s3db::json& p) { p["bio"] = "Mathematician, first programmer."; });
     ada = stored("ada");
-    check(ada.info.metadata.size() == 3, "an update that fits keeps every field in metadata");
+    check(ada.info.metadata.size() == 4, "an update that fits keeps every field in metadata");  // + _wt
     check(people.get("ada")["bio"] == "Mathematician, first programmer.", "the update was applied");
 
     // 4. Update, too large: the same layout as a large insert, never metadata over 2 KB.
     people.update("ada", [&](s3db::json& p) { p["bio"] = long_bio; });
     ada = stored("ada");
-    check(ada.info.metadata.size() == 1 && ada.info.metadata.count("_v"), "a grown record moves to the body");
+    check(ada.info.metadata.size() == 2 && ada.info.metadata.count("_v") && ada.info.metadata.count("_wt"),
+          "a grown record moves to the body");
     check(people.get("ada")["bio"] == long_bio, "get returns the grown record");
 
     // Reads merge body and metadata (metadata wins), so every layout reads the same.

@@ -499,24 +499,28 @@ void processes_count_exactly(MakeStore&& make_store) {
         BasicDatabase<Store> mine{make_store()};
         mine.connect();
         auto& c = mine.resource("counters");
-        int acked = 0;
+        int acked = 0, unknown = 0;
         for (int i = 0; i < 250; ++i) {
             try {
                 c.update("c", increment);
                 ++acked;
             } catch (const UpdateConflict&) {
+            } catch (const OutcomeUnknown&) {
+                ++unknown;  // applied once or not at all
             }
         }
-        return std::to_string(acked);
+        return std::to_string(acked) + " " + std::to_string(unknown);
     });
-    int acked = 0;
+    int acked = 0, unknown = 0;
     for (auto& o : outs) {
         ASSERT_FALSE(o.starts_with("error")) << o;
         acked += std::stoi(o);
+        unknown += std::stoi(o.substr(o.find(' ') + 1));
     }
-    EXPECT_EQ(db.resource("counters").get("c")["n"], acked);
-    std::printf("[processes] 4 x 250 updates: %d acknowledged, %d stored\n", acked,
-                db.resource("counters").get("c")["n"].template get<int>());
+    const int stored = db.resource("counters").get("c")["n"].template get<int>();
+    EXPECT_GE(stored, acked);
+    EXPECT_LE(stored, acked + unknown);
+    std::printf("[processes] 4 x 250 updates: %d acknowledged, %d outcome unknown, %d stored\n", acked, unknown, stored);
 }
 
 }  // namespace
