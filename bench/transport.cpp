@@ -18,7 +18,7 @@
 
 #include "cpu_time.hpp"
 #include "s3db/detail/hashing.hpp"
-#include "s3db/detail/sigv4.hpp"
+#include "s3db/transport/s3/sigv4.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/counting.hpp"
 

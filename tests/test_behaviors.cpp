@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "s3db/core/behaviors.hpp"
-#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/s3/rules.hpp"
 
 using namespace s3db;
 using nlohmann::json;

@@ -9,7 +9,7 @@
 #include <optional>
 #include <thread>
 
-#include "s3db/core/database.hpp"
+#include "s3db/core/any_database.hpp"
 #include "s3db/transport/counting.hpp"
 #include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"

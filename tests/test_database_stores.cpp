@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "s3db/core/database.hpp"
+#include "s3db/core/any_database.hpp"
 #include "s3db/transport/counting.hpp"
 #include "support/stores.hpp"
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "s3db/core/database.hpp"
+#include "s3db/core/any_database.hpp"
 #include "s3db/transport/counting.hpp"
 #include "s3db/transport/faulty.hpp"
 #include "s3db/transport/filesystem.hpp"

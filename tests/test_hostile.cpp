@@ -11,7 +11,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "s3db/core/database.hpp"
+#include "s3db/core/any_database.hpp"
 #include "s3db/transport/connection.hpp"
 #include "s3db/transport/memory.hpp"
 

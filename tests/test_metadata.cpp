@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "s3db/core/metadata.hpp"
+#include "s3db/core/catalogue.hpp"
 #include "s3db/transport/counting.hpp"
 #include "s3db/transport/memory.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "s3db/detail/metadata_codec.hpp"
-#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/s3/rules.hpp"
 #include "s3db/transport/transport.hpp"
 
 using namespace s3db;

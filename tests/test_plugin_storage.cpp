@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "s3db/plugins/plugin_storage.hpp"
+#include "s3db/core/plugin_storage.hpp"
 #include "s3db/transport/counting.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"

@@ -1,4 +1,4 @@
-// The retry policy (detail/retry.hpp) and the Retry<T> wrapper: backoff bounds, the budget,
+// The retry policy (transport/s3/retry.hpp) and the Retry<T> wrapper: backoff bounds, the budget,
 // Retry-After, which failures are retried, and the reconciliation of conditional writes whose
 // answer was lost. Sleeps and randomness go through the policy's test hooks, so nothing waits.
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "s3db/detail/retry.hpp"
+#include "s3db/transport/s3/retry.hpp"
 #include "s3db/transport/faulty.hpp"
 #include "s3db/transport/memory.hpp"
 #include "s3db/transport/retry.hpp"

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "s3db/detail/sigv4.hpp"
+#include "s3db/transport/s3/sigv4.hpp"
 
 namespace sigv4 = s3db::detail::sigv4;
 using namespace std::chrono_literals;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "s3db/detail/xml.hpp"
+#include "s3db/transport/s3/xml.hpp"
 
 namespace xml = s3db::detail::xml;
 

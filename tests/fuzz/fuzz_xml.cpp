@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "s3db/detail/xml.hpp"
+#include "s3db/transport/s3/xml.hpp"
 
 namespace xml = s3db::detail::xml;
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "s3db/core/codec.hpp"
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/schema.hpp"
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/hashing.hpp"

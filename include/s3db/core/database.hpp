@@ -1,9 +1,10 @@
 #pragma once
 // BasicDatabase<Transport, Plugins...>: one database per bucket and prefix. It owns the transport,
 // the s3db.json catalogue, the resources, the plugins and the bounded pool that bulk operations
-// share. `Database<Plugins...>` sits on the transport a connection string picks (Any).
+// share. `Database<Plugins...>`, the same on the store a connection string picks, is in
+// core/any_database.hpp.
 //
-// Plugins named in the type are called statically (see plugins/plugin.hpp); `use_plugin` adds more
+// Plugins named in the type are called statically (see core/plugin.hpp); `use_plugin` adds more
 // at run time. Plugins install on the first connect() (or at once when added to a connected
 // database), stop on disconnect() and on destruction, and start again on the next connect().
 
@@ -19,15 +20,14 @@
 #include <utility>
 #include <vector>
 
-#include "s3db/core/errors.hpp"
-#include "s3db/core/metadata.hpp"
+#include "s3db/errors.hpp"
+#include "s3db/core/catalogue.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/core/typed_resource.hpp"
 #include "s3db/fwd.hpp"
-#include "s3db/detail/observed.hpp"
+#include "s3db/core/observed.hpp"
 #include "s3db/detail/worker_pool.hpp"
-#include "s3db/plugins/plugin.hpp"
-#include "s3db/transport/any.hpp"
+#include "s3db/core/plugin.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -49,8 +49,9 @@ struct DatabaseOptions {
     std::chrono::seconds stale_ref_grace{60};
 };
 
-template <Transport T, class... Plugins>
+template <class T, class... Plugins>
 class BasicDatabase {
+    static_assert(Transport<T>, "s3db: a database needs a store that models s3db::Transport");
 public:
     class Host;
     /// What resources talk to: the transport, seen by plugins that watch requests.

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/random.hpp"
 #include "s3db/transport/transport.hpp"
 

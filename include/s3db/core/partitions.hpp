@@ -42,7 +42,7 @@
 #include <utility>
 #include <vector>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/schema.hpp"
 #include "s3db/detail/base62.hpp"

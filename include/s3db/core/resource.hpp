@@ -26,16 +26,16 @@
 
 #include "s3db/core/behaviors.hpp"
 #include "s3db/core/codec.hpp"
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
-#include "s3db/core/metadata.hpp"
+#include "s3db/core/catalogue.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/schema.hpp"
 #include "s3db/core/write_tokens.hpp"
-#include "s3db/detail/retry.hpp"
-#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/s3/retry.hpp"
+#include "s3db/transport/s3/rules.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -99,8 +99,9 @@ class RecordRange;
 
 /// `Host` is what the resource tells about its operations (the database's plugins); `NoHost` for
 /// none. See core/hooks.hpp for what a host provides.
-template <Transport T, class Host = NoHost>
+template <class T, class Host = NoHost>
 class Resource {
+    static_assert(Transport<T>, "s3db: a Resource needs a store that models s3db::Transport");
     static constexpr bool hosted = !std::same_as<Host, NoHost>;
 
 public:

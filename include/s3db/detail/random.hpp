@@ -21,7 +21,7 @@
 #include <cstring>
 #include <string>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 
 namespace s3db::detail {
 

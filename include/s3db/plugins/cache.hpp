@@ -53,7 +53,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/detail/hashing.hpp"
@@ -63,7 +63,7 @@
 #include "s3db/plugins/cache/memory.hpp"
 #include "s3db/plugins/cache/multi.hpp"
 #include "s3db/plugins/cache/s3.hpp"
-#include "s3db/plugins/plugin.hpp"
+#include "s3db/core/plugin.hpp"
 
 namespace s3db {
 

@@ -48,7 +48,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/core/hooks.hpp"
-#include "s3db/plugins/plugin.hpp"
+#include "s3db/core/plugin.hpp"
 #include "s3db/transport/counting.hpp"
 #include "s3db/transport/transport.hpp"
 

@@ -71,14 +71,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/detail/time.hpp"
-#include "s3db/plugins/plugin.hpp"
+#include "s3db/core/plugin.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {

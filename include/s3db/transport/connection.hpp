@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 
 namespace s3db {

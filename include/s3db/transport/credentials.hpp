@@ -13,7 +13,7 @@
 #include <string_view>
 #include <utility>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 
 namespace s3db {
 

@@ -61,7 +61,7 @@
 #include <vector>
 
 #include "s3db/detail/hashing.hpp"
-#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/s3/rules.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {

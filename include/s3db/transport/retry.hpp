@@ -1,6 +1,6 @@
 #pragma once
 // Retry<T>: any transport, with failed calls tried again under a RetryPolicy — the same policy,
-// budget and conditional-write reconciliation code the S3 transport uses inside (detail/retry.hpp).
+// budget and conditional-write reconciliation code the S3 transport uses inside (transport/s3/retry.hpp).
 // Useful over transports that do not retry by themselves, e.g. Retry<Faulty<Memory>> in tests.
 // Thread-safe when T is; copies share the retry budget.
 
@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "s3db/detail/hashing.hpp"
-#include "s3db/detail/retry.hpp"
+#include "s3db/transport/s3/retry.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {

@@ -18,16 +18,16 @@
 #include <utility>
 #include <vector>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/hashing.hpp"
-#include "s3db/detail/http.hpp"
+#include "s3db/transport/s3/http.hpp"
 #include "s3db/detail/metadata_codec.hpp"
-#include "s3db/detail/retry.hpp"
-#include "s3db/detail/s3_rules.hpp"
-#include "s3db/detail/sigv4.hpp"
+#include "s3db/transport/s3/retry.hpp"
+#include "s3db/transport/s3/rules.hpp"
+#include "s3db/transport/s3/sigv4.hpp"
 #include "s3db/detail/time.hpp"
-#include "s3db/detail/xml.hpp"
+#include "s3db/transport/s3/xml.hpp"
 #include "s3db/transport/credentials.hpp"
 #include "s3db/transport/transport.hpp"
 

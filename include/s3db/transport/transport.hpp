@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 
 namespace s3db {
 

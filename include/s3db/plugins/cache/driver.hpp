@@ -26,7 +26,7 @@
 
 #include "s3db/detail/time.hpp"
 #include "s3db/fwd.hpp"
-#include "s3db/plugins/plugin.hpp"
+#include "s3db/core/plugin.hpp"
 
 namespace s3db {
 

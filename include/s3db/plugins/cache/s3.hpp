@@ -23,7 +23,7 @@
 #include <string_view>
 
 #include "s3db/plugins/cache/driver.hpp"
-#include "s3db/plugins/plugin_storage.hpp"
+#include "s3db/core/plugin_storage.hpp"
 
 namespace s3db {
 

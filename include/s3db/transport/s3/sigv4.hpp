@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/transport/credentials.hpp"

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/core/codec.hpp"
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/transport/transport.hpp"

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <utility>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/metadata_codec.hpp"
 #include "s3db/detail/random.hpp"

@@ -46,12 +46,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/detail/js_text.hpp"
 #include "s3db/detail/metadata_codec.hpp"
-#include "s3db/detail/retry.hpp"
-#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/s3/retry.hpp"
+#include "s3db/transport/s3/rules.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/transport.hpp"
 #include "s3db/transport/transport_ref.hpp"

@@ -19,10 +19,10 @@
 #include <type_traits>
 #include <utility>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/hashing.hpp"
-#include "s3db/detail/s3_rules.hpp"
+#include "s3db/transport/s3/rules.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {

@@ -41,9 +41,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "s3db/core/errors.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
-#include "s3db/plugins/plugin_storage.hpp"
+#include "s3db/core/plugin_storage.hpp"
 #include "s3db/transport/transport.hpp"
 #include "s3db/transport/transport_ref.hpp"
 
