@@ -356,4 +356,32 @@ private:
     std::string resource_, reason_;
 };
 
+/// A resource name that is not in the catalogue.
+class ResourceNotFound : public Error {
+public:
+    explicit ResourceNotFound(const std::string& name) : Error("resource '" + name + "' does not exist") {}
+};
+
+/// A record id that is already taken (insert over an existing record).
+class AlreadyExists : public Error {
+public:
+    AlreadyExists(const std::string& resource, const std::string& id)
+        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' already exists") {}
+};
+
+/// A record that is not there, where the operation needs it.
+class RecordNotFound : public Error {
+public:
+    RecordNotFound(const std::string& resource, const std::string& id)
+        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' does not exist") {}
+};
+
+/// An update that kept losing the race with other writers for `attempts` rounds.
+class UpdateConflict : public Error {
+public:
+    UpdateConflict(const std::string& resource, const std::string& id, int attempts)
+        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' changed under " +
+                std::to_string(attempts) + " update attempts in a row") {}
+};
+
 }  // namespace s3db

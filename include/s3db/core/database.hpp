@@ -32,12 +32,6 @@
 
 namespace s3db {
 
-/// A resource name that is not in the catalogue.
-class ResourceNotFound : public Error {
-public:
-    explicit ResourceNotFound(const std::string& name) : Error("resource '" + name + "' does not exist") {}
-};
-
 struct DatabaseOptions {
     std::size_t parallelism = 10;        // requests in flight for bulk operations (s3db.js's default)
     std::string passphrase = "secret";   // key of `secret` fields (s3db.js's default, change it)

@@ -43,28 +43,6 @@ namespace s3db {
 
 using json = nlohmann::json;
 
-/// A record id that is already taken (insert over an existing record).
-class AlreadyExists : public Error {
-public:
-    AlreadyExists(const std::string& resource, const std::string& id)
-        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' already exists") {}
-};
-
-/// A record that is not there, where the operation needs it.
-class RecordNotFound : public Error {
-public:
-    RecordNotFound(const std::string& resource, const std::string& id)
-        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' does not exist") {}
-};
-
-/// An update that kept losing the race with other writers for `attempts` rounds.
-class UpdateConflict : public Error {
-public:
-    UpdateConflict(const std::string& resource, const std::string& id, int attempts)
-        : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' changed under " +
-                std::to_string(attempts) + " update attempts in a row") {}
-};
-
 /// Options of list, list_ids, count and stream.
 struct ListQuery {
     std::string partition{};             // list through this partition's refs
