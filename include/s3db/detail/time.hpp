@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "s3db/detail/config.hpp"
+
 namespace s3db::detail {
 
 // ---- dates: what JavaScript's Date does for the ISO formats, in UTC ----
@@ -17,7 +19,34 @@ namespace s3db::detail {
 inline constexpr std::int64_t ms_per_day = 86400000;
 inline constexpr std::int64_t max_time_ms = 8640000000000000;  // ±100 000 000 days, JS's range
 
-inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+S3DB_DECL std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept;
+
+struct Civil {
+    std::int64_t year;
+    unsigned month, day;
+};
+
+S3DB_DECL Civil civil_from_days(std::int64_t z) noexcept;
+
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/// `Date.prototype.toISOString()`.
+S3DB_DECL std::string iso_string(std::int64_t ms);
+
+/// Milliseconds since the epoch: JavaScript's `Date.getTime()`.
+inline std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+/// The current time as `toISOString()` prints it.
+inline std::string iso_now() { return iso_string(epoch_ms(std::chrono::system_clock::now())); }
+
+#if S3DB_DEFINE_BODIES
+
+S3DB_DECL std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
     y -= m <= 2;
     const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
     const unsigned yoe = static_cast<unsigned>(y - era * 400);
@@ -26,12 +55,7 @@ inline std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noex
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-struct Civil {
-    std::int64_t year;
-    unsigned month, day;
-};
-
-inline Civil civil_from_days(std::int64_t z) noexcept {
+S3DB_DECL Civil civil_from_days(std::int64_t z) noexcept {
     z += 719468;
     const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = static_cast<unsigned>(z - era * 146097);
@@ -44,13 +68,7 @@ inline Civil civil_from_days(std::int64_t z) noexcept {
     return {y + (m <= 2), m, d};
 }
 
-inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-    std::int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-/// `Date.prototype.toISOString()`.
-inline std::string iso_string(std::int64_t ms) {
+S3DB_DECL std::string iso_string(std::int64_t ms) {
     const std::int64_t days = floor_div(ms, ms_per_day);
     const auto rest = static_cast<unsigned>(ms - days * ms_per_day);
     const Civil c = civil_from_days(days);
@@ -86,12 +104,6 @@ inline std::string iso_string(std::int64_t ms) {
     return std::string(buf, p);
 }
 
-/// Milliseconds since the epoch: JavaScript's `Date.getTime()`.
-inline std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-/// The current time as `toISOString()` prints it.
-inline std::string iso_now() { return iso_string(epoch_ms(std::chrono::system_clock::now())); }
+#endif  // S3DB_DEFINE_BODIES
 
 }  // namespace s3db::detail
