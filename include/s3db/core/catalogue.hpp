@@ -18,7 +18,7 @@
 
 #include "s3db/core/codec.hpp"
 #include "s3db/errors.hpp"
-#include "s3db/detail/hashing.hpp"
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -27,8 +27,7 @@ namespace s3db {
 /// s3db.json cannot be read: the message names the key and what is wrong. It is never overwritten.
 class CorruptMetadata : public Error {
 public:
-    CorruptMetadata(const std::string& key, const std::string& why)
-        : Error("database catalogue '" + key + "' is corrupt: " + why + " (left untouched)") {}
+    S3DB_DECL CorruptMetadata(const std::string& key, const std::string& why);
 };
 
 /// The definition of a resource, as one version of it is stored in s3db.json.
@@ -58,33 +57,16 @@ namespace detail {
 
 /// json-stable-stringify: compact JSON with object keys sorted, which is what nlohmann's sorted
 /// `json` prints.
-inline std::string stable_stringify(const nlohmann::ordered_json& v) { return nlohmann::json(v).dump(); }
+S3DB_DECL std::string stable_stringify(const nlohmann::ordered_json& v);
 
 /// The timestamp attributes and partitions s3db.js adds to a resource with `timestamps: true`.
-inline void apply_timestamps(ResourceConfig& c) {
-    if (!c.timestamps) return;
-    if (!c.attributes.contains("createdAt")) c.attributes["createdAt"] = "datetime|optional";
-    if (!c.attributes.contains("updatedAt")) c.attributes["updatedAt"] = "datetime|optional";
-    if (!c.partitions.is_object()) c.partitions = nlohmann::ordered_json::object();
-    if (!c.partitions.contains("byCreatedDate"))
-        c.partitions["byCreatedDate"] = {{"fields", {{"createdAt", "date|maxlength:10"}}}};
-    if (!c.partitions.contains("byUpdatedDate"))
-        c.partitions["byUpdatedDate"] = {{"fields", {{"updatedAt", "date|maxlength:10"}}}};
-}
+S3DB_DECL void apply_timestamps(ResourceConfig& c);
 
 }  // namespace detail
 
 /// `"sha256:" + hex(sha256(stable JSON of {attributes, behavior, partitions}))`, timestamp attributes
 /// left out, as s3db.js computes it: equal hashes mean the same definition across both libraries.
-inline std::string definition_hash(const ResourceConfig& c) {
-    nlohmann::ordered_json attributes = c.attributes;
-    if (c.timestamps) {
-        attributes.erase("createdAt");
-        attributes.erase("updatedAt");
-    }
-    nlohmann::ordered_json h = {{"attributes", attributes}, {"behavior", c.behavior}, {"partitions", c.partitions}};
-    return "sha256:" + detail::sha256_hex(detail::stable_stringify(h));
-}
+S3DB_DECL std::string definition_hash(const ResourceConfig& c);
 
 class DatabaseMetadata {
 public:
@@ -92,82 +74,29 @@ public:
     static constexpr std::string_view library_version = "s3db-cpp 0.1.0";
 
     /// The catalogue of a database that has none yet.
-    static DatabaseMetadata blank() {
-        DatabaseMetadata m;
-        m.doc_ = {{"version", "1"},
-                  {"s3dbVersion", library_version},
-                  {"lastUpdated", detail::iso_now()},
-                  {"resources", nlohmann::ordered_json::object()}};
-        return m;
-    }
+    static S3DB_DECL DatabaseMetadata blank();
 
     /// Reads s3db.json; anything that is not a catalogue throws CorruptMetadata. A malformed resource
     /// entry does not: resource() throws for it alone, and a rewrite keeps it as it is.
-    static DatabaseMetadata parse(std::string_view text) {
-        DatabaseMetadata m;
-        auto fail = [](const std::string& why) { return CorruptMetadata(std::string(key), why); };
-        // Definitions sit a few levels down; far deeper is damage, and would overflow whatever walks it.
-        if (detail::json_text_too_deep(text, 2 * detail::max_nesting_depth))
-            throw fail("it nests deeper than " + std::to_string(2 * detail::max_nesting_depth) + " levels");
-        m.doc_ = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
-        if (m.doc_.is_discarded()) throw fail("not valid JSON");
-        if (!m.doc_.is_object()) throw fail("the top level is not an object");
-        if (!m.doc_.contains("resources")) m.doc_["resources"] = nlohmann::ordered_json::object();
-        if (!m.doc_["resources"].is_object()) throw fail("'resources' is not an object");
-        return m;
-    }
+    static S3DB_DECL DatabaseMetadata parse(std::string_view text);
 
     /// What is wrong with a resource's entry, nullopt when it can be read.
-    static std::optional<std::string> entry_flaw(const nlohmann::ordered_json& entry) {
-        if (!entry.is_object()) return "its entry is not an object";
-        auto cv = entry.find("currentVersion");
-        if (cv != entry.end() && !cv->is_string()) return "its currentVersion is not a string";
-        const std::string version = cv != entry.end() ? cv->get<std::string>() : "v1";
-        auto versions = entry.find("versions");
-        if (versions == entry.end() || !versions->is_object() || !versions->contains(version) ||
-            !(*versions)[version].is_object())
-            return "it has no definition for its current version " + version;
-        if (entry.contains("schemaRegistry") && !entry["schemaRegistry"].is_object())
-            return "its schemaRegistry is not an object";
-        return std::nullopt;
-    }
+    static S3DB_DECL std::optional<std::string> entry_flaw(const nlohmann::ordered_json& entry);
 
     /// Pretty-printed with two spaces, as s3db.js writes it.
-    std::string serialize() const { return doc_.dump(2); }
+    S3DB_DECL std::string serialize() const;
 
-    std::vector<std::string> resource_names() const {
-        std::vector<std::string> names;
-        for (auto& [name, entry] : doc_["resources"].items()) names.push_back(name);
-        return names;
-    }
+    S3DB_DECL std::vector<std::string> resource_names() const;
 
     /// The resource's current definition, nullopt when there is none; CorruptMetadata (naming the
     /// resource) when its entry cannot be read.
-    std::optional<StoredResource> resource(std::string_view name) const {
-        const auto& resources = doc_["resources"];
-        auto it = resources.find(std::string(name));
-        if (it == resources.end()) return std::nullopt;
-        auto fail = [&](const std::string& why) {
-            return CorruptMetadata(std::string(key), "resource '" + std::string(name) + "': " + why);
-        };
-        if (auto flaw = entry_flaw(*it)) throw fail(*flaw);
-        try {
-            return read_resource(name, *it);
-        } catch (const nlohmann::json::exception& e) {
-            throw fail(std::string("a setting has the wrong type (") + e.what() + ")");
-        }
-    }
+    S3DB_DECL std::optional<StoredResource> resource(std::string_view name) const;
 
     /// Adds a resource or records a new version of its definition (only when the hash changed), and
     /// brings its schema registry up to date: known attributes keep their index, new ones take the
     /// next, removed ones are burned. Returns whether the document changed. An existing entry that
     /// cannot be read is left as it is: CorruptMetadata.
-    bool upsert_resource(ResourceConfig config) {
-        if (auto it = doc_["resources"].find(config.name); it != doc_["resources"].end())
-            if (auto flaw = entry_flaw(*it))
-                throw CorruptMetadata(std::string(key), "resource '" + config.name + "': " + *flaw);
-        return upsert_entry(std::move(config));
-    }
+    S3DB_DECL bool upsert_resource(ResourceConfig config);
 
     const nlohmann::ordered_json& document() const noexcept { return doc_; }
 
@@ -186,119 +115,16 @@ private:
         }
     }
 
-    static StoredResource read_resource(std::string_view name, const nlohmann::ordered_json& entry) {
-        using ojson = nlohmann::ordered_json;
-        StoredResource r;
-        r.version = setting(name, entry, "currentVersion", std::string("v1"));
-        const auto& v = entry["versions"][r.version];
-        auto& c = r.config;
-        c.name = std::string(name);
-        c.attributes = setting(name, v, "attributes", ojson::object());
-        c.behavior = setting(name, v, "behavior", std::string("user-managed"));
-        c.timestamps = setting(name, v, "timestamps", false);
-        // The top-level `partitions` is what s3db.js prefers when it restores a resource.
-        c.partitions = entry.contains("partitions") ? entry["partitions"] : setting(name, v, "partitions", ojson::object());
-        if (c.partitions.is_null()) c.partitions = ojson::object();
-        c.paranoid = setting(name, v, "paranoid", true);
-        c.all_nested_objects_optional = setting(name, v, "allNestedObjectsOptional", true);
-        c.auto_decrypt = setting(name, v, "autoDecrypt", true);
-        c.id_size = setting(name, v, "idSize", 22);
-        c.id_generator = setting(name, v, "idGenerator", std::string("default"));
-        c.created_by = setting(name, entry, "createdBy", std::string("user"));
-        r.hash = setting(name, v, "hash", std::string{});
-        r.registry = read_registry(entry, c);
-        return r;
-    }
+    static S3DB_DECL StoredResource read_resource(std::string_view name, const nlohmann::ordered_json& entry);
 
-    bool upsert_entry(ResourceConfig config) {
-        detail::apply_timestamps(config);
-        auto& resources = doc_["resources"];
-        bool exists = resources.contains(config.name);
-        auto& entry = resources[config.name];
-        std::string hash = definition_hash(config);
-        auto now = detail::iso_now();
+    S3DB_DECL bool upsert_entry(ResourceConfig config);
 
-        bool changed = !exists;
-        std::string version = exists ? entry.value("currentVersion", std::string("v1")) : "v1";
-        // Settings outside the hash (paranoid, idSize, ...) are updated in place, as s3db.js does;
-        // a different hash makes a new version.
-        nlohmann::ordered_json settings = {{"timestamps", config.timestamps},
-                                           {"paranoid", config.paranoid},
-                                           {"allNestedObjectsOptional", config.all_nested_objects_optional},
-                                           {"autoDecrypt", config.auto_decrypt},
-                                           {"idSize", config.id_size},
-                                           {"idGenerator", config.id_generator}};
-        if (!exists || entry["versions"][version].value("hash", std::string{}) != hash) {
-            if (exists) version = next_version(entry["versions"]);
-            entry["currentVersion"] = version;
-            entry["partitions"] = config.partitions;
-            if (!entry.contains("createdBy")) entry["createdBy"] = config.created_by;
-            auto& v = entry["versions"][version];
-            v = {{"hash", hash}, {"attributes", config.attributes}, {"behavior", config.behavior},
-                 {"partitions", config.partitions}};
-            v.update(settings);
-            v["createdAt"] = now;
-            changed = true;
-        } else {
-            auto& v = entry["versions"][version];
-            for (auto& [k, value] : settings.items())
-                if (!v.contains(k) || v[k] != value) {
-                    v[k] = value;
-                    changed = true;
-                }
-        }
-
-        auto registry = read_registry(entry, config);
-        bool registry_changed = update_registry(registry, attribute_keys(config.attributes), now);
-        if (registry_changed || !entry.contains("schemaRegistry")) {
-            write_registry(entry, registry);
-            changed = true;
-        }
-        if (changed) doc_["lastUpdated"] = now;
-        return changed;
-    }
-
-    static std::string next_version(const nlohmann::ordered_json& versions) {
-        int max = 0;
-        for (auto& [v, _] : versions.items()) {
-            if (v.size() < 2 || v[0] != 'v') continue;
-            try {
-                max = std::max(max, std::stoi(v.substr(1)));
-            } catch (...) {
-            }
-        }
-        return "v" + std::to_string(max + 1);
-    }
+    static S3DB_DECL std::string next_version(const nlohmann::ordered_json& versions);
 
     /// The stored registry, or (for a catalogue written without one) the indices s3db.js would derive.
-    static SchemaRegistry read_registry(const nlohmann::ordered_json& entry, const ResourceConfig& c) {
-        SchemaRegistry r;
-        if (!entry.contains("schemaRegistry")) {
-            r.mapping = assign_indices(c.attributes);
-            r.next_index = static_cast<int>(r.mapping.size());
-            return r;
-        }
-        const auto& s = entry["schemaRegistry"];
-        r.next_index = s.value("nextIndex", 0);
-        if (s.contains("mapping") && s["mapping"].is_object())
-            for (auto& [k, v] : s["mapping"].items())
-                if (v.is_number_integer()) r.mapping.emplace(k, v.get<int>());
-        if (s.contains("burned") && s["burned"].is_array())
-            for (auto& b : s["burned"])
-                if (b.is_object())
-                    r.burned.push_back({b.value("index", 0), b.value("attribute", std::string{}),
-                                        b.value("burnedAt", std::string{}), b.value("reason", std::string{})});
-        return r;
-    }
+    static S3DB_DECL SchemaRegistry read_registry(const nlohmann::ordered_json& entry, const ResourceConfig& c);
 
-    static void write_registry(nlohmann::ordered_json& entry, const SchemaRegistry& r) {
-        nlohmann::ordered_json mapping = nlohmann::ordered_json::object();
-        for (auto& [k, v] : r.mapping) mapping[k] = v;
-        nlohmann::ordered_json burned = nlohmann::ordered_json::array();
-        for (auto& b : r.burned)
-            burned.push_back({{"index", b.index}, {"attribute", b.attribute}, {"burnedAt", b.burned_at}, {"reason", b.reason}});
-        entry["schemaRegistry"] = {{"nextIndex", r.next_index}, {"mapping", mapping}, {"burned", burned}};
-    }
+    static S3DB_DECL void write_registry(nlohmann::ordered_json& entry, const SchemaRegistry& r);
 
     nlohmann::ordered_json doc_;
 };
@@ -327,3 +153,221 @@ DatabaseMetadata update_metadata(T& transport, Edit&& edit, int max_attempts = 8
 }
 
 }  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+#include "s3db/detail/hashing.hpp"
+
+namespace s3db {
+
+S3DB_DECL CorruptMetadata::CorruptMetadata(const std::string& key, const std::string& why)
+    : Error("database catalogue '" + key + "' is corrupt: " + why + " (left untouched)") {}
+
+namespace detail {
+
+S3DB_DECL std::string stable_stringify(const nlohmann::ordered_json& v) { return nlohmann::json(v).dump(); }
+
+S3DB_DECL void apply_timestamps(ResourceConfig& c) {
+    if (!c.timestamps) return;
+    if (!c.attributes.contains("createdAt")) c.attributes["createdAt"] = "datetime|optional";
+    if (!c.attributes.contains("updatedAt")) c.attributes["updatedAt"] = "datetime|optional";
+    if (!c.partitions.is_object()) c.partitions = nlohmann::ordered_json::object();
+    if (!c.partitions.contains("byCreatedDate"))
+        c.partitions["byCreatedDate"] = {{"fields", {{"createdAt", "date|maxlength:10"}}}};
+    if (!c.partitions.contains("byUpdatedDate"))
+        c.partitions["byUpdatedDate"] = {{"fields", {{"updatedAt", "date|maxlength:10"}}}};
+}
+
+}  // namespace detail
+
+S3DB_DECL std::string definition_hash(const ResourceConfig& c) {
+    nlohmann::ordered_json attributes = c.attributes;
+    if (c.timestamps) {
+        attributes.erase("createdAt");
+        attributes.erase("updatedAt");
+    }
+    nlohmann::ordered_json h = {{"attributes", attributes}, {"behavior", c.behavior}, {"partitions", c.partitions}};
+    return "sha256:" + detail::sha256_hex(detail::stable_stringify(h));
+}
+
+S3DB_DECL DatabaseMetadata DatabaseMetadata::blank() {
+    DatabaseMetadata m;
+    m.doc_ = {{"version", "1"},
+              {"s3dbVersion", library_version},
+              {"lastUpdated", detail::iso_now()},
+              {"resources", nlohmann::ordered_json::object()}};
+    return m;
+}
+
+S3DB_DECL DatabaseMetadata DatabaseMetadata::parse(std::string_view text) {
+    DatabaseMetadata m;
+    auto fail = [](const std::string& why) { return CorruptMetadata(std::string(key), why); };
+    // Definitions sit a few levels down; far deeper is damage, and would overflow whatever walks it.
+    if (detail::json_text_too_deep(text, 2 * detail::max_nesting_depth))
+        throw fail("it nests deeper than " + std::to_string(2 * detail::max_nesting_depth) + " levels");
+    m.doc_ = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
+    if (m.doc_.is_discarded()) throw fail("not valid JSON");
+    if (!m.doc_.is_object()) throw fail("the top level is not an object");
+    if (!m.doc_.contains("resources")) m.doc_["resources"] = nlohmann::ordered_json::object();
+    if (!m.doc_["resources"].is_object()) throw fail("'resources' is not an object");
+    return m;
+}
+
+S3DB_DECL std::optional<std::string> DatabaseMetadata::entry_flaw(const nlohmann::ordered_json& entry) {
+    if (!entry.is_object()) return "its entry is not an object";
+    auto cv = entry.find("currentVersion");
+    if (cv != entry.end() && !cv->is_string()) return "its currentVersion is not a string";
+    const std::string version = cv != entry.end() ? cv->get<std::string>() : "v1";
+    auto versions = entry.find("versions");
+    if (versions == entry.end() || !versions->is_object() || !versions->contains(version) ||
+        !(*versions)[version].is_object())
+        return "it has no definition for its current version " + version;
+    if (entry.contains("schemaRegistry") && !entry["schemaRegistry"].is_object())
+        return "its schemaRegistry is not an object";
+    return std::nullopt;
+}
+
+S3DB_DECL std::string DatabaseMetadata::serialize() const { return doc_.dump(2); }
+
+S3DB_DECL std::vector<std::string> DatabaseMetadata::resource_names() const {
+    std::vector<std::string> names;
+    for (auto& [name, entry] : doc_["resources"].items()) names.push_back(name);
+    return names;
+}
+
+S3DB_DECL std::optional<StoredResource> DatabaseMetadata::resource(std::string_view name) const {
+    const auto& resources = doc_["resources"];
+    auto it = resources.find(std::string(name));
+    if (it == resources.end()) return std::nullopt;
+    auto fail = [&](const std::string& why) {
+        return CorruptMetadata(std::string(key), "resource '" + std::string(name) + "': " + why);
+    };
+    if (auto flaw = entry_flaw(*it)) throw fail(*flaw);
+    try {
+        return read_resource(name, *it);
+    } catch (const nlohmann::json::exception& e) {
+        throw fail(std::string("a setting has the wrong type (") + e.what() + ")");
+    }
+}
+
+S3DB_DECL bool DatabaseMetadata::upsert_resource(ResourceConfig config) {
+    if (auto it = doc_["resources"].find(config.name); it != doc_["resources"].end())
+        if (auto flaw = entry_flaw(*it))
+            throw CorruptMetadata(std::string(key), "resource '" + config.name + "': " + *flaw);
+    return upsert_entry(std::move(config));
+}
+
+S3DB_DECL StoredResource DatabaseMetadata::read_resource(std::string_view name, const nlohmann::ordered_json& entry) {
+    using ojson = nlohmann::ordered_json;
+    StoredResource r;
+    r.version = setting(name, entry, "currentVersion", std::string("v1"));
+    const auto& v = entry["versions"][r.version];
+    auto& c = r.config;
+    c.name = std::string(name);
+    c.attributes = setting(name, v, "attributes", ojson::object());
+    c.behavior = setting(name, v, "behavior", std::string("user-managed"));
+    c.timestamps = setting(name, v, "timestamps", false);
+    // The top-level `partitions` is what s3db.js prefers when it restores a resource.
+    c.partitions = entry.contains("partitions") ? entry["partitions"] : setting(name, v, "partitions", ojson::object());
+    if (c.partitions.is_null()) c.partitions = ojson::object();
+    c.paranoid = setting(name, v, "paranoid", true);
+    c.all_nested_objects_optional = setting(name, v, "allNestedObjectsOptional", true);
+    c.auto_decrypt = setting(name, v, "autoDecrypt", true);
+    c.id_size = setting(name, v, "idSize", 22);
+    c.id_generator = setting(name, v, "idGenerator", std::string("default"));
+    c.created_by = setting(name, entry, "createdBy", std::string("user"));
+    r.hash = setting(name, v, "hash", std::string{});
+    r.registry = read_registry(entry, c);
+    return r;
+}
+
+S3DB_DECL bool DatabaseMetadata::upsert_entry(ResourceConfig config) {
+    detail::apply_timestamps(config);
+    auto& resources = doc_["resources"];
+    bool exists = resources.contains(config.name);
+    auto& entry = resources[config.name];
+    std::string hash = definition_hash(config);
+    auto now = detail::iso_now();
+
+    bool changed = !exists;
+    std::string version = exists ? entry.value("currentVersion", std::string("v1")) : "v1";
+    // Settings outside the hash (paranoid, idSize, ...) are updated in place, as s3db.js does;
+    // a different hash makes a new version.
+    nlohmann::ordered_json settings = {{"timestamps", config.timestamps},
+                                       {"paranoid", config.paranoid},
+                                       {"allNestedObjectsOptional", config.all_nested_objects_optional},
+                                       {"autoDecrypt", config.auto_decrypt},
+                                       {"idSize", config.id_size},
+                                       {"idGenerator", config.id_generator}};
+    if (!exists || entry["versions"][version].value("hash", std::string{}) != hash) {
+        if (exists) version = next_version(entry["versions"]);
+        entry["currentVersion"] = version;
+        entry["partitions"] = config.partitions;
+        if (!entry.contains("createdBy")) entry["createdBy"] = config.created_by;
+        auto& v = entry["versions"][version];
+        v = {{"hash", hash}, {"attributes", config.attributes}, {"behavior", config.behavior},
+             {"partitions", config.partitions}};
+        v.update(settings);
+        v["createdAt"] = now;
+        changed = true;
+    } else {
+        auto& v = entry["versions"][version];
+        for (auto& [k, value] : settings.items())
+            if (!v.contains(k) || v[k] != value) {
+                v[k] = value;
+                changed = true;
+            }
+    }
+
+    auto registry = read_registry(entry, config);
+    bool registry_changed = update_registry(registry, attribute_keys(config.attributes), now);
+    if (registry_changed || !entry.contains("schemaRegistry")) {
+        write_registry(entry, registry);
+        changed = true;
+    }
+    if (changed) doc_["lastUpdated"] = now;
+    return changed;
+}
+
+S3DB_DECL std::string DatabaseMetadata::next_version(const nlohmann::ordered_json& versions) {
+    int max = 0;
+    for (auto& [v, _] : versions.items()) {
+        if (v.size() < 2 || v[0] != 'v') continue;
+        try {
+            max = std::max(max, std::stoi(v.substr(1)));
+        } catch (...) {
+        }
+    }
+    return "v" + std::to_string(max + 1);
+}
+
+S3DB_DECL SchemaRegistry DatabaseMetadata::read_registry(const nlohmann::ordered_json& entry, const ResourceConfig& c) {
+    SchemaRegistry r;
+    if (!entry.contains("schemaRegistry")) {
+        r.mapping = assign_indices(c.attributes);
+        r.next_index = static_cast<int>(r.mapping.size());
+        return r;
+    }
+    const auto& s = entry["schemaRegistry"];
+    r.next_index = s.value("nextIndex", 0);
+    if (s.contains("mapping") && s["mapping"].is_object())
+        for (auto& [k, v] : s["mapping"].items())
+            if (v.is_number_integer()) r.mapping.emplace(k, v.get<int>());
+    if (s.contains("burned") && s["burned"].is_array())
+        for (auto& b : s["burned"])
+            if (b.is_object())
+                r.burned.push_back({b.value("index", 0), b.value("attribute", std::string{}),
+                                    b.value("burnedAt", std::string{}), b.value("reason", std::string{})});
+    return r;
+}
+
+S3DB_DECL void DatabaseMetadata::write_registry(nlohmann::ordered_json& entry, const SchemaRegistry& r) {
+    nlohmann::ordered_json mapping = nlohmann::ordered_json::object();
+    for (auto& [k, v] : r.mapping) mapping[k] = v;
+    nlohmann::ordered_json burned = nlohmann::ordered_json::array();
+    for (auto& b : r.burned)
+        burned.push_back({{"index", b.index}, {"attribute", b.attribute}, {"burnedAt", b.burned_at}, {"reason", b.reason}});
+    entry["schemaRegistry"] = {{"nextIndex", r.next_index}, {"mapping", mapping}, {"burned", burned}};
+}
+
+}  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES

@@ -6,14 +6,13 @@
 // prints in exponent form, integers past 2^53) we write a form s3db.js still reads exactly.
 
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
+
+#include "s3db/detail/config.hpp"
 
 namespace s3db::detail {
 
@@ -30,7 +29,112 @@ inline constexpr std::array<signed char, 256> b62_values = [] {
 }();
 
 /// Appends the digits of `n` in `base` (2..62) using the base62 alphabet (so base 36 gives `0-9a-z`).
-inline void append_digits(std::string& out, std::uint64_t n, unsigned base) {
+S3DB_DECL void append_digits(std::string& out, std::uint64_t n, unsigned base);
+
+/// s3db.js `encode` for magnitudes past 2^64, with JavaScript's double arithmetic (digit for digit).
+S3DB_DECL void append_b62_double(std::string& out, double n);
+
+/// s3db.js `encode(n)`: floor(n) in base62, '-' for negatives (floor first, so -1.5 → "-2").
+/// Exact up to 2^64 (identical to s3db.js below 2^53, where its double arithmetic is exact too).
+/// Non-finite values have no encoding; callers never pass them (s3db.js writes "undefined").
+S3DB_DECL void append_b62(std::string& out, double n);
+
+inline std::string b62_encode(double n) {
+    std::string out;
+    append_b62(out, n);
+    return out;
+}
+
+S3DB_DECL void append_b62_int(std::string& out, std::int64_t n);
+
+/// s3db.js `decode`: "" is 0, a leading '-' negates, any other non-digit fails (JS NaN).
+/// Exact while the value fits 64 bits; beyond that, JavaScript's double Horner scheme.
+S3DB_DECL std::optional<double> b62_decode(std::string_view s);
+
+/// Base36 (`0-9a-z`) rendering of an attribute index: the metadata key of that attribute.
+inline std::string b36_encode(std::uint64_t n) {
+    std::string out;
+    append_digits(out, n, 36);
+    return out;
+}
+
+/// Index of a base36 key; nullopt for anything else (uppercase, '-', empty, overflow).
+S3DB_DECL std::optional<std::uint64_t> b36_decode(std::string_view s);
+
+/// Shortest round-trip digits of a finite positive double: `digits` (no leading/trailing zeros)
+/// and the decimal point position `point`, so the value is 0.digits × 10^point.
+struct DecimalDigits {
+    char digits[20];
+    int count = 0;
+    int point = 0;
+};
+
+S3DB_DECL DecimalDigits shortest_digits(double x);
+
+/// JavaScript's `String(x)` (ECMAScript Number::toString) for doubles.
+S3DB_DECL void append_js_number(std::string& out, double x);
+
+inline std::string js_number(double x) {
+    std::string out;
+    append_js_number(out, x);
+    return out;
+}
+
+/// JavaScript's `String(n)` for an integer JSON number: exact below 2^53, as the double JS would hold above.
+inline void append_js_integer(std::string& out, std::int64_t v) {
+    if (v > -9007199254740992LL && v < 9007199254740992LL) out += std::to_string(v);
+    else append_js_number(out, static_cast<double>(v));
+}
+
+/// `Math.round`: halves go up (towards +infinity), as JavaScript rounds.
+inline double js_round(double x) {
+    double r = std::floor(x);
+    return x - r >= 0.5 ? r + 1 : r;
+}
+
+/// s3db.js `encodeDecimal`: "<b62 int part>.<decimal digits>" with the digits of `String(|x|)`.
+/// Where JS prints an exponent (|x| < 1e-6 or ≥ 1e21) s3db.js keeps "d.ddde-7" — which reads back
+/// right — but turns a one-digit mantissa ("1e-7") into "" (its defect, §13.6); past 2^53 its
+/// base62 integer loses precision. In those cases we write the exponent form with at least one
+/// fraction digit ("1.0e-7", "1.152921504606847e+18"), which s3db.js decodes exactly.
+S3DB_DECL void append_b62_decimal(std::string& out, double x);
+
+inline std::string b62_decimal_encode(double x) {
+    std::string out;
+    append_b62_decimal(out, x);
+    return out;
+}
+
+/// Parses a complete decimal number (digits, optional fraction, optional exponent); nothing else.
+S3DB_DECL std::optional<double> parse_double(std::string_view s);
+
+/// s3db.js `decodeDecimal`: reads our writes and every form s3db.js writes, including its
+/// exponent forms ("1.5e-7"). s3db.js's own empty string (from 1e-7 and the like) reads as 0.
+S3DB_DECL std::optional<double> b62_decimal_decode(std::string_view s);
+
+/// s3db.js `encodeFixedPoint` without the '^': round(x·10^precision) in base62, '-' for negatives.
+S3DB_DECL void append_fixed_point_digits(std::string& out, double x, int precision);
+
+/// `decimal:p` values: '^' + fixed point.
+inline std::string fixed_point_encode(double x, int precision) {
+    std::string out = "^";
+    append_fixed_point_digits(out, x, precision);
+    return out;
+}
+
+/// Reads '^' + fixed point; nullopt when `s` is not one.
+S3DB_DECL std::optional<double> fixed_point_decode(std::string_view s, int precision);
+
+}  // namespace s3db::detail
+
+#if S3DB_DEFINE_BODIES
+#include <charconv>
+#include <cstdlib>
+#include <system_error>
+
+namespace s3db::detail {
+
+S3DB_DECL void append_digits(std::string& out, std::uint64_t n, unsigned base) {
     char buf[64];
     char* end = buf + sizeof buf;
     char* p = end;
@@ -41,8 +145,7 @@ inline void append_digits(std::string& out, std::uint64_t n, unsigned base) {
     out.append(p, end);
 }
 
-/// s3db.js `encode` for magnitudes past 2^64, with JavaScript's double arithmetic (digit for digit).
-inline void append_b62_double(std::string& out, double n) {
+S3DB_DECL void append_b62_double(std::string& out, double n) {
     if (!std::isfinite(n)) return;  // JavaScript would loop forever; there is no encoding
     std::string rev;
     while (n != 0) {
@@ -52,10 +155,7 @@ inline void append_b62_double(std::string& out, double n) {
     out.append(rev.rbegin(), rev.rend());
 }
 
-/// s3db.js `encode(n)`: floor(n) in base62, '-' for negatives (floor first, so -1.5 → "-2").
-/// Exact up to 2^64 (identical to s3db.js below 2^53, where its double arithmetic is exact too).
-/// Non-finite values have no encoding; callers never pass them (s3db.js writes "undefined").
-inline void append_b62(std::string& out, double n) {
+S3DB_DECL void append_b62(std::string& out, double n) {
     n = std::floor(n);
     if (n < 0) {
         out += '-';
@@ -65,13 +165,7 @@ inline void append_b62(std::string& out, double n) {
     else append_b62_double(out, n);
 }
 
-inline std::string b62_encode(double n) {
-    std::string out;
-    append_b62(out, n);
-    return out;
-}
-
-inline void append_b62_int(std::string& out, std::int64_t n) {
+S3DB_DECL void append_b62_int(std::string& out, std::int64_t n) {
     if (n < 0) {
         out += '-';
         append_digits(out, std::uint64_t(0) - static_cast<std::uint64_t>(n), 62);
@@ -80,9 +174,7 @@ inline void append_b62_int(std::string& out, std::int64_t n) {
     }
 }
 
-/// s3db.js `decode`: "" is 0, a leading '-' negates, any other non-digit fails (JS NaN).
-/// Exact while the value fits 64 bits; beyond that, JavaScript's double Horner scheme.
-inline std::optional<double> b62_decode(std::string_view s) {
+S3DB_DECL std::optional<double> b62_decode(std::string_view s) {
     bool negative = false;
     if (!s.empty() && s.front() == '-') {
         negative = true;
@@ -105,15 +197,7 @@ inline std::optional<double> b62_decode(std::string_view s) {
     return negative ? -r : r;
 }
 
-/// Base36 (`0-9a-z`) rendering of an attribute index: the metadata key of that attribute.
-inline std::string b36_encode(std::uint64_t n) {
-    std::string out;
-    append_digits(out, n, 36);
-    return out;
-}
-
-/// Index of a base36 key; nullopt for anything else (uppercase, '-', empty, overflow).
-inline std::optional<std::uint64_t> b36_decode(std::string_view s) {
+S3DB_DECL std::optional<std::uint64_t> b36_decode(std::string_view s) {
     if (s.empty() || s.size() > 12) return std::nullopt;
     std::uint64_t r = 0;
     for (char c : s) {
@@ -124,15 +208,7 @@ inline std::optional<std::uint64_t> b36_decode(std::string_view s) {
     return r;
 }
 
-/// Shortest round-trip digits of a finite positive double: `digits` (no leading/trailing zeros)
-/// and the decimal point position `point`, so the value is 0.digits × 10^point.
-struct DecimalDigits {
-    char digits[20];
-    int count = 0;
-    int point = 0;
-};
-
-inline DecimalDigits shortest_digits(double x) {
+S3DB_DECL DecimalDigits shortest_digits(double x) {
     char buf[40];
     auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
     DecimalDigits d;
@@ -146,8 +222,7 @@ inline DecimalDigits shortest_digits(double x) {
     return d;
 }
 
-/// JavaScript's `String(x)` (ECMAScript Number::toString) for doubles.
-inline void append_js_number(std::string& out, double x) {
+S3DB_DECL void append_js_number(std::string& out, double x) {
     if (std::isnan(x)) {
         out += "NaN";
         return;
@@ -189,30 +264,7 @@ inline void append_js_number(std::string& out, double x) {
     }
 }
 
-inline std::string js_number(double x) {
-    std::string out;
-    append_js_number(out, x);
-    return out;
-}
-
-/// JavaScript's `String(n)` for an integer JSON number: exact below 2^53, as the double JS would hold above.
-inline void append_js_integer(std::string& out, std::int64_t v) {
-    if (v > -9007199254740992LL && v < 9007199254740992LL) out += std::to_string(v);
-    else append_js_number(out, static_cast<double>(v));
-}
-
-/// `Math.round`: halves go up (towards +infinity), as JavaScript rounds.
-inline double js_round(double x) {
-    double r = std::floor(x);
-    return x - r >= 0.5 ? r + 1 : r;
-}
-
-/// s3db.js `encodeDecimal`: "<b62 int part>.<decimal digits>" with the digits of `String(|x|)`.
-/// Where JS prints an exponent (|x| < 1e-6 or ≥ 1e21) s3db.js keeps "d.ddde-7" — which reads back
-/// right — but turns a one-digit mantissa ("1e-7") into "" (its defect, §13.6); past 2^53 its
-/// base62 integer loses precision. In those cases we write the exponent form with at least one
-/// fraction digit ("1.0e-7", "1.152921504606847e+18"), which s3db.js decodes exactly.
-inline void append_b62_decimal(std::string& out, double x) {
+S3DB_DECL void append_b62_decimal(std::string& out, double x) {
     if (!std::isfinite(x)) return;  // validation rejects these; s3db.js would write "undefined"
     if (x < 0) {
         out += '-';
@@ -250,14 +302,7 @@ inline void append_b62_decimal(std::string& out, double x) {
     out += std::to_string(std::abs(n - 1));
 }
 
-inline std::string b62_decimal_encode(double x) {
-    std::string out;
-    append_b62_decimal(out, x);
-    return out;
-}
-
-/// Parses a complete decimal number (digits, optional fraction, optional exponent); nothing else.
-inline std::optional<double> parse_double(std::string_view s) {
+S3DB_DECL std::optional<double> parse_double(std::string_view s) {
     double v = 0;
     auto res = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
     if (res.ec != std::errc() || res.ptr != s.data() + s.size()) {
@@ -271,9 +316,7 @@ inline std::optional<double> parse_double(std::string_view s) {
     return v;
 }
 
-/// s3db.js `decodeDecimal`: reads our writes and every form s3db.js writes, including its
-/// exponent forms ("1.5e-7"). s3db.js's own empty string (from 1e-7 and the like) reads as 0.
-inline std::optional<double> b62_decimal_decode(std::string_view s) {
+S3DB_DECL std::optional<double> b62_decimal_decode(std::string_view s) {
     bool negative = false;
     if (!s.empty() && s.front() == '-') {
         negative = true;
@@ -301,8 +344,7 @@ inline std::optional<double> b62_decimal_decode(std::string_view s) {
     return negative ? -v : v;
 }
 
-/// s3db.js `encodeFixedPoint` without the '^': round(x·10^precision) in base62, '-' for negatives.
-inline void append_fixed_point_digits(std::string& out, double x, int precision) {
+S3DB_DECL void append_fixed_point_digits(std::string& out, double x, int precision) {
     double scaled = js_round(x * std::pow(10.0, precision));
     if (scaled == 0) {
         out += '0';
@@ -316,15 +358,7 @@ inline void append_fixed_point_digits(std::string& out, double x, int precision)
     else append_b62_double(out, scaled);
 }
 
-/// `decimal:p` values: '^' + fixed point.
-inline std::string fixed_point_encode(double x, int precision) {
-    std::string out = "^";
-    append_fixed_point_digits(out, x, precision);
-    return out;
-}
-
-/// Reads '^' + fixed point; nullopt when `s` is not one.
-inline std::optional<double> fixed_point_decode(std::string_view s, int precision) {
+S3DB_DECL std::optional<double> fixed_point_decode(std::string_view s, int precision) {
     if (s.empty() || s.front() != '^') return std::nullopt;
     s.remove_prefix(1);
     if (s.empty()) return std::nullopt;  // s3db.js: "^" decodes to 0 via an empty loop; treat as bad
@@ -334,3 +368,4 @@ inline std::optional<double> fixed_point_decode(std::string_view s, int precisio
 }
 
 }  // namespace s3db::detail
+#endif  // S3DB_DEFINE_BODIES

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/encoding.hpp"
 
 namespace s3db::detail {
@@ -27,32 +28,7 @@ inline bool has_codec_prefix(std::string_view v) noexcept {
 
 /// Encodes one metadata value for the wire. Mirrors s3db.js's choice between `u:` and `b:`, which
 /// counts UTF-16 code units: over 30 % non-ASCII-non-Latin-1 units (or over 50 % Latin-1) → base64.
-inline std::string encode_metadata_value(std::string_view v) {
-    if (has_codec_prefix(v)) return "b:" + base64_encode(v);  // keep the reader from misreading it
-    if (printable_ascii(v)) return std::string(v);
-    std::size_t units = 0, latin1 = 0, multibyte = 0;
-    for (std::size_t i = 0; i < v.size();) {
-        auto c = static_cast<unsigned char>(v[i]);
-        std::uint32_t cp;
-        std::size_t len;
-        if (c < 0x80) { cp = c; len = 1; }
-        else if ((c >> 5) == 6) { cp = c & 0x1f; len = 2; }
-        else if ((c >> 4) == 14) { cp = c & 0x0f; len = 3; }
-        else if ((c >> 3) == 30) { cp = c & 0x07; len = 4; }
-        else { cp = 0xfffd; len = 1; }  // stray byte: counted as one multibyte unit
-        for (std::size_t k = 1; k < len && i + k < v.size(); ++k)
-            cp = (cp << 6) | (static_cast<unsigned char>(v[i + k]) & 0x3f);
-        i += len;
-        std::size_t n = cp > 0xffff ? 2 : 1;  // surrogate pair
-        units += n;
-        if (cp >= 0x20 && cp <= 0x7e) continue;
-        if (cp >= 0x80 && cp <= 0xff) latin1 += n;
-        else multibyte += n;
-    }
-    bool base64 = multibyte ? multibyte * 10 > units * 3 : latin1 * 2 > units;
-    if (base64) return "b:" + base64_encode(v);
-    return "u:" + uri_encode(v, UriSet::component);
-}
+S3DB_DECL std::string encode_metadata_value(std::string_view v);
 
 /// Bytes `v` occupies on the wire once encoded (what S3's 2 KB limit counts).
 inline std::size_t encoded_metadata_size(std::string_view v) {
@@ -86,7 +62,41 @@ inline constexpr std::pair<char, std::string_view> prefixes[] = {
 
 /// Decodes a value read from the wire. Anything that is not a well-formed encoding is returned as it
 /// came (s3db.js does the same); `z:` compressed values are not decoded.
-inline std::string decode_metadata_value(std::string_view v) {
+S3DB_DECL std::string decode_metadata_value(std::string_view v);
+
+}  // namespace s3db::detail
+
+#if S3DB_DEFINE_BODIES
+namespace s3db::detail {
+
+S3DB_DECL std::string encode_metadata_value(std::string_view v) {
+    if (has_codec_prefix(v)) return "b:" + base64_encode(v);  // keep the reader from misreading it
+    if (printable_ascii(v)) return std::string(v);
+    std::size_t units = 0, latin1 = 0, multibyte = 0;
+    for (std::size_t i = 0; i < v.size();) {
+        auto c = static_cast<unsigned char>(v[i]);
+        std::uint32_t cp;
+        std::size_t len;
+        if (c < 0x80) { cp = c; len = 1; }
+        else if ((c >> 5) == 6) { cp = c & 0x1f; len = 2; }
+        else if ((c >> 4) == 14) { cp = c & 0x0f; len = 3; }
+        else if ((c >> 3) == 30) { cp = c & 0x07; len = 4; }
+        else { cp = 0xfffd; len = 1; }  // stray byte: counted as one multibyte unit
+        for (std::size_t k = 1; k < len && i + k < v.size(); ++k)
+            cp = (cp << 6) | (static_cast<unsigned char>(v[i + k]) & 0x3f);
+        i += len;
+        std::size_t n = cp > 0xffff ? 2 : 1;  // surrogate pair
+        units += n;
+        if (cp >= 0x20 && cp <= 0x7e) continue;
+        if (cp >= 0x80 && cp <= 0xff) latin1 += n;
+        else multibyte += n;
+    }
+    bool base64 = multibyte ? multibyte * 10 > units * 3 : latin1 * 2 > units;
+    if (base64) return "b:" + base64_encode(v);
+    return "u:" + uri_encode(v, UriSet::component);
+}
+
+S3DB_DECL std::string decode_metadata_value(std::string_view v) {
     if (v.size() <= 2 || v[1] != ':') return std::string(v);
     std::string_view payload = v.substr(2);
     switch (v[0]) {
@@ -110,3 +120,4 @@ inline std::string decode_metadata_value(std::string_view v) {
 }
 
 }  // namespace s3db::detail
+#endif  // S3DB_DEFINE_BODIES
