@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "s3db/errors.hpp"
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/random.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -37,7 +38,61 @@ namespace detail {
 /// Length of the well-formed UTF-8 sequence starting at `s[i]` (1-4), or 0 if none starts there
 /// (stray continuation byte, overlong form, surrogate, past U+10FFFF, truncated). `cp` receives the
 /// code point.
-inline std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp = nullptr) noexcept {
+S3DB_DECL std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp = nullptr) noexcept;
+
+/// Characters S3 stores in a key but that break it in practice: C0 controls and DEL (XML 1.0 listings
+/// cannot carry most of them, and parsers turn CR into LF), and U+FFFE/U+FFFF (not XML characters).
+inline bool key_hostile(char32_t cp) noexcept { return cp < 0x20 || cp == 0x7F || cp == 0xFFFE || cp == 0xFFFF; }
+
+/// "U+001F": how messages name a character they cannot show.
+S3DB_DECL std::string code_point_name(char32_t cp);
+
+/// An alphabet is usable when it has 1-256 distinct bytes, each one `validate_id` accepts (so every
+/// generated id is a valid id), and no byte of a multi-byte character (ids are drawn bytewise).
+S3DB_DECL void check_alphabet(std::string_view alphabet);
+
+}  // namespace detail
+
+/// `size` characters, each drawn uniformly from `alphabet` with a CSPRNG. Throws ConfigError for an
+/// alphabet `check_alphabet` refuses.
+S3DB_DECL std::string random_id(std::size_t size = default_id_size, std::string_view alphabet = url_alphabet);
+
+/// A generator of `id_size`-character ids over `alphabet` (s3db.js's `idSize` option; its default
+/// resources use 22 and the URL alphabet). The alphabet is checked here, once.
+S3DB_DECL IdGenerator make_id_generator(std::size_t id_size = default_id_size,
+                                        std::string alphabet = std::string(url_alphabet));
+
+/// The key a record is stored under: `resource=<name>/data/id=<id>`.
+S3DB_DECL std::string record_key(std::string_view resource, std::string_view id);
+
+namespace detail {
+/// Why `s` cannot stand between two '/' of a key (nullopt when it can): it is empty, "." or ".."
+/// (path tools and the filesystem store take those for directories), not valid UTF-8, or holds one
+/// of the ASCII characters `refused` (named with `why`) or a character S3 listings cannot carry.
+S3DB_DECL std::optional<std::string> key_segment_flaw(std::string_view s, std::string_view noun,
+                                                      std::string_view refused, std::string_view why);
+}  // namespace detail
+
+/// Throws InvalidId (naming resource, id and reason) unless `id` can be a record id:
+/// - not empty, not "." or "..";
+/// - none of '/', '\', '=', '%' — s3db.js refuses them in ids (its `validateS3KeySegment`), and '/'
+///   would move the record to another key level;
+/// - valid UTF-8 without control characters, DEL, U+FFFE or U+FFFF, which S3 listings cannot carry;
+/// - short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
+S3DB_DECL void validate_id(std::string_view resource, std::string_view id);
+
+/// Throws ConfigError unless resource `resource` can have ids of `id_size` characters (its idSize):
+/// at least 1, and short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
+S3DB_DECL void validate_id_size(std::string_view resource, long long id_size);
+
+/// Throws ConfigError unless `name` can name a new resource: one key segment (`resource=<name>/`),
+/// so no '/', which would put one resource's keys inside another's (and its remove_all would delete
+/// both), the same rules of UTF-8 and listable characters as ids, and short enough that a record
+/// key with an id of `id_size` characters fits S3's 1024-byte limit (else every insert would fail).
+S3DB_DECL void validate_resource_name(std::string_view name, std::size_t id_size = default_id_size);
+
+#if S3DB_DEFINE_BODIES
+S3DB_DECL std::size_t detail::utf8_sequence(std::string_view s, std::size_t i, char32_t* cp) noexcept {
     auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
     const unsigned c = b(0);
     auto cont = [&](std::size_t k) { return (b(k) & 0xC0) == 0x80; };
@@ -68,21 +123,14 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp
     return n;
 }
 
-/// Characters S3 stores in a key but that break it in practice: C0 controls and DEL (XML 1.0 listings
-/// cannot carry most of them, and parsers turn CR into LF), and U+FFFE/U+FFFF (not XML characters).
-inline bool key_hostile(char32_t cp) noexcept { return cp < 0x20 || cp == 0x7F || cp == 0xFFFE || cp == 0xFFFF; }
-
-/// "U+001F": how messages name a character they cannot show.
-inline std::string code_point_name(char32_t cp) {
+S3DB_DECL std::string detail::code_point_name(char32_t cp) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out = "U+";
     for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 15];
     return out;
 }
 
-/// An alphabet is usable when it has 1-256 distinct bytes, each one `validate_id` accepts (so every
-/// generated id is a valid id), and no byte of a multi-byte character (ids are drawn bytewise).
-inline void check_alphabet(std::string_view alphabet) {
+S3DB_DECL void detail::check_alphabet(std::string_view alphabet) {
     if (alphabet.empty() || alphabet.size() > 256)
         throw ConfigError("id alphabet must have 1 to 256 characters, not " + std::to_string(alphabet.size()));
     std::array<bool, 256> seen{};
@@ -97,11 +145,7 @@ inline void check_alphabet(std::string_view alphabet) {
     }
 }
 
-}  // namespace detail
-
-/// `size` characters, each drawn uniformly from `alphabet` with a CSPRNG. Throws ConfigError for an
-/// alphabet `check_alphabet` refuses.
-inline std::string random_id(std::size_t size = default_id_size, std::string_view alphabet = url_alphabet) {
+S3DB_DECL std::string random_id(std::size_t size, std::string_view alphabet) {
     detail::check_alphabet(alphabet);
     std::string id;
     id.reserve(size);
@@ -124,10 +168,7 @@ inline std::string random_id(std::size_t size = default_id_size, std::string_vie
     return id;
 }
 
-/// A generator of `id_size`-character ids over `alphabet` (s3db.js's `idSize` option; its default
-/// resources use 22 and the URL alphabet). The alphabet is checked here, once.
-inline IdGenerator make_id_generator(std::size_t id_size = default_id_size,
-                                     std::string alphabet = std::string(url_alphabet)) {
+S3DB_DECL IdGenerator make_id_generator(std::size_t id_size, std::string alphabet) {
     // A negative idSize from a definition arrives here as a huge size_t: refuse it now, not at the
     // first insert (std::length_error).
     if (id_size == 0 || id_size > max_key_bytes)
@@ -137,20 +178,15 @@ inline IdGenerator make_id_generator(std::size_t id_size = default_id_size,
     return [id_size, alphabet = std::move(alphabet)] { return random_id(id_size, alphabet); };
 }
 
-/// The key a record is stored under: `resource=<name>/data/id=<id>`.
-inline std::string record_key(std::string_view resource, std::string_view id) {
+S3DB_DECL std::string record_key(std::string_view resource, std::string_view id) {
     std::string key;
     key.reserve(resource.size() + id.size() + 18);
     key.append("resource=").append(resource).append("/data/id=").append(id);
     return key;
 }
 
-namespace detail {
-/// Why `s` cannot stand between two '/' of a key (nullopt when it can): it is empty, "." or ".."
-/// (path tools and the filesystem store take those for directories), not valid UTF-8, or holds one
-/// of the ASCII characters `refused` (named with `why`) or a character S3 listings cannot carry.
-inline std::optional<std::string> key_segment_flaw(std::string_view s, std::string_view noun, std::string_view refused,
-                                                   std::string_view why) {
+S3DB_DECL std::optional<std::string> detail::key_segment_flaw(std::string_view s, std::string_view noun,
+                                                              std::string_view refused, std::string_view why) {
     if (s.empty()) return "it is empty";
     if (s == "." || s == "..") return "'.' and '..' are not allowed as " + std::string(noun);
     for (std::size_t i = 0; i < s.size();) {
@@ -164,15 +200,8 @@ inline std::optional<std::string> key_segment_flaw(std::string_view s, std::stri
     }
     return std::nullopt;
 }
-}  // namespace detail
 
-/// Throws InvalidId (naming resource, id and reason) unless `id` can be a record id:
-/// - not empty, not "." or "..";
-/// - none of '/', '\', '=', '%' — s3db.js refuses them in ids (its `validateS3KeySegment`), and '/'
-///   would move the record to another key level;
-/// - valid UTF-8 without control characters, DEL, U+FFFE or U+FFFF, which S3 listings cannot carry;
-/// - short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
-inline void validate_id(std::string_view resource, std::string_view id) {
+S3DB_DECL void validate_id(std::string_view resource, std::string_view id) {
     if (auto flaw = detail::key_segment_flaw(id, "ids", "/\\=%", "which s3db.js does not allow in ids"))
         throw InvalidId(std::string(resource), std::string(id), *flaw);
     const std::size_t key_bytes = resource.size() + id.size() + 18;  // "resource=" "/data/id="
@@ -182,9 +211,7 @@ inline void validate_id(std::string_view resource, std::string_view id) {
                             std::to_string(max_key_bytes));
 }
 
-/// Throws ConfigError unless resource `resource` can have ids of `id_size` characters (its idSize):
-/// at least 1, and short enough that `record_key(resource, id)` fits S3's 1024-byte key limit.
-inline void validate_id_size(std::string_view resource, long long id_size) {
+S3DB_DECL void validate_id_size(std::string_view resource, long long id_size) {
     const long long room = static_cast<long long>(max_key_bytes) - 18 - static_cast<long long>(resource.size());
     if (id_size < 1 || id_size > std::max(room, 1LL))
         throw ConfigError("resource '" + InvalidKey::printable(std::string(resource)) + "': idSize " +
@@ -193,11 +220,7 @@ inline void validate_id_size(std::string_view resource, long long id_size) {
                           std::to_string(max_key_bytes) + " bytes");
 }
 
-/// Throws ConfigError unless `name` can name a new resource: one key segment (`resource=<name>/`),
-/// so no '/', which would put one resource's keys inside another's (and its remove_all would delete
-/// both), the same rules of UTF-8 and listable characters as ids, and short enough that a record
-/// key with an id of `id_size` characters fits S3's 1024-byte limit (else every insert would fail).
-inline void validate_resource_name(std::string_view name, std::size_t id_size = default_id_size) {
+S3DB_DECL void validate_resource_name(std::string_view name, std::size_t id_size) {
     if (auto flaw = detail::key_segment_flaw(name, "resource names", "/", "which would split the keys of its records"))
         throw ConfigError("resource name '" + InvalidKey::printable(std::string(name)) + "' cannot be used: " + *flaw);
     const std::size_t key_bytes = name.size() + id_size + 18;  // "resource=" "/data/id="
@@ -207,5 +230,6 @@ inline void validate_resource_name(std::string_view name, std::size_t id_size = 
                           std::to_string(id_size) + "-character id would be " + std::to_string(key_bytes) +
                           " bytes, over S3's limit of " + std::to_string(max_key_bytes));
 }
+#endif  // S3DB_DEFINE_BODIES
 
 }  // namespace s3db

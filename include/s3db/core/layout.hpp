@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -33,16 +34,31 @@ inline bool starts_with_any(std::string_view rest, auto const& prefixes) {
 }  // namespace detail
 
 /// The names among `catalogue` nested under `name` (`name/...`), whose keys lie under `name`'s prefix.
-inline std::vector<std::string> nested_resources(std::string_view name, const std::vector<std::string>& catalogue) {
+S3DB_DECL std::vector<std::string> nested_resources(std::string_view name, const std::vector<std::string>& catalogue);
+
+/// Whether `key` belongs to resource `name`: it lies in one of the resource's sub-prefixes and not in
+/// one of a nested resource's (`nested`, from nested_resources).
+S3DB_DECL bool resource_owns_key(std::string_view name, const std::vector<std::string>& nested, std::string_view key);
+
+/// Deletes the keys resource `name` owns (see resource_owns_key), given every resource name of the
+/// catalogue: LIST pages of `resource=<name>/`, the owned keys of each removed with one DeleteObjects.
+/// Returns how many were removed.
+template <Transport T>
+std::size_t remove_resource_keys(T& store, std::string_view name, const std::vector<std::string>& catalogue) {
+    const auto nested = nested_resources(name, catalogue);
+    return remove_prefix(store, "resource=" + std::string(name) + "/",
+                         [&](std::string_view key) { return resource_owns_key(name, nested, key); });
+}
+
+#if S3DB_DEFINE_BODIES
+S3DB_DECL std::vector<std::string> nested_resources(std::string_view name, const std::vector<std::string>& catalogue) {
     std::vector<std::string> out;
     for (const auto& other : catalogue)
         if (other.size() > name.size() + 1 && other.starts_with(name) && other[name.size()] == '/') out.push_back(other);
     return out;
 }
 
-/// Whether `key` belongs to resource `name`: it lies in one of the resource's sub-prefixes and not in
-/// one of a nested resource's (`nested`, from nested_resources).
-inline bool resource_owns_key(std::string_view name, const std::vector<std::string>& nested, std::string_view key) {
+S3DB_DECL bool resource_owns_key(std::string_view name, const std::vector<std::string>& nested, std::string_view key) {
     constexpr std::string_view tag = "resource=";
     if (!key.starts_with(tag) || key.size() <= tag.size() + name.size() || key.substr(tag.size(), name.size()) != name ||
         key[tag.size() + name.size()] != '/')
@@ -60,15 +76,6 @@ inline bool resource_owns_key(std::string_view name, const std::vector<std::stri
     }
     return true;
 }
-
-/// Deletes the keys resource `name` owns (see resource_owns_key), given every resource name of the
-/// catalogue: LIST pages of `resource=<name>/`, the owned keys of each removed with one DeleteObjects.
-/// Returns how many were removed.
-template <Transport T>
-std::size_t remove_resource_keys(T& store, std::string_view name, const std::vector<std::string>& catalogue) {
-    const auto nested = nested_resources(name, catalogue);
-    return remove_prefix(store, "resource=" + std::string(name) + "/",
-                         [&](std::string_view key) { return resource_owns_key(name, nested, key); });
-}
+#endif  // S3DB_DEFINE_BODIES
 
 }  // namespace s3db

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/metadata_codec.hpp"
 #include "s3db/detail/random.hpp"
 #include "s3db/transport/transport.hpp"
@@ -29,7 +30,26 @@ inline constexpr std::size_t write_token_size = 8;
 inline constexpr std::size_t write_tokens_kept = 4;
 
 /// 8 characters of [0-9A-Za-z] from the per-thread CSPRNG: 47 bits, unique within any chain.
-inline std::string new_write_token() {
+S3DB_DECL std::string new_write_token();
+
+/// The `_wt` value of `metadata`, or empty when it has none or it is not a whole number of tokens
+/// (written by something else: then it proves nothing and is not carried on).
+S3DB_DECL std::string_view stored_write_tokens(const Metadata& metadata);
+
+S3DB_DECL bool has_write_token(std::string_view tokens, std::string_view token) noexcept;
+
+inline std::string_view newest_write_token(std::string_view tokens) noexcept {
+    return tokens.size() < write_token_size ? std::string_view{} : tokens.substr(tokens.size() - write_token_size);
+}
+
+/// Adds `_wt` = `previous` + `mine`, the newest `kept`, dropping the oldest until the metadata fits
+/// in `limit` bytes (S3 counts keys and encoded values). Without room for `mine` alone nothing is
+/// added: that write cannot be settled after a lost response, and says so (OutcomeUnknown).
+S3DB_DECL void stamp_write_tokens(Metadata& metadata, std::string_view previous, std::string_view mine,
+                                  std::size_t limit);
+
+#if S3DB_DEFINE_BODIES
+S3DB_DECL std::string new_write_token() {
     static constexpr char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     std::uint64_t r = random_u64();
     std::string t(write_token_size, '0');
@@ -40,9 +60,7 @@ inline std::string new_write_token() {
     return t;
 }
 
-/// The `_wt` value of `metadata`, or empty when it has none or it is not a whole number of tokens
-/// (written by something else: then it proves nothing and is not carried on).
-inline std::string_view stored_write_tokens(const Metadata& metadata) {
+S3DB_DECL std::string_view stored_write_tokens(const Metadata& metadata) {
     auto it = metadata.find(write_tokens_key);
     if (it == metadata.end()) return {};
     std::string_view v = it->second;
@@ -52,21 +70,15 @@ inline std::string_view stored_write_tokens(const Metadata& metadata) {
     return v;
 }
 
-inline bool has_write_token(std::string_view tokens, std::string_view token) noexcept {
+S3DB_DECL bool has_write_token(std::string_view tokens, std::string_view token) noexcept {
     if (token.size() != write_token_size) return false;
     for (std::size_t i = 0; i + write_token_size <= tokens.size(); i += write_token_size)
         if (tokens.substr(i, write_token_size) == token) return true;
     return false;
 }
 
-inline std::string_view newest_write_token(std::string_view tokens) noexcept {
-    return tokens.size() < write_token_size ? std::string_view{} : tokens.substr(tokens.size() - write_token_size);
-}
-
-/// Adds `_wt` = `previous` + `mine`, the newest `kept`, dropping the oldest until the metadata fits
-/// in `limit` bytes (S3 counts keys and encoded values). Without room for `mine` alone nothing is
-/// added: that write cannot be settled after a lost response, and says so (OutcomeUnknown).
-inline void stamp_write_tokens(Metadata& metadata, std::string_view previous, std::string_view mine, std::size_t limit) {
+S3DB_DECL void stamp_write_tokens(Metadata& metadata, std::string_view previous, std::string_view mine,
+                                  std::size_t limit) {
     std::size_t used = 0;
     for (const auto& [k, v] : metadata)
         if (k != write_tokens_key) used += k.size() + encoded_metadata_size(v);
@@ -82,5 +94,6 @@ inline void stamp_write_tokens(Metadata& metadata, std::string_view previous, st
     if (tokens.size() > keep) tokens.erase(0, tokens.size() - keep);
     metadata.insert_or_assign(std::string(write_tokens_key), std::move(tokens));
 }
+#endif  // S3DB_DEFINE_BODIES
 
 }  // namespace s3db::detail

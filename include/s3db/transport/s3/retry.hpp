@@ -7,21 +7,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
 #include "s3db/errors.hpp"
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/encoding.hpp"
-#include "s3db/detail/hashing.hpp"
 #include "s3db/transport/s3/rules.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -52,11 +49,7 @@ namespace detail {
 
 /// Full jitter: a pause drawn from [0, min(cap, base × 2^attempt)], for a writer that lost a race
 /// (a compare-and-swap round, a lock) before it tries again.
-inline void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap) {
-    thread_local std::minstd_rand rng{std::random_device{}()};
-    auto ceiling = std::min<std::int64_t>(cap.count(), base.count() << std::min<std::size_t>(attempt, 20));
-    if (ceiling > 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % (static_cast<std::uint64_t>(ceiling) + 1)));
-}
+S3DB_DECL void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap);
 
 /// What to do when an attempt fails.
 enum class RetryMode {
@@ -64,56 +57,28 @@ enum class RetryMode {
     idempotent,  // safe to repeat as it is
 };
 
-inline bool retryable_status(int status) noexcept {
-    switch (status) {
-        case 0: case 408: case 429: case 500: case 502: case 503: case 504: return true;
-        default: return false;
-    }
-}
+S3DB_DECL bool retryable_status(int status) noexcept;
 
-inline bool throttling_code(std::string_view code) noexcept {
-    return code == "SlowDown" || code.starts_with("Throttling") || code == "TooManyRequests" ||
-           code == "RequestLimitExceeded";
-}
+S3DB_DECL bool throttling_code(std::string_view code) noexcept;
 
 /// Whether an S3 error is transient. 409 ConditionalRequestConflict (a racing conditional write
 /// on AWS) is included: the condition is evaluated again on the next attempt.
-inline bool retryable_error(int status, std::string_view code) noexcept {
-    if (retryable_status(status)) return true;
-    return throttling_code(code) || code == "InternalError" || code == "RequestTimeout" ||
-           code == "ServiceUnavailable" || code == "ConditionalRequestConflict";
-}
+S3DB_DECL bool retryable_error(int status, std::string_view code) noexcept;
 
-inline bool throttling_error(const TransportError& e) noexcept {
-    return e.status() == 429 || e.status() == 503 || throttling_code(e.code());
-}
+S3DB_DECL bool throttling_error(const TransportError& e) noexcept;
 
 /// A request that got no answer because time ran out costs the budget more than other failures.
-inline bool timeout_error(const TransportError& e) noexcept {
-    return e.status() == 0 && e.code() == "RequestTimeout";
-}
+S3DB_DECL bool timeout_error(const TransportError& e) noexcept;
 
 /// A failure after which the request may or may not have been applied.
-inline bool outcome_unknown(const TransportError& e) noexcept {
-    return e.status() == 0 || e.status() >= 500 || e.status() == 408;
-}
+S3DB_DECL bool outcome_unknown(const TransportError& e) noexcept;
 
 /// Token bucket shared by every request of one transport.
 class RetryBudget {
 public:
     explicit RetryBudget(int capacity) : capacity_(capacity), tokens_(capacity) {}
-    bool acquire(int cost) noexcept {
-        int t = tokens_.load(std::memory_order_relaxed);
-        do {
-            if (t < cost) return false;
-        } while (!tokens_.compare_exchange_weak(t, t - cost, std::memory_order_relaxed));
-        return true;
-    }
-    void refund(int n) noexcept {
-        int t = tokens_.load(std::memory_order_relaxed);
-        while (t < capacity_ && !tokens_.compare_exchange_weak(t, std::min(capacity_, t + n), std::memory_order_relaxed)) {
-        }
-    }
+    S3DB_DECL bool acquire(int cost) noexcept;
+    S3DB_DECL void refund(int n) noexcept;
     int available() const noexcept { return tokens_.load(std::memory_order_relaxed); }
 
 private:
@@ -124,24 +89,15 @@ private:
 /// Runs attempts under one RetryPolicy. Thread-safe; one per transport (copies of a transport share it).
 class Retrier {
 public:
-    explicit Retrier(RetryPolicy p = {}) : policy_(std::move(p)), budget_(policy_.budget_capacity) {
-        if (policy_.max_attempts < 1) throw ConfigError("retry policy: max_attempts must be at least 1");
-    }
+    S3DB_DECL explicit Retrier(RetryPolicy p = {});
 
     const RetryPolicy& policy() const noexcept { return policy_; }
     const RetryBudget& budget() const noexcept { return budget_; }
 
     /// The wait before retry number `retry` (0 for the first retry): U(0, min(cap, base·2^retry)),
     /// stretched to the server's Retry-After when it asks for longer, never beyond the cap.
-    std::chrono::milliseconds backoff(int retry, bool throttled, std::optional<std::chrono::milliseconds> retry_after) const {
-        using ms = std::chrono::milliseconds;
-        double base = static_cast<double>((throttled ? policy_.throttle_base_delay : policy_.base_delay).count());
-        double cap = static_cast<double>(policy_.max_delay.count());
-        double ceiling = std::min(cap, base * std::ldexp(1.0, std::min(retry, 62)));
-        auto delay = ms(static_cast<ms::rep>(random() * ceiling));
-        if (retry_after) delay = std::max(delay, std::min(*retry_after, policy_.max_delay));
-        return delay;
-    }
+    S3DB_DECL std::chrono::milliseconds backoff(int retry, bool throttled,
+                                                std::optional<std::chrono::milliseconds> retry_after) const;
 
     /// Calls `attempt(n)` (n = 0, 1, ...) until it returns, the failure is not retryable, the
     /// attempts run out or the budget is empty; then rethrows the last failure.
@@ -235,12 +191,7 @@ public:
     }
 
 private:
-    bool should_retry(const TransportError& e, int n) {
-        if (!e.retryable() || n + 1 >= policy_.max_attempts) return false;
-        if (!budget_.acquire(timeout_error(e) ? policy_.timeout_cost : policy_.retry_cost)) return false;
-        sleep(backoff(n, throttling_error(e), e.retry_after()));
-        return true;
-    }
+    S3DB_DECL bool should_retry(const TransportError& e, int n);
 
     template <class CurrentEtag, class OurEtag>
     std::optional<PutResult> reconcile(CurrentEtag& current_etag, OurEtag& our_etag) {
@@ -257,16 +208,9 @@ private:
         return PutResult{quoted_etag(*current)};
     }
 
-    void sleep(std::chrono::milliseconds d) const {
-        if (policy_.sleep) policy_.sleep(d);
-        else if (d.count() > 0) std::this_thread::sleep_for(d);
-    }
+    S3DB_DECL void sleep(std::chrono::milliseconds d) const;
 
-    double random() const {
-        if (policy_.random) return std::clamp(policy_.random(), 0.0, 1.0);
-        thread_local std::mt19937_64 gen{std::random_device{}()};
-        return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
-    }
+    S3DB_DECL double random() const;
 
     RetryPolicy policy_;
     RetryBudget budget_;
@@ -283,7 +227,108 @@ bool write_condition_holds(const Options& o, const std::optional<std::string>& c
 
 /// The ETag S3 gives an upload of `body` cut into parts of `part_size`: the MD5 of the parts'
 /// raw MD5s, then "-<count>".
-inline std::string multipart_etag(std::string_view body, std::size_t part_size) {
+S3DB_DECL std::string multipart_etag(std::string_view body, std::size_t part_size);
+
+/// Parses a Retry-After value: delta-seconds (an HTTP date is not worth the complexity here: S3
+/// sends seconds, and `x-amz-retry-after` in milliseconds is preferred when both are present).
+S3DB_DECL std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view seconds, std::string_view amz_ms);
+
+}  // namespace detail
+}  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "s3db/detail/hashing.hpp"
+
+namespace s3db::detail {
+
+S3DB_DECL void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    auto ceiling = std::min<std::int64_t>(cap.count(), base.count() << std::min<std::size_t>(attempt, 20));
+    if (ceiling > 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % (static_cast<std::uint64_t>(ceiling) + 1)));
+}
+
+S3DB_DECL bool retryable_status(int status) noexcept {
+    switch (status) {
+        case 0: case 408: case 429: case 500: case 502: case 503: case 504: return true;
+        default: return false;
+    }
+}
+
+S3DB_DECL bool throttling_code(std::string_view code) noexcept {
+    return code == "SlowDown" || code.starts_with("Throttling") || code == "TooManyRequests" ||
+           code == "RequestLimitExceeded";
+}
+
+S3DB_DECL bool retryable_error(int status, std::string_view code) noexcept {
+    if (retryable_status(status)) return true;
+    return throttling_code(code) || code == "InternalError" || code == "RequestTimeout" ||
+           code == "ServiceUnavailable" || code == "ConditionalRequestConflict";
+}
+
+S3DB_DECL bool throttling_error(const TransportError& e) noexcept {
+    return e.status() == 429 || e.status() == 503 || throttling_code(e.code());
+}
+
+S3DB_DECL bool timeout_error(const TransportError& e) noexcept {
+    return e.status() == 0 && e.code() == "RequestTimeout";
+}
+
+S3DB_DECL bool outcome_unknown(const TransportError& e) noexcept {
+    return e.status() == 0 || e.status() >= 500 || e.status() == 408;
+}
+
+S3DB_DECL bool RetryBudget::acquire(int cost) noexcept {
+    int t = tokens_.load(std::memory_order_relaxed);
+    do {
+        if (t < cost) return false;
+    } while (!tokens_.compare_exchange_weak(t, t - cost, std::memory_order_relaxed));
+    return true;
+}
+
+S3DB_DECL void RetryBudget::refund(int n) noexcept {
+    int t = tokens_.load(std::memory_order_relaxed);
+    while (t < capacity_ && !tokens_.compare_exchange_weak(t, std::min(capacity_, t + n), std::memory_order_relaxed)) {
+    }
+}
+
+S3DB_DECL Retrier::Retrier(RetryPolicy p) : policy_(std::move(p)), budget_(policy_.budget_capacity) {
+    if (policy_.max_attempts < 1) throw ConfigError("retry policy: max_attempts must be at least 1");
+}
+
+S3DB_DECL std::chrono::milliseconds Retrier::backoff(int retry, bool throttled,
+                                                     std::optional<std::chrono::milliseconds> retry_after) const {
+    using ms = std::chrono::milliseconds;
+    double base = static_cast<double>((throttled ? policy_.throttle_base_delay : policy_.base_delay).count());
+    double cap = static_cast<double>(policy_.max_delay.count());
+    double ceiling = std::min(cap, base * std::ldexp(1.0, std::min(retry, 62)));
+    auto delay = ms(static_cast<ms::rep>(random() * ceiling));
+    if (retry_after) delay = std::max(delay, std::min(*retry_after, policy_.max_delay));
+    return delay;
+}
+
+S3DB_DECL bool Retrier::should_retry(const TransportError& e, int n) {
+    if (!e.retryable() || n + 1 >= policy_.max_attempts) return false;
+    if (!budget_.acquire(timeout_error(e) ? policy_.timeout_cost : policy_.retry_cost)) return false;
+    sleep(backoff(n, throttling_error(e), e.retry_after()));
+    return true;
+}
+
+S3DB_DECL void Retrier::sleep(std::chrono::milliseconds d) const {
+    if (policy_.sleep) policy_.sleep(d);
+    else if (d.count() > 0) std::this_thread::sleep_for(d);
+}
+
+S3DB_DECL double Retrier::random() const {
+    if (policy_.random) return std::clamp(policy_.random(), 0.0, 1.0);
+    thread_local std::mt19937_64 gen{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
+}
+
+S3DB_DECL std::string multipart_etag(std::string_view body, std::size_t part_size) {
     Hasher all(Digest::md5);
     std::size_t parts = 0, off = 0;
     do {
@@ -294,9 +339,7 @@ inline std::string multipart_etag(std::string_view body, std::size_t part_size) 
     return '"' + to_hex(all.finish()) + '-' + std::to_string(parts) + '"';
 }
 
-/// Parses a Retry-After value: delta-seconds (an HTTP date is not worth the complexity here: S3
-/// sends seconds, and `x-amz-retry-after` in milliseconds is preferred when both are present).
-inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view seconds, std::string_view amz_ms) {
+S3DB_DECL std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view seconds, std::string_view amz_ms) {
     auto number = [](std::string_view s) -> std::optional<std::int64_t> {
         while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
         while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -313,5 +356,5 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_vi
     return std::nullopt;
 }
 
-}  // namespace detail
-}  // namespace s3db
+}  // namespace s3db::detail
+#endif  // S3DB_DEFINE_BODIES
