@@ -41,6 +41,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/plugin_storage.hpp"
@@ -93,8 +94,7 @@ struct PluginOptions {
 /// A plugin's configuration refused (validate()), or a plugin asked for that is not there.
 class PluginError : public Error {
 public:
-    PluginError(std::string_view plugin, const std::string& what)
-        : Error("plugin '" + std::string(plugin) + "': " + what), plugin_(plugin) {}
+    S3DB_DECL PluginError(std::string_view plugin, const std::string& what);
     const std::string& plugin() const noexcept { return plugin_; }
 
 private:
@@ -103,17 +103,7 @@ private:
 
 namespace detail {
 /// "EventualConsistency" -> "eventual-consistency": the plugin's PluginStorage namespace.
-inline std::string slug_of(std::string_view name) {
-    std::string out;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z') {
-            if (i > 0 && name[i - 1] != '-' && name[i - 1] != '_') out += '-';
-            out += static_cast<char>(c - 'A' + 'a');
-        } else out += (c == '_' ? '-' : c);
-    }
-    return out;
-}
+S3DB_DECL std::string slug_of(std::string_view name);
 template <class Db, class Res>
 class PluginHostBase;
 }  // namespace detail
@@ -866,4 +856,26 @@ private:
 };
 
 }  // namespace detail
+
+#if S3DB_DEFINE_BODIES
+S3DB_DECL PluginError::PluginError(std::string_view plugin, const std::string& what)
+    : Error("plugin '" + std::string(plugin) + "': " + what), plugin_(plugin) {}
+
+namespace detail {
+
+S3DB_DECL std::string slug_of(std::string_view name) {
+    std::string out;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z') {
+            if (i > 0 && name[i - 1] != '-' && name[i - 1] != '_') out += '-';
+            out += static_cast<char>(c - 'A' + 'a');
+        } else out += (c == '_' ? '-' : c);
+    }
+    return out;
+}
+
+}  // namespace detail
+#endif  // S3DB_DEFINE_BODIES
+
 }  // namespace s3db

@@ -53,6 +53,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/resource.hpp"
@@ -115,16 +116,7 @@ void purge_cache_outside_storage(MultiCache<D...>& m) {
 }
 
 /// A resource name as one key segment ('/' and '%' escaped).
-inline std::string cache_key_segment(std::string_view name) {
-    std::string out;
-    out.reserve(name.size());
-    for (char c : name) {
-        if (c == '%') out += "%25";
-        else if (c == '/') out += "%2F";
-        else out += c;
-    }
-    return out;
-}
+S3DB_DECL std::string cache_key_segment(std::string_view name);
 
 
 }  // namespace detail
@@ -469,5 +461,22 @@ private:
 
     std::unique_ptr<State> state_;
 };
+
+#if S3DB_DEFINE_BODIES
+namespace detail {
+
+S3DB_DECL std::string cache_key_segment(std::string_view name) {
+    std::string out;
+    out.reserve(name.size());
+    for (char c : name) {
+        if (c == '%') out += "%25";
+        else if (c == '/') out += "%2F";
+        else out += c;
+    }
+    return out;
+}
+
+}  // namespace detail
+#endif  // S3DB_DEFINE_BODIES
 
 }  // namespace s3db

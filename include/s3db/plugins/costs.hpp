@@ -33,8 +33,6 @@
 // Thread-safe: requests arrive from every thread of the pool; one mutex guards the tallies (a few
 // additions per request, far below the cost of the request itself).
 
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -47,6 +45,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/transport/counting.hpp"
@@ -73,12 +72,7 @@ struct RequestPrices {
     double remove = 0;  // AWS does not charge DELETE (s3db.js charges it at the GET price)
 
     /// The requests of `c` priced: sum of count x price.
-    double of(const RequestCounts& c) const noexcept {
-        return static_cast<double>(c.put) * put + static_cast<double>(c.copy) * copy +
-               static_cast<double>(c.remove_many) * post + static_cast<double>(c.list) * list +
-               static_cast<double>(c.get) * get + static_cast<double>(c.head) * head +
-               static_cast<double>(c.remove) * remove;
-    }
+    S3DB_DECL double of(const RequestCounts& c) const noexcept;
     friend bool operator==(const RequestPrices&, const RequestPrices&) = default;
 };
 
@@ -148,63 +142,7 @@ struct CostReport {
     /// usage{totalEvents, byResource, byPlugin}}. Request counts use s3db.js's names (post =
     /// DeleteObjects, delete = DELETE); an unbounded tier's limit is null. `usage` adds what the
     /// seed lacks: each owner's requests, bytes and request cost (resources, plugins, database, other).
-    json to_json() const {
-        auto tiers_json = [](const std::vector<PriceTier>& tiers) {
-            json out = json::array();
-            for (auto& t : tiers)
-                out.push_back({{"limit", std::isfinite(t.limit_gb) ? json(t.limit_gb) : json(nullptr)},
-                               {"pricePerGB", t.price_per_gb}});
-            return out;
-        };
-        auto counts_json = [](const RequestCounts& c) {
-            return json{{"put", c.put}, {"post", c.remove_many}, {"copy", c.copy}, {"list", c.list},
-                        {"get", c.get}, {"delete", c.remove}, {"head", c.head}};
-        };
-        auto usage_json = [&](const CostUsage& u) {
-            return json{{"requests", u.requests.total()}, {"counts", counts_json(u.requests)},
-                        {"inBytes", u.in_bytes}, {"outBytes", u.out_bytes}, {"requestCost", u.request_cost}};
-        };
-        const auto& p = requests.prices;
-        const auto& c = requests.counts;
-        json by_resource = json::object(), by_plugin = json::object(), resources = json::object(),
-             plugins = json::object();
-        for (auto& [name, u] : usage.by_resource) {
-            by_resource[name] = u.requests.total();
-            resources[name] = usage_json(u);
-        }
-        for (auto& [name, u] : usage.by_plugin) {
-            by_plugin[name] = u.requests.total();
-            plugins[name] = usage_json(u);
-        }
-        return json{
-            {"total", total},
-            {"requests",
-             {{"prices",
-               {{"put", p.put}, {"copy", p.copy}, {"list", p.list}, {"post", p.post}, {"get", p.get},
-                {"delete", p.remove}, {"head", p.head}}},
-              {"total", requests.total},
-              {"counts", counts_json(c)},
-              {"totalEvents", requests.total_events},
-              {"events",
-               {{"PutObjectCommand", c.put}, {"GetObjectCommand", c.get}, {"CopyObjectCommand", c.copy},
-                {"HeadObjectCommand", c.head}, {"DeleteObjectCommand", c.remove},
-                {"DeleteObjectsCommand", c.remove_many}, {"ListObjectsV2Command", c.list}}},
-              {"subtotal", requests.subtotal}}},
-            {"storage",
-             {{"totalBytes", storage.total_bytes}, {"totalGB", storage.total_gb}, {"tiers", tiers_json(storage.tiers)},
-              {"currentTier", storage.current_tier}, {"subtotal", storage.subtotal}}},
-            {"dataTransfer",
-             {{"inBytes", data_transfer.in_bytes}, {"inGB", data_transfer.in_gb}, {"inCost", data_transfer.in_cost},
-              {"outBytes", data_transfer.out_bytes}, {"outGB", data_transfer.out_gb},
-              {"tiers", tiers_json(data_transfer.tiers)}, {"freeTierGB", data_transfer.free_tier_gb},
-              {"freeTierUsed", data_transfer.free_tier_used}, {"currentTier", data_transfer.current_tier},
-              {"subtotal", data_transfer.subtotal}}},
-            {"usage",
-             {{"totalEvents", usage.total_events}, {"byResource", by_resource}, {"byPlugin", by_plugin},
-              {"resources", resources}, {"plugins", plugins}, {"database", usage_json(usage.database)},
-              {"other", usage_json(usage.other)}}},
-        };
-    }
+    S3DB_DECL json to_json() const;
 };
 
 /// Who a request's key belongs to (see the header comment).
@@ -225,24 +163,10 @@ struct TierPrice {
 };
 
 /// `gb` priced band by band; beyond the last band's limit at its price.
-inline TierPrice price_by_tier(double gb, const std::vector<PriceTier>& tiers) {
-    TierPrice out;
-    double floor = 0;
-    for (std::size_t i = 0; i < tiers.size() && gb > floor; ++i) {
-        double top = i + 1 == tiers.size() ? std::numeric_limits<double>::infinity() : tiers[i].limit_gb;
-        out.cost += (std::min(gb, top) - floor) * tiers[i].price_per_gb;
-        out.tier = i;
-        floor = top;
-    }
-    return out;
-}
+S3DB_DECL TierPrice price_by_tier(double gb, const std::vector<PriceTier>& tiers);
 
 /// The first `/`-separated segment of `key` if it is `<label>=<value>`: its value, else nullopt.
-inline std::optional<std::string_view> key_segment(std::string_view key, std::string_view label) {
-    if (!key.starts_with(label) || key.size() <= label.size() || key[label.size()] != '=') return std::nullopt;
-    auto rest = key.substr(label.size() + 1);
-    return rest.substr(0, rest.find('/'));
-}
+S3DB_DECL std::optional<std::string_view> key_segment(std::string_view key, std::string_view label);
 
 }  // namespace detail
 
@@ -252,141 +176,29 @@ struct Costs : Plugin<Costs> {
     Costs() = default;
     explicit Costs(CostsOptions options, PluginOptions plugin = {})
         : Plugin<Costs>(plugin), options_(std::move(options)) {}
-    Costs(Costs&& o) noexcept : Plugin<Costs>(std::move(o)), options_(std::move(o.options_)) {
-        std::lock_guard lock(o.mutex_);
-        state_ = std::move(o.state_);
-    }
+    S3DB_DECL Costs(Costs&& o) noexcept;
 
     /// Negative or non-finite prices, empty tier lists or limits that do not grow are refused.
-    void validate() const {
-        auto price = [](std::string_view what, double v) {
-            if (!std::isfinite(v) || v < 0)
-                throw PluginError(name, std::string(what) + " must be a finite price >= 0, not " + std::to_string(v));
-        };
-        const auto& p = options_.prices;
-        for (auto [what, v] : {std::pair{"prices.put", p.put}, {"prices.copy", p.copy}, {"prices.post", p.post},
-                               {"prices.list", p.list}, {"prices.get", p.get}, {"prices.head", p.head},
-                               {"prices.remove", p.remove}})
-            price(what, v);
-        for (auto [what, tiers] : {std::pair{"storage_tiers", &options_.storage_tiers},
-                                   std::pair{"transfer_out_tiers", &options_.transfer_out_tiers}}) {
-            if (tiers->empty()) throw PluginError(name, std::string(what) + " needs at least one tier");
-            double previous = 0;
-            for (std::size_t i = 0; i < tiers->size(); ++i) {
-                const auto& t = (*tiers)[i];
-                auto at = std::string(what) + "[" + std::to_string(i) + "]";
-                price(at + ".price_per_gb", t.price_per_gb);
-                if (!(t.limit_gb > previous))
-                    throw PluginError(name, at + ".limit_gb must be above " + std::to_string(previous) + " GB, not " +
-                                                std::to_string(t.limit_gb));
-                previous = t.limit_gb;
-            }
-        }
-        if (!std::isfinite(options_.free_tier_gb) || options_.free_tier_gb < 0)
-            throw PluginError(name, "free_tier_gb must be finite and >= 0, not " + std::to_string(options_.free_tier_gb));
-    }
+    S3DB_DECL void validate() const;
 
     /// Counts one answered request (every request is answered, with or without an error).
-    void on_response(const RequestEvent& e) {
-        RequestCounts n;
-        if (e.command == "PUT") n.put = 1;
-        else if (e.command == "GET") n.get = 1;
-        else if (e.command == "HEAD") n.head = 1;
-        else if (e.command == "COPY") n.copy = 1;
-        else if (e.command == "DELETE") n.remove = 1;
-        else if (e.command == "POST") n.remove_many = (e.keys.size() + max_delete_keys - 1) / max_delete_keys;
-        else if (e.command == "LIST") n.list = 1;
-        else return;  // a command S3 does not bill
-        auto owner = owner_of(e.key);
-
-        std::lock_guard lock(mutex_);
-        ++state_.events;
-        add(state_.all, n, e);
-        switch (owner.kind) {
-            case CostOwner::Kind::database: add(state_.database, n, e); break;
-            case CostOwner::Kind::resource: add(tally_of(state_.resources, owner.name), n, e); break;
-            case CostOwner::Kind::plugin: add(tally_of(state_.plugins, owner.name), n, e); break;
-            case CostOwner::Kind::other: add(state_.other, n, e); break;
-        }
-    }
+    S3DB_DECL void on_response(const RequestEvent& e);
 
     /// The costs so far, computed now from the counts and the prices.
-    CostReport costs() const {
-        State s;
-        {
-            std::lock_guard lock(mutex_);
-            s = state_;
-        }
-        const auto& o = options_;
-        CostReport r;
-        r.requests.prices = o.prices;
-        r.requests.counts = s.all.requests;
-        r.requests.total = s.all.requests.total();
-        r.requests.total_events = s.events;
-        r.requests.subtotal = o.prices.of(s.all.requests);
-
-        r.storage.total_bytes = s.all.in_bytes;
-        r.storage.total_gb = static_cast<double>(s.all.in_bytes) / detail::bytes_per_gb;
-        r.storage.tiers = o.storage_tiers;
-        auto stored = detail::price_by_tier(r.storage.total_gb, o.storage_tiers);
-        r.storage.current_tier = stored.tier;
-        r.storage.subtotal = stored.cost;
-
-        auto& t = r.data_transfer;
-        t.in_bytes = s.all.in_bytes;
-        t.in_gb = r.storage.total_gb;
-        t.out_bytes = s.all.out_bytes;
-        t.out_gb = static_cast<double>(s.all.out_bytes) / detail::bytes_per_gb;
-        t.tiers = o.transfer_out_tiers;
-        t.free_tier_gb = o.free_tier_gb;
-        t.free_tier_used = o.consider_free_tier ? std::min(t.out_gb, o.free_tier_gb) : 0.0;
-        auto sent = detail::price_by_tier(t.out_gb - t.free_tier_used, o.transfer_out_tiers);
-        t.current_tier = sent.tier;
-        t.subtotal = sent.cost;
-
-        r.total = r.requests.subtotal + r.storage.subtotal + t.subtotal;
-
-        auto usage = [&](const Tally& x) {
-            return CostUsage{x.requests, x.in_bytes, x.out_bytes, o.prices.of(x.requests)};
-        };
-        r.usage.total_events = s.events;
-        for (auto& [k, x] : s.resources) r.usage.by_resource.emplace(k, usage(x));
-        for (auto& [k, x] : s.plugins) r.usage.by_plugin.emplace(k, usage(x));
-        r.usage.database = usage(s.database);
-        r.usage.other = usage(s.other);
-        return r;
-    }
+    S3DB_DECL CostReport costs() const;
 
     /// Total cost so far, USD.
-    double total() const { return costs().total; }
+    S3DB_DECL double total() const;
     /// Requests so far, by command (cheaper than costs()).
-    RequestCounts requests() const {
-        std::lock_guard lock(mutex_);
-        return state_.all.requests;
-    }
+    S3DB_DECL RequestCounts requests() const;
 
     /// Forgets everything counted so far.
-    void reset() {
-        std::lock_guard lock(mutex_);
-        state_ = {};
-    }
+    S3DB_DECL void reset();
 
     const CostsOptions& options() const noexcept { return options_; }
 
     /// Who a key belongs to: see the header comment.
-    static CostOwner owner_of(std::string_view key) noexcept {
-        using K = CostOwner::Kind;
-        if (key == "s3db.json") return {K::database, {}};
-        if (auto plugin = detail::key_segment(key, "plugin"); plugin && !plugin->empty()) return {K::plugin, *plugin};
-        if (auto resource = detail::key_segment(key, "resource"); resource && !resource->empty()) {
-            auto rest = key.substr(std::string_view("resource=").size() + resource->size());
-            if (rest.starts_with('/'))
-                if (auto plugin = detail::key_segment(rest.substr(1), "plugin"); plugin && !plugin->empty())
-                    return {K::plugin, *plugin};
-            return {K::resource, *resource};
-        }
-        return {K::other, {}};
-    }
+    S3DB_DECL static CostOwner owner_of(std::string_view key) noexcept;
 
 private:
     struct Tally {
@@ -399,16 +211,8 @@ private:
         std::map<std::string, Tally, std::less<>> resources{}, plugins{};
     };
 
-    static void add(Tally& t, const RequestCounts& n, const RequestEvent& e) noexcept {
-        t.requests += n;  // a failed request is billed too
-        if (!e.error) t.in_bytes += e.bytes_sent;  // but what it sent was not stored
-        t.out_bytes += e.bytes_received;
-    }
-    static Tally& tally_of(std::map<std::string, Tally, std::less<>>& m, std::string_view name) {
-        auto it = m.find(name);
-        if (it == m.end()) it = m.emplace(std::string(name), Tally{}).first;
-        return it->second;
-    }
+    S3DB_DECL static void add(Tally& t, const RequestCounts& n, const RequestEvent& e) noexcept;
+    S3DB_DECL static Tally& tally_of(std::map<std::string, Tally, std::less<>>& m, std::string_view name);
 
     CostsOptions options_{};
     mutable std::mutex mutex_;
@@ -416,3 +220,238 @@ private:
 };
 
 }  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+#include <algorithm>
+#include <cmath>
+
+namespace s3db {
+
+S3DB_DECL double RequestPrices::of(const RequestCounts& c) const noexcept {
+    return static_cast<double>(c.put) * put + static_cast<double>(c.copy) * copy +
+           static_cast<double>(c.remove_many) * post + static_cast<double>(c.list) * list +
+           static_cast<double>(c.get) * get + static_cast<double>(c.head) * head +
+           static_cast<double>(c.remove) * remove;
+}
+
+S3DB_DECL json CostReport::to_json() const {
+    auto tiers_json = [](const std::vector<PriceTier>& tiers) {
+        json out = json::array();
+        for (auto& t : tiers)
+            out.push_back({{"limit", std::isfinite(t.limit_gb) ? json(t.limit_gb) : json(nullptr)},
+                           {"pricePerGB", t.price_per_gb}});
+        return out;
+    };
+    auto counts_json = [](const RequestCounts& c) {
+        return json{{"put", c.put}, {"post", c.remove_many}, {"copy", c.copy}, {"list", c.list},
+                    {"get", c.get}, {"delete", c.remove}, {"head", c.head}};
+    };
+    auto usage_json = [&](const CostUsage& u) {
+        return json{{"requests", u.requests.total()}, {"counts", counts_json(u.requests)},
+                    {"inBytes", u.in_bytes}, {"outBytes", u.out_bytes}, {"requestCost", u.request_cost}};
+    };
+    const auto& p = requests.prices;
+    const auto& c = requests.counts;
+    json by_resource = json::object(), by_plugin = json::object(), resources = json::object(),
+         plugins = json::object();
+    for (auto& [name, u] : usage.by_resource) {
+        by_resource[name] = u.requests.total();
+        resources[name] = usage_json(u);
+    }
+    for (auto& [name, u] : usage.by_plugin) {
+        by_plugin[name] = u.requests.total();
+        plugins[name] = usage_json(u);
+    }
+    return json{
+        {"total", total},
+        {"requests",
+         {{"prices",
+           {{"put", p.put}, {"copy", p.copy}, {"list", p.list}, {"post", p.post}, {"get", p.get},
+            {"delete", p.remove}, {"head", p.head}}},
+          {"total", requests.total},
+          {"counts", counts_json(c)},
+          {"totalEvents", requests.total_events},
+          {"events",
+           {{"PutObjectCommand", c.put}, {"GetObjectCommand", c.get}, {"CopyObjectCommand", c.copy},
+            {"HeadObjectCommand", c.head}, {"DeleteObjectCommand", c.remove},
+            {"DeleteObjectsCommand", c.remove_many}, {"ListObjectsV2Command", c.list}}},
+          {"subtotal", requests.subtotal}}},
+        {"storage",
+         {{"totalBytes", storage.total_bytes}, {"totalGB", storage.total_gb}, {"tiers", tiers_json(storage.tiers)},
+          {"currentTier", storage.current_tier}, {"subtotal", storage.subtotal}}},
+        {"dataTransfer",
+         {{"inBytes", data_transfer.in_bytes}, {"inGB", data_transfer.in_gb}, {"inCost", data_transfer.in_cost},
+          {"outBytes", data_transfer.out_bytes}, {"outGB", data_transfer.out_gb},
+          {"tiers", tiers_json(data_transfer.tiers)}, {"freeTierGB", data_transfer.free_tier_gb},
+          {"freeTierUsed", data_transfer.free_tier_used}, {"currentTier", data_transfer.current_tier},
+          {"subtotal", data_transfer.subtotal}}},
+        {"usage",
+         {{"totalEvents", usage.total_events}, {"byResource", by_resource}, {"byPlugin", by_plugin},
+          {"resources", resources}, {"plugins", plugins}, {"database", usage_json(usage.database)},
+          {"other", usage_json(usage.other)}}},
+    };
+}
+
+namespace detail {
+
+S3DB_DECL TierPrice price_by_tier(double gb, const std::vector<PriceTier>& tiers) {
+    TierPrice out;
+    double floor = 0;
+    for (std::size_t i = 0; i < tiers.size() && gb > floor; ++i) {
+        double top = i + 1 == tiers.size() ? std::numeric_limits<double>::infinity() : tiers[i].limit_gb;
+        out.cost += (std::min(gb, top) - floor) * tiers[i].price_per_gb;
+        out.tier = i;
+        floor = top;
+    }
+    return out;
+}
+
+S3DB_DECL std::optional<std::string_view> key_segment(std::string_view key, std::string_view label) {
+    if (!key.starts_with(label) || key.size() <= label.size() || key[label.size()] != '=') return std::nullopt;
+    auto rest = key.substr(label.size() + 1);
+    return rest.substr(0, rest.find('/'));
+}
+}  // namespace detail
+
+S3DB_DECL Costs::Costs(Costs&& o) noexcept : Plugin<Costs>(std::move(o)), options_(std::move(o.options_)) {
+    std::lock_guard lock(o.mutex_);
+    state_ = std::move(o.state_);
+}
+
+S3DB_DECL void Costs::validate() const {
+    auto price = [](std::string_view what, double v) {
+        if (!std::isfinite(v) || v < 0)
+            throw PluginError(name, std::string(what) + " must be a finite price >= 0, not " + std::to_string(v));
+    };
+    const auto& p = options_.prices;
+    for (auto [what, v] : {std::pair{"prices.put", p.put}, {"prices.copy", p.copy}, {"prices.post", p.post},
+                           {"prices.list", p.list}, {"prices.get", p.get}, {"prices.head", p.head},
+                           {"prices.remove", p.remove}})
+        price(what, v);
+    for (auto [what, tiers] : {std::pair{"storage_tiers", &options_.storage_tiers},
+                               std::pair{"transfer_out_tiers", &options_.transfer_out_tiers}}) {
+        if (tiers->empty()) throw PluginError(name, std::string(what) + " needs at least one tier");
+        double previous = 0;
+        for (std::size_t i = 0; i < tiers->size(); ++i) {
+            const auto& t = (*tiers)[i];
+            auto at = std::string(what) + "[" + std::to_string(i) + "]";
+            price(at + ".price_per_gb", t.price_per_gb);
+            if (!(t.limit_gb > previous))
+                throw PluginError(name, at + ".limit_gb must be above " + std::to_string(previous) + " GB, not " +
+                                            std::to_string(t.limit_gb));
+            previous = t.limit_gb;
+        }
+    }
+    if (!std::isfinite(options_.free_tier_gb) || options_.free_tier_gb < 0)
+        throw PluginError(name, "free_tier_gb must be finite and >= 0, not " + std::to_string(options_.free_tier_gb));
+}
+
+S3DB_DECL void Costs::on_response(const RequestEvent& e) {
+    RequestCounts n;
+    if (e.command == "PUT") n.put = 1;
+    else if (e.command == "GET") n.get = 1;
+    else if (e.command == "HEAD") n.head = 1;
+    else if (e.command == "COPY") n.copy = 1;
+    else if (e.command == "DELETE") n.remove = 1;
+    else if (e.command == "POST") n.remove_many = (e.keys.size() + max_delete_keys - 1) / max_delete_keys;
+    else if (e.command == "LIST") n.list = 1;
+    else return;  // a command S3 does not bill
+    auto owner = owner_of(e.key);
+
+    std::lock_guard lock(mutex_);
+    ++state_.events;
+    add(state_.all, n, e);
+    switch (owner.kind) {
+        case CostOwner::Kind::database: add(state_.database, n, e); break;
+        case CostOwner::Kind::resource: add(tally_of(state_.resources, owner.name), n, e); break;
+        case CostOwner::Kind::plugin: add(tally_of(state_.plugins, owner.name), n, e); break;
+        case CostOwner::Kind::other: add(state_.other, n, e); break;
+    }
+}
+
+S3DB_DECL CostReport Costs::costs() const {
+    State s;
+    {
+        std::lock_guard lock(mutex_);
+        s = state_;
+    }
+    const auto& o = options_;
+    CostReport r;
+    r.requests.prices = o.prices;
+    r.requests.counts = s.all.requests;
+    r.requests.total = s.all.requests.total();
+    r.requests.total_events = s.events;
+    r.requests.subtotal = o.prices.of(s.all.requests);
+
+    r.storage.total_bytes = s.all.in_bytes;
+    r.storage.total_gb = static_cast<double>(s.all.in_bytes) / detail::bytes_per_gb;
+    r.storage.tiers = o.storage_tiers;
+    auto stored = detail::price_by_tier(r.storage.total_gb, o.storage_tiers);
+    r.storage.current_tier = stored.tier;
+    r.storage.subtotal = stored.cost;
+
+    auto& t = r.data_transfer;
+    t.in_bytes = s.all.in_bytes;
+    t.in_gb = r.storage.total_gb;
+    t.out_bytes = s.all.out_bytes;
+    t.out_gb = static_cast<double>(s.all.out_bytes) / detail::bytes_per_gb;
+    t.tiers = o.transfer_out_tiers;
+    t.free_tier_gb = o.free_tier_gb;
+    t.free_tier_used = o.consider_free_tier ? std::min(t.out_gb, o.free_tier_gb) : 0.0;
+    auto sent = detail::price_by_tier(t.out_gb - t.free_tier_used, o.transfer_out_tiers);
+    t.current_tier = sent.tier;
+    t.subtotal = sent.cost;
+
+    r.total = r.requests.subtotal + r.storage.subtotal + t.subtotal;
+
+    auto usage = [&](const Tally& x) {
+        return CostUsage{x.requests, x.in_bytes, x.out_bytes, o.prices.of(x.requests)};
+    };
+    r.usage.total_events = s.events;
+    for (auto& [k, x] : s.resources) r.usage.by_resource.emplace(k, usage(x));
+    for (auto& [k, x] : s.plugins) r.usage.by_plugin.emplace(k, usage(x));
+    r.usage.database = usage(s.database);
+    r.usage.other = usage(s.other);
+    return r;
+}
+
+S3DB_DECL double Costs::total() const { return costs().total; }
+
+S3DB_DECL RequestCounts Costs::requests() const {
+    std::lock_guard lock(mutex_);
+    return state_.all.requests;
+}
+
+S3DB_DECL void Costs::reset() {
+    std::lock_guard lock(mutex_);
+    state_ = {};
+}
+
+S3DB_DECL CostOwner Costs::owner_of(std::string_view key) noexcept {
+    using K = CostOwner::Kind;
+    if (key == "s3db.json") return {K::database, {}};
+    if (auto plugin = detail::key_segment(key, "plugin"); plugin && !plugin->empty()) return {K::plugin, *plugin};
+    if (auto resource = detail::key_segment(key, "resource"); resource && !resource->empty()) {
+        auto rest = key.substr(std::string_view("resource=").size() + resource->size());
+        if (rest.starts_with('/'))
+            if (auto plugin = detail::key_segment(rest.substr(1), "plugin"); plugin && !plugin->empty())
+                return {K::plugin, *plugin};
+        return {K::resource, *resource};
+    }
+    return {K::other, {}};
+}
+
+S3DB_DECL void Costs::add(Tally& t, const RequestCounts& n, const RequestEvent& e) noexcept {
+    t.requests += n;  // a failed request is billed too
+    if (!e.error) t.in_bytes += e.bytes_sent;  // but what it sent was not stored
+    t.out_bytes += e.bytes_received;
+}
+
+S3DB_DECL Costs::Tally& Costs::tally_of(std::map<std::string, Tally, std::less<>>& m, std::string_view name) {
+    auto it = m.find(name);
+    if (it == m.end()) it = m.emplace(std::string(name), Tally{}).first;
+    return it->second;
+}
+
+}  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES

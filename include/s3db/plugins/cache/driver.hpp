@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/fwd.hpp"
 #include "s3db/core/plugin.hpp"
@@ -144,13 +145,22 @@ private:
 
 inline constexpr auto cache_never = std::chrono::system_clock::time_point::max();
 
-inline std::chrono::system_clock::time_point cache_from_ms(std::int64_t ms) {
-    return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-}
+S3DB_DECL std::chrono::system_clock::time_point cache_from_ms(std::int64_t ms);
 
 /// Roughly what a JSON value holds in memory (nodes, keys, strings): enough to cap a cache by bytes
 /// without serializing every entry.
-inline std::size_t approx_json_bytes(const json& j) {
+S3DB_DECL std::size_t approx_json_bytes(const json& j);
+
+}  // namespace detail
+
+#if S3DB_DEFINE_BODIES
+namespace detail {
+
+S3DB_DECL std::chrono::system_clock::time_point cache_from_ms(std::int64_t ms) {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+S3DB_DECL std::size_t approx_json_bytes(const json& j) {
     constexpr std::size_t node = sizeof(json);
     switch (j.type()) {
         case json::value_t::object: {
@@ -170,4 +180,6 @@ inline std::size_t approx_json_bytes(const json& j) {
 }
 
 }  // namespace detail
+#endif  // S3DB_DEFINE_BODIES
+
 }  // namespace s3db
