@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -382,6 +383,87 @@ public:
     UpdateConflict(const std::string& resource, const std::string& id, int attempts)
         : Error("record '" + InvalidKey::printable(id) + "' of resource '" + resource + "' changed under " +
                 std::to_string(attempts) + " update attempts in a row") {}
+};
+
+/// s3db.json cannot be read: the message names the key and what is wrong. It is never overwritten.
+class CorruptMetadata : public Error {
+public:
+    CorruptMetadata(const std::string& key, const std::string& why)
+        : Error("database catalogue '" + key + "' is corrupt: " + why + " (left untouched)") {}
+};
+
+/// A plugin's configuration refused (validate()), or a plugin asked for that is not there.
+class PluginError : public Error {
+public:
+    PluginError(std::string_view plugin, const std::string& what)
+        : Error("plugin '" + std::string(plugin) + "': " + what), plugin_(plugin) {}
+    const std::string& plugin() const noexcept { return plugin_; }
+
+private:
+    std::string plugin_;
+};
+
+/// A key, option or stored entry PluginStorage cannot work with. Names the plugin and, when there is
+/// one, the key.
+class PluginStorageError : public Error {
+public:
+    PluginStorageError(std::string plugin, std::string key, const std::string& why)
+        : Error(compose(plugin, key, why)), plugin_(std::move(plugin)), key_(std::move(key)) {}
+    const std::string& plugin() const noexcept { return plugin_; }
+    const std::string& key() const noexcept { return key_; }
+
+private:
+    static std::string compose(const std::string& plugin, const std::string& key, const std::string& why) {
+        std::string m = "plugin storage '" + InvalidKey::printable(plugin) + "'";
+        if (!key.empty()) m += ", key '" + InvalidKey::printable(key) + "'";
+        return m + ": " + why;
+    }
+    std::string plugin_, key_;
+};
+
+/// `enforce-limits` data that does not fit the metadata budget. Raised before any request is sent.
+class PluginDataTooLarge : public PluginStorageError {
+public:
+    PluginDataTooLarge(std::string plugin, std::string key, std::size_t size, std::size_t limit)
+        : PluginStorageError(std::move(plugin), std::move(key),
+                             "data needs " + std::to_string(size) + " bytes of metadata, over the limit of " +
+                                 std::to_string(limit) + " bytes of behavior enforce-limits"),
+          size_(size), limit_(limit) {}
+    std::size_t size() const noexcept { return size_; }
+    std::size_t limit() const noexcept { return limit_; }
+
+private:
+    std::size_t size_, limit_;
+};
+
+/// A compare-and-swap that lost to other writers `attempts` times in a row. Nothing was written by
+/// the failed call; retrying it later is safe.
+class PluginStorageConflict : public PluginStorageError {
+public:
+    PluginStorageConflict(std::string plugin, std::string key, std::size_t attempts)
+        : PluginStorageError(std::move(plugin), std::move(key),
+                             "gave up after " + std::to_string(attempts) +
+                                 " conditional writes lost to concurrent writers"),
+          attempts_(attempts) {}
+    std::size_t attempts() const noexcept { return attempts_; }
+
+private:
+    std::size_t attempts_;
+};
+
+namespace detail {
+/// A pattern the JavaScript-compatible matcher (detail/regex.hpp) cannot compile; `what()` says why.
+class RegexError : public Error {
+public:
+    using Error::Error;
+};
+}  // namespace detail
+
+/// OpenSSL refused an operation s3db needs (a digest, a key derivation, a cipher): a broken or
+/// restricted OpenSSL installation, not bad input.
+class CryptoError : public Error {
+public:
+    using Error::Error;
 };
 
 }  // namespace s3db

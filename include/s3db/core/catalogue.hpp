@@ -24,12 +24,6 @@
 
 namespace s3db {
 
-/// s3db.json cannot be read: the message names the key and what is wrong. It is never overwritten.
-class CorruptMetadata : public Error {
-public:
-    S3DB_DECL CorruptMetadata(const std::string& key, const std::string& why);
-};
-
 /// The definition of a resource, as one version of it is stored in s3db.json.
 struct ResourceConfig {
     std::string name;
@@ -158,9 +152,6 @@ DatabaseMetadata update_metadata(T& transport, Edit&& edit, int max_attempts = 8
 #include "s3db/detail/hashing.hpp"
 
 namespace s3db {
-
-S3DB_DECL CorruptMetadata::CorruptMetadata(const std::string& key, const std::string& why)
-    : Error("database catalogue '" + key + "' is corrupt: " + why + " (left untouched)") {}
 
 namespace detail {
 

@@ -91,16 +91,6 @@ struct PluginOptions {
     std::chrono::milliseconds stop_timeout{30'000};
 };
 
-/// A plugin's configuration refused (validate()), or a plugin asked for that is not there.
-class PluginError : public Error {
-public:
-    S3DB_DECL PluginError(std::string_view plugin, const std::string& what);
-    const std::string& plugin() const noexcept { return plugin_; }
-
-private:
-    std::string plugin_;
-};
-
 namespace detail {
 /// "EventualConsistency" -> "eventual-consistency": the plugin's PluginStorage namespace.
 S3DB_DECL std::string slug_of(std::string_view name);
@@ -858,9 +848,6 @@ private:
 }  // namespace detail
 
 #if S3DB_DEFINE_BODIES
-S3DB_DECL PluginError::PluginError(std::string_view plugin, const std::string& what)
-    : Error("plugin '" + std::string(plugin) + "': " + what), plugin_(plugin) {}
-
 namespace detail {
 
 S3DB_DECL std::string slug_of(std::string_view name) {

@@ -59,43 +59,6 @@ namespace s3db {
 
 using json = nlohmann::json;
 
-// ---- errors ----
-
-/// A key, option or stored entry PluginStorage cannot work with. Names the plugin and, when there is
-/// one, the key.
-class PluginStorageError : public Error {
-public:
-    S3DB_DECL PluginStorageError(std::string plugin, std::string key, const std::string& why);
-    const std::string& plugin() const noexcept { return plugin_; }
-    const std::string& key() const noexcept { return key_; }
-
-private:
-    S3DB_DECL static std::string compose(const std::string& plugin, const std::string& key, const std::string& why);
-    std::string plugin_, key_;
-};
-
-/// `enforce-limits` data that does not fit the metadata budget. Raised before any request is sent.
-class PluginDataTooLarge : public PluginStorageError {
-public:
-    S3DB_DECL PluginDataTooLarge(std::string plugin, std::string key, std::size_t size, std::size_t limit);
-    std::size_t size() const noexcept { return size_; }
-    std::size_t limit() const noexcept { return limit_; }
-
-private:
-    std::size_t size_, limit_;
-};
-
-/// A compare-and-swap that lost to other writers `attempts` times in a row. Nothing was written by
-/// the failed call; retrying it later is safe.
-class PluginStorageConflict : public PluginStorageError {
-public:
-    S3DB_DECL PluginStorageConflict(std::string plugin, std::string key, std::size_t attempts);
-    std::size_t attempts() const noexcept { return attempts_; }
-
-private:
-    std::size_t attempts_;
-};
-
 // ---- options and results ----
 
 /// Where `set` puts an entry's fields (s3db.js's behavior names).
@@ -511,27 +474,6 @@ private:
 #include <cmath>
 
 namespace s3db {
-
-S3DB_DECL PluginStorageError::PluginStorageError(std::string plugin, std::string key, const std::string& why)
-    : Error(compose(plugin, key, why)), plugin_(std::move(plugin)), key_(std::move(key)) {}
-
-S3DB_DECL std::string PluginStorageError::compose(const std::string& plugin, const std::string& key,
-                                                  const std::string& why) {
-    std::string m = "plugin storage '" + InvalidKey::printable(plugin) + "'";
-    if (!key.empty()) m += ", key '" + InvalidKey::printable(key) + "'";
-    return m + ": " + why;
-}
-
-S3DB_DECL PluginDataTooLarge::PluginDataTooLarge(std::string plugin, std::string key, std::size_t size, std::size_t limit)
-    : PluginStorageError(std::move(plugin), std::move(key),
-                         "data needs " + std::to_string(size) + " bytes of metadata, over the limit of " +
-                             std::to_string(limit) + " bytes of behavior enforce-limits"),
-      size_(size), limit_(limit) {}
-
-S3DB_DECL PluginStorageConflict::PluginStorageConflict(std::string plugin, std::string key, std::size_t attempts)
-    : PluginStorageError(std::move(plugin), std::move(key),
-                         "gave up after " + std::to_string(attempts) + " conditional writes lost to concurrent writers"),
-      attempts_(attempts) {}
 
 S3DB_DECL std::string_view to_string(StorageBehavior b) noexcept {
     switch (b) {

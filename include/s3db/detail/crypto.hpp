@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "s3db/detail/config.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 
 namespace s3db::detail {
@@ -92,20 +93,20 @@ S3DB_DECL std::string pbkdf2_sha256(std::string_view passphrase, std::string_vie
                           reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()),
                           iterations, evp_digest(Digest::sha256), static_cast<int>(key_bytes),
                           reinterpret_cast<unsigned char*>(key.data())) != 1)
-        throw std::runtime_error("PBKDF2 key derivation failed");
+        throw CryptoError("PBKDF2 key derivation failed");
     return key;
 }
 
 S3DB_DECL const EVP_CIPHER* aes_256_gcm() {
     static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-    if (!cipher) throw std::runtime_error("OpenSSL does not provide AES-256-GCM");
+    if (!cipher) throw CryptoError("OpenSSL does not provide AES-256-GCM");
     return cipher;
 }
 
 struct CipherCtx {
     EVP_CIPHER_CTX* p = EVP_CIPHER_CTX_new();
     CipherCtx() {
-        if (!p) throw std::runtime_error("EVP_CIPHER_CTX_new failed");
+        if (!p) throw CryptoError("EVP_CIPHER_CTX_new failed");
     }
     CipherCtx(const CipherCtx&) = delete;
     CipherCtx& operator=(const CipherCtx&) = delete;
@@ -126,7 +127,7 @@ S3DB_DECL std::string aes_256_gcm_seal(std::string_view key, std::string_view iv
         EVP_EncryptUpdate(c, o, &len, u(plaintext), static_cast<int>(plaintext.size())) != 1 ||
         EVP_EncryptFinal_ex(c, o + len, &tail) != 1 ||
         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, static_cast<int>(secret_tag_bytes), o + len + tail) != 1)
-        throw std::runtime_error("AES-256-GCM encryption failed");
+        throw CryptoError("AES-256-GCM encryption failed");
     return out;
 }
 

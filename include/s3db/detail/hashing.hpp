@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "s3db/detail/config.hpp"
+#include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 
 namespace s3db::detail {
@@ -64,13 +65,13 @@ S3DB_DECL const EVP_MD* evp_digest(Digest d) {
     static EVP_MD* md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
     static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
     const EVP_MD* md = d == Digest::md5 ? md5 : sha256;
-    if (!md) throw std::runtime_error("OpenSSL does not provide the digest this library needs");
+    if (!md) throw CryptoError("OpenSSL does not provide the digest this library needs");
     return md;
 }
 
 S3DB_DECL Hasher::Hasher(Digest d) : ctx_(EVP_MD_CTX_new()) {
     if (!ctx_ || EVP_DigestInit_ex(ctx_, evp_digest(d), nullptr) != 1)
-        throw std::runtime_error("EVP_DigestInit_ex failed");
+        throw CryptoError("EVP_DigestInit_ex failed");
 }
 
 S3DB_DECL Hasher::~Hasher() { EVP_MD_CTX_free(ctx_); }
@@ -94,7 +95,7 @@ S3DB_DECL std::size_t digest_into(Digest d, std::string_view data, unsigned char
     unsigned int n = 0;
     if (!c || EVP_DigestInit_ex(c, evp_digest(d), nullptr) != 1 ||
         EVP_DigestUpdate(c, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(c, out, &n) != 1)
-        throw std::runtime_error("digest computation failed");
+        throw CryptoError("digest computation failed");
     return n;
 }
 
@@ -109,7 +110,7 @@ S3DB_DECL std::string hmac_sha256(std::string_view key, std::string_view data) {
     unsigned int n = 0;
     if (!HMAC(evp_digest(Digest::sha256), key.data(), static_cast<int>(key.size()),
               reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n))
-        throw std::runtime_error("HMAC-SHA256 failed");
+        throw CryptoError("HMAC-SHA256 failed");
     return std::string(reinterpret_cast<char*>(out), n);
 }
 

@@ -22,14 +22,9 @@
 #include <vector>
 
 #include "s3db/detail/config.hpp"
+#include "s3db/errors.hpp"
 
 namespace s3db::detail {
-
-/// A pattern the matcher cannot compile; `what()` says why.
-class RegexError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 class LinearRegex {
 public:
