@@ -3,16 +3,14 @@
 // then the environment, then the shared files (~/.aws/credentials, ~/.aws/config). Nothing here ever
 // prints, logs or puts into an error message a secret key or a session token.
 
-#include <cstdlib>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/errors.hpp"
 
 namespace s3db {
@@ -29,12 +27,7 @@ struct Credentials {
     bool complete() const noexcept { return !access_key_id.empty() && !secret_access_key.empty(); }
 
     /// The access key id only; the secret and the token are shown as redacted.
-    std::string to_string() const {
-        std::string s = "Credentials{access_key_id: " + (access_key_id.empty() ? "<none>" : access_key_id);
-        s += secret_access_key.empty() ? ", secret: <none>" : ", secret: <redacted>";
-        if (!session_token.empty()) s += ", session_token: <redacted>";
-        return s + "}";
-    }
+    S3DB_DECL std::string to_string() const;
     friend std::ostream& operator<<(std::ostream& os, const Credentials& c) { return os << c.to_string(); }
 };
 
@@ -42,25 +35,11 @@ struct Credentials {
 namespace detail::aws_files {
 
 /// The value of an environment variable, treating set-but-empty as unset (as the AWS SDKs do).
-inline std::optional<std::string> env(const char* name) {
-    const char* v = std::getenv(name);
-    if (!v || !*v) return std::nullopt;
-    return std::string(v);
-}
+S3DB_DECL std::optional<std::string> env(const char* name);
 
-inline std::string_view trim(std::string_view s) noexcept {
-    constexpr std::string_view ws = " \t\r\n\f\v";
-    auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
+S3DB_DECL std::string_view trim(std::string_view s) noexcept;
 
-inline std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
+S3DB_DECL std::string ascii_lower(std::string_view s);
 
 using IniSection = std::map<std::string, std::string, std::less<>>;
 
@@ -68,7 +47,82 @@ using IniSection = std::map<std::string, std::string, std::less<>>;
 /// starting with `#` or `;`, inline comments only after whitespace (so a secret containing `#` survives),
 /// CRLF line ends, a UTF-8 BOM, and indented lines that continue a nested property (`s3 =` followed
 /// by `  addressing_style = path`) which are skipped. Keys are lowercased; repeated sections merge.
-inline std::map<std::string, IniSection, std::less<>> parse_ini(std::string_view text) {
+S3DB_DECL std::map<std::string, IniSection, std::less<>> parse_ini(std::string_view text);
+
+/// The whole file, or nullopt when it cannot be opened (a missing file is not an error).
+S3DB_DECL std::optional<std::string> read_text_file(const std::string& path);
+
+S3DB_DECL std::string home_file(const char* relative);
+
+S3DB_DECL std::string profile_name(std::string profile);
+
+S3DB_DECL std::string credentials_file_path(std::string file);
+
+S3DB_DECL std::string config_file_path();
+
+}  // namespace detail::aws_files
+
+/// AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), or nullopt when neither is set.
+/// Throws ConfigError when only one of the pair is set: silently falling back to a profile would sign
+/// as a different identity than the one the environment names.
+S3DB_DECL std::optional<Credentials> credentials_from_environment();
+
+/// The profile's keys from the shared credentials file; nullopt when the file or the profile is
+/// missing. profile: argument, else AWS_PROFILE, else "default". file: argument, else
+/// AWS_SHARED_CREDENTIALS_FILE, else $HOME/.aws/credentials. Throws ConfigError (naming the file,
+/// the profile and the missing key, never a value) when the profile has only half a key pair.
+S3DB_DECL std::optional<Credentials> credentials_from_profile(std::string profile = {}, std::string file = {});
+
+/// The credential chain: explicit (when not empty) → environment → shared credentials file.
+/// Throws ConfigError listing the variables and the file it looked at when nothing is found.
+S3DB_DECL Credentials resolve_credentials(const std::optional<Credentials>& explicit_creds = std::nullopt);
+
+/// Region: argument → AWS_REGION → AWS_DEFAULT_REGION → `region` of the profile in the config file
+/// (AWS_CONFIG_FILE or ~/.aws/config; `[profile X]`, or `[default]` for the default profile) → us-east-1.
+S3DB_DECL std::string resolve_region(std::string_view explicit_region = {});
+
+/// Endpoint: argument → AWS_ENDPOINT_URL_S3 → AWS_ENDPOINT_URL → "" (meaning AWS itself).
+S3DB_DECL std::string resolve_endpoint(std::string_view explicit_endpoint = {});
+
+}  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace s3db {
+
+S3DB_DECL std::string Credentials::to_string() const {
+    std::string s = "Credentials{access_key_id: " + (access_key_id.empty() ? "<none>" : access_key_id);
+    s += secret_access_key.empty() ? ", secret: <none>" : ", secret: <redacted>";
+    if (!session_token.empty()) s += ", session_token: <redacted>";
+    return s + "}";
+}
+
+namespace detail::aws_files {
+
+S3DB_DECL std::optional<std::string> env(const char* name) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return std::nullopt;
+    return std::string(v);
+}
+
+S3DB_DECL std::string_view trim(std::string_view s) noexcept {
+    constexpr std::string_view ws = " \t\r\n\f\v";
+    auto b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) return {};
+    return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+S3DB_DECL std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+S3DB_DECL std::map<std::string, IniSection, std::less<>> parse_ini(std::string_view text) {
     std::map<std::string, IniSection, std::less<>> sections;
     if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
     IniSection* current = nullptr;
@@ -108,8 +162,7 @@ inline std::map<std::string, IniSection, std::less<>> parse_ini(std::string_view
     return sections;
 }
 
-/// The whole file, or nullopt when it cannot be opened (a missing file is not an error).
-inline std::optional<std::string> read_text_file(const std::string& path) {
+S3DB_DECL std::optional<std::string> read_text_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
     std::ostringstream ss;
@@ -117,33 +170,30 @@ inline std::optional<std::string> read_text_file(const std::string& path) {
     return std::move(ss).str();
 }
 
-inline std::string home_file(const char* relative) {
+S3DB_DECL std::string home_file(const char* relative) {
     auto home = env("HOME");
     return home ? *home + "/" + relative : std::string{};
 }
 
-inline std::string profile_name(std::string profile) {
+S3DB_DECL std::string profile_name(std::string profile) {
     if (!profile.empty()) return profile;
     return env("AWS_PROFILE").value_or("default");
 }
 
-inline std::string credentials_file_path(std::string file) {
+S3DB_DECL std::string credentials_file_path(std::string file) {
     if (!file.empty()) return file;
     if (auto f = env("AWS_SHARED_CREDENTIALS_FILE")) return *f;
     return home_file(".aws/credentials");
 }
 
-inline std::string config_file_path() {
+S3DB_DECL std::string config_file_path() {
     if (auto f = env("AWS_CONFIG_FILE")) return *f;
     return home_file(".aws/config");
 }
 
 }  // namespace detail::aws_files
 
-/// AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), or nullopt when neither is set.
-/// Throws ConfigError when only one of the pair is set: silently falling back to a profile would sign
-/// as a different identity than the one the environment names.
-inline std::optional<Credentials> credentials_from_environment() {
+S3DB_DECL std::optional<Credentials> credentials_from_environment() {
     auto id = detail::aws_files::env("AWS_ACCESS_KEY_ID");
     auto secret = detail::aws_files::env("AWS_SECRET_ACCESS_KEY");
     if (!id && !secret) return std::nullopt;
@@ -152,11 +202,7 @@ inline std::optional<Credentials> credentials_from_environment() {
     return Credentials{std::move(*id), std::move(*secret), detail::aws_files::env("AWS_SESSION_TOKEN").value_or("")};
 }
 
-/// The profile's keys from the shared credentials file; nullopt when the file or the profile is
-/// missing. profile: argument, else AWS_PROFILE, else "default". file: argument, else
-/// AWS_SHARED_CREDENTIALS_FILE, else $HOME/.aws/credentials. Throws ConfigError (naming the file,
-/// the profile and the missing key, never a value) when the profile has only half a key pair.
-inline std::optional<Credentials> credentials_from_profile(std::string profile = {}, std::string file = {}) {
+S3DB_DECL std::optional<Credentials> credentials_from_profile(std::string profile, std::string file) {
     profile = detail::aws_files::profile_name(std::move(profile));
     file = detail::aws_files::credentials_file_path(std::move(file));
     if (file.empty()) return std::nullopt;
@@ -179,9 +225,7 @@ inline std::optional<Credentials> credentials_from_profile(std::string profile =
     return c;
 }
 
-/// The credential chain: explicit (when not empty) → environment → shared credentials file.
-/// Throws ConfigError listing the variables and the file it looked at when nothing is found.
-inline Credentials resolve_credentials(const std::optional<Credentials>& explicit_creds = std::nullopt) {
+S3DB_DECL Credentials resolve_credentials(const std::optional<Credentials>& explicit_creds) {
     if (explicit_creds && !explicit_creds->empty()) {
         if (!explicit_creds->complete())
             throw ConfigError(explicit_creds->access_key_id.empty()
@@ -199,9 +243,7 @@ inline Credentials resolve_credentials(const std::optional<Credentials>& explici
                       : file));
 }
 
-/// Region: argument → AWS_REGION → AWS_DEFAULT_REGION → `region` of the profile in the config file
-/// (AWS_CONFIG_FILE or ~/.aws/config; `[profile X]`, or `[default]` for the default profile) → us-east-1.
-inline std::string resolve_region(std::string_view explicit_region = {}) {
+S3DB_DECL std::string resolve_region(std::string_view explicit_region) {
     if (!explicit_region.empty()) return std::string(explicit_region);
     if (auto r = detail::aws_files::env("AWS_REGION")) return *r;
     if (auto r = detail::aws_files::env("AWS_DEFAULT_REGION")) return *r;
@@ -222,8 +264,7 @@ inline std::string resolve_region(std::string_view explicit_region = {}) {
     return "us-east-1";
 }
 
-/// Endpoint: argument → AWS_ENDPOINT_URL_S3 → AWS_ENDPOINT_URL → "" (meaning AWS itself).
-inline std::string resolve_endpoint(std::string_view explicit_endpoint = {}) {
+S3DB_DECL std::string resolve_endpoint(std::string_view explicit_endpoint) {
     if (!explicit_endpoint.empty()) return std::string(explicit_endpoint);
     if (auto e = detail::aws_files::env("AWS_ENDPOINT_URL_S3")) return *e;
     if (auto e = detail::aws_files::env("AWS_ENDPOINT_URL")) return *e;
@@ -231,3 +272,4 @@ inline std::string resolve_endpoint(std::string_view explicit_endpoint = {}) {
 }
 
 }  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES

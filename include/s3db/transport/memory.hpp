@@ -11,8 +11,8 @@
 #include <shared_mutex>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/transport/s3/rules.hpp"
 #include "s3db/transport/transport.hpp"
@@ -193,14 +193,7 @@ public:
 
     /// The process-wide bucket called `name` (what `memory://name/prefix` opens): every Memory
     /// made from the same name sees the same objects.
-    static Memory shared(const std::string& name, Options o = {}) {
-        static std::mutex m;
-        static std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets;
-        std::lock_guard lock(m);
-        auto& b = buckets[name];
-        if (!b) b = std::make_shared<Bucket>();
-        return Memory(b, std::move(o));
-    }
+    S3DB_DECL static Memory shared(const std::string& name, Options o = {});
 
     PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
         auto full = prefix_.apply(key);
@@ -262,61 +255,13 @@ public:
         });
     }
 
-    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) {
-        auto src_key = prefix_.apply(from), dst_key = prefix_.apply(to);
-        std::optional<detail::PackedMetadata> replaced;
-        if (o.directive == MetadataDirective::replace)
-            replaced.emplace(detail::normalize_metadata(std::move(o.metadata), dst_key, opts_.metadata_limit));
-        std::unique_lock lock(bucket_->mutex);
-        auto src = bucket_->objects.find(std::string_view(src_key));
-        if (src == bucket_->objects.end()) throw NotFound(src_key);
-        if (!o.source_if_match.empty() && !detail::etag_equal(o.source_if_match, src->second.etag.view()))
-            throw PreconditionFailed(src_key);
-        Stored obj = src->second;
-        if (replaced) {
-            obj.metadata = std::move(*replaced);
-            if (!o.content_type.empty()) obj.content_type = ShortText(o.content_type);
-        }
-        obj.last_modified = std::chrono::system_clock::now();
-        PutResult r{std::string(obj.etag.view())};
-        if (auto it = bucket_->objects.find(dst_key); it != bucket_->objects.end()) it->second = std::move(obj);
-        else bucket_->objects.emplace(std::piecewise_construct, std::forward_as_tuple(dst_key), std::forward_as_tuple(std::move(obj)));
-        return r;
-    }
+    S3DB_DECL PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {});
 
-    void remove(std::string_view key) {
-        auto full = prefix_.apply(key);
-        std::unique_lock lock(bucket_->mutex);
-        if (auto it = bucket_->objects.find(std::string_view(full)); it != bucket_->objects.end()) bucket_->objects.erase(it);
-    }
+    S3DB_DECL void remove(std::string_view key);
 
-    RemoveManyResult remove_many(std::span<const std::string> keys) {
-        RemoveManyResult r;
-        std::vector<std::string> full;
-        full.reserve(keys.size());
-        for (auto& k : keys) full.push_back(prefix_.apply(k));
-        std::unique_lock lock(bucket_->mutex);
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            if (auto it = bucket_->objects.find(std::string_view(full[i])); it != bucket_->objects.end()) bucket_->objects.erase(it);
-            r.removed.push_back(keys[i]);
-        }
-        return r;
-    }
+    S3DB_DECL RemoveManyResult remove_many(std::span<const std::string> keys);
 
-    ListPage list(ListOptions o = {}) {
-        auto opts = prefix_.apply(std::move(o));
-        detail::ListBuilder page(opts);
-        {
-            std::shared_lock lock(bucket_->mutex);
-            for (auto it = bucket_->objects.lower_bound(std::string_view(page.seek())); it != bucket_->objects.end(); ++it) {
-                std::string_view k = it->first.view();
-                const Stored& obj = it->second;
-                if (!page.add(k, [&] { return ListEntry{std::string(k), std::string(obj.etag.view()), obj.body.size(), obj.last_modified}; }))
-                    break;
-            }
-        }
-        return prefix_.strip(std::move(page).finish());
-    }
+    S3DB_DECL ListPage list(ListOptions o = {});
 
     const Options& options() const noexcept { return opts_; }
 
@@ -345,3 +290,76 @@ private:
 static_assert(Transport<Memory>);
 
 }  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+#include <unordered_map>
+
+namespace s3db {
+
+S3DB_DECL Memory Memory::shared(const std::string& name, Options o) {
+    static std::mutex m;
+    static std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets;
+    std::lock_guard lock(m);
+    auto& b = buckets[name];
+    if (!b) b = std::make_shared<Bucket>();
+    return Memory(b, std::move(o));
+}
+
+S3DB_DECL PutResult Memory::copy(std::string_view from, std::string_view to, CopyOptions o) {
+    auto src_key = prefix_.apply(from), dst_key = prefix_.apply(to);
+    std::optional<detail::PackedMetadata> replaced;
+    if (o.directive == MetadataDirective::replace)
+        replaced.emplace(detail::normalize_metadata(std::move(o.metadata), dst_key, opts_.metadata_limit));
+    std::unique_lock lock(bucket_->mutex);
+    auto src = bucket_->objects.find(std::string_view(src_key));
+    if (src == bucket_->objects.end()) throw NotFound(src_key);
+    if (!o.source_if_match.empty() && !detail::etag_equal(o.source_if_match, src->second.etag.view()))
+        throw PreconditionFailed(src_key);
+    Stored obj = src->second;
+    if (replaced) {
+        obj.metadata = std::move(*replaced);
+        if (!o.content_type.empty()) obj.content_type = ShortText(o.content_type);
+    }
+    obj.last_modified = std::chrono::system_clock::now();
+    PutResult r{std::string(obj.etag.view())};
+    if (auto it = bucket_->objects.find(dst_key); it != bucket_->objects.end()) it->second = std::move(obj);
+    else bucket_->objects.emplace(std::piecewise_construct, std::forward_as_tuple(dst_key), std::forward_as_tuple(std::move(obj)));
+    return r;
+}
+
+S3DB_DECL void Memory::remove(std::string_view key) {
+    auto full = prefix_.apply(key);
+    std::unique_lock lock(bucket_->mutex);
+    if (auto it = bucket_->objects.find(std::string_view(full)); it != bucket_->objects.end()) bucket_->objects.erase(it);
+}
+
+S3DB_DECL RemoveManyResult Memory::remove_many(std::span<const std::string> keys) {
+    RemoveManyResult r;
+    std::vector<std::string> full;
+    full.reserve(keys.size());
+    for (auto& k : keys) full.push_back(prefix_.apply(k));
+    std::unique_lock lock(bucket_->mutex);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (auto it = bucket_->objects.find(std::string_view(full[i])); it != bucket_->objects.end()) bucket_->objects.erase(it);
+        r.removed.push_back(keys[i]);
+    }
+    return r;
+}
+
+S3DB_DECL ListPage Memory::list(ListOptions o) {
+    auto opts = prefix_.apply(std::move(o));
+    detail::ListBuilder page(opts);
+    {
+        std::shared_lock lock(bucket_->mutex);
+        for (auto it = bucket_->objects.lower_bound(std::string_view(page.seek())); it != bucket_->objects.end(); ++it) {
+            std::string_view k = it->first.view();
+            const Stored& obj = it->second;
+            if (!page.add(k, [&] { return ListEntry{std::string(k), std::string(obj.etag.view()), obj.body.size(), obj.last_modified}; }))
+                break;
+        }
+    }
+    return prefix_.strip(std::move(page).finish());
+}
+
+}  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES

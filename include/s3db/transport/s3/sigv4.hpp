@@ -4,18 +4,15 @@
 // function so tests can check each one against AWS's published vectors. All functions are
 // thread-safe; the signing-key cache is shared and locked.
 
-#include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <initializer_list>
-#include <iterator>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/errors.hpp"
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/hashing.hpp"
@@ -51,18 +48,105 @@ struct Scope {
 
 namespace impl {
 
-inline std::string lower(std::string_view s) {
+S3DB_DECL std::string lower(std::string_view s);
+
+S3DB_DECL bool is_space(char c) noexcept;
+
+/// Trims and collapses every run of whitespace, including the line breaks of a folded
+/// (multi-line) value, to one space.
+S3DB_DECL std::string header_value(std::string_view v);
+
+/// Headers that are never signed: `authorization` carries the signature itself; the others are
+/// hop-by-hop or rewritten by proxies and HTTP stacks (curl sets `expect` on its own), so signing
+/// them would make valid requests fail verification after they are changed in transit.
+S3DB_DECL bool unsignable(std::string_view name) noexcept;
+
+/// Lowercased name → values in the order given (duplicates joined with ',' later).
+using HeaderMap = std::map<std::string, std::vector<std::string>>;
+
+S3DB_DECL HeaderMap signable_headers(const std::vector<std::pair<std::string, std::string>>& headers);
+
+S3DB_DECL std::string signed_header_list(const HeaderMap& h);
+
+/// RFC 3986 dot-segment removal, plus collapsing of empty segments ("//"), as SigV4 asks of
+/// non-S3 services. A path ending in '/', '.' or '..' keeps a trailing slash.
+S3DB_DECL std::string normalize_path(std::string_view path);
+
+S3DB_DECL void remove_headers(std::vector<std::pair<std::string, std::string>>& headers,
+                              std::initializer_list<std::string_view> names);
+
+S3DB_DECL std::string format_utc(std::chrono::system_clock::time_point t, const char* fmt);
+
+}  // namespace impl
+
+/// The canonical URI: the wire path as is for S3; for other services (normalize_path), the path
+/// with dot segments and duplicate slashes removed and then percent-encoded once more, which is
+/// the spec's "encode each segment twice" applied to an already encoded path.
+S3DB_DECL std::string canonical_uri(const Request& r);
+
+/// `name=value` pairs, each side RFC 3986-encoded, sorted by encoded name then value, joined with
+/// '&'; an empty value stays as `name=`. The result is also a valid query string to send.
+S3DB_DECL std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query);
+
+/// The six-part canonical request. Sets *signed_headers to the `;`-joined list of signed header
+/// names. Throws ConfigError when there is no host header or no payload hash.
+S3DB_DECL std::string canonical_request(const Request& r, std::string* signed_headers = nullptr);
+
+S3DB_DECL std::string string_to_sign(std::string_view amz_date, const Scope& s, std::string_view canonical_request);
+
+/// HMAC chain "AWS4"+secret → date → region → service → "aws4_request", raw bytes. Keys are cached
+/// per (secret, date, region, service): one key serves a whole day of requests.
+S3DB_DECL std::string signing_key(std::string_view secret, const Scope& s);
+
+/// Hex HMAC-SHA256 of the string to sign under the derived key.
+S3DB_DECL std::string signature(std::string_view secret, std::string_view amz_date, const Scope& s,
+                                std::string_view canonical_request);
+
+/// "20150830T123600Z"
+S3DB_DECL std::string amz_date(std::chrono::system_clock::time_point t);
+
+S3DB_DECL Scope make_scope(std::string_view amz_date, std::string_view region, std::string_view service);
+
+/// The Authorization header value for an already computed signature.
+S3DB_DECL std::string authorization(std::string_view access_key_id, const Scope& s, std::string_view signed_headers,
+                                    std::string_view signature_hex);
+
+/// Adds x-amz-date, x-amz-security-token (when the credentials have a session token) and
+/// authorization to r.headers, replacing any earlier ones, so a retried request can be re-signed.
+/// Callers put host and (for S3) x-amz-content-sha256 into r.headers first.
+S3DB_DECL void sign_request(Request& r, const Credentials& c, std::string_view region, std::string_view service,
+                            std::chrono::system_clock::time_point now);
+
+/// The query string of a presigned URL (encoded, without '?'): r.query plus X-Amz-Algorithm,
+/// -Credential, -Date, -Expires, -SignedHeaders (host and the other headers in r.headers, which the
+/// user of the URL must then send), -Security-Token when there is one, and -Signature last.
+/// For S3, r.payload_hash is normally "UNSIGNED-PAYLOAD".
+S3DB_DECL std::string presign_query(const Request& r, const Credentials& c, std::string_view region,
+                                    std::string_view service, std::chrono::system_clock::time_point now,
+                                    std::chrono::seconds expires);
+
+}  // namespace s3db::detail::sigv4
+
+#if S3DB_DEFINE_BODIES
+#include <algorithm>
+#include <ctime>
+#include <iterator>
+#include <mutex>
+
+namespace s3db::detail::sigv4 {
+
+namespace impl {
+
+S3DB_DECL std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return out;
 }
 
-inline bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+S3DB_DECL bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-/// Trims and collapses every run of whitespace, including the line breaks of a folded
-/// (multi-line) value, to one space.
-inline std::string header_value(std::string_view v) {
+S3DB_DECL std::string header_value(std::string_view v) {
     std::string out;
     out.reserve(v.size());
     bool pending_space = false;
@@ -78,20 +162,14 @@ inline std::string header_value(std::string_view v) {
     return out;
 }
 
-/// Headers that are never signed: `authorization` carries the signature itself; the others are
-/// hop-by-hop or rewritten by proxies and HTTP stacks (curl sets `expect` on its own), so signing
-/// them would make valid requests fail verification after they are changed in transit.
-inline bool unsignable(std::string_view name) noexcept {
+S3DB_DECL bool unsignable(std::string_view name) noexcept {
     static constexpr std::string_view skip[] = {
         "authorization", "connection", "expect",  "keep-alive", "proxy-authorization", "te",
         "trailer",       "transfer-encoding",     "upgrade",    "user-agent",          "x-amzn-trace-id"};
     return std::find(std::begin(skip), std::end(skip), name) != std::end(skip);
 }
 
-/// Lowercased name → values in the order given (duplicates joined with ',' later).
-using HeaderMap = std::map<std::string, std::vector<std::string>>;
-
-inline HeaderMap signable_headers(const std::vector<std::pair<std::string, std::string>>& headers) {
+S3DB_DECL HeaderMap signable_headers(const std::vector<std::pair<std::string, std::string>>& headers) {
     HeaderMap out;
     for (const auto& [name, value] : headers) {
         std::string n = lower(header_value(name));
@@ -102,7 +180,7 @@ inline HeaderMap signable_headers(const std::vector<std::pair<std::string, std::
     return out;
 }
 
-inline std::string signed_header_list(const HeaderMap& h) {
+S3DB_DECL std::string signed_header_list(const HeaderMap& h) {
     std::string out;
     for (const auto& [name, values] : h) {
         if (!out.empty()) out += ';';
@@ -111,9 +189,7 @@ inline std::string signed_header_list(const HeaderMap& h) {
     return out;
 }
 
-/// RFC 3986 dot-segment removal, plus collapsing of empty segments ("//"), as SigV4 asks of
-/// non-S3 services. A path ending in '/', '.' or '..' keeps a trailing slash.
-inline std::string normalize_path(std::string_view path) {
+S3DB_DECL std::string normalize_path(std::string_view path) {
     std::vector<std::string_view> out;
     bool trailing_slash = false;
     std::size_t pos = 0;
@@ -142,15 +218,15 @@ inline std::string normalize_path(std::string_view path) {
     return result;
 }
 
-inline void remove_headers(std::vector<std::pair<std::string, std::string>>& headers,
-                           std::initializer_list<std::string_view> names) {
+S3DB_DECL void remove_headers(std::vector<std::pair<std::string, std::string>>& headers,
+                              std::initializer_list<std::string_view> names) {
     std::erase_if(headers, [&](const auto& h) {
         std::string n = lower(header_value(h.first));
         return std::find(names.begin(), names.end(), n) != names.end();
     });
 }
 
-inline std::string format_utc(std::chrono::system_clock::time_point t, const char* fmt) {
+S3DB_DECL std::string format_utc(std::chrono::system_clock::time_point t, const char* fmt) {
     std::time_t tt = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};
     gmtime_r(&tt, &tm);
@@ -161,17 +237,12 @@ inline std::string format_utc(std::chrono::system_clock::time_point t, const cha
 
 }  // namespace impl
 
-/// The canonical URI: the wire path as is for S3; for other services (normalize_path), the path
-/// with dot segments and duplicate slashes removed and then percent-encoded once more, which is
-/// the spec's "encode each segment twice" applied to an already encoded path.
-inline std::string canonical_uri(const Request& r) {
+S3DB_DECL std::string canonical_uri(const Request& r) {
     if (!r.normalize_path) return r.path.empty() ? std::string("/") : r.path;
     return uri_encode(impl::normalize_path(r.path), UriSet::unreserved_path);
 }
 
-/// `name=value` pairs, each side RFC 3986-encoded, sorted by encoded name then value, joined with
-/// '&'; an empty value stays as `name=`. The result is also a valid query string to send.
-inline std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
+S3DB_DECL std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
     std::vector<std::pair<std::string, std::string>> enc;
     enc.reserve(query.size());
     for (const auto& [k, v] : query) enc.emplace_back(uri_encode(k), uri_encode(v));
@@ -186,9 +257,7 @@ inline std::string canonical_query(const std::vector<std::pair<std::string, std:
     return out;
 }
 
-/// The six-part canonical request. Sets *signed_headers to the `;`-joined list of signed header
-/// names. Throws ConfigError when there is no host header or no payload hash.
-inline std::string canonical_request(const Request& r, std::string* signed_headers = nullptr) {
+S3DB_DECL std::string canonical_request(const Request& r, std::string* signed_headers) {
     if (r.payload_hash.empty())
         throw ConfigError("SigV4: payload_hash is empty (use the body's SHA-256 hex or UNSIGNED-PAYLOAD)");
     auto headers = impl::signable_headers(r.headers);
@@ -216,7 +285,7 @@ inline std::string canonical_request(const Request& r, std::string* signed_heade
     return out;
 }
 
-inline std::string string_to_sign(std::string_view amz_date, const Scope& s, std::string_view canonical_request) {
+S3DB_DECL std::string string_to_sign(std::string_view amz_date, const Scope& s, std::string_view canonical_request) {
     std::string out(algorithm);
     out += '\n';
     out += amz_date;
@@ -227,9 +296,7 @@ inline std::string string_to_sign(std::string_view amz_date, const Scope& s, std
     return out;
 }
 
-/// HMAC chain "AWS4"+secret → date → region → service → "aws4_request", raw bytes. Keys are cached
-/// per (secret, date, region, service): one key serves a whole day of requests.
-inline std::string signing_key(std::string_view secret, const Scope& s) {
+S3DB_DECL std::string signing_key(std::string_view secret, const Scope& s) {
     static std::mutex mutex;
     static std::map<std::string, std::string, std::less<>> cache;
     std::string id;
@@ -249,22 +316,19 @@ inline std::string signing_key(std::string_view secret, const Scope& s) {
     return key;
 }
 
-/// Hex HMAC-SHA256 of the string to sign under the derived key.
-inline std::string signature(std::string_view secret, std::string_view amz_date, const Scope& s,
-                             std::string_view canonical_request) {
+S3DB_DECL std::string signature(std::string_view secret, std::string_view amz_date, const Scope& s,
+                                std::string_view canonical_request) {
     return to_hex(hmac_sha256(signing_key(secret, s), string_to_sign(amz_date, s, canonical_request)));
 }
 
-/// "20150830T123600Z"
-inline std::string amz_date(std::chrono::system_clock::time_point t) { return impl::format_utc(t, "%Y%m%dT%H%M%SZ"); }
+S3DB_DECL std::string amz_date(std::chrono::system_clock::time_point t) { return impl::format_utc(t, "%Y%m%dT%H%M%SZ"); }
 
-inline Scope make_scope(std::string_view amz_date, std::string_view region, std::string_view service) {
+S3DB_DECL Scope make_scope(std::string_view amz_date, std::string_view region, std::string_view service) {
     return Scope{std::string(amz_date.substr(0, 8)), std::string(region), std::string(service)};
 }
 
-/// The Authorization header value for an already computed signature.
-inline std::string authorization(std::string_view access_key_id, const Scope& s, std::string_view signed_headers,
-                                 std::string_view signature_hex) {
+S3DB_DECL std::string authorization(std::string_view access_key_id, const Scope& s, std::string_view signed_headers,
+                                    std::string_view signature_hex) {
     std::string out(algorithm);
     out += " Credential=";
     out += access_key_id;
@@ -277,11 +341,8 @@ inline std::string authorization(std::string_view access_key_id, const Scope& s,
     return out;
 }
 
-/// Adds x-amz-date, x-amz-security-token (when the credentials have a session token) and
-/// authorization to r.headers, replacing any earlier ones, so a retried request can be re-signed.
-/// Callers put host and (for S3) x-amz-content-sha256 into r.headers first.
-inline void sign_request(Request& r, const Credentials& c, std::string_view region, std::string_view service,
-                         std::chrono::system_clock::time_point now) {
+S3DB_DECL void sign_request(Request& r, const Credentials& c, std::string_view region, std::string_view service,
+                            std::chrono::system_clock::time_point now) {
     if (!c.complete()) throw ConfigError("SigV4: cannot sign without an access key id and a secret access key");
     impl::remove_headers(r.headers, {"authorization", "x-amz-date", "x-amz-security-token"});
     std::string date = amz_date(now);
@@ -294,13 +355,9 @@ inline void sign_request(Request& r, const Credentials& c, std::string_view regi
                                                           signature(c.secret_access_key, date, scope, creq)));
 }
 
-/// The query string of a presigned URL (encoded, without '?'): r.query plus X-Amz-Algorithm,
-/// -Credential, -Date, -Expires, -SignedHeaders (host and the other headers in r.headers, which the
-/// user of the URL must then send), -Security-Token when there is one, and -Signature last.
-/// For S3, r.payload_hash is normally "UNSIGNED-PAYLOAD".
-inline std::string presign_query(const Request& r, const Credentials& c, std::string_view region,
-                                 std::string_view service, std::chrono::system_clock::time_point now,
-                                 std::chrono::seconds expires) {
+S3DB_DECL std::string presign_query(const Request& r, const Credentials& c, std::string_view region,
+                                    std::string_view service, std::chrono::system_clock::time_point now,
+                                    std::chrono::seconds expires) {
     if (!c.complete()) throw ConfigError("SigV4: cannot presign without an access key id and a secret access key");
     if (expires.count() < 1 || expires > max_presign_expiry)
         throw ConfigError("SigV4: a presigned URL must expire within 1 second to 7 days, not " +
@@ -321,3 +378,4 @@ inline std::string presign_query(const Request& r, const Credentials& c, std::st
 }
 
 }  // namespace s3db::detail::sigv4
+#endif  // S3DB_DEFINE_BODIES
