@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cmake/install-packages.sh cmake g++ ninja-build libcurl4-openssl-dev libssl-dev nlohmann-json3-dev librange-v3-dev
+cmake/install-packages.sh cmake g++ ninja-build libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
 
 cmake -S . -B build-examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
     -DS3DB_BUILD_TESTS=OFF -DS3DB_BUILD_BENCH=OFF -DS3DB_BUILD_EXAMPLES=ON

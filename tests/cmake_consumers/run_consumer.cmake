@@ -1,7 +1,7 @@
 # Builds and runs the tiny consumer program the way a user of s3db would, in a fresh directory:
 #   KIND=find_package      `cmake --install` into a new prefix, then find_package(s3db CONFIG REQUIRED)
 #   KIND=add_subdirectory  add_subdirectory(<s3db source tree>)
-#   KIND=vendored          a copy of include/ only; the project finds the four packages itself
+#   KIND=vendored          a copy of include/ only; the project finds the three packages itself
 #   KIND=pkg_config        `cmake --install` into a new prefix, then the compiler with `pkg-config s3db`
 # Usage (see tests/CMakeLists.txt): cmake -DKIND=... -DS3DB_SOURCE_DIR=... -DS3DB_BINARY_DIR=...
 #   -DCONSUMERS_DIR=... -DWORK_DIR=... -DGENERATOR=... -DCXX_COMPILER=... [-DBUILD_TYPE=...] -P run_consumer.cmake
