@@ -58,8 +58,9 @@ free_port() {
 export RGW_PORT=${RGW_PORT:-$(free_port 7480)}
 export MON_PORT=${MON_PORT:-$(free_port 6789)}
 export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-$RGW_PORT}
+# ctest starts the server before the first test that needs it and stops it after the last (the
+# fixture in tests/CMakeLists.txt); the trap stops it too when ctest itself is interrupted.
 trap 'cmake/test-servers.sh stop' EXIT
-cmake/test-servers.sh start
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
 status=0
