@@ -15,6 +15,7 @@
 #include "s3db/core/observed.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/plugin_locks.hpp"
 #include "s3db/core/plugin_storage.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/core/schema.hpp"

@@ -24,6 +24,9 @@
 // relative one, which lands under `plugin=<slug>/`; keys of other plugins or of records are refused.
 //
 // Thread-safety: every member may be called from several threads at once; copies share the batch pool.
+//
+// The lock types (Lock, LockOptions) are in core/plugin_locks.hpp; taking and releasing locks are
+// members here.
 
 #include <algorithm>
 #include <atomic>
@@ -47,6 +50,7 @@
 #include "s3db/errors.hpp"
 #include "s3db/detail/config.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/core/plugin_locks.hpp"
 #include "s3db/detail/js_text.hpp"
 #include "s3db/detail/metadata_codec.hpp"
 #include "s3db/transport/s3/retry.hpp"
@@ -84,20 +88,6 @@ struct CounterOptions {
 
 struct ListKeysOptions {
     std::optional<std::size_t> limit{};  // at most this many keys; all of them when unset
-};
-
-struct LockOptions {
-    std::chrono::seconds ttl{30};           // the lock expires (and may be taken over) after this
-    std::chrono::milliseconds timeout{0};   // how long to wait for a live lock to go; 0 = one try
-    std::string worker_id = "unknown";      // recorded in the lock, for humans
-};
-
-/// A held lock. `etag` identifies the version written by its holder: release and extend are
-/// conditional on it.
-struct Lock {
-    std::string name, key, token, worker_id;
-    std::chrono::system_clock::time_point acquired_at{}, expires_at{};
-    std::string etag;
 };
 
 /// An entry with the ETag of the version read (for `set_if_version`).

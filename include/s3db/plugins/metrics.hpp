@@ -8,15 +8,20 @@
 //   db.plugin<Metrics>().get_metrics().to_json();   // the seed's {performance, usage, errors, cache}
 //   db.plugin<Metrics>().prometheus();              // text exposition, version 0.0.4
 //
-// The hot path (on_operation) finds the (resource, operation) series in an open-addressing table
-// read without a lock (series are only ever added; a full table is replaced by a bigger one under a
-// mutex, and the old one stays readable), then updates it under that series' own mutex: threads on
-// different series never meet, and nothing allocates once a series exists.
+// This header holds the plugin: its options and results, the hooks, get_metrics(), prometheus()
+// and flush() to its resources. Its parts:
+//   metrics/histogram.hpp    LogHistogram, the latency histogram of a series
+//   metrics/series.hpp       the (resource, operation) series and the table that finds them
+//   metrics/prometheus.hpp   the Prometheus text format (0.0.4) writer
 //
-// Latency percentiles come from a fixed-bucket log-linear histogram per series (16 sub-buckets per
-// power of two of nanoseconds, 656 buckets, 1 ns to 2^44 ns ≈ 4.9 h, longer ones in the last
-// bucket). A percentile is the midpoint of the bucket holding the nearest-rank sample, clamped to the
-// exact min and max: it is within 1/32 (3.125 %) of that sample's true value.
+// The hot path (on_operation) finds the (resource, operation) series in an open-addressing table
+// read without a lock, then updates it under that series' own mutex: threads on different series
+// never meet, and nothing allocates once a series exists.
+//
+// Latency percentiles come from a fixed-bucket log-linear histogram per series (1 ns to 2^44 ns ≈
+// 4.9 h, longer ones in the last bucket). A percentile is the midpoint of the bucket holding the
+// nearest-rank sample, clamped to the exact min and max: it is within 1/32 (3.125 %) of that
+// sample's true value.
 //
 // Counts, errors, totals, min and max are exact. `sample_rate` picks which operations are timed into
 // the histogram and the performance log (a per-series splitmix64 stream seeded from `sample_seed`:
@@ -37,11 +42,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -70,6 +73,9 @@
 #include "s3db/detail/time.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/transport/transport.hpp"
+#include "s3db/plugins/metrics/histogram.hpp"
+#include "s3db/plugins/metrics/prometheus.hpp"
+#include "s3db/plugins/metrics/series.hpp"
 
 namespace s3db {
 
@@ -210,148 +216,6 @@ namespace detail {
 
 inline double metrics_ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 
-/// String equality inlined for the short names of the hot path (std::string's == calls memcmp).
-inline bool metrics_same(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    if (a.data() == b.data()) return true;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i] != b[i]) return false;
-    return true;
-}
-
-/// Log-linear histogram of nanoseconds: values below 16 exact, then 16 buckets per power of two.
-class LogHistogram {
-public:
-    static constexpr unsigned sub_bits = 4;
-    static constexpr std::uint64_t sub = 1u << sub_bits;
-    static constexpr unsigned max_exponent = 43;  // [2^43, 2^44) is the last regular octave
-    static constexpr std::size_t size = (max_exponent - sub_bits + 2) * sub;
-
-    static std::size_t index(std::uint64_t v) noexcept {
-        if (v < sub) return static_cast<std::size_t>(v);
-        const unsigned e = static_cast<unsigned>(std::bit_width(v)) - 1;
-        if (e > max_exponent) return size - 1;
-        return (e - sub_bits + 1) * sub + ((v >> (e - sub_bits)) & (sub - 1));
-    }
-    static std::uint64_t lower(std::size_t i) noexcept {
-        if (i < sub) return i;
-        const std::size_t octave = i / sub;
-        return (sub + i % sub) << (octave - 1);
-    }
-    static std::uint64_t width(std::size_t i) noexcept { return i < sub ? 1 : std::uint64_t{1} << (i / sub - 1); }
-    /// The bucket's midpoint: within width/2 <= lower/32 of any value in it.
-    static std::uint64_t representative(std::size_t i) noexcept { return lower(i) + (width(i) - 1) / 2; }
-
-    void add(std::uint64_t v) noexcept {
-        ++counts_[index(v)];
-        ++n_;
-    }
-    std::uint64_t count() const noexcept { return n_; }
-
-    /// The nearest-rank q-quantile (q in [0, 1]) as its bucket's midpoint, clamped to [lo, hi].
-    S3DB_DECL std::uint64_t quantile(double q, std::uint64_t lo = 0, std::uint64_t hi = ~std::uint64_t{0}) const noexcept;
-
-    S3DB_DECL LogHistogram& operator+=(const LogHistogram& o) noexcept;
-    /// What was added since `base` (a copy of this histogram taken earlier).
-    S3DB_DECL LogHistogram since(const LogHistogram& base) const noexcept;
-
-private:
-    std::array<std::uint64_t, size> counts_{};
-    std::uint64_t n_ = 0;
-};
-
-inline std::uint64_t metrics_splitmix(std::uint64_t& state) noexcept {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-struct MetricsPerfSample {
-    std::uint64_t ns;
-    std::int64_t ms;  // when it finished
-};
-
-/// One (resource, operation): everything under its own mutex.
-struct MetricsSeries {
-    MetricsSeries(std::string_view r, std::string_view op, std::size_t h, std::uint64_t seed)
-        : resource(r), operation(op), hash(h), rng(seed ^ h) {}
-
-    const std::string resource;
-    const std::string operation;
-    const std::size_t hash;
-
-    mutable std::mutex mutex;
-    std::uint64_t count = 0, errors = 0, slow = 0;
-    std::uint64_t total_ns = 0;
-    std::uint64_t min_ns = ~std::uint64_t{0}, max_ns = 0;
-    std::uint64_t timed_ns = 0;  // sum of the durations in `histogram`
-    LogHistogram histogram;
-    std::array<std::uint64_t, 24> hourly{};
-    std::uint64_t rng;
-    std::vector<MetricsPerfSample> perf;
-};
-
-/// (resource, operation) -> series. Lookups take no lock; additions take `mutex_`.
-class MetricsSeriesTable {
-public:
-    S3DB_DECL MetricsSeriesTable();
-
-    /// Inline, 8 bytes a step: names are short, and a library call per lookup showed in profiles.
-    static std::size_t hash(std::string_view r, std::string_view op) noexcept {
-        std::uint64_t h = 0x243f6a8885a308d3ULL ^ (static_cast<std::uint64_t>(r.size()) << 32 | op.size());
-        auto mix = [&h](std::string_view s) {
-            std::size_t i = 0;
-            for (; i + 8 <= s.size(); i += 8) {
-                std::uint64_t w;
-                std::memcpy(&w, s.data() + i, 8);
-                h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-                h ^= h >> 29;
-            }
-            std::uint64_t w = 0;
-            for (std::size_t k = 0; i < s.size(); ++i, k += 8) w |= std::uint64_t(static_cast<unsigned char>(s[i])) << k;
-            h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-            h ^= h >> 31;
-        };
-        mix(r);
-        mix(op);
-        return static_cast<std::size_t>(h);
-    }
-
-    MetricsSeries& get(std::string_view r, std::string_view op, std::uint64_t seed) {
-        const std::size_t h = hash(r, op);
-        if (MetricsSeries* s = find(table_.load(std::memory_order_acquire), r, op, h)) return *s;
-        return add(r, op, h, seed);
-    }
-
-    /// Every series so far, in the order they appeared.
-    S3DB_DECL std::vector<MetricsSeries*> all() const;
-
-private:
-    struct Table {
-        S3DB_DECL explicit Table(std::size_t capacity);
-        std::size_t mask;
-        std::unique_ptr<std::atomic<MetricsSeries*>[]> slots;
-    };
-
-    static MetricsSeries* find(const Table* t, std::string_view r, std::string_view op, std::size_t h) noexcept {
-        for (std::size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-            MetricsSeries* s = t->slots[i].load(std::memory_order_acquire);
-            if (!s) return nullptr;
-            if (s->hash == h && metrics_same(s->operation, op) && metrics_same(s->resource, r)) return s;
-        }
-    }
-    S3DB_DECL static void place(Table& t, MetricsSeries* s) noexcept;
-    S3DB_DECL void publish(std::size_t capacity);
-
-    S3DB_DECL MetricsSeries& add(std::string_view r, std::string_view op, std::size_t h, std::uint64_t seed);
-
-    std::atomic<Table*> table_{nullptr};
-    mutable std::mutex mutex_;
-    std::vector<std::unique_ptr<Table>> tables_;
-    std::vector<std::unique_ptr<MetricsSeries>> series_;
-};
-
 /// "s3db::RecordNotFound" -> "RecordNotFound"; other types keep their namespaces ("std::bad_alloc").
 S3DB_DECL std::string metrics_type_name(const std::type_info& type);
 
@@ -361,18 +225,6 @@ S3DB_DECL std::string metrics_record_id(std::string_view prefix, std::int64_t ms
 
 /// 0 inserts, 1 updates, 2 deletes, 3 reads.
 S3DB_DECL int metrics_usage_kind(std::string_view op) noexcept;
-
-// ---- Prometheus text format (0.0.4) ---------------------------------------------------------------
-
-S3DB_DECL void prometheus_label_value(std::string& out, std::string_view v);
-
-S3DB_DECL void prometheus_number(std::string& out, double v);
-
-S3DB_DECL void prometheus_family(std::string& out, std::string_view name, std::string_view type, std::string_view help);
-
-/// One sample: name{labels…} value. `labels` are (name, value) pairs; values are escaped here.
-S3DB_DECL void prometheus_sample(std::string& out, std::string_view name,
-                                 std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double v);
 
 /// The plugin's resources, type-erased at install (the plugin is not a template).
 struct MetricsBackend {
@@ -632,8 +484,6 @@ private:
 }  // namespace s3db
 
 #if S3DB_DEFINE_BODIES
-#include <charconv>
-#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <limits>
@@ -706,71 +556,6 @@ S3DB_DECL json MetricsFlushResult::to_json() const {
 
 namespace detail {
 
-S3DB_DECL std::uint64_t LogHistogram::quantile(double q, std::uint64_t lo, std::uint64_t hi) const noexcept {
-    if (n_ == 0) return 0;
-    const double wanted = std::ceil(std::clamp(q, 0.0, 1.0) * static_cast<double>(n_));
-    const std::uint64_t rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(wanted));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < size; ++i) {
-        seen += counts_[i];
-        if (seen >= rank) return std::clamp(representative(i), lo, std::max(lo, hi));
-    }
-    return std::clamp(representative(size - 1), lo, std::max(lo, hi));
-}
-
-S3DB_DECL LogHistogram& LogHistogram::operator+=(const LogHistogram& o) noexcept {
-    for (std::size_t i = 0; i < size; ++i) counts_[i] += o.counts_[i];
-    n_ += o.n_;
-    return *this;
-}
-
-S3DB_DECL LogHistogram LogHistogram::since(const LogHistogram& base) const noexcept {
-    LogHistogram d;
-    for (std::size_t i = 0; i < size; ++i) d.counts_[i] = counts_[i] - base.counts_[i];
-    d.n_ = n_ - base.n_;
-    return d;
-}
-
-S3DB_DECL MetricsSeriesTable::MetricsSeriesTable() { publish(64); }
-
-S3DB_DECL std::vector<MetricsSeries*> MetricsSeriesTable::all() const {
-    std::lock_guard lock(mutex_);
-    std::vector<MetricsSeries*> out;
-    out.reserve(series_.size());
-    for (auto& s : series_) out.push_back(s.get());
-    return out;
-}
-
-S3DB_DECL MetricsSeriesTable::Table::Table(std::size_t capacity)
-    : mask(capacity - 1), slots(new std::atomic<MetricsSeries*>[capacity]) {
-    for (std::size_t i = 0; i < capacity; ++i) slots[i].store(nullptr, std::memory_order_relaxed);
-}
-
-S3DB_DECL void MetricsSeriesTable::place(Table& t, MetricsSeries* s) noexcept {
-    std::size_t i = s->hash & t.mask;
-    while (t.slots[i].load(std::memory_order_relaxed)) i = (i + 1) & t.mask;
-    t.slots[i].store(s, std::memory_order_release);
-}
-
-S3DB_DECL void MetricsSeriesTable::publish(std::size_t capacity) {
-    auto t = std::make_unique<Table>(capacity);
-    for (auto& s : series_) place(*t, s.get());
-    table_.store(t.get(), std::memory_order_release);
-    tables_.push_back(std::move(t));  // older tables stay: a reader may still be probing one
-}
-
-S3DB_DECL MetricsSeries& MetricsSeriesTable::add(std::string_view r, std::string_view op, std::size_t h, std::uint64_t seed) {
-    std::lock_guard lock(mutex_);
-    Table* t = table_.load(std::memory_order_relaxed);
-    if (MetricsSeries* s = find(t, r, op, h)) return *s;
-    auto s = std::make_unique<MetricsSeries>(r, op, h, seed);
-    MetricsSeries* raw = s.get();
-    series_.push_back(std::move(s));
-    if (series_.size() * 2 > t->mask + 1) publish((t->mask + 1) * 2);  // places the new one too
-    else place(*t, raw);
-    return *raw;
-}
-
 S3DB_DECL std::string metrics_type_name(const std::type_info& type) {
     std::string name = type.name();
 #ifdef S3DB_DETAIL_HAS_CXXABI
@@ -806,50 +591,6 @@ S3DB_DECL int metrics_usage_kind(std::string_view op) noexcept {
     if (op == "update" || op == "patch" || op == "replace" || op == "upsert") return 1;
     if (op == "delete" || op == "delete_many" || op == "delete_all") return 2;
     return 3;
-}
-
-S3DB_DECL void prometheus_label_value(std::string& out, std::string_view v) {
-    for (char c : v) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
-    }
-}
-
-S3DB_DECL void prometheus_number(std::string& out, double v) {
-    if (std::isnan(v)) out += "NaN";
-    else if (std::isinf(v)) out += v > 0 ? "+Inf" : "-Inf";
-    else {
-        char buf[64];
-        auto r = std::to_chars(buf, buf + sizeof buf, v);
-        out.append(buf, r.ptr);
-    }
-}
-
-S3DB_DECL void prometheus_family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-}
-
-S3DB_DECL void prometheus_sample(std::string& out, std::string_view name,
-                                 std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double v) {
-    out.append(name);
-    if (labels.size()) {
-        out += '{';
-        bool first = true;
-        for (auto& [k, val] : labels) {
-            if (!first) out += ',';
-            first = false;
-            out.append(k).append("=\"");
-            prometheus_label_value(out, val);
-            out += '"';
-        }
-        out += '}';
-    }
-    out += ' ';
-    prometheus_number(out, v);
-    out += '\n';
 }
 
 S3DB_DECL MetricsCore::MetricsCore(MetricsOptions o) : options(std::move(o)) {
