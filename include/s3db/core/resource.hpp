@@ -175,7 +175,7 @@ public:
             auto refs = partitions_.refs(record.result, ctx.id);
             PutOptions o = put_options(std::move(record.stored));
             detail::stamp_write_tokens(o.metadata, {}, detail::new_write_token(), settings_.metadata_limit);
-            write_refs(refs);
+            write_refs(ctx.id, refs);
             transport_.put(key_of(ctx.id), record.body, std::move(o));
             return finish<Hook::after_replace>(ctx, "replaced", std::move(record.result));
         });
@@ -566,7 +566,7 @@ private:
         const bool has_token = o.metadata.contains(detail::write_tokens_key);
         // Refs first: a record is never stored without its refs. A writer killed in between leaves
         // refs without a record, which listings skip and clean up (after stale_ref_grace).
-        write_refs(refs);
+        write_refs(ctx.id, refs);
         auto not_inserted = [&] { retire_refs(ctx.id, keys_of(refs)); };
         auto created_by_other = [&](const Fetched& current) {
             // The chain is whole back to its creation (fewer tokens than kept): its first token is
@@ -1203,8 +1203,9 @@ private:
     //  3. when that read or put fails, the ref is put back anyway: a stale ref costs a listing one
     //     read, a missing one loses a record. Stale refs are deleted by listings and `repair`.
 
-    /// Puts refs; if one fails, those written are removed (settled) and the failure rethrown.
-    void write_refs(const std::vector<PartitionRef>& refs) {
+    /// Puts the refs of record `id`; if one fails, those written are removed (settled) and the
+    /// failure rethrown.
+    void write_refs(std::string_view id, const std::vector<PartitionRef>& refs) {
         std::size_t written = 0;
         try {
             for (; written < refs.size(); ++written) put_ref(refs[written].key);
@@ -1212,8 +1213,7 @@ private:
             if (written) {
                 std::vector<std::string> keys;
                 for (std::size_t i = 0; i < written; ++i) keys.push_back(refs[i].key);
-                auto id = partitions_.parse_ref(keys.front());
-                if (id) retire_refs(id->id, std::move(keys));
+                retire_refs(id, std::move(keys));
             }
             throw;
         }
