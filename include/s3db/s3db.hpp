@@ -12,6 +12,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
+#include "s3db/core/listing.hpp"
 #include "s3db/core/observed.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/plugin.hpp"

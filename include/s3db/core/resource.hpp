@@ -3,7 +3,8 @@
 // (`resource=<name>/data/id=<id>`, fields in metadata, overflow by behavior, partition refs).
 // Every operation validates before it writes, sends the fewest requests the layout allows, and
 // leaves no partial record behind when a request fails. Thread-safe: operations may run
-// concurrently; hooks and listeners are registered before use.
+// concurrently; hooks and listeners are registered before use. What listing needs apart from the
+// resource (ListQuery, Page, the LIST walk, RecordRange) is in listing.hpp.
 
 #include <atomic>
 #include <chrono>
@@ -30,6 +31,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
+#include "s3db/core/listing.hpp"
 #include "s3db/core/catalogue.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/schema.hpp"
@@ -43,37 +45,10 @@ namespace s3db {
 
 using json = nlohmann::json;
 
-/// Options of list, list_ids, count and stream.
-struct ListQuery {
-    std::string partition{};             // list through this partition's refs
-    json values = json::object();        // partition field -> value
-    std::size_t limit = 0;               // 0: no limit
-    std::string cursor{};                // from a previous page
-    bool cache = true;                   // false: plugins that answer reads (the cache) are bypassed
-    // Records that cannot be decoded (CorruptRecord): skipped and reported by default (the resource's
-    // "skipped" event and skipped_records()); true throws instead.
-    bool strict_decoding = false;
-
-    json to_json() const {
-        json j{{"partition", partition}, {"values", values}, {"limit", limit}, {"cursor", cursor}};
-        if (strict_decoding) j["strict_decoding"] = true;  // only then, so cache keys stay as they were
-        return j;
-    }
-};
-
 /// Options of reads by id.
 struct ReadOptions {
     bool cache = true;  // false: plugins that answer reads (the cache) are bypassed
 };
-
-struct Page {
-    std::vector<json> items;
-    std::string next_cursor;  // empty on the last page
-};
-
-template <class Res>
-class RecordRange;
-
 
 /// `Host` is what the resource tells about its operations (the database's plugins); `NoHost` for
 /// none. See core/hooks.hpp for what a host provides.
@@ -200,7 +175,7 @@ public:
             auto refs = partitions_.refs(record.result, ctx.id);
             PutOptions o = put_options(std::move(record.stored));
             detail::stamp_write_tokens(o.metadata, {}, detail::new_write_token(), settings_.metadata_limit);
-            write_refs(refs);
+            write_refs(ctx.id, refs);
             transport_.put(key_of(ctx.id), record.body, std::move(o));
             return finish<Hook::after_replace>(ctx, "replaced", std::move(record.result));
         });
@@ -500,7 +475,7 @@ public:
     std::vector<json> query(const json& filter, const std::function<bool(const json&)>& predicate = {},
                             ListQuery q = {}) {
         return observed("query", {}, [&] {
-            if (q.partition.empty()) plan_partition(filter, q);
+            if (q.partition.empty()) detail::plan_partition(partitions_, filter, q);
             auto params = [&] {
                 json j = q.to_json();
                 j["filter"] = filter;
@@ -591,7 +566,7 @@ private:
         const bool has_token = o.metadata.contains(detail::write_tokens_key);
         // Refs first: a record is never stored without its refs. A writer killed in between leaves
         // refs without a record, which listings skip and clean up (after stale_ref_grace).
-        write_refs(refs);
+        write_refs(ctx.id, refs);
         auto not_inserted = [&] { retire_refs(ctx.id, keys_of(refs)); };
         auto created_by_other = [&](const Fetched& current) {
             // The chain is whole back to its creation (fewer tokens than kept): its first token is
@@ -913,10 +888,10 @@ private:
         if (!q.partition.empty()) {
             std::vector<std::size_t> stale;
             for (std::size_t i = 0; i < out.size(); ++i)
-                if (!corrupt[i] && (out[i].is_null() || !matches_partition(q, out[i]))) stale.push_back(i);
+                if (!corrupt[i] && (out[i].is_null() || !detail::matches_partition(partitions_, q, out[i]))) stale.push_back(i);
             if (!stale.empty()) clean_stale_refs(q, ids, stale);
         }
-        std::erase_if(out, [&](const json& r) { return r.is_null() || !matches_partition(q, r); });
+        std::erase_if(out, [&](const json& r) { return r.is_null() || !detail::matches_partition(partitions_, q, r); });
         return out;
     }
 
@@ -1228,8 +1203,9 @@ private:
     //  3. when that read or put fails, the ref is put back anyway: a stale ref costs a listing one
     //     read, a missing one loses a record. Stale refs are deleted by listings and `repair`.
 
-    /// Puts refs; if one fails, those written are removed (settled) and the failure rethrown.
-    void write_refs(const std::vector<PartitionRef>& refs) {
+    /// Puts the refs of record `id`; if one fails, those written are removed (settled) and the
+    /// failure rethrown.
+    void write_refs(std::string_view id, const std::vector<PartitionRef>& refs) {
         std::size_t written = 0;
         try {
             for (; written < refs.size(); ++written) put_ref(refs[written].key);
@@ -1237,8 +1213,7 @@ private:
             if (written) {
                 std::vector<std::string> keys;
                 for (std::size_t i = 0; i < written; ++i) keys.push_back(refs[i].key);
-                auto id = partitions_.parse_ref(keys.front());
-                if (id) retire_refs(id->id, std::move(keys));
+                retire_refs(id, std::move(keys));
             }
             throw;
         }
@@ -1355,56 +1330,19 @@ private:
         return out;
     }
 
-    /// Walks the ids of the data prefix, or of a partition prefix, page by page from the cursor.
-    /// `hint` (0: none) lets the first LIST ask for no more keys than the caller wants.
-    /// Where a listing stands: the prefix it reads, the partition it filters on, the next LIST.
-    struct ListState {
-        std::string prefix;
-        std::optional<PartitionPrefix> part;
-        ListOptions options;
-        bool done = false;
-        std::size_t lists = 0;  // LIST requests so far
-    };
-
-    ListState list_state(const ListQuery& q, std::size_t hint) const {
-        ListState st;
-        st.prefix = data_prefix_ + "id=";
-        if (!q.partition.empty()) {
-            st.part = partitions_.prefix(q.partition, q.values);
-            st.prefix = st.part->key;
-        }
-        st.options.prefix = st.prefix;
-        if (hint) st.options.max_keys = std::min(hint, max_list_keys);
-        if (!q.cursor.empty()) {
-            auto after = detail::base64_decode(q.cursor);
-            if (!after) throw ConfigError("resource '" + config_.name + "': the cursor is not one this resource issued");
-            st.options.start_after = st.prefix + *after;
-        }
-        return st;
+    /// Where the listing of `q` starts (see listing.hpp).
+    detail::ListState list_state(const ListQuery& q, std::size_t hint) const {
+        return detail::list_state(partitions_, config_.name, data_prefix_, q, hint);
     }
 
     /// One LIST of the listing; visits each id with its position until `visit` says stop.
     template <class Visit>
-    bool scan_page(ListState& st, Visit&& visit) {
-        auto page = transport_.list(st.options);
-        ++st.lists;
-        for (auto& e : page.objects) {
-            if (st.part) {
-                auto ref = partitions_.parse_ref(e.key);
-                if (!ref || !st.part->matches(*ref)) continue;
-                if (!visit(std::string_view(ref->id), std::string_view(e.key).substr(st.prefix.size()))) return false;
-                continue;
-            }
-            auto id = std::string_view(e.key).substr(st.prefix.size());
-            // Ids hold no '/': such a key is another resource's (one named `<name>/data/id=<x>/...`).
-            if (id.find('/') != std::string_view::npos) continue;
-            if (!visit(id, id)) return false;
-        }
-        if (!page.truncated()) st.done = true;
-        st.options.continuation_token = page.next_continuation_token;
-        return true;
+    bool scan_page(detail::ListState& st, Visit&& visit) {
+        return detail::scan_page(transport_, partitions_, st, std::forward<Visit>(visit));
     }
 
+    /// Walks the ids of the data prefix, or of a partition prefix, page by page from the cursor.
+    /// `hint` (0: none) lets the first LIST ask for no more keys than the caller wants.
     template <class Visit>
     void scan(const ListQuery& q, std::size_t hint, Visit&& visit) {
         auto st = list_state(q, hint);
@@ -1413,7 +1351,7 @@ private:
     }
 
     /// The records of the next LIST page (1 LIST + their GETs on the pool); empty only at the end.
-    std::vector<json> next_records(ListState& st, const ListQuery& q) {
+    std::vector<json> next_records(detail::ListState& st, const ListQuery& q) {
         while (!st.done) {
             std::vector<std::string> ids;
             scan_page(st, [&](std::string_view id, std::string_view) {
@@ -1424,38 +1362,6 @@ private:
             if (!out.empty()) return out;
         }
         return {};
-    }
-
-    /// A partition listing can meet refs left by replace (or by a crash between writes): keep only
-    /// records whose current values still put them in the partition.
-    bool matches_partition(const ListQuery& q, const json& record) const {
-        if (q.partition.empty()) return true;
-        auto prefix = partitions_.prefix(q.partition, q.values);
-        std::optional<std::string> key;
-        try {
-            key = partitions_.key(q.partition, record, record.at("id").template get<std::string>());
-        } catch (const Error&) {  // a value no partition key can hold (stored by another tool): not in it
-            return false;
-        }
-        if (!key || !key->starts_with(prefix.key)) return false;
-        if (prefix.exact()) return true;
-        auto ref = partitions_.parse_ref(*key);
-        return ref && prefix.matches(*ref);
-    }
-
-    void plan_partition(const json& filter, ListQuery& q) const {
-        std::size_t best = 0;
-        for (const auto& p : partitions_.partitions()) {
-            bool covered = !p.fields.empty();
-            for (const auto& f : p.fields)
-                if (!filter.contains(f.name)) covered = false;
-            if (covered && p.fields.size() > best) {
-                best = p.fields.size();
-                q.partition = p.name;
-                q.values = json::object();
-                for (const auto& f : p.fields) q.values[f.name] = filter[f.name];
-            }
-        }
     }
 
     /// Values merged or copied before validation are checked for depth first: both recurse.
@@ -1509,72 +1415,6 @@ private:
     std::map<std::string, std::vector<Listener>, std::less<>> listeners_;
     Host* host_;
     std::atomic<std::uint64_t> partition_failures_{0};
-};
-
-/// The records of a resource (or of a partition), read lazily: one LIST page at a time (up to 1000
-/// keys), its records fetched on the pool, at most one page held. An input range: iterate it once.
-template <class Res>
-class RecordRange {
-public:
-    RecordRange(Res& resource, ListQuery q, std::size_t page_size)
-        : resource_(&resource), query_(std::move(q)), page_size_(page_size) {}
-
-    class iterator {
-    public:
-        using value_type = json;
-        using difference_type = std::ptrdiff_t;
-        using reference = json&;
-        using iterator_category = std::input_iterator_tag;
-
-        iterator() = default;
-        explicit iterator(RecordRange* r) noexcept : r_(r) {}
-        json& operator*() const { return r_->batch_[r_->position_]; }
-        json* operator->() const { return &**this; }
-        iterator& operator++() {
-            r_->advance();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& i, std::default_sentinel_t) noexcept { return i.at_end(); }
-
-    private:
-        bool at_end() const noexcept { return !r_ || r_->done_; }
-        RecordRange* r_ = nullptr;
-    };
-
-    iterator begin() {
-        if (!state_) {
-            state_.emplace(resource_->list_state(query_, page_size_));
-            fill();
-        }
-        return iterator(this);
-    }
-    std::default_sentinel_t end() const noexcept { return {}; }
-
-    /// LIST requests made so far.
-    std::size_t pages_read() const noexcept { return state_ ? state_->lists : 0; }
-
-private:
-    void advance() {
-        ++delivered_;
-        if (query_.limit && delivered_ >= query_.limit) done_ = true;
-        else if (++position_ >= batch_.size()) fill();
-    }
-    void fill() {
-        batch_.clear();
-        position_ = 0;
-        if (!state_->done) batch_ = resource_->next_records(*state_, query_);
-        done_ = batch_.empty();
-    }
-
-    Res* resource_;
-    ListQuery query_;
-    std::size_t page_size_;
-    std::optional<typename Res::ListState> state_;
-    std::vector<json> batch_;
-    std::size_t position_ = 0;
-    std::size_t delivered_ = 0;
-    bool done_ = false;
 };
 
 }  // namespace s3db
