@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "s3db/transport/any.hpp"
+#include "s3db/transport/memory.hpp"
 
 using namespace s3db;
 using Kind = ConnectionString::Kind;
