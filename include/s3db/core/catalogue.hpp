@@ -1,9 +1,10 @@
 #pragma once
 // s3db.json: the database's catalogue, in the layout s3db.js 21 reads and writes. Each resource
-// keeps every version of its definition (`versions.vN`, `currentVersion`) and a schema registry whose
-// attribute indices are permanent. The document is edited in place, so fields this library does not
-// know (another tool's plugin registries, hook descriptions) survive a rewrite, and it is written
-// with a conditional PUT: two processes creating different resources at once both survive.
+// keeps every version of its definition (`versions.vN`, `currentVersion`) and a schema registry
+// (schema_registry.hpp) whose attribute indices are permanent. The document is edited in place, so
+// fields this library does not know (another tool's plugin registries, hook descriptions) survive a
+// rewrite, and it is written with a conditional PUT: two processes creating different resources at
+// once both survive.
 
 #include <algorithm>
 #include <chrono>
@@ -16,9 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "s3db/core/codec.hpp"
+#include "s3db/core/schema_registry.hpp"
 #include "s3db/errors.hpp"
 #include "s3db/detail/config.hpp"
+#include "s3db/detail/js_text.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/transport/transport.hpp"
 

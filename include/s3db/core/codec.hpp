@@ -6,7 +6,8 @@
 // the `u:`/`b:` wire encoding.
 //
 // The mapper's output (MappedRecord) is kept as its own step because s3db.js's behaviors and its
-// 2 KB size accounting work on it, before key sanitising and value stringification.
+// 2 KB size accounting work on it, before key sanitising and value stringification. The attribute
+// indices come from the schema registry (schema_registry.hpp, kept by the catalogue).
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,7 @@
 
 #include "s3db/errors.hpp"
 #include "s3db/core/schema.hpp"
+#include "s3db/core/schema_registry.hpp"
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/config.hpp"
 #include "s3db/detail/encoding.hpp"
@@ -103,34 +105,6 @@ S3DB_DECL std::optional<nlohmann::json> parse_json(std::string_view s);
 S3DB_DECL std::string compress_ipv6(const unsigned char* b);
 
 }  // namespace detail
-
-// ---- attribute indices (§2.1) ----
-
-/// The attribute paths s3db.js numbers, in its order: every leaf of the definition object
-/// (skipping `$$` keys; an object-form definition `{type: ...}` contributes its own keys, as in
-/// s3db.js), then every object-valued path, without duplicates.
-S3DB_DECL std::vector<std::string> attribute_keys(const nlohmann::ordered_json& attributes);
-
-/// The indices s3db.js gives a resource that has no schema registry yet: position in
-/// `attribute_keys`. A new resource must persist them as its registry.
-S3DB_DECL std::map<std::string, int> assign_indices(const nlohmann::ordered_json& attributes);
-
-/// `schemaRegistry` of s3db.json: indices are permanent, removed attributes burn theirs.
-struct SchemaRegistry {
-    struct Burned {
-        int index = 0;
-        std::string attribute;
-        std::string burned_at;
-        std::string reason;
-    };
-    int next_index = 0;
-    std::map<std::string, int> mapping;
-    std::vector<Burned> burned;
-};
-
-/// s3db.js `generateMappingFromRegistry`: known keys keep their index, new keys take
-/// `next_index++`, keys no longer present are burned. Returns whether the registry changed.
-S3DB_DECL bool update_registry(SchemaRegistry& registry, const std::vector<std::string>& keys, const std::string& now_iso);
 
 // ---- sizes (§2.4) ----
 
@@ -456,75 +430,6 @@ S3DB_DECL std::string compress_ipv6(const unsigned char* b) {
 }
 
 }  // namespace detail
-
-S3DB_DECL std::vector<std::string> attribute_keys(const nlohmann::ordered_json& attributes) {
-    std::vector<std::string> keys;
-    auto flatten = [&](auto&& self, const nlohmann::ordered_json& node, const std::string& path) -> void {
-        if (node.is_object() && !node.empty()) {
-            for (const auto& k : detail::js_keys(node))
-                self(self, node[k], path.empty() ? k : path + "." + k);
-            return;
-        }
-        if (path.find("$$") == std::string::npos) keys.push_back(path);
-    };
-    if (attributes.is_object() && !attributes.empty()) flatten(flatten, attributes, "");
-    auto objects = [&](auto&& self, const nlohmann::ordered_json& node, const std::string& prefix) -> void {
-        for (const auto& k : detail::js_keys(node)) {
-            if (k.starts_with("$$")) continue;
-            const auto& value = node[k];
-            std::string full = prefix.empty() ? k : prefix + "." + k;
-            if (value.is_object()) {
-                keys.push_back(full);
-                auto t = value.find("$$type");
-                if (t != value.end() && t->is_string() && t->get_ref<const std::string&>() == "object")
-                    self(self, value, full);
-            }
-        }
-    };
-    if (attributes.is_object()) objects(objects, attributes, "");
-    std::vector<std::string> unique;
-    unique.reserve(keys.size());
-    for (auto& k : keys)
-        if (std::find(unique.begin(), unique.end(), k) == unique.end()) unique.push_back(std::move(k));
-    return unique;
-}
-
-S3DB_DECL std::map<std::string, int> assign_indices(const nlohmann::ordered_json& attributes) {
-    std::map<std::string, int> mapping;
-    int i = 0;
-    for (auto& k : attribute_keys(attributes)) mapping.emplace(std::move(k), i++);
-    return mapping;
-}
-
-S3DB_DECL bool update_registry(SchemaRegistry& registry, const std::vector<std::string>& keys, const std::string& now_iso) {
-    bool changed = false;
-    int max_index = -1;
-    for (const auto& [k, v] : registry.mapping) max_index = std::max(max_index, v);
-    for (const auto& b : registry.burned) max_index = std::max(max_index, b.index);
-    if (registry.next_index <= max_index) {
-        registry.next_index = max_index + 1;
-        changed = true;
-    }
-    for (const auto& key : keys) {
-        if (registry.mapping.count(key)) continue;
-        registry.mapping.emplace(key, registry.next_index++);
-        changed = true;
-    }
-    for (auto it = registry.mapping.begin(); it != registry.mapping.end();) {
-        if (std::find(keys.begin(), keys.end(), it->first) != keys.end()) {
-            ++it;
-            continue;
-        }
-        bool already = std::any_of(registry.burned.begin(), registry.burned.end(),
-                                   [&](const SchemaRegistry::Burned& b) { return b.index == it->second; });
-        if (!already) {
-            registry.burned.push_back({it->second, it->first, now_iso, "removed"});
-            changed = true;
-        }
-        it = registry.mapping.erase(it);
-    }
-    return changed;
-}
 
 S3DB_DECL nlohmann::json mapped_value_json(const MappedField& f) {
     switch (f.kind) {

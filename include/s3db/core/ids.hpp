@@ -18,6 +18,7 @@
 
 #include "s3db/errors.hpp"
 #include "s3db/detail/config.hpp"
+#include "s3db/detail/encoding.hpp"
 #include "s3db/detail/random.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -34,11 +35,6 @@ inline constexpr std::size_t default_id_size = 22;
 using IdGenerator = std::function<std::string()>;
 
 namespace detail {
-
-/// Length of the well-formed UTF-8 sequence starting at `s[i]` (1-4), or 0 if none starts there
-/// (stray continuation byte, overlong form, surrogate, past U+10FFFF, truncated). `cp` receives the
-/// code point.
-S3DB_DECL std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp = nullptr) noexcept;
 
 /// Characters S3 stores in a key but that break it in practice: C0 controls and DEL (XML 1.0 listings
 /// cannot carry most of them, and parsers turn CR into LF), and U+FFFE/U+FFFF (not XML characters).
@@ -92,37 +88,6 @@ S3DB_DECL void validate_id_size(std::string_view resource, long long id_size);
 S3DB_DECL void validate_resource_name(std::string_view name, std::size_t id_size = default_id_size);
 
 #if S3DB_DEFINE_BODIES
-S3DB_DECL std::size_t detail::utf8_sequence(std::string_view s, std::size_t i, char32_t* cp) noexcept {
-    auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-    const unsigned c = b(0);
-    auto cont = [&](std::size_t k) { return (b(k) & 0xC0) == 0x80; };
-    std::size_t n;
-    char32_t v;
-    if (c < 0x80) {
-        n = 1;
-        v = c;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        if (!cont(1)) return 0;
-        n = 2;
-        v = (c & 0x1F) << 6 | (b(1) & 0x3F);
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        if (!cont(1) || !cont(2)) return 0;
-        n = 3;
-        v = (c & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
-        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        if (!cont(1) || !cont(2) || !cont(3)) return 0;
-        n = 4;
-        v = (c & 0x07) << 18 | (b(1) & 0x3F) << 12 | (b(2) & 0x3F) << 6 | (b(3) & 0x3F);
-        if (v < 0x10000 || v > 0x10FFFF) return 0;
-    } else {
-        return 0;
-    }
-    if (i + n > s.size()) return 0;
-    if (cp) *cp = v;
-    return n;
-}
-
 S3DB_DECL std::string detail::code_point_name(char32_t cp) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out = "U+";

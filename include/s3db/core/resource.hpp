@@ -1366,12 +1366,8 @@ private:
 
     /// Values merged or copied before validation are checked for depth first: both recurse.
     void refuse_too_deep(const json& v, std::string_view id) const {
-        if (auto where = detail::too_deep(v))
-            throw ValidationError({{*where, "nestingDepth", "", std::to_string(detail::max_nesting_depth),
-                                    "The '" + (where->empty() ? std::string("record") : *where) +
-                                        "' field nests objects and arrays deeper than " +
-                                        std::to_string(detail::max_nesting_depth) + " levels."}},
-                                  "resource '" + config_.name + "', record '" + std::string(id) + "'");
+        if (auto failure = detail::nesting_failure(v))
+            throw ValidationError({std::move(*failure)}, "resource '" + config_.name + "', record '" + std::string(id) + "'");
     }
 
     /// s3db.js's update merge: nested objects merged one level deep, everything else replaced.

@@ -1,6 +1,7 @@
 #pragma once
 // Text encodings used on the wire: hex, base64, percent-encoding (RFC 3986 for SigV4, and the
-// `encodeURIComponent` set that s3db.js uses for metadata values).
+// `encodeURIComponent` set that s3db.js uses for metadata values), and UTF-8 decoding: the one
+// decoder that ids, keys, partitions and record text are checked with.
 
 #include <array>
 #include <bit>
@@ -12,6 +13,8 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+
+#include "s3db/detail/config.hpp"
 
 namespace s3db::detail {
 
@@ -199,4 +202,77 @@ inline std::optional<std::string> uri_decode(std::string_view in) {
     return out;
 }
 
+// ---- UTF-8 ----
+
+/// Length of the well-formed UTF-8 sequence starting at `s[i]` (1-4), or 0 if none starts there
+/// (stray continuation byte, overlong form, surrogate, past U+10FFFF, truncated). `cp` receives the
+/// code point.
+S3DB_DECL std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp = nullptr) noexcept;
+
+/// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF): JSON
+/// text and S3 metadata carry Unicode, and nlohmann's dump throws on anything else.
+S3DB_DECL bool valid_utf8(std::string_view s) noexcept;
+
 }  // namespace s3db::detail
+
+#if S3DB_DEFINE_BODIES
+
+namespace s3db::detail {
+
+S3DB_DECL std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t* cp) noexcept {
+    auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+    const unsigned c = b(0);
+    auto cont = [&](std::size_t k) { return (b(k) & 0xC0) == 0x80; };
+    std::size_t n;
+    char32_t v;
+    if (c < 0x80) {
+        n = 1;
+        v = c;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        if (!cont(1)) return 0;
+        n = 2;
+        v = (c & 0x1F) << 6 | (b(1) & 0x3F);
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(1) || !cont(2)) return 0;
+        n = 3;
+        v = (c & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
+        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(1) || !cont(2) || !cont(3)) return 0;
+        n = 4;
+        v = (c & 0x07) << 18 | (b(1) & 0x3F) << 12 | (b(2) & 0x3F) << 6 | (b(3) & 0x3F);
+        if (v < 0x10000 || v > 0x10FFFF) return 0;
+    } else {
+        return 0;
+    }
+    if (i + n > s.size()) return 0;
+    if (cp) *cp = v;
+    return n;
+}
+
+S3DB_DECL bool valid_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = s.size();
+    while (i < n) {
+        // Eight ASCII bytes at a time: most text is ASCII.
+        while (i + 8 <= n) {
+            std::uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            if (w & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        if (static_cast<unsigned char>(s[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        const std::size_t len = utf8_sequence(s, i);
+        if (len == 0) return false;
+        i += len;
+    }
+    return true;
+}
+
+}  // namespace s3db::detail
+
+#endif  // S3DB_DEFINE_BODIES

@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/detail/base62.hpp"
-#include "s3db/detail/encoding.hpp"
 #include "s3db/detail/config.hpp"
+#include "s3db/detail/encoding.hpp"
 
 namespace s3db::detail {
 
@@ -80,10 +80,6 @@ std::optional<std::string> too_deep(const Json& v, std::size_t limit = max_nesti
     return std::nullopt;
 }
 
-/// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF): JSON
-/// text and S3 metadata carry Unicode, and nlohmann's dump throws on anything else.
-S3DB_DECL bool valid_utf8(std::string_view s) noexcept;
-
 /// The top-level member of `v` under which a string or a key is not UTF-8 ("" for `v` itself), or
 /// nullopt. Iterative; call it on values already within max_nesting_depth.
 template <class Json>
@@ -93,17 +89,22 @@ std::optional<std::string> invalid_utf8_at(const Json& v) {
     std::vector<const Json*> stack;
     std::size_t k = 0;
     for (auto m = v.begin(); m != v.end(); ++m, ++k) {
-        std::string top = v.is_object() ? std::string(m.key()) : "[" + std::to_string(k) + "]";
+        // Every write checks its record: the member is named only when it fails.
+        auto top = [&] { return v.is_object() ? std::string(m.key()) : "[" + std::to_string(k) + "]"; };
         if (v.is_object() && !valid_utf8(m.key())) return std::string("(a field name that is not UTF-8)");
+        if (!m->is_structured()) {  // most members: no walk
+            if (m->is_string() && !valid_utf8(m->template get_ref<const std::string&>())) return top();
+            continue;
+        }
         stack.assign(1, &*m);
         while (!stack.empty()) {
             const Json* x = stack.back();
             stack.pop_back();
             if (x->is_string()) {
-                if (!valid_utf8(x->template get_ref<const std::string&>())) return top;
+                if (!valid_utf8(x->template get_ref<const std::string&>())) return top();
             } else if (x->is_object()) {
                 for (auto c = x->begin(); c != x->end(); ++c) {
-                    if (!valid_utf8(c.key())) return top;
+                    if (!valid_utf8(c.key())) return top();
                     stack.push_back(&*c);
                 }
             } else if (x->is_array()) {
@@ -118,13 +119,9 @@ std::optional<std::string> invalid_utf8_at(const Json& v) {
 /// stored value is refused before it is parsed.
 S3DB_DECL bool json_text_too_deep(std::string_view text, std::size_t limit = max_nesting_depth) noexcept;
 
-// ---- dates as JavaScript reads them (the arithmetic is in detail/time.hpp) ----
-
 }  // namespace s3db::detail
 
 #if S3DB_DEFINE_BODIES
-
-#include <cstring>
 
 namespace s3db::detail {
 
@@ -184,41 +181,6 @@ S3DB_DECL double js_string_to_number(std::string_view s) {
     auto v = parse_double(body);
     if (!v) return std::nan("");
     return negative ? -*v : *v;
-}
-
-S3DB_DECL bool valid_utf8(std::string_view s) noexcept {
-    std::size_t i = 0;
-    const std::size_t n = s.size();
-    auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    while (i < n) {
-        // Eight ASCII bytes at a time: most text is ASCII.
-        while (i + 8 <= n) {
-            std::uint64_t w;
-            std::memcpy(&w, s.data() + i, 8);
-            if (w & 0x8080808080808080ULL) break;
-            i += 8;
-        }
-        if (i >= n) break;
-        const unsigned c = at(i);
-        if (c < 0x80) { ++i; continue; }
-        std::size_t len;
-        unsigned lo = 0x80, hi = 0xBF;  // the second byte's range
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else return false;
-        if (i + len > n || at(i + 1) < lo || at(i + 1) > hi) return false;
-        for (std::size_t k = 2; k < len; ++k)
-            if ((at(i + k) & 0xC0) != 0x80) return false;
-        i += len;
-    }
-    return true;
 }
 
 S3DB_DECL bool json_text_too_deep(std::string_view text, std::size_t limit) noexcept {

@@ -44,7 +44,25 @@ inline std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
 /// The current time as `toISOString()` prints it.
 inline std::string iso_now() { return iso_string(epoch_ms(std::chrono::system_clock::now())); }
 
+/// Parses the ISO 8601 forms JavaScript's `new Date(string)` reads: YYYY[-MM[-DD]], ±YYYYYY,
+/// then optionally [T|t|space]HH:mm[:ss[.fraction]] and Z or ±HH[:]mm. Day overflow rolls into
+/// the next month as in V8 ("2023-02-29" is March 1st). Times without an offset are taken as UTC
+/// (JavaScript would use the process's local zone). Other formats ("Jan 2 2024") are refused.
+S3DB_DECL std::optional<std::int64_t> parse_js_date(std::string_view s);
+
+/// `new Date(number)`: the time value truncated to whole milliseconds, within JS's range.
+inline std::optional<std::int64_t> js_time_from_number(double v) {
+    if (!std::isfinite(v) || std::fabs(v) > static_cast<double>(max_time_ms)) return std::nullopt;
+    return static_cast<std::int64_t>(std::trunc(v));
+}
+
+}  // namespace s3db::detail
+
 #if S3DB_DEFINE_BODIES
+
+#include "s3db/detail/js_text.hpp"
+
+namespace s3db::detail {
 
 S3DB_DECL std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
     y -= m <= 2;
@@ -104,6 +122,82 @@ S3DB_DECL std::string iso_string(std::int64_t ms) {
     return std::string(buf, p);
 }
 
-#endif  // S3DB_DEFINE_BODIES
+S3DB_DECL std::optional<std::int64_t> parse_js_date(std::string_view s) {
+    s = js_trim(s, true, true);
+    std::size_t i = 0;
+    auto digits = [&](std::size_t min, std::size_t max, std::int64_t& out) {
+        std::size_t start = i;
+        out = 0;
+        while (i < s.size() && i - start < max && s[i] >= '0' && s[i] <= '9') out = out * 10 + (s[i++] - '0');
+        return i - start >= min;
+    };
+    std::int64_t year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, millis = 0;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+        bool neg = s[i++] == '-';
+        if (!digits(6, 6, year)) return std::nullopt;
+        if (neg) year = -year;
+    } else if (!digits(4, 4, year)) {
+        return std::nullopt;
+    }
+    if (i < s.size() && s[i] == '-') {
+        ++i;
+        if (!digits(1, 2, month) || month < 1 || month > 12) return std::nullopt;
+        if (i < s.size() && s[i] == '-') {
+            ++i;
+            if (!digits(1, 2, day) || day < 1 || day > 31) return std::nullopt;
+        }
+    }
+    std::int64_t offset_minutes = 0;
+    if (i < s.size()) {
+        if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') return std::nullopt;
+        ++i;
+        if (!digits(2, 2, hour) || i >= s.size() || s[i++] != ':' || !digits(2, 2, minute)) return std::nullopt;
+        if (i < s.size() && s[i] == ':') {
+            ++i;
+            if (!digits(2, 2, second)) return std::nullopt;
+            if (i < s.size() && s[i] == '.') {
+                ++i;
+                std::size_t start = i;
+                std::int64_t frac = 0;
+                int kept = 0;
+                while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+                    if (kept < 3) {
+                        frac = frac * 10 + (s[i] - '0');
+                        ++kept;
+                    }
+                    ++i;
+                }
+                if (i == start) return std::nullopt;
+                while (kept < 3) {
+                    frac *= 10;
+                    ++kept;
+                }
+                millis = frac;
+            }
+        }
+        if (hour > 24 || minute > 59 || second > 59 || (hour == 24 && (minute || second || millis))) return std::nullopt;
+        if (i < s.size()) {
+            if (s[i] == 'Z' || s[i] == 'z') {
+                ++i;
+            } else if (s[i] == '+' || s[i] == '-') {
+                bool neg = s[i++] == '-';
+                std::int64_t oh = 0, om = 0;
+                if (!digits(2, 2, oh)) return std::nullopt;
+                if (i < s.size() && s[i] == ':') ++i;
+                if (!digits(2, 2, om) || oh > 23 || om > 59) return std::nullopt;
+                offset_minutes = (neg ? -1 : 1) * (oh * 60 + om);
+            } else {
+                return std::nullopt;
+            }
+        }
+        if (i != s.size()) return std::nullopt;
+    }
+    std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), 1) + (day - 1);
+    std::int64_t ms = days * ms_per_day + ((hour * 60 + minute - offset_minutes) * 60 + second) * 1000 + millis;
+    if (ms > max_time_ms || ms < -max_time_ms) return std::nullopt;
+    return ms;
+}
 
 }  // namespace s3db::detail
+
+#endif  // S3DB_DEFINE_BODIES
