@@ -1272,15 +1272,17 @@ private:
                     if (record) desired = keys_of(partitions_.refs(*record, id));
                 }
             } catch (const std::exception& e) {
-                // Cannot tell what the record names: keep every ref we deleted.
+                // Cannot tell what the record names: keep every ref we deleted, and report each ref
+                // we touched as unsettled, since any of them may now be stale.
                 for (auto& k : removed) {
                     try {
                         ++requests;
                         put_ref(k);
                     } catch (const std::exception&) {
-                        partition_failure(k, e);
                     }
+                    partition_failure(k, e);
                 }
+                for (auto& k : put) partition_failure(k, e);
                 return requests;
             }
             auto named = [&](const std::string& k) { return std::find(desired.begin(), desired.end(), k) != desired.end(); };
@@ -1301,6 +1303,11 @@ private:
             remove_refs_quietly(drop);
             put = std::move(restore);   // a put may land after the record moved on
             removed = std::move(drop);  // a delete may land after the record moved back
+        }
+        if (!put.empty() || !removed.empty()) {  // the record kept moving: what is left is unsettled
+            const Error unsettled("record '" + std::string(id) + "' kept changing while its refs were settled");
+            for (auto& k : put) partition_failure(k, unsettled);
+            for (auto& k : removed) partition_failure(k, unsettled);
         }
         return requests;
     }
