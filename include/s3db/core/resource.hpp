@@ -323,73 +323,22 @@ public:
     PartitionRepair repair_partitions() { return repair_partitions(settings_.stale_ref_grace); }
     /// The same, with another grace (0: every ref no record names, e.g. once writers are stopped).
     PartitionRepair repair_partitions(std::chrono::seconds grace) {
-        PartitionRepair report;
-        if (partitions_.empty()) return report;
-        // Refs first: a record inserted during the repair has written its refs already, and one
-        // deleted during it is found missing and its refs left for a later listing.
-        std::vector<ListEntry> refs;
-        ListOptions lo{.prefix = "resource=" + config_.name + "/partition="};
-        for (;;) {
-            auto page = transport_.list(lo);
-            ++report.requests;
-            for (auto& e : page.objects) refs.push_back(std::move(e));
-            if (!page.truncated()) break;
-            lo.continuation_token = page.next_continuation_token;
+        if (partitions_.empty()) return {};
+        // Refs owed (see owe_ref) are rebuilt with the others; owed still if the repair fails.
+        auto owed = take_owed_refs();
+        try {
+            return rebuild_partitions(grace);
+        } catch (...) {
+            for (auto& [id, keys] : owed)
+                for (auto& k : keys) owe_ref(id, k);
+            throw;
         }
-        report.refs = refs.size();
-        std::vector<std::string> ids;
-        auto st = list_state(ListQuery{}, 0);
-        while (!st.done)
-            scan_page(st, [&](std::string_view id, std::string_view) {
-                ids.emplace_back(id);
-                return true;
-            });
-        report.requests += st.lists;
-        std::vector<std::vector<std::string>> named(ids.size());
-        pool_.for_each_index(ids.size(), [&](std::size_t i) {
-            std::optional<json> r;
-            if (behavior_reads_body(behavior_)) r = fetch_record(ids[i]);
-            else if (auto f = head_record(ids[i])) r = std::move(f->record);
-            if (r) named[i] = keys_of(partitions_.refs(*r, ids[i]));
-        });
-        report.records = ids.size();
-        report.requests += ids.size();
-        std::set<std::string, std::less<>> desired, existing;
-        for (auto& keys : named) desired.insert(keys.begin(), keys.end());
-        for (auto& e : refs) existing.insert(e.key);
-        std::vector<std::string> missing;
-        for (auto& k : desired)
-            if (!existing.count(k)) missing.push_back(k);
-        pool_.for_each_index(missing.size(), [&](std::size_t i) { put_ref(missing[i]); });
-        report.added = missing.size();
-        report.requests += missing.size();
-        const auto young = std::chrono::system_clock::now() - grace;
-        std::map<std::string, std::vector<std::string>, std::less<>> stale;  // record id -> its stale refs
-        std::vector<std::string> stale_keys;
-        for (auto& e : refs) {
-            if (desired.count(e.key) || e.last_modified > young) continue;
-            auto ref = partitions_.parse_ref(e.key);
-            stale[ref ? ref->id : std::string{}].push_back(e.key);
-            stale_keys.push_back(e.key);
-        }
-        for (std::size_t at = 0; at < stale_keys.size(); at += max_list_keys) {
-            std::vector<std::string> batch(stale_keys.begin() + static_cast<std::ptrdiff_t>(at),
-                                           stale_keys.begin() + static_cast<std::ptrdiff_t>(std::min(stale_keys.size(), at + max_list_keys)));
-            remove_keys(batch);
-            ++report.requests;
-        }
-        report.removed = stale_keys.size();
-        std::vector<std::pair<std::string, std::vector<std::string>>> settle(stale.begin(), stale.end());
-        std::erase_if(settle, [](auto& s) { return s.first.empty(); });  // keys no partition of ours can parse
-        std::vector<std::size_t> sent(settle.size());
-        pool_.for_each_index(settle.size(), [&](std::size_t i) { sent[i] = settle_refs(settle[i].first, {}, std::move(settle[i].second), {}); });
-        for (auto n : sent) report.requests += n;
-        return report;
     }
 
     /// Partition ref writes and deletes that failed after the record's write had landed (counted,
     /// and reported to "partition-error" listeners, instead of failing the acknowledged write).
-    /// `repair_partitions` brings such refs back in line.
+    /// A ref a record needs that could not be put is owed: put before this resource's next
+    /// partition listing or write, or by `repair_partitions`, which brings every ref back in line.
     std::uint64_t partition_failures() const noexcept { return partition_failures_.load(std::memory_order_relaxed); }
 
     // ---- reads ----------------------------------------------------------------------------------
@@ -556,6 +505,7 @@ private:
     }
 
     json insert_impl(json data) {
+        pay_owed_refs();
         OperationContext ctx = begin("insert", std::move(data));
         auto record = prepare(ctx, WriteKind::insert);
         auto refs = partitions_.refs(record.result, ctx.id);
@@ -623,7 +573,7 @@ private:
     /// whatever the record holds now (deleted there if it does not name them).
     void refs_for_unknown(std::string_view id, const std::vector<PartitionRef>& put) {
         if (put.empty()) return;
-        write_refs_after(put);
+        write_refs_after(id, put);
         settle_refs(id, keys_of(put), {}, {});
     }
 
@@ -640,6 +590,7 @@ private:
     template <class Fn>
     json update_impl(std::string_view id, Fn& change) {
         validate_id(config_.name, id);
+        pay_owed_refs();
         // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
         // and a body stored with set_content survives. Others are read with GET and written with PUT.
         const bool in_place = !behavior_reads_body(behavior_);
@@ -750,7 +701,7 @@ private:
     /// An update that landed: its partition refs, then its hooks and events.
     json complete_update(UpdateAttempt& a) {
         if (!a.moves.empty()) {
-            write_refs_after(a.moves.put);
+            write_refs_after(a.ctx.id, a.moves.put);
             auto removed = keys_of(a.moves.remove);
             remove_refs_quietly(removed);
             settle_refs(a.ctx.id, keys_of(a.moves.put), std::move(removed), a.token);
@@ -768,6 +719,7 @@ private:
 
     void remove_impl(std::string_view id) {
         validate_id(config_.name, id);
+        pay_owed_refs();
         std::optional<json> before;
         if (delete_needs_record()) {
             before = fetch_record(id);
@@ -797,6 +749,7 @@ private:
 
     void remove_many_impl(const std::vector<std::string>& ids) {
         for (auto& id : ids) validate_id(config_.name, id);
+        pay_owed_refs();
         bool needs_records = delete_needs_record();
         std::vector<std::optional<json>> before(ids.size());
         if (needs_records)
@@ -1201,34 +1154,42 @@ private:
     //  2. whoever deletes a ref reads the record afterwards and puts the ref back if the record
     //     names it (a writer may have moved the record back meanwhile) — `settle_refs`;
     //  3. when that read or put fails, the ref is put back anyway: a stale ref costs a listing one
-    //     read, a missing one loses a record. Stale refs are deleted by listings and `repair`.
+    //     read, a missing one loses a record. Stale refs are deleted by listings and `repair`; a
+    //     ref a record needs whose put failed is owed, and put before the next listing or write.
 
     /// Puts the refs of record `id`; if one fails, those written are removed (settled) and the
-    /// failure rethrown.
+    /// failure rethrown. The ref whose put failed is removed too when the failure leaves its outcome
+    /// unknown: an attempt may have landed before its answer was lost (Retry then reports the last
+    /// attempt's failure), which would leave a stale ref no counter accounts for.
     void write_refs(std::string_view id, const std::vector<PartitionRef>& refs) {
         std::size_t written = 0;
+        auto retire = [&](std::size_t n) {
+            std::vector<std::string> keys;
+            for (std::size_t i = 0; i < n && i < refs.size(); ++i) keys.push_back(refs[i].key);
+            retire_refs(id, std::move(keys));
+        };
         try {
             for (; written < refs.size(); ++written) put_ref(refs[written].key);
+        } catch (const TransportError& e) {
+            retire(written + (detail::outcome_unknown(e) ? 1 : 0));
+            throw;
         } catch (...) {
-            if (written) {
-                std::vector<std::string> keys;
-                for (std::size_t i = 0; i < written; ++i) keys.push_back(refs[i].key);
-                retire_refs(id, std::move(keys));
-            }
+            retire(written + 1);
             throw;
         }
     }
 
     void put_ref(const std::string& key) { transport_.put(key, "", PutOptions{.metadata = {{"_v", version_}}}); }
 
-    /// Refs a landed update needs: its write is acknowledged whatever happens here, so a failure
-    /// is counted and reported ("partition-error"), never thrown.
-    void write_refs_after(const std::vector<PartitionRef>& refs) {
+    /// Refs a landed update of record `id` needs: its write is acknowledged whatever happens here,
+    /// so a failure is counted and reported ("partition-error"), never thrown, and the ref owed.
+    void write_refs_after(std::string_view id, const std::vector<PartitionRef>& refs) {
         for (auto& r : refs) {
             try {
                 put_ref(r.key);
             } catch (const std::exception& e) {
                 partition_failure(r.key, e);
+                owe_ref(id, r.key);
             }
         }
     }
@@ -1279,6 +1240,7 @@ private:
                         ++requests;
                         put_ref(k);
                     } catch (const std::exception&) {
+                        owe_ref(id, k);
                     }
                     partition_failure(k, e);
                 }
@@ -1297,6 +1259,7 @@ private:
                     put_ref(k);
                 } catch (const std::exception& e) {
                     partition_failure(k, e);
+                    owe_ref(id, k);
                 }
             }
             requests += !drop.empty();
@@ -1307,9 +1270,108 @@ private:
         if (!put.empty() || !removed.empty()) {  // the record kept moving: what is left is unsettled
             const Error unsettled("record '" + std::string(id) + "' kept changing while its refs were settled");
             for (auto& k : put) partition_failure(k, unsettled);
-            for (auto& k : removed) partition_failure(k, unsettled);
+            for (auto& k : removed) partition_failure(k, unsettled), owe_ref(id, k);  // the record may name it again
         }
         return requests;
+    }
+
+    // Refs owed: refs that a stored record may name but that could not be put (each one counted as
+    // a partition failure). A record must never be missing from a partition it names, so they are
+    // kept and paid — the record read, the refs it still names put, as `settle_refs` does — before
+    // this resource's next partition listing and its next single-record write; repair_partitions
+    // rebuilds them with every other ref. Owing nothing (the fault-free path) costs an atomic load.
+
+    void owe_ref(std::string_view id, const std::string& key) {
+        std::lock_guard lock(owed_mutex_);
+        owed_refs_[std::string(id)].insert(key);
+        owes_refs_.store(true, std::memory_order_release);
+    }
+
+    /// Hands over what is owed, leaving nothing owed.
+    std::map<std::string, std::set<std::string>, std::less<>> take_owed_refs() {
+        std::map<std::string, std::set<std::string>, std::less<>> owed;
+        if (!owes_refs_.load(std::memory_order_acquire)) return owed;
+        std::lock_guard lock(owed_mutex_);
+        owed.swap(owed_refs_);
+        owes_refs_.store(false, std::memory_order_relaxed);
+        return owed;
+    }
+
+    /// Settles every owed ref; one that fails again is owed again.
+    void pay_owed_refs() {
+        for (auto& [id, keys] : take_owed_refs()) {
+            std::vector<std::string> removed(keys.begin(), keys.end());
+            try {
+                settle_refs(id, {}, removed, {});
+            } catch (const std::exception&) {
+                for (auto& k : removed) owe_ref(id, k);
+            }
+        }
+    }
+
+    /// The body of repair_partitions.
+    PartitionRepair rebuild_partitions(std::chrono::seconds grace) {
+        PartitionRepair report;
+        // Refs first: a record inserted during the repair has written its refs already, and one
+        // deleted during it is found missing and its refs left for a later listing.
+        std::vector<ListEntry> refs;
+        ListOptions lo{.prefix = "resource=" + config_.name + "/partition="};
+        for (;;) {
+            auto page = transport_.list(lo);
+            ++report.requests;
+            for (auto& e : page.objects) refs.push_back(std::move(e));
+            if (!page.truncated()) break;
+            lo.continuation_token = page.next_continuation_token;
+        }
+        report.refs = refs.size();
+        std::vector<std::string> ids;
+        auto st = list_state(ListQuery{}, 0);
+        while (!st.done)
+            scan_page(st, [&](std::string_view id, std::string_view) {
+                ids.emplace_back(id);
+                return true;
+            });
+        report.requests += st.lists;
+        std::vector<std::vector<std::string>> named(ids.size());
+        pool_.for_each_index(ids.size(), [&](std::size_t i) {
+            std::optional<json> r;
+            if (behavior_reads_body(behavior_)) r = fetch_record(ids[i]);
+            else if (auto f = head_record(ids[i])) r = std::move(f->record);
+            if (r) named[i] = keys_of(partitions_.refs(*r, ids[i]));
+        });
+        report.records = ids.size();
+        report.requests += ids.size();
+        std::set<std::string, std::less<>> desired, existing;
+        for (auto& keys : named) desired.insert(keys.begin(), keys.end());
+        for (auto& e : refs) existing.insert(e.key);
+        std::vector<std::string> missing;
+        for (auto& k : desired)
+            if (!existing.count(k)) missing.push_back(k);
+        pool_.for_each_index(missing.size(), [&](std::size_t i) { put_ref(missing[i]); });
+        report.added = missing.size();
+        report.requests += missing.size();
+        const auto young = std::chrono::system_clock::now() - grace;
+        std::map<std::string, std::vector<std::string>, std::less<>> stale;  // record id -> its stale refs
+        std::vector<std::string> stale_keys;
+        for (auto& e : refs) {
+            if (desired.count(e.key) || e.last_modified > young) continue;
+            auto ref = partitions_.parse_ref(e.key);
+            stale[ref ? ref->id : std::string{}].push_back(e.key);
+            stale_keys.push_back(e.key);
+        }
+        for (std::size_t at = 0; at < stale_keys.size(); at += max_list_keys) {
+            std::vector<std::string> batch(stale_keys.begin() + static_cast<std::ptrdiff_t>(at),
+                                           stale_keys.begin() + static_cast<std::ptrdiff_t>(std::min(stale_keys.size(), at + max_list_keys)));
+            remove_keys(batch);
+            ++report.requests;
+        }
+        report.removed = stale_keys.size();
+        std::vector<std::pair<std::string, std::vector<std::string>>> settle(stale.begin(), stale.end());
+        std::erase_if(settle, [](auto& s) { return s.first.empty(); });  // keys no partition of ours can parse
+        std::vector<std::size_t> sent(settle.size());
+        pool_.for_each_index(settle.size(), [&](std::size_t i) { sent[i] = settle_refs(settle[i].first, {}, std::move(settle[i].second), {}); });
+        for (auto n : sent) report.requests += n;
+        return report;
     }
 
     void partition_failure(const std::string& key, const std::exception& e) {
@@ -1352,6 +1414,7 @@ private:
     /// `hint` (0: none) lets the first LIST ask for no more keys than the caller wants.
     template <class Visit>
     void scan(const ListQuery& q, std::size_t hint, Visit&& visit) {
+        if (!q.partition.empty()) pay_owed_refs();
         auto st = list_state(q, hint);
         while (!st.done)
             if (!scan_page(st, visit)) return;
@@ -1359,6 +1422,7 @@ private:
 
     /// The records of the next LIST page (1 LIST + their GETs on the pool); empty only at the end.
     std::vector<json> next_records(detail::ListState& st, const ListQuery& q) {
+        if (!q.partition.empty()) pay_owed_refs();
         while (!st.done) {
             std::vector<std::string> ids;
             scan_page(st, [&](std::string_view id, std::string_view) {
@@ -1418,6 +1482,9 @@ private:
     std::map<std::string, std::vector<Listener>, std::less<>> listeners_;
     Host* host_;
     std::atomic<std::uint64_t> partition_failures_{0};
+    std::mutex owed_mutex_;
+    std::map<std::string, std::set<std::string>, std::less<>> owed_refs_;  // record id -> refs it may name
+    std::atomic<bool> owes_refs_{false};
 };
 
 }  // namespace s3db
