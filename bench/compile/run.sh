@@ -2,7 +2,7 @@
 # Compile time of a program using s3db against a yardstick: the same compiler compiles a TU that
 # only includes nlohmann/json, libcurl and OpenSSL (baseline.cpp) and a TU using every plugin on
 # Database<> (all_plugins.cpp), alternately, ROUNDS times at -O2 and at -O0, and prints the median
-# seconds and the ratio. Three modes:
+# seconds and the ratio, in two modes:
 #   header-only   the default: the TU compiles all of s3db it uses;
 #   compiled      S3DB_SEPARATE_COMPILATION: the TU only declares s3db's non-template code, which
 #                 one other TU compiles (implementation.cpp; its time is printed once, not in the ratio).
