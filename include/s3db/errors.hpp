@@ -466,4 +466,11 @@ public:
     using Error::Error;
 };
 
+/// A password hash s3db cannot check or make: not a bcrypt or argon2 hash, a variant or version it
+/// does not implement, costs out of range, an empty password. Never shows a plaintext or a pepper.
+class PasswordError : public Error {
+public:
+    using Error::Error;
+};
+
 }  // namespace s3db
