@@ -41,7 +41,7 @@ struct MappedField {
     std::string key;    // base36 index, "_v", or the raw path of an unknown field (not yet sanitised)
     std::string value;  // the metadata value text
     Kind kind = Kind::string;
-    bool secret = false;  // a `secret` attribute's value: whole or not at all (a cut ciphertext opens to nothing)
+    bool secret = false;  // a `secret` value or a password hash: whole or not at all (a cut one is useless)
 };
 using MappedRecord = std::vector<MappedField>;
 
@@ -622,6 +622,8 @@ S3DB_DECL void Codec::map_value(const Node& node, const nlohmann::json& v, Mappe
     const Attribute& a = *node.attr;
     const std::string& key = node.key;
     if (v.is_null()) return push(out, key, "null", MappedField::Kind::null);
+    // s3db.js stores the (compact) hash validation made as it is, whatever the definition's form
+    if (a.type == T::password && v.is_string()) return push_secret(out, key, v.get<std::string>());
     // s3db.js registers its type hooks under the *flattened* definition ("age.type"), so an
     // object-form attribute ({type: 'number'}) is stored as plain text; only its arrays (and
     // secrets, encrypted while validating) are encoded. Same bytes here, for s3db.js readers.
@@ -866,6 +868,8 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
         }
         case T::boolean:
             return nlohmann::json(value == "1" || value == "true" || value == "yes" || value == "y");
+        case T::password:
+            return raw();  // the hash, compact as s3db.js stores it (or full, if given so)
         case T::secret: {
             if (!state_->options.auto_decrypt) return raw();
             auto plain = state_->box->open(value);

@@ -35,6 +35,10 @@ namespace s3db {
 struct DatabaseOptions {
     std::size_t parallelism = 10;        // requests in flight for bulk operations (s3db.js's default)
     std::string passphrase = "secret";   // key of `secret` fields (s3db.js's default, change it)
+    /// How `password` fields hash (s3db.js's `security.bcrypt.rounds`, `security.argon2`,
+    /// `security.pepper`): bcrypt cost 12, argon2id m=65536 KiB, t=3, p=4, no pepper by default.
+    /// The field's type picks the algorithm; `algorithm` here is not used.
+    PasswordOptions password{};
     int max_update_attempts = 16;        // compare-and-swap rounds before UpdateConflict
     std::size_t metadata_limit = s3db_metadata_limit;  // bytes of metadata a record may use (S3: 2 KB)
     bool strict_validation = true;  // s3db.js's strictValidation: partitions must name attributes
@@ -126,8 +130,9 @@ public:
         {
             auto probe = config;
             detail::apply_timestamps(probe);
-            auto schema = Schema::parse(probe.attributes, SchemaOptions{.all_nested_objects_optional =
-                                                                            probe.all_nested_objects_optional});
+            auto schema = Schema::parse(probe.attributes,
+                                        SchemaOptions{.all_nested_objects_optional = probe.all_nested_objects_optional,
+                                                      .password = options_.password});
             Partitions::parse(probe.name, probe.partitions, schema, PartitionOptions{.strict = options_.strict_validation});
             behavior_from_name(probe.behavior);
         }
@@ -278,7 +283,7 @@ private:
         auto r = std::make_unique<Resource>(
             store_, pool_, stored,
             typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit,
-                                        options_.strict_validation, options_.stale_ref_grace},
+                                        options_.strict_validation, options_.stale_ref_grace, options_.password},
             &host_);
         return *resources_.emplace(stored.config.name, std::move(r)).first->second;
     }

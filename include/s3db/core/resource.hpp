@@ -70,6 +70,7 @@ public:
         /// A partition ref younger than this is never taken for stale: an insert writes its refs
         /// just before its record, and a listing must not delete them in between.
         std::chrono::seconds stale_ref_grace{60};
+        PasswordOptions password{};  // how `password` fields hash a plaintext
     };
 
     Resource(T& transport, detail::WorkerPool& pool, const StoredResource& stored, Settings settings,
@@ -91,7 +92,8 @@ public:
     /// with the definition it had.
     void configure(const StoredResource& stored) {
         const auto& c = stored.config;
-        auto schema = Schema::parse(c.attributes, SchemaOptions{.all_nested_objects_optional = c.all_nested_objects_optional});
+        auto schema = Schema::parse(c.attributes, SchemaOptions{.all_nested_objects_optional = c.all_nested_objects_optional,
+                                                                .password = settings_.password});
         auto partitions = Partitions::parse(c.name, c.partitions, schema, PartitionOptions{.strict = settings_.strict_validation});
         auto behavior = behavior_from_name(c.behavior);
         auto id_generator = custom_id_generator_ ? IdGenerator{} : make_id_generator(static_cast<std::size_t>(c.id_size));

@@ -32,6 +32,7 @@
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/js_formats.hpp"
 #include "s3db/detail/js_text.hpp"
+#include "s3db/detail/password.hpp"
 #include "s3db/detail/regex.hpp"
 
 namespace s3db {
@@ -56,6 +57,7 @@ enum class FieldType : std::uint8_t {
     embedding,
     money,    // money[:decimals], crypto[:decimals]
     decimal,  // decimal[:precision]
+    password,  // password[:bcrypt|:argon2id]: a plaintext is hashed while validating (one-way)
 };
 
 /// How an array attribute is written (s3db.js picks it from the definition text).
@@ -105,6 +107,7 @@ struct Attribute {
     ArrayEncoding array_encoding = ArrayEncoding::json;
     std::shared_ptr<const Attribute> items;  // arrays: the rule every item follows
     std::vector<Attribute> children;         // nested objects
+    std::shared_ptr<const PasswordOptions> password;  // password fields: how a plaintext is hashed
 
     bool is_object() const noexcept { return type == FieldType::object; }
     const Attribute* child(std::string_view n) const noexcept {
@@ -120,6 +123,8 @@ struct SchemaOptions {
     bool all_nested_objects_optional = true;
     /// Reject modifiers s3db.js would silently ignore. Turn off for definitions s3db.js wrote.
     bool strict = true;
+    /// How `password` fields hash a plaintext (their type picks the algorithm).
+    PasswordOptions password{};
 };
 
 namespace detail {
@@ -177,6 +182,9 @@ private:
 
     S3DB_DECL static Attribute parse_shorthand(const std::string& name, const std::string& path,
                                                const std::string& text, const SchemaOptions& options);
+
+    /// A password field's hashing options: the schema's, with the algorithm its type names.
+    S3DB_DECL static void bind_password(Attribute& a, const SchemaOptions& options);
 
     S3DB_DECL static std::optional<double> number_token(std::string_view s);
 
@@ -420,12 +428,22 @@ S3DB_DECL void Schema::set_type(Attribute& a, std::string_view base, std::string
     else if (base == "money") { a.type = T::money; a.scale = param_number(2, 15); }
     else if (base == "crypto") { a.type = T::money; a.scale = param_number(8, 15); }
     else if (base == "decimal") { a.type = T::decimal; a.scale = param_number(2, 15); }
+    else if (base == "password" || base.starts_with("password:")) {
+        // shorthand "password:argon2id" arrives split at ':', the object form whole
+        std::string_view algo = base == "password" ? (has_param ? param : "bcrypt") : base.substr(9);
+        PasswordOptions o;
+        if (algo == "bcrypt") o.algorithm = PasswordAlgorithm::bcrypt;
+        else if (algo == "argon2id") o.algorithm = PasswordAlgorithm::argon2id;
+        else throw SchemaError(a.path, token, "a password is 'password:bcrypt' or 'password:argon2id'");
+        a.type = T::password;
+        a.password = std::make_shared<const PasswordOptions>(std::move(o));  // costs: see bind_password
+    }
     else if (is_validator_type(std::string(base)) || base == "secretAny" || base == "secretNumber" || base == "text" || base == "geo")
         throw SchemaError(a.path, token, "type '" + std::string(base) + "' is not supported by s3db-cpp yet");
     else throw SchemaError(a.path, token, "unknown type");
     // fastest-validator's defaults (s3db.js sets string trim, number/boolean convert)
     switch (a.type) {
-        case T::string: case T::secret: case T::ip4: case T::ip6: a.rules.trim = true; break;
+        case T::string: case T::secret: case T::ip4: case T::ip6: case T::password: a.rules.trim = true; break;
         case T::number: case T::money: case T::decimal: case T::boolean: a.rules.convert = true; break;
         default: break;
     }
@@ -443,6 +461,7 @@ S3DB_DECL Attribute Schema::parse_shorthand(const std::string& name, const std::
     auto colon = head.find(':');
     set_type(a, head.substr(0, colon), colon == std::string_view::npos ? std::string_view{} : head.substr(colon + 1),
              colon != std::string_view::npos, std::string(head));
+    bind_password(a, options);
     if (a.type == FieldType::enumeration)
         throw SchemaError(path, text, "an enum needs its values: use {type: 'enum', values: [...]}");
     bool array_integer_flag = false;
@@ -487,6 +506,18 @@ S3DB_DECL Attribute Schema::parse_shorthand(const std::string& name, const std::
     return a;
 }
 
+S3DB_DECL void Schema::bind_password(Attribute& a, const SchemaOptions& options) {
+    if (a.type != FieldType::password) return;
+    PasswordOptions o = options.password;
+    o.algorithm = a.password->algorithm;
+    try {
+        check_password_options(o);
+    } catch (const PasswordError& e) {
+        throw SchemaError(a.path, "", std::string("cannot hash passwords: ") + e.what());
+    }
+    a.password = std::make_shared<const PasswordOptions>(std::move(o));
+}
+
 S3DB_DECL std::optional<double> Schema::number_token(std::string_view s) {
     if (s.empty()) return std::nullopt;
     double v = detail::js_string_to_number(s);
@@ -522,6 +553,7 @@ S3DB_DECL Attribute Schema::parse_object_form(const std::string& name, const std
     set_type(a, std::string_view(type).substr(0, colon),
              colon == std::string::npos ? std::string_view{} : std::string_view(type).substr(colon + 1),
              colon != std::string::npos, type);
+    bind_password(a, options);
     for (auto it = def.begin(); it != def.end(); ++it) {
         const std::string& key = it.key();
         if (key == "type" || key == "__plugin__" || key == "__pluginCreated__") continue;
@@ -615,7 +647,8 @@ S3DB_DECL void Schema::apply_modifier(Attribute& a, const std::string& key, cons
         if (value.is_number() && shorthand) return token.substr(token.find(':') + 1);
         throw SchemaError(a.path, token, "modifier '" + key + "' needs text");
     };
-    const bool stringy = a.type == T::string || a.type == T::secret || a.type == T::ip4 || a.type == T::ip6;
+    const bool stringy =
+        a.type == T::string || a.type == T::secret || a.type == T::ip4 || a.type == T::ip6 || a.type == T::password;
     const bool numeric = a.type == T::number || a.type == T::money || a.type == T::decimal;
     const bool listy = a.type == T::array || a.type == T::embedding;
 

@@ -119,13 +119,15 @@ S3DB_DECL std::string Schema::message(std::string_view rule, const std::string& 
     if (rule == "date") return f + " must be a valid date.";
     if (rule == "ip4") return f + " must be a valid IPv4 address.";
     if (rule == "ip6") return f + " must be a valid IPv6 address.";
+    if (rule == "passwordHashingProblem") return f + " could not be hashed: " + expected + ".";
     return f + " is invalid (" + std::string(rule) + ").";
 }
 
 S3DB_DECL void Schema::Reporter::operator()(const char* rule, std::string expected) const {
     std::string field = ref.str();
     std::string msg = message(rule, field, expected);
-    out.push_back(make_failure(std::move(field), rule, detail::render_value(*shown, attr.type == FieldType::secret),
+    const bool hidden = attr.type == FieldType::secret || attr.type == FieldType::password;
+    out.push_back(make_failure(std::move(field), rule, detail::render_value(*shown, hidden),
                                std::move(expected), std::move(msg)));
 }
 
@@ -169,6 +171,21 @@ S3DB_DECL void Schema::check_value(const Attribute& attr, nlohmann::json& value,
     Reporter fail{failures, attr, ref, needs_original(attr) ? &original : &value};
     switch (attr.type) {
         case T::string: case T::secret: case T::ip4: case T::ip6: check_string(attr, value, fail); break;
+        case T::password: {
+            // s3db.js checks the plaintext as a string, then hashes it; a hash (a stored record
+            // validated again on update) is kept as it is.
+            const std::size_t before = failures.size();
+            check_string(attr, value, fail);
+            if (failures.size() != before || !value.is_string()) break;
+            const auto& s = value.get_ref<const std::string&>();
+            if (is_password_hash(s)) break;
+            try {
+                value = compact_password_hash(hash_password(s, *attr.password));
+            } catch (const PasswordError& e) {
+                fail("passwordHashingProblem", e.what());
+            }
+            break;
+        }
         case T::number: case T::money: case T::decimal: check_number(attr, value, fail); break;
         case T::boolean: check_boolean(attr, value, fail); break;
         case T::any: break;

@@ -41,6 +41,10 @@ struct PasswordOptions {
     std::string pepper;
 };
 
+/// Throws PasswordError when `options` cannot make a hash (costs out of range, memory not a power of
+/// two): a schema checks this when it is parsed, not at the first insert.
+S3DB_DECL void check_password_options(const PasswordOptions& options);
+
 /// A new full-form hash of `plaintext` (+ pepper): `$2b$…` or `$argon2id$…`, with a fresh random
 /// salt. Throws PasswordError for an empty plaintext or options out of range.
 S3DB_DECL std::string hash_password(std::string_view plaintext, const PasswordOptions& options = {});
@@ -930,21 +934,30 @@ S3DB_DECL std::string argon2_phc(const Argon2Params& p, std::string_view salt, s
 
 // ---- the public functions ----
 
-S3DB_DECL std::string hash_password(std::string_view plaintext, const PasswordOptions& o) {
-    if (plaintext.empty()) throw PasswordError("a password must be a non-empty string");
-    detail::pw::Wiped peppered{std::string(plaintext)};
-    peppered.s += o.pepper;
+S3DB_DECL void check_password_options(const PasswordOptions& o) {
     if (o.algorithm == PasswordAlgorithm::argon2id) {
         const std::uint32_t m = o.argon2_memory_kib;
         if (m == 0 || (m & (m - 1)) != 0)
             throw PasswordError("argon2 memory cost must be a power of two (s3db.js stores its log2)");
-        detail::Argon2Params p{detail::Argon2Type::id, 0x13, m, o.argon2_time, o.argon2_parallelism, 32};
-        const std::string salt = detail::pw::random_salt(16);  // what the npm `argon2` package uses
-        return detail::argon2_phc(p, salt, detail::argon2(p, peppered.s, salt));
+        if (const char* why = detail::pw::argon2_params_problem(0x13, m, o.argon2_time, o.argon2_parallelism))
+            throw PasswordError(why);
+        return;
     }
     if (o.bcrypt_rounds < 4 || o.bcrypt_rounds > 31) throw PasswordError("bcrypt rounds out of range (4 to 31)");
     if (o.bcrypt_rounds < 12 && !o.allow_low_bcrypt_rounds)
         throw PasswordError("bcrypt rounds below 12, which s3db.js refuses (set allow_low_bcrypt_rounds for tests)");
+}
+
+S3DB_DECL std::string hash_password(std::string_view plaintext, const PasswordOptions& o) {
+    check_password_options(o);
+    if (plaintext.empty()) throw PasswordError("a password must be a non-empty string");
+    detail::pw::Wiped peppered{std::string(plaintext)};
+    peppered.s += o.pepper;
+    if (o.algorithm == PasswordAlgorithm::argon2id) {
+        detail::Argon2Params p{detail::Argon2Type::id, 0x13, o.argon2_memory_kib, o.argon2_time, o.argon2_parallelism, 32};
+        const std::string salt = detail::pw::random_salt(16);  // what the npm `argon2` package uses
+        return detail::argon2_phc(p, salt, detail::argon2(p, peppered.s, salt));
+    }
     unsigned char salt[detail::bcrypt_salt_bytes];
     if (RAND_bytes(salt, sizeof salt) != 1) throw CryptoError("RAND_bytes failed to produce a salt");
     return detail::bcrypt_hash(peppered.s, o.bcrypt_rounds, salt, 'b');
