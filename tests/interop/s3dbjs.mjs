@@ -16,7 +16,9 @@
 //                                                     so only useful for "bench")
 // For http(s) connections the bucket is created when missing (s3db.js cannot connect without it),
 // unless "ensure_bucket": false. "passphrase" (optional, any command) is the key of `secret`
-// fields (s3db.js's `security.passphrase`; its default is "secret").
+// fields (s3db.js's `security.passphrase`; its default is "secret"). "security" (optional, any
+// command) is merged into s3db.js's `security` as given: {bcrypt:{rounds}, argon2:{memoryCost,
+// timeCost, parallelism}, pepper} for `password` fields.
 // "resource" is either a name (its definition is read from the s3db.json under the connection, as
 // s3db.js does on connect; that is how a bucket written by s3db-cpp is read) or an s3db.js resource
 // config {name, attributes, behavior, partitions, timestamps, idSize, ...}, which is created first
@@ -42,6 +44,8 @@
 //       order; "key" is the full key, "relative_key" drops the connection's prefix. Metadata names are
 //       as the server returns them (lowercase). "body" is the body as UTF-8 text, or "body_base64"
 //       when it is not valid UTF-8.
+//   {"op":"verify_password", "checks":[{"plaintext","hash","pepper"?}, ...]} -> {"results":[bool, ...]}
+//       s3db.js's own verifyPassword (compact or full hashes); needs no connection.
 //   {"op":"clear", "connection"}  -> {"deleted":n}
 //       Deletes every object under the connection's prefix (http(s) only; the prefix must not be
 //       empty), e.g. after a test.
@@ -163,7 +167,9 @@ async function openDatabase(cmd, { parallelism } = {}) {
     const options = {
         connectionString: connection,
         logLevel: 'silent',
-        ...(cmd.passphrase !== undefined ? { security: { passphrase: need(cmd, 'passphrase', 'string') } } : {}),
+        ...(cmd.passphrase !== undefined || cmd.security !== undefined
+            ? { security: { ...(cmd.security ?? {}), ...(cmd.passphrase !== undefined ? { passphrase: need(cmd, 'passphrase', 'string') } : {}) } }
+            : {}),
         executorPool: { retryableErrors: RETRYABLE, ...(parallelism ? { concurrency: parallelism } : {}) },
     };
     if (parallelism) options.parallelism = parallelism;
@@ -251,7 +257,7 @@ let batchDatabases = null;
 
 async function withResource(cmd, fn, dbOptions) {
     if (batchDatabases && !dbOptions) {
-        const key = JSON.stringify([cmd.connection, cmd.passphrase ?? null, cmd.ensure_bucket ?? true]);
+        const key = JSON.stringify([cmd.connection, cmd.passphrase ?? null, cmd.ensure_bucket ?? true, cmd.security ?? null]);
         if (!batchDatabases.has(key)) batchDatabases.set(key, openDatabase(cmd));
         const { resource, settle } = await openResource(await batchDatabases.get(key), cmd.resource);
         const result = await fn(resource);
@@ -478,6 +484,12 @@ async function run(cmd) {
             if (!c || !c.prefix) throw new UsageError('clear needs an http(s):// connection with a prefix');
             return { deleted: await deletePrefix(c, `${c.prefix}/`) };
         }
+        case 'verify_password': {
+            const { verifyPassword } = await import('s3db.js/concerns/password-hashing');
+            const results = [];
+            for (const c of need(cmd, 'checks', 'array')) results.push(await verifyPassword(c.plaintext, c.hash, c.pepper));
+            return { results };
+        }
         case 'bench':
             return bench(cmd);
         case 'batch':
@@ -505,7 +517,7 @@ async function runBatch(cmd, commands) {
         if (!sub || typeof sub !== 'object' || Array.isArray(sub)) throw new UsageError(`command ${i} of the batch is not an object`);
         if (sub.op === 'batch' || sub.op === 'bench') throw new UsageError(`command ${i}: "${sub.op}" cannot be batched`);
         const full = { ...sub };
-        for (const k of ['connection', 'passphrase', 'ensure_bucket']) if (full[k] === undefined && cmd[k] !== undefined) full[k] = cmd[k];
+        for (const k of ['connection', 'passphrase', 'ensure_bucket', 'security']) if (full[k] === undefined && cmd[k] !== undefined) full[k] = cmd[k];
         try {
             results.push(await run(full));
         } catch (e) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -639,4 +640,107 @@ TEST(Interop, EveryTypeUnderEveryBehaviorBothWaysWithPartitionsAndSecrets) {
         EXPECT_EQ(at(4)["count"], c.fits_only ? 2u : 4u);
     }
 }
+// ---- password fields, both ways -------------------------------------------------------------------
+//
+// `password` (bcrypt) and `password:argon2id` fields, one-way: each library hashes what it inserts,
+// with the same security settings (cost 12, argon2id m=1024 t=1 p=2, a pepper), stores s3db.js's
+// compact form, and verifies what the other stored. The stored values differ (salts are random) but
+// have the same keys and shapes, byte for byte outside the salt and digest.
+TEST(Interop, PasswordFieldsBothWays) {
+    auto connection = fresh_connection();
+    const std::string pepper = "interop pepper";
+    s3db::PasswordOptions password;
+    password.bcrypt_rounds = 12;
+    password.argon2_memory_kib = 1024;
+    password.argon2_time = 1;
+    password.argon2_parallelism = 2;
+    password.pepper = pepper;
+    const ojson security = {{"bcrypt", {{"rounds", 12}}},
+                            {"argon2", {{"memoryCost", 1024}, {"timeCost", 1}, {"parallelism", 2}}},
+                            {"pepper", pepper}};
+    const ojson attrs = {{"name", "string"}, {"pw", "password"}, {"pa", "password:argon2id"}};
+
+    s3db::Database<> db(connection, {.password = password});
+    db.connect();
+    auto& users = db.create_resource({.name = "users", .attributes = attrs});
+    auto c1 = users.insert({{"id", "c1"}, {"name", "cpp"}, {"pw", "cpp sécret"}, {"pa", "cpp sécret"}});
+    const std::string c1_pw = c1["pw"], c1_pa = c1["pa"];
+
+    auto check = [](const std::string& plaintext, const std::string& hash, const std::string& with_pepper) {
+        return ojson{{"plaintext", plaintext}, {"hash", hash}, {"pepper", with_pepper}};
+    };
+    ojson checks = ojson::array();
+    for (const char* plaintext : {"cpp sécret", "cpp secret"})
+        for (const auto* p : {&pepper, static_cast<const std::string*>(nullptr)})
+            for (const auto* h : {&c1_pw, &c1_pa}) checks.push_back(check(plaintext, *h, p ? *p : std::string()));
+    ojson j1_record = {{"id", "j1"}, {"name", "js"}, {"pw", "js sécret"}, {"pa", "js sécret"}};
+    ojson commands = ojson::array();
+    commands.push_back({{"op", "insert"}, {"resource", "users"}, {"records", ojson::array({j1_record})}});
+    commands.push_back({{"op", "get"}, {"resource", "users"}, {"ids", {"c1"}}});
+    commands.push_back({{"op", "raw_objects"}, {"prefix", "resource=users/data/"}});
+    commands.push_back({{"op", "verify_password"}, {"checks", checks}});
+    auto first =
+        s3dbjs({{"op", "batch"}, {"connection", connection}, {"security", security}, {"commands", commands}})["results"];
+    // s3db.js reads the hashes s3db-cpp stored, and its verifyPassword takes the right password only
+    EXPECT_EQ(first[1]["records"][0]["pw"], c1_pw);
+    EXPECT_EQ(first[1]["records"][0]["pa"], c1_pa);
+    EXPECT_EQ(json(first[3]["results"]), (json{true, true, false, false, false, false, false, false}));
+
+    // the stored objects: same keys, same shapes
+    auto raw = raw_by_key(first[2]);
+    ASSERT_EQ(raw.size(), 2u);
+    const auto& mine = raw.at("resource=users/data/id=c1").metadata;
+    const auto& theirs = raw.at("resource=users/data/id=j1").metadata;
+    std::vector<std::string> my_keys, their_keys;  // `_wt`, s3db-cpp's write token, aside
+    for (auto& [k, v] : mine)
+        if (k != "_wt") my_keys.push_back(k);
+    for (auto& [k, v] : theirs) their_keys.push_back(k);
+    EXPECT_EQ(my_keys, their_keys);
+    EXPECT_EQ(mine.at("_v"), theirs.at("_v"));
+    const std::regex bcrypt_shape(R"(^\$c\$[./A-Za-z0-9]{53}$)");
+    const std::regex argon2_shape(R"(^\$j\|a\|1\|2\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$)");
+    int bcrypts = 0, argons = 0;
+    for (auto& [k, v] : mine) {
+        if (!theirs.count(k)) continue;
+        const std::string& t = theirs.at(k);
+        if (std::regex_match(v, bcrypt_shape)) {
+            ++bcrypts;
+            EXPECT_TRUE(std::regex_match(t, bcrypt_shape)) << k << ": " << t;
+        } else if (std::regex_match(v, argon2_shape)) {
+            ++argons;
+            EXPECT_TRUE(std::regex_match(t, argon2_shape)) << k << ": " << t;
+        }
+    }
+    EXPECT_EQ(bcrypts, 1);
+    EXPECT_EQ(argons, 1);
+    auto name_key = std::find_if(mine.begin(), mine.end(), [](auto& kv) { return kv.second == "cpp"; });
+    ASSERT_NE(name_key, mine.end());
+    EXPECT_EQ(theirs.at(name_key->first), "js");
+
+    // s3db-cpp reads what s3db.js stored (the same bytes) and verifies it
+    auto j1 = users.get("j1");
+    const std::string j1_pw = j1["pw"], j1_pa = j1["pa"];
+    EXPECT_TRUE(std::any_of(theirs.begin(), theirs.end(), [&](auto& kv) { return kv.second == j1_pw; }));
+    EXPECT_TRUE(std::any_of(theirs.begin(), theirs.end(), [&](auto& kv) { return kv.second == j1_pa; }));
+    EXPECT_TRUE(s3db::verify_password("js sécret", j1_pw, pepper));
+    EXPECT_TRUE(s3db::verify_password("js sécret", j1_pa, pepper));
+    EXPECT_FALSE(s3db::verify_password("js secret", j1_pw, pepper));
+    EXPECT_FALSE(s3db::verify_password("js secret", j1_pa, pepper));
+    EXPECT_FALSE(s3db::verify_password("js sécret", j1_pw));
+    EXPECT_FALSE(s3db::verify_password("js sécret", j1_pa));
+
+    // an s3db-cpp update of another field keeps s3db.js's hashes, and s3db.js still verifies them
+    users.update("j1", {{"name", "js, renamed by cpp"}});
+    ojson again = ojson::array();
+    again.push_back({{"op", "get"}, {"resource", "users"}, {"ids", {"j1"}}});
+    again.push_back({{"op", "verify_password"},
+                     {"checks", ojson::array({check("js sécret", j1_pw, pepper), check("js sécret", j1_pa, pepper)})}});
+    again.push_back({{"op", "clear"}});
+    auto last = s3dbjs({{"op", "batch"}, {"connection", connection}, {"security", security}, {"commands", again}})["results"];
+    EXPECT_EQ(last[0]["records"][0]["name"], "js, renamed by cpp");
+    EXPECT_EQ(last[0]["records"][0]["pw"], j1_pw);
+    EXPECT_EQ(last[0]["records"][0]["pa"], j1_pa);
+    EXPECT_EQ(json(last[1]["results"]), (json{true, true}));
+}
+
 }  // namespace
