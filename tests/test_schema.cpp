@@ -150,7 +150,7 @@ TEST(SchemaParse, BadDefinitionsNameTheAttributeAndTheToken) {
     EXPECT_EQ(schema_error(R"({"x":"string|pattern:(["})").first, "x");
     EXPECT_EQ(schema_error(R"({"x":42})").first, "x");
     EXPECT_EQ(schema_error(R"({"a.b":"string"})").first, "a.b");
-    EXPECT_EQ(schema_error(R"({"x":"password"})"), (std::pair<std::string, std::string>{"x", "password"}));  // not supported yet
+    EXPECT_EQ(schema_error(R"({"x":"password:scrypt"})"), (std::pair<std::string, std::string>{"x", "password:scrypt"}));
     EXPECT_EQ(schema_error(R"({"p":{"$$type":"objekt","a":"string"}})").first, "p");
     try {
         parse(R"({"x":"string|optinal"})");

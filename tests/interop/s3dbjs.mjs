@@ -54,7 +54,7 @@
 //       Runs the commands in order in this one process (a node start costs ~2 s), sharing one
 //       connected s3db.js database per connection and passphrase (it sees what the commands
 //       before it wrote: nothing else may change s3db.json while a batch runs). A command
-//       without "connection", "passphrase" or "ensure_bucket" takes the batch's. The first
+//       without "connection", "passphrase", "security" or "ensure_bucket" takes the batch's. The first
 //       failing command fails the batch; its message starts with "command <index> (<op>): ",
 //       unless that command has "allow_error": true: its result is then {"error":{"name",
 //       "message"}} and the batch goes on. "batch" and "bench" cannot be batched.
