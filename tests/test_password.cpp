@@ -225,7 +225,8 @@ TEST(Password, TamperedHashesNeverVerify) {
     t[t.size() - 2] = t[t.size() - 2] == 'A' ? 'B' : 'A';  // digest
     EXPECT_FALSE(verify_password("secret", t));
     std::string salt = c;
-    salt[c.find('$', 1) + 3] ^= 1;  // salt
+    char& s3 = salt[c.find('$', 1) + 3];  // salt
+    s3 = s3 == 'A' ? 'B' : 'A';
     EXPECT_FALSE(verify_password("secret", salt));
     std::string time = c;
     time[c.find('|', 3) + 1] = '2';  // t=1 -> 2
@@ -251,6 +252,7 @@ TEST(Password, MalformedHashesAreTypedErrorsWithoutSecrets) {
         "$argon2id$v=19$m=64,t=1,p=1,keyid=x$c2FsdHNhbHQ$aGFzaGhhc2g",        // parameters we do not read
         "$argon2id$v=19$m=4,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",                 // memory below 8 KiB per lane
         "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaGhhc2g",                     // salt under 8 bytes
+        "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2h",                // digest: stray low bits
         "$argon2id$v=19$m=67108864,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",          // 64 GiB: refused, not allocated
         "$j|w|1|1$c2FsdHNhbHQ$aGFzaGhhc2g",                                    // compact: 2^32 KiB
         "$j|g|3$c2FsdHNhbHQ$aGFzaGhhc2g",                                      // compact: 3 parameters

@@ -254,11 +254,17 @@ inline const char* argon2_params_problem(std::uint32_t version, std::uint32_t m,
     return nullptr;
 }
 
+/// Unpadded base64 of at least `min_bytes`, its unused low bits zero (as every encoder leaves them),
+/// so that one byte string has one spelling.
 inline bool valid_b64_field(std::string_view s, std::size_t min_bytes) {
-    if (s.size() % 4 == 1) return false;
+    if (s.size() % 4 == 1 || s.size() * 3 / 4 < min_bytes) return false;
     for (char c : s)
         if (!b64_char(c)) return false;
-    return s.size() * 3 / 4 >= min_bytes;
+    const char last = s.back();
+    const int v = last >= 'A' && last <= 'Z' ? last - 'A' : last >= 'a' && last <= 'z' ? last - 'a' + 26
+                  : last >= '0' && last <= '9' ? last - '0' + 52 : last == '+' ? 62 : 63;
+    const int unused = s.size() % 4 == 2 ? 15 : s.size() % 4 == 3 ? 3 : 0;
+    return (v & unused) == 0;
 }
 
 /// Splits a hash in either form; nullopt (with `why`) when it is not one this library can read.
