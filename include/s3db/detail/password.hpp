@@ -152,6 +152,7 @@ S3DB_DECL std::optional<std::string> phc_base64_decode(std::string_view s);
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace s3db {
@@ -806,7 +807,8 @@ S3DB_DECL std::string argon2(const Argon2Params& prm, std::string_view password,
     }
     const std::uint32_t segment = prm.memory_kib / (4 * lanes);
     const std::uint32_t lane_len = 4 * segment;
-    std::vector<Block> mem(static_cast<std::size_t>(lane_len) * lanes);
+    const std::size_t blocks = static_cast<std::size_t>(lane_len) * lanes;
+    auto mem = std::make_unique_for_overwrite<Block[]>(blocks);  // every block is written before it is read
     auto at = [&](std::uint32_t lane, std::uint32_t col) -> Block& {
         return mem[static_cast<std::size_t>(lane) * lane_len + col];
     };
@@ -890,7 +892,7 @@ S3DB_DECL std::string argon2(const Argon2Params& prm, std::string_view password,
     pw::blake2b_long(reinterpret_cast<unsigned char*>(tag.data()), prm.tag_bytes, bytes, sizeof bytes);
     OPENSSL_cleanse(bytes, sizeof bytes);
     OPENSSL_cleanse(c.data(), sizeof c);
-    OPENSSL_cleanse(mem.data(), mem.size() * sizeof(Block));
+    OPENSSL_cleanse(mem.get(), blocks * sizeof(Block));
     return tag;
 }
 
