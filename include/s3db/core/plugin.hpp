@@ -14,9 +14,26 @@
 //                 `needs_deleted_record = false`, or `deletes_need_record() const` says no for now
 //   requests      on_request(event) before and on_response(event) after every S3 request
 //
+// A member named like a hook that the database cannot call that way (`on_install()` without the
+// database, `before_insert(json&)`, a non-const `health()`) is a compile error naming the hook and
+// the signature it needs: it would otherwise never run.
+//
 // Before hooks always throw through (that is how a plugin rejects an operation). Errors in every
 // other hook are isolated when the plugin's options say so (the default): they are counted in its
 // status and reported to `on_plugin_error` listeners, and the operation goes on.
+//
+// The caller's context: an operation may carry one (`users.insert(r, {.context = {{"user", "ana"}}})`;
+// WriteOptions, ReadOptions and ListQuery have `context`). Hooks keep their one signature: the
+// context travels in what they receive, as `const json* context` of OperationContext, ReadContext
+// and OperationEvent, for every hook, listener and event of that operation (records a listing reads
+// through get included); null when the call gave none, so an operation without one pays nothing.
+// S3 request events (on_request) do not carry it. Audit takes its userId from it.
+//
+// Plugins are found by type (`db.plugin<Audit>()`) or by name (`db.plugin("Audit")`, a PluginRef
+// with the status and `as<P>()`), named in the type or added at run time; `db.has_plugin(…)` says
+// whether one is in use. Plugin events (`emit`) reach `db.on_plugin_event` listeners, plugins'
+// included (Metrics counts the cache's hits); a plugin that emits on a hot path asks
+// `listened(event)` first (one atomic load) and builds the event only when someone listens.
 //
 // The same plugin classes can also be added at run time, type-erased behind one virtual interface
 // (`db.use_plugin(Audit{…})`), for setups chosen by configuration.
