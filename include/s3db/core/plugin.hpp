@@ -126,6 +126,13 @@ constexpr std::uint64_t event_bit(std::string_view event) noexcept {
     for (char c : event) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
     return std::uint64_t{1} << (h % 63);
 }
+
+/// An event's name with its bit and the bit of "*": what `listened` tests, computed once when
+/// made constexpr.
+struct EventName {
+    std::uint64_t bits;
+    constexpr explicit EventName(std::string_view event) noexcept : bits(event_bit(event) | event_bit("*")) {}
+};
 }  // namespace detail
 
 /// The CRTP base of every plugin: its options, its storage and its events. What the plugin does
@@ -159,9 +166,10 @@ public:
 
     /// Whether a listener of the database may want `event` (one atomic load): a plugin that emits
     /// on a hot path builds the event's data only then. False before the plugin is installed.
-    bool listened(std::string_view event) const noexcept {
-        return listened_ && (listened_->load(std::memory_order_relaxed) &
-                             (detail::event_bit(event) | detail::event_bit("*"))) != 0;
+    bool listened(std::string_view event) const noexcept { return listened(detail::EventName(event)); }
+    /// The same for a name hashed once (`static constexpr detail::EventName hit{"cache.hit"}`).
+    bool listened(detail::EventName event) const noexcept {
+        return listened_ && (listened_->load(std::memory_order_relaxed) & event.bits) != 0;
     }
 
 private:
