@@ -216,9 +216,9 @@ public:
 
     /// Whether the database has that plugin in use: named in the type or added at run time, and
     /// not uninstalled (as s3db.js forgets an uninstalled plugin; plugin() still reaches it).
-    bool has_plugin(std::string_view name) noexcept {
-        auto p = host_.find(name);
-        return p && p->state() != PluginState::uninstalled;
+    bool has_plugin(std::string_view name) const noexcept {
+        auto s = host_.state_of(name);
+        return s && *s != PluginState::uninstalled;
     }
     template <class P>
     bool has_plugin() const noexcept {

@@ -998,6 +998,17 @@ public:
         return found;
     }
 
+    /// The state of the plugin of that name (as find(name) picks it); nullopt when there is none.
+    std::optional<PluginState> state_of(std::string_view name) const noexcept {
+        std::optional<PluginState> s;
+        std::apply([&](const auto&... slot) { ((!s && Plugins::name == name ? (void)(s = slot.state()) : void()), ...); },
+                   slots_);
+        if (s) return s;
+        for (auto& d : dynamic_)
+            if (d->name() == name && (!s || *s == PluginState::uninstalled)) s = d->state();
+        return s;
+    }
+
     /// The state of the plugin of type P; nullopt when the database has none.
     template <class P>
     std::optional<PluginState> state_of() const noexcept {
