@@ -13,15 +13,11 @@
 #include <iostream>
 #include <string>
 
-// Who is acting: in a server this would be set per request.
-static thread_local std::string current_user = "system";
-
 int main() {
     std::filesystem::remove_all("audit-db");  // a fresh database on every run
     s3db::Database<s3db::Audit> db("file://./audit-db", {},
                                    s3db::Audit({.max_data_size = 256,
                                                 .exclude_resources = {"sessions"},
-                                                .get_user_id = [](const s3db::OperationContext&) { return current_user; },
                                                 .get_metadata = [](const s3db::OperationContext& op) {
                                                     return s3db::json{{"app", "billing"}, {"via", op.operation}};
                                                 }}));
@@ -36,14 +32,13 @@ int main() {
     });
     auto& sessions = db.create_resource({.name = "sessions", .attributes = {{"token", "string"}}});
 
-    current_user = "ana@example.com";
-    accounts.insert({{"id", "acct-1"}, {"owner", "Ana"}, {"plan", "free"}});
-    current_user = "support@example.com";
-    accounts.update("acct-1", s3db::json{{"plan", "pro"}});
-    accounts.update("acct-1", s3db::json{{"notes", std::string(2000, '.') + " long call log"}});
+    // Who is acting travels with each call (in a server: from the request), and the audit records it.
+    accounts.insert({{"id", "acct-1"}, {"owner", "Ana"}, {"plan", "free"}}, {.context = {{"user", "ana@example.com"}}});
+    const s3db::WriteOptions support{.context = {{"user", "support@example.com"}}};
+    accounts.update("acct-1", s3db::json{{"plan", "pro"}}, support);
+    accounts.update("acct-1", s3db::json{{"notes", std::string(2000, '.') + " long call log"}}, support);
     sessions.insert({{"token", "not worth auditing"}});
-    current_user = "admin@example.com";
-    accounts.remove("acct-1");
+    accounts.remove("acct-1", {.context = {{"user", {{"id", "admin@example.com"}, {"role", "admin"}}}}});
 
     // 1. The record's history, oldest first: one LIST of the byResource partition + one GET each.
     auto& audit = db.plugin<s3db::Audit>();
@@ -60,7 +55,7 @@ int main() {
               history[2]["operation"] == "update" && history[3]["operation"] == "delete",
           "the history is in the order the writes happened");
     check(history[0]["userId"] == "ana@example.com" && history[3]["userId"] == "admin@example.com",
-          "each record names who acted (get_user_id)");
+          "each record names who acted (the call's context)");
     check(s3db::json::parse(history[0]["metadata"].get<std::string>())["app"] == "billing",
           "get_metadata's fields are in each record");
 

@@ -301,6 +301,35 @@ TEST(Audit, UserIdAndMetadataComeFromTheCallbacks) {
     EXPECT_EQ(metadata_calls.load(), 2);
 }
 
+TEST(Audit, UserIdComesFromTheCallersContext) {
+    MemDb db(memory_store());
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    users.insert({{"id", "x"}, {"name", "Ada"}}, {.context = {{"user", "ana"}}});
+    users.update("x", json{{"name", "Ada L."}}, {.context = {{"user", {{"id", "u-7"}, {"role", "admin"}}}}});
+    users.upsert({{"id", "x"}, {"name", "Ada"}}, {.context = {{"userId", "svc-1"}}});
+    users.replace("x", {{"name", "Ada"}}, {.context = {{"source", "replicator"}}});  // no user in it
+    users.remove("x", {.context = {{"user", "bob"}}});
+    auto logs = db.plugin<Audit>().record_history("users", "x");
+    ASSERT_EQ(logs.size(), 5u);
+    std::vector<std::string> who;
+    for (auto& l : logs) who.push_back(l["userId"]);
+    EXPECT_EQ(who, (std::vector<std::string>{"ana", "u-7", "svc-1", "system", "bob"}));
+
+    // get_user_id still decides when it answers; its empty answer leaves it to the context.
+    MemDb db2(memory_store(), {}, Audit({.get_user_id = [](const OperationContext& ctx) {
+                  return ctx.context && ctx.context->contains("tenant") ? std::string("from-callback") : std::string{};
+              }}));
+    db2.connect();
+    auto& people = db2.create_resource(users_config());
+    people.insert({{"id", "y"}, {"name", "Ada"}}, {.context = {{"tenant", "t1"}, {"user", "ana"}}});
+    people.update("y", json{{"name", "Ada L."}}, {.context = {{"user", "ana"}}});
+    auto logs2 = db2.plugin<Audit>().record_history("users", "y");
+    ASSERT_EQ(logs2.size(), 2u);
+    EXPECT_EQ(logs2[0]["userId"], "from-callback");
+    EXPECT_EQ(logs2[1]["userId"], "ana");
+}
+
 TEST(Audit, TrackOperationsAuditsOnlyTheWritesNamed) {
     MemDb db(memory_store(), {}, Audit({.track_operations = {"delete"}}));
     db.connect();

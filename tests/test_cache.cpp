@@ -481,8 +481,8 @@ TEST_F(MemoryFixture, OperationsChooseWhatIsCached) {
     EXPECT_EQ(run([&] { users().list_ids(); }).total(), 0u);
 }
 
-TEST_F(MemoryFixture, EventsAreEmittedOnlyWhenAskedFor) {
-    open();
+TEST_F(MemoryFixture, EventsReachListenersByDefaultAndCanBeTurnedOff) {
+    open({.emit_events = false});
     std::atomic<int> hits{0}, misses{0};
     db->on_plugin_event("cache.hit", [&](const json&) { ++hits; });
     db->on_plugin_event("cache.miss", [&](const json&) { ++misses; });
@@ -490,7 +490,7 @@ TEST_F(MemoryFixture, EventsAreEmittedOnlyWhenAskedFor) {
     users().count();
     EXPECT_EQ(hits + misses, 0);
 
-    open({.emit_events = true});
+    open();  // the default: events for whoever listens
     json last;
     db->on_plugin_event("cache.hit", [&](const json& e) {
         ++hits;

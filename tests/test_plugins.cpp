@@ -4,11 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <vector>
 
 #include "s3db/s3db.hpp"
@@ -498,4 +501,178 @@ TEST(Plugins, DeletesReadTheRecordOnlyForPluginsThatNeedIt) {
     full.transport().reset();
     b.remove("u1");
     EXPECT_EQ(full.transport().counts(), (RequestCounts{.get = 1, .remove = 1}));
+}
+
+// ---- the API as a newcomer meets it ----------------------------------------------------------------
+
+// Hooks are found by name whatever their form (a template, an overload set); a member named like a
+// hook that cannot be called as one stops the build (tests/compile_fail/hook_*.cpp).
+static_assert(detail::names_on_install<Stamp>() && detail::names_around_read<Oracle>() &&
+              detail::names_on_resource_created<Wallets>());
+static_assert(!detail::names_on_install<Oracle>() && !detail::names_before_insert<Watch>());
+static_assert(detail::check_hooks<Stamp, Database<Stamp>, Database<Stamp>::Resource>());
+
+TEST(Plugins, TheConstructorTakesAnySubsetOfThePluginsInAnyOrder) {
+    Stamp given;
+    given.log.push_back("given");
+    // Straggler has no default constructor: it must be given; Stamp and Watch default.
+    auto after = std::make_shared<Afterlife>();
+    Database<Stamp, Watch, Straggler> a(fresh_bucket(), {}, Straggler(after, false));
+    EXPECT_TRUE(a.plugin<Stamp>().log.empty());
+    EXPECT_EQ(a.plugin<Straggler>().after, after);
+
+    Database<Stamp, Watch, Oracle> b(fresh_bucket(), {}, Oracle{}, std::move(given));  // out of order
+    EXPECT_EQ(b.plugin<Stamp>().log, std::vector<std::string>{"given"});
+
+    Stamp lvalue;
+    lvalue.writes = 7;
+    BasicDatabase<Memory, Oracle, Stamp> c(Memory{}, {}, lvalue);  // the transport form, a copy
+    EXPECT_EQ(c.plugin<Stamp>().writes, 7);
+    EXPECT_EQ(lvalue.writes, 7);
+
+    BasicDatabase<Memory, Oracle, Stamp> d(Memory{}, {}, Oracle{}, Stamp{});  // all, in order: as before
+    d.connect();
+    EXPECT_EQ(d.plugin<Stamp>().log.front(), "install:0");
+}
+
+TEST(Plugins, PluginsAreFoundByNameWhereverTheyCameFrom) {
+    Database<Stamp> db(fresh_bucket());
+    EXPECT_TRUE(db.has_plugin("Stamp"));
+    EXPECT_TRUE(db.has_plugin<Stamp>());
+    EXPECT_FALSE(db.has_plugin("Clumsy"));
+    EXPECT_FALSE(db.has_plugin<Clumsy>());
+    EXPECT_THROW(db.plugin("Clumsy"), PluginError);
+
+    auto stamp = db.plugin("Stamp");
+    EXPECT_EQ(stamp.name(), "Stamp");
+    EXPECT_EQ(stamp.type(), typeid(Stamp));
+    EXPECT_EQ(stamp.as<Stamp>(), &db.plugin<Stamp>());
+    EXPECT_EQ(stamp.as<Clumsy>(), nullptr);
+    EXPECT_EQ(stamp.state(), PluginState::registered);
+
+    db.use_plugin(Clumsy{});  // added at run time: found the same way
+    db.connect();
+    EXPECT_TRUE(db.has_plugin("Clumsy"));
+    EXPECT_TRUE(db.has_plugin<Clumsy>());
+    auto clumsy = db.plugin("Clumsy");
+    EXPECT_EQ(clumsy.as<Clumsy>(), &db.plugin<Clumsy>());
+    EXPECT_EQ(clumsy.state(), PluginState::started);
+    EXPECT_EQ(clumsy.status().detail, "always tired");
+    EXPECT_EQ(stamp.state(), PluginState::started);
+
+    db.uninstall_plugin("Clumsy");  // gone from use, still reachable for what it left
+    db.uninstall_plugin("Stamp");
+    EXPECT_FALSE(db.has_plugin("Clumsy"));
+    EXPECT_FALSE(db.has_plugin<Clumsy>());
+    EXPECT_FALSE(db.has_plugin("Stamp"));
+    EXPECT_FALSE(db.has_plugin<Stamp>());
+    EXPECT_EQ(db.plugin("Clumsy").state(), PluginState::uninstalled);
+    db.use_plugin(Clumsy{});  // a new one of that name: the one found now
+    EXPECT_TRUE(db.has_plugin("Clumsy"));
+    EXPECT_EQ(db.plugin("Clumsy").state(), PluginState::started);
+    EXPECT_EQ(db.plugin("Clumsy").as<Clumsy>(), &db.plugin<Clumsy>());
+}
+
+namespace {
+/// Records the caller's context each hook, listener and event of an operation saw ("-": none).
+struct Witness : Plugin<Witness> {
+    static constexpr std::string_view name = "Witness";
+    std::shared_ptr<std::mutex> m = std::make_shared<std::mutex>();
+    std::shared_ptr<std::vector<std::string>> seen = std::make_shared<std::vector<std::string>>();
+    void note(std::string what, const json* context) {
+        std::lock_guard lock(*m);
+        seen->push_back(what + "=" + (context ? context->value("user", "?") : "-"));
+    }
+    void before_insert(OperationContext& c) { note("before_insert", c.context); }
+    void before_update(OperationContext& c) { note("before_update", c.context); }
+    void after_write(const OperationContext& c) { note("after_" + std::string(c.operation), c.context); }
+    void after_get(OperationContext& c) { note("after_get", c.context); }
+    void after_list(OperationContext& c) { note("after_" + std::string(c.operation), c.context); }
+    template <class Next>
+    json around_read(const ReadContext& r, Next& next) {
+        note("read_" + std::string(r.operation), r.context);
+        return next();
+    }
+    void on_operation(const OperationEvent& e) { note("op_" + std::string(e.operation), e.context); }
+    std::vector<std::string> take() {
+        std::lock_guard lock(*m);
+        return std::exchange(*seen, {});
+    }
+};
+}  // namespace
+
+TEST(Plugins, EveryHookOfAnOperationSeesTheCallersContext) {
+    Database<Witness> db(fresh_bucket());
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    auto& w = db.plugin<Witness>();
+    std::vector<std::string> heard;
+    users.on("inserted", [&](const OperationContext& c) { heard.push_back(c.context ? c.context->dump() : "-"); });
+    const json ana = {{"user", "ana"}};
+
+    users.insert({{"id", "u1"}, {"name", "Ada"}}, {.context = ana});
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"before_insert=ana", "after_insert=ana", "op_insert=ana"}));
+    EXPECT_EQ(heard, std::vector<std::string>{ana.dump()});
+    users.insert({{"id", "u2"}, {"name", "Bo"}});  // none given: none seen
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"before_insert=-", "after_insert=-", "op_insert=-"}));
+
+    users.update("u1", json{{"visits", 1}}, {.context = ana});
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"before_update=ana", "after_update=ana", "op_update=ana"}));
+    users.update("u1", [](json& r) { r["visits"] = 2; }, {.context = {{"user", "bo"}}});
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"before_update=bo", "after_update=bo", "op_update=bo"}));
+    users.upsert({{"id", "u1"}, {"name", "Ada"}}, {.context = ana});  // exists: insert refused, then update
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"before_insert=ana", "before_update=ana", "after_update=ana",
+                                                  "op_upsert=ana"}));
+    users.get("u1", {.context = ana});
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"read_get=ana", "after_get=ana", "op_get=ana"}));
+    users.list({.context = ana});
+    auto listed = w.take();  // the listing, then each record read through get (on the pool)
+    EXPECT_EQ(std::count(listed.begin(), listed.end(), "read_get=ana"), 2);
+    EXPECT_EQ(std::count(listed.begin(), listed.end(), "after_list=ana"), 1);
+    EXPECT_EQ(std::count(listed.begin(), listed.end(), "op_list=ana"), 1);
+    EXPECT_EQ(std::count_if(listed.begin(), listed.end(), [](auto& s) { return !s.ends_with("=ana"); }), 0);
+    users.remove("u2", {.context = ana});
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"after_delete=ana", "op_delete=ana"}));
+    users.remove_many({"u1"}, {.context = ana});
+    EXPECT_EQ(w.take(), (std::vector<std::string>{"after_delete=ana", "op_delete_many=ana"}));
+}
+
+TEST(Plugins, AStarListenerHearsWhichEvent) {
+    Database<Stamp> db(fresh_bucket());
+    std::vector<std::string> named, bare;
+    db.on_plugin_event("*", [&](std::string_view event, const json&) { named.emplace_back(event); });
+    db.on_plugin_event("*", [&](const json& d) { bare.push_back(d.dump()); });  // the data-only form
+    db.connect();
+    db.plugin<Stamp>().emit("stamp.custom", json{{"x", 1}});
+    EXPECT_EQ(named, (std::vector<std::string>{"plugin.installed", "stamp.custom"}));
+    EXPECT_EQ(bare.size(), 2u);
+    EXPECT_EQ(bare.back(), R"({"x":1})");
+}
+
+TEST(Plugins, APluginKnowsWhetherAnEventIsListenedTo) {
+    Database<Stamp> db(fresh_bucket());
+    auto& stamp = db.plugin<Stamp>();
+    EXPECT_FALSE(stamp.listened("stamp.custom"));  // not installed
+    db.connect();
+    EXPECT_FALSE(stamp.listened("stamp.custom"));
+    db.on_plugin_event("stamp.custom", [](const json&) {});
+    EXPECT_TRUE(stamp.listened("stamp.custom"));
+    Database<Stamp> all(fresh_bucket());
+    all.connect();
+    all.on_plugin_event("*", [](std::string_view, const json&) {});
+    EXPECT_TRUE(all.plugin<Stamp>().listened("anything"));
+}
+
+TEST(Plugins, MetricsCountsTheHitsOfADefaultCache) {
+    Database<Cache<Memory>, Metrics> db(fresh_bucket(), {}, Metrics({.flush_interval = 0ms}));
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    auto id = users.insert({{"name", "Ada"}})["id"].get<std::string>();
+    users.get(id);  // miss
+    users.get(id);  // hit
+    users.get(id);  // hit
+    auto c = db.plugin<Metrics>().get_metrics().cache;
+    EXPECT_EQ(c.total_hits, 2u);
+    EXPECT_EQ(c.total_misses, 1u);
+    EXPECT_EQ(db.plugin<Cache<Memory>>().stats().hits, 2u);
 }

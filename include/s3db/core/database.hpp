@@ -63,23 +63,37 @@ public:
         using detail::PluginHost<BasicDatabase, Resource, Plugins...>::PluginHost;
     };
 
-    /// Plugins named in the type are default-constructed unless given here, in the same order.
+    /// Plugins named in the type are default-constructed unless given here: any of them, in any
+    /// order, each at most once (`Database<Audit, Costs> db(url, {}, Costs{…})`). A plugin with no
+    /// default constructor must be given.
     explicit BasicDatabase(T transport, DatabaseOptions options = {})
-        requires(std::default_initializable<Plugins> && ...)
-        : BasicDatabase(std::move(options), std::move(transport), Plugins{}...) {}
+        : BasicDatabase(std::move(options), std::move(transport), detail::take_plugin<Plugins>()...) {}
 
+    /// Every plugin in the type's order (braced arguments work here).
     BasicDatabase(T transport, DatabaseOptions options, Plugins... plugins)
         requires(sizeof...(Plugins) > 0)
         : BasicDatabase(std::move(options), std::move(transport), std::move(plugins)...) {}
 
+    template <class... Given>
+        requires(sizeof...(Given) > 0)
+    BasicDatabase(T transport, DatabaseOptions options, Given&&... given)
+        : BasicDatabase(std::move(options), std::move(transport), detail::take_plugin<Plugins>(std::forward<Given>(given)...)...) {
+        static_assert(detail::check_plugin_arguments<std::tuple<Plugins...>, std::remove_cvref_t<Given>...>());
+    }
+
     /// Opens the database of a connection string (see transport/connection.hpp).
     explicit BasicDatabase(std::string_view url, DatabaseOptions options = {})
-        requires std::constructible_from<T, std::string_view> && (std::default_initializable<Plugins> && ...)
+        requires std::constructible_from<T, std::string_view>
         : BasicDatabase(T(url), std::move(options)) {}
 
     BasicDatabase(std::string_view url, DatabaseOptions options, Plugins... plugins)
         requires std::constructible_from<T, std::string_view> && (sizeof...(Plugins) > 0)
         : BasicDatabase(std::move(options), T(url), std::move(plugins)...) {}
+
+    template <class... Given>
+        requires std::constructible_from<T, std::string_view> && (sizeof...(Given) > 0)
+    BasicDatabase(std::string_view url, DatabaseOptions options, Given&&... given)
+        : BasicDatabase(T(url), std::move(options), std::forward<Given>(given)...) {}
 
     BasicDatabase(const BasicDatabase&) = delete;
     BasicDatabase& operator=(const BasicDatabase&) = delete;
@@ -190,11 +204,31 @@ public:
 
     // ---- plugins ------------------------------------------------------------------------------------
 
-    /// The plugin of type P, named in the type or added at run time. PluginError when absent.
+    /// The plugin of type P, named in the type or added at run time (uninstalled too: what it
+    /// left can still be read). PluginError when absent.
     template <class P>
     P& plugin() {
         if (auto* p = host_.template find<P>()) return *p;
         throw PluginError(P::name, "not in this database");
+    }
+
+    /// The plugin of that name, named in the type or added at run time, in any state: its type,
+    /// its status, and the plugin through `as<P>()`. PluginError when absent.
+    PluginRef plugin(std::string_view name) {
+        if (auto p = host_.find(name)) return *p;
+        throw PluginError(name, "not in this database");
+    }
+
+    /// Whether the database has that plugin in use: named in the type or added at run time, and
+    /// not uninstalled (as s3db.js forgets an uninstalled plugin; plugin() still reaches it).
+    bool has_plugin(std::string_view name) const noexcept {
+        auto s = host_.state_of(name);
+        return s && *s != PluginState::uninstalled;
+    }
+    template <class P>
+    bool has_plugin() const noexcept {
+        auto s = host_.template state_of<P>();
+        return s && *s != PluginState::uninstalled;
     }
 
     /// Adds a plugin at run time (type-erased): validated now (PluginError), installed now when the
@@ -222,8 +256,11 @@ public:
     void on_plugin_error(std::function<void(std::string_view plugin, std::string_view what)> fn) {
         host_.on_plugin_error(std::move(fn));
     }
-    /// Plugin events: `emit` from a plugin (Plugin<Self>::emit) or here; "*" listens to all.
-    void on_plugin_event(std::string event, std::function<void(const json&)> fn) {
+    /// Plugin events: `emit` from a plugin (Plugin<Self>::emit) or here. `fn(data)` or
+    /// `fn(event, data)`; "*" listens to all (the second form tells which).
+    template <class Fn>
+        requires std::invocable<Fn&, std::string_view, const json&> || std::invocable<Fn&, const json&>
+    void on_plugin_event(std::string event, Fn fn) {
         host_.on_plugin_event(std::move(event), std::move(fn));
     }
     void emit_plugin_event(std::string_view event, const json& data) { host_.emit_plugin_event(event, data); }

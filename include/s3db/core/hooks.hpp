@@ -51,6 +51,9 @@ struct OperationContext {
     std::string id;
     json data;
     const json* before = nullptr;
+    /// The caller's context of the operation (`{.context = …}` in its options): who, from where.
+    /// Null when the call gave none.
+    const json* context = nullptr;
 };
 
 /// A read a plugin may answer in place of the store (the cache): which operation, on which id, with
@@ -60,6 +63,7 @@ struct ReadContext {
     std::string_view operation;  // "get", "list", "list_ids", "count", "page", "query"
     std::string_view id;
     const json* params = nullptr;
+    const json* context = nullptr;  // the caller's context (see OperationContext)
 };
 
 /// One finished public operation, for plugins that measure (Metrics).
@@ -69,6 +73,7 @@ struct OperationEvent {
     std::string_view id;
     std::chrono::nanoseconds duration{};
     const std::exception* error = nullptr;  // set when the operation failed
+    const json* context = nullptr;          // the caller's context (see OperationContext)
 };
 
 /// One S3 request, seen before it is sent and after its answer (Costs). `keys` lists the keys of a

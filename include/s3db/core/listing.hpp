@@ -34,6 +34,7 @@ struct ListQuery {
     // Records that cannot be decoded (CorruptRecord): skipped and reported by default (the resource's
     // "skipped" event and skipped_records()); true throws instead.
     bool strict_decoding = false;
+    json context{};  // the caller's context for this read (see WriteOptions); not part of the query
 
     json to_json() const {
         json j{{"partition", partition}, {"values", values}, {"limit", limit}, {"cursor", cursor}};

@@ -14,9 +14,26 @@
 //                 `needs_deleted_record = false`, or `deletes_need_record() const` says no for now
 //   requests      on_request(event) before and on_response(event) after every S3 request
 //
+// A member named like a hook that the database cannot call that way (`on_install()` without the
+// database, `before_insert(json&)`, a non-const `health()`) is a compile error naming the hook and
+// the signature it needs: it would otherwise never run.
+//
 // Before hooks always throw through (that is how a plugin rejects an operation). Errors in every
 // other hook are isolated when the plugin's options say so (the default): they are counted in its
 // status and reported to `on_plugin_error` listeners, and the operation goes on.
+//
+// The caller's context: an operation may carry one (`users.insert(r, {.context = {{"user", "ana"}}})`;
+// WriteOptions, ReadOptions and ListQuery have `context`). Hooks keep their one signature: the
+// context travels in what they receive, as `const json* context` of OperationContext, ReadContext
+// and OperationEvent, for every hook, listener and event of that operation (records a listing reads
+// through get included); null when the call gave none, so an operation without one pays nothing.
+// S3 request events (on_request) do not carry it. Audit takes its userId from it.
+//
+// Plugins are found by type (`db.plugin<Audit>()`) or by name (`db.plugin("Audit")`, a PluginRef
+// with the status and `as<P>()`), named in the type or added at run time; `db.has_plugin(…)` says
+// whether one is in use. Plugin events (`emit`) reach `db.on_plugin_event` listeners, plugins'
+// included (Metrics counts the cache's hits); a plugin that emits on a hot path asks
+// `listened(event)` first (one atomic load) and builds the event only when someone listens.
 //
 // The same plugin classes can also be added at run time, type-erased behind one virtual interface
 // (`db.use_plugin(Audit{…})`), for setups chosen by configuration.
@@ -25,6 +42,8 @@
 #include <atomic>
 #include <chrono>
 #include <concepts>
+#include <cstdint>
+#include <exception>
 #include <functional>
 #include <future>
 #include <memory>
@@ -96,6 +115,24 @@ namespace detail {
 S3DB_DECL std::string slug_of(std::string_view name);
 template <class Db, class Res>
 class PluginHostBase;
+template <class Db, class Res, class... Plugins>
+class PluginHost;
+
+/// The bit of a plugin event's name in the host's mask of listened events (bit 63: "*"). Two names
+/// may share a bit: a false "listened" only costs building data nobody receives.
+constexpr std::uint64_t event_bit(std::string_view event) noexcept {
+    if (event == "*") return std::uint64_t{1} << 63;
+    std::uint64_t h = 14695981039346656037ull;  // FNV-1a
+    for (char c : event) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return std::uint64_t{1} << (h % 63);
+}
+
+/// An event's name with its bit and the bit of "*": what `listened` tests, computed once when
+/// made constexpr.
+struct EventName {
+    std::uint64_t bits;
+    constexpr explicit EventName(std::string_view event) noexcept : bits(event_bit(event) | event_bit("*")) {}
+};
 }  // namespace detail
 
 /// The CRTP base of every plugin: its options, its storage and its events. What the plugin does
@@ -127,17 +164,58 @@ public:
         if (emit_) emit_(event, data);
     }
 
+    /// Whether a listener of the database may want `event` (one atomic load): a plugin that emits
+    /// on a hot path builds the event's data only then. False before the plugin is installed.
+    bool listened(std::string_view event) const noexcept { return listened(detail::EventName(event)); }
+    /// The same for a name hashed once (`static constexpr detail::EventName hit{"cache.hit"}`).
+    bool listened(detail::EventName event) const noexcept {
+        return listened_ && (listened_->load(std::memory_order_relaxed) & event.bits) != 0;
+    }
+
 private:
     template <class Db, class Res>
     friend class detail::PluginHostBase;
-    void attach(TransportRef store, std::function<void(std::string_view, const json&)> emit) {
+    void attach(TransportRef store, std::function<void(std::string_view, const json&)> emit,
+                const std::atomic<std::uint64_t>* listened) {
         storage_.emplace(store, slug());
         emit_ = std::move(emit);
+        listened_ = listened;
     }
 
     PluginOptions plugin_options_{};
     std::optional<PluginStorage> storage_;
     std::function<void(std::string_view, const json&)> emit_;
+    const std::atomic<std::uint64_t>* listened_ = nullptr;  // the host's mask of listened events
+};
+
+/// A plugin found by name (`db.plugin("Audit")`), named in the database's type or added with
+/// use_plugin: its name, type, status, and the plugin itself through `as<P>()`. It refers to the
+/// database's plugin: valid while the database lives.
+class PluginRef {
+public:
+    std::string_view name() const noexcept { return name_; }
+    const std::type_info& type() const noexcept { return *type_; }
+    PluginState state() const noexcept { return state_(slot_); }
+    PluginStatus status() const { return status_(slot_); }
+    /// The plugin, when it is a P; nullptr otherwise.
+    template <class P>
+    P* as() const noexcept {
+        return *type_ == typeid(P) ? static_cast<P*>(object_) : nullptr;
+    }
+
+private:
+    template <class Db, class Res, class... Plugins>
+    friend class detail::PluginHost;
+    PluginRef(std::string_view name, const std::type_info& type, void* object, const void* slot,
+              PluginState (*state)(const void*) noexcept, PluginStatus (*status)(const void*))
+        : name_(name), type_(&type), object_(object), slot_(slot), state_(state), status_(status) {}
+
+    std::string_view name_;
+    const std::type_info* type_;
+    void* object_;
+    const void* slot_;
+    PluginState (*state_)(const void*) noexcept;
+    PluginStatus (*status_)(const void*);
 };
 
 /// A plugin: derives from Plugin<P>, has a name, and can be moved into the database.
@@ -189,6 +267,74 @@ consteval bool check_coexistence() {
 }
 
 // ---- hook detection: one requires-expression per hook point ---------------------------------------
+
+// A member named like a hook that the host cannot call would never run: that is a compile error.
+// `names_<hook><P>()` sees a member of that name of any kind (function, overload set, template):
+// in a class deriving from P and from a class with an int of that name, the name is ambiguous
+// exactly when P has one too. (A final P is probed with &P::hook, which misses overloads and
+// templates.)
+#define S3DB_DETAIL_PLUGIN_HOOK_NAMES(X)                                                                  \
+    X(validate) X(on_install) X(on_start) X(on_stop) X(on_uninstall) X(health) X(on_resource_created)  \
+    X(after_write) X(around_read) X(on_operation) X(on_request) X(on_response) X(deletes_need_record) \
+    S3DB_RESOURCE_HOOKS(X)
+#define S3DB_DETAIL_NAME_PROBE(hook)                                     \
+    struct probe_##hook {                                                \
+        int hook;                                                        \
+    };                                                                   \
+    template <class P>                                                   \
+    struct probe_##hook##_of : P, probe_##hook {};                       \
+    template <class P>                                                   \
+    consteval bool names_##hook() {                                      \
+        if constexpr (std::is_final_v<P>) return requires { &P::hook; }; \
+        else return !requires { &probe_##hook##_of<P>::hook; };          \
+    }
+S3DB_DETAIL_PLUGIN_HOOK_NAMES(S3DB_DETAIL_NAME_PROBE)
+#undef S3DB_DETAIL_NAME_PROBE
+#undef S3DB_DETAIL_PLUGIN_HOOK_NAMES
+
+/// Every member of P named like a hook must be callable as that hook, with Db the database's type
+/// and Res its resource type; else a static_assert names the hook and the signature it needs.
+template <class P, class Db, class Res>
+consteval bool check_hooks() {
+#define S3DB_DETAIL_CHECK_HOOK(hook, callable, signature)                                                  \
+    static_assert(!names_##hook<P>() || (callable), "s3db: plugin hook " #hook                                \
+                  " has a signature the database cannot call, so it would never run; it must be callable as " \
+                  signature)
+    S3DB_DETAIL_CHECK_HOOK(validate, (requires(P& p) { p.validate(); }), "validate() const");
+    S3DB_DETAIL_CHECK_HOOK(on_install, (requires(P& p, Db& db) { p.on_install(db); }),
+                           "on_install(Db& db), Db the database's type (e.g. template <class Db> void on_install(Db&))");
+    S3DB_DETAIL_CHECK_HOOK(on_start, (requires(P& p) { p.on_start(); }), "on_start()");
+    S3DB_DETAIL_CHECK_HOOK(on_stop, (requires(P& p) { p.on_stop(); }), "on_stop()");
+    S3DB_DETAIL_CHECK_HOOK(on_uninstall, (requires(P& p, const UninstallOptions& o) { p.on_uninstall(o); }),
+                           "on_uninstall(const UninstallOptions&)");
+    S3DB_DETAIL_CHECK_HOOK(health, (requires(const P& p) { { p.health() } -> std::convertible_to<PluginHealth>; }),
+                           "health() const -> PluginHealth");
+    S3DB_DETAIL_CHECK_HOOK(on_resource_created, (requires(P& p, Res& r) { p.on_resource_created(r); }),
+                           "on_resource_created(Res& resource), Res the database's resource type (e.g. template <class Res> void on_resource_created(Res&))");
+    S3DB_DETAIL_CHECK_HOOK(after_write, (requires(P& p, OperationContext& c) { p.after_write(c); }),
+                           "after_write(OperationContext&) or after_write(const OperationContext&)");
+    S3DB_DETAIL_CHECK_HOOK(around_read,
+                           (requires(P& p, const ReadContext& r, std::function<json()>& next) {
+                               { p.around_read(r, next) } -> std::convertible_to<json>;
+                           }),
+                           "around_read(const ReadContext&, Next& next) -> json, where next() -> json reads on");
+    S3DB_DETAIL_CHECK_HOOK(on_operation, (requires(P& p, const OperationEvent& e) { p.on_operation(e); }),
+                           "on_operation(const OperationEvent&)");
+    S3DB_DETAIL_CHECK_HOOK(on_request, (requires(P& p, const RequestEvent& e) { p.on_request(e); }),
+                           "on_request(const RequestEvent&)");
+    S3DB_DETAIL_CHECK_HOOK(on_response, (requires(P& p, const RequestEvent& e) { p.on_response(e); }),
+                           "on_response(const RequestEvent&)");
+    S3DB_DETAIL_CHECK_HOOK(deletes_need_record,
+                           (requires(const P& p) { { p.deletes_need_record() } -> std::convertible_to<bool>; }),
+                           "deletes_need_record() const -> bool");
+#define S3DB_DETAIL_CHECK_RESOURCE_HOOK(hook)                                                 \
+    S3DB_DETAIL_CHECK_HOOK(hook, (requires(P& p, OperationContext& c) { p.hook(c); }), #hook \
+                           "(OperationContext&) or " #hook "(const OperationContext&)");
+    S3DB_RESOURCE_HOOKS(S3DB_DETAIL_CHECK_RESOURCE_HOOK)
+#undef S3DB_DETAIL_CHECK_RESOURCE_HOOK
+#undef S3DB_DETAIL_CHECK_HOOK
+    return true;
+}
 
 template <Hook H, class P>
 consteval bool has_resource_hook() {
@@ -250,6 +396,49 @@ bool needs_deleted_record_now(const S& slot) noexcept {
         if constexpr (requires { { slot.plugin.deletes_need_record() } -> std::convertible_to<bool>; })
             return slot.plugin.deletes_need_record();
         else return true;
+    }
+}
+
+// ---- the database's constructor: plugins given in any order, the others default-constructed -----
+
+template <class G, class... Plugins>
+consteval bool check_plugin_argument() {
+    static_assert((std::same_as<G, Plugins> || ...),
+                  "s3db: an argument after the DatabaseOptions is not one of the plugins named in Database<...>");
+    return true;
+}
+
+/// Each argument is one of the database's plugins (take_plugin refuses one given twice).
+template <class PluginTuple, class... Given>
+consteval bool check_plugin_arguments() {
+    return []<class... Plugins>(std::tuple<Plugins...>*) {
+        return (check_plugin_argument<Given, Plugins...>() && ...);
+    }(static_cast<PluginTuple*>(nullptr));
+}
+
+template <class P, class... Given>
+consteval std::size_t count_given() {
+    return (std::size_t{std::same_as<std::remove_cvref_t<Given>, P>} + ... + 0);
+}
+
+/// Plugin P for the database: the argument of type P, else P{}.
+template <class P, class... Given>
+P take_plugin(Given&&... given) {
+    constexpr std::size_t n = count_given<P, Given...>();
+    static_assert(n <= 1, "s3db: a plugin is given twice to the database's constructor");
+    if constexpr (n == 1) {
+        constexpr std::size_t at = [] {
+            constexpr bool same[] = {std::same_as<std::remove_cvref_t<Given>, P>...};
+            std::size_t i = 0;
+            while (!same[i]) ++i;
+            return i;
+        }();
+        return P(std::get<at>(std::forward_as_tuple(std::forward<Given>(given)...)));
+    } else {
+        static_assert(std::default_initializable<P>,
+                      "s3db: a plugin in Database<...> has no default constructor: pass it to the database's constructor");
+        if constexpr (std::default_initializable<P>) return P{};
+        else std::terminate();  // (not reached: the assertion above stops the build)
     }
 }
 
@@ -410,6 +599,7 @@ public:
     virtual const std::type_info& type() const noexcept = 0;
     virtual void* object() noexcept = 0;
     virtual bool active() const noexcept = 0;
+    virtual PluginState state() const noexcept = 0;
     virtual void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) = 0;
     virtual bool handles(Hook h) const noexcept = 0;
     virtual bool needs_deleted_record() const noexcept = 0;
@@ -450,18 +640,30 @@ public:
     void on_plugin_error(std::function<void(std::string_view, std::string_view)> fn) {
         error_listeners_.push_back(std::move(fn));
     }
-    void on_plugin_event(std::string event, std::function<void(const json&)> fn) {
+    /// `fn(data)` or `fn(event, data)`; a "*" listener hears every event.
+    template <class Fn>
+        requires std::invocable<Fn&, std::string_view, const json&> || std::invocable<Fn&, const json&>
+    void on_plugin_event(std::string event, Fn fn) {
+        EventListener listener;
+        if constexpr (std::invocable<Fn&, std::string_view, const json&>) listener = std::move(fn);
+        else listener = [f = std::move(fn)](std::string_view, const json& d) mutable { f(d); };
         std::lock_guard lock(events_mutex_);
-        event_listeners_.emplace_back(std::move(event), std::move(fn));
+        // Copied on write: emit reads a snapshot without holding the lock while listeners run.
+        auto next = std::make_shared<EventListeners>(event_listeners_ ? *event_listeners_ : EventListeners{});
+        listened_.fetch_or(event_bit(event), std::memory_order_relaxed);
+        next->emplace_back(std::move(event), std::move(listener));
+        event_listeners_ = std::move(next);
     }
     void emit_plugin_event(std::string_view event, const json& data) {
-        std::vector<std::function<void(const json&)>> targets;
+        if (!(listened_.load(std::memory_order_relaxed) & (event_bit(event) | event_bit("*")))) return;
+        std::shared_ptr<const EventListeners> targets;
         {
             std::lock_guard lock(events_mutex_);
-            for (auto& [name, fn] : event_listeners_)
-                if (name == event || name == "*") targets.push_back(fn);
+            targets = event_listeners_;
         }
-        for (auto& fn : targets) fn(data);
+        if (!targets) return;
+        for (auto& [name, fn] : *targets)
+            if (name == event || name == "*") fn(event, data);
     }
 
     /// The first time: on_install(db) (bounded by install_timeout) → on_resource_created for every
@@ -474,7 +676,7 @@ public:
         if (slot.state() == PluginState::stopped) return start(slot);
         if (slot.state() != PluginState::registered) return;
         auto& p = slot.plugin;
-        p.attach(db_->store(), [this](std::string_view e, const json& d) { emit_plugin_event(e, d); });
+        p.attach(db_->store(), [this](std::string_view e, const json& d) { emit_plugin_event(e, d); }, &listened_);
         try {
             // Captures the plugin and the database, not this frame: on time-out the hook runs on.
             bool in_time = run_with_timeout(p.plugin_options().install_timeout, stragglers_, [&p, db = db_] {
@@ -556,21 +758,25 @@ protected:
         for (auto& fn : error_listeners_) fn(plugin, what);
     };
     std::vector<std::function<void(std::string_view, std::string_view)>> error_listeners_;
+    using EventListener = std::function<void(std::string_view, const json&)>;
+    using EventListeners = std::vector<std::pair<std::string, EventListener>>;
     std::mutex events_mutex_;
-    std::vector<std::pair<std::string, std::function<void(const json&)>>> event_listeners_;
+    std::shared_ptr<const EventListeners> event_listeners_;
+    std::atomic<std::uint64_t> listened_{0};  // event_bit of every event listened to
     std::vector<std::thread> stragglers_;
 };
 
 template <class Db, class Res, class P>
 class ErasedModel final : public ErasedPlugin<Db, Res> {
 public:
-    explicit ErasedModel(P p) : slot_(std::move(p)) {}
+    explicit ErasedModel(P p) : slot_(std::move(p)) { static_assert(check_hooks<P, Db, Res>()); }
     Slot<P>& slot() noexcept { return slot_; }
 
     std::string_view name() const noexcept override { return P::name; }
     const std::type_info& type() const noexcept override { return typeid(P); }
     void* object() noexcept override { return &slot_.plugin; }
     bool active() const noexcept override { return slot_.active(); }
+    PluginState state() const noexcept override { return slot_.state(); }
     void fire(Hook h, OperationContext& ctx, const ErrorSink& sink) override { fire_as(h, ctx, sink); }
     bool handles(Hook h) const noexcept override { return handles_as(h); }
     bool needs_deleted_record() const noexcept override { return needs_deleted_record_now<P>(slot_); }
@@ -634,7 +840,10 @@ class PluginHost : public PluginHostBase<Db, Res> {
 
 public:
     using Base::resource_created;
-    explicit PluginHost(Db& db, Plugins... plugins) : Base(db), slots_(std::move(plugins)...) {}
+    explicit PluginHost(Db& db, Plugins... plugins) : Base(db), slots_(std::move(plugins)...) {
+        // Here, not at the class: the database's type is complete only once its constructor is.
+        static_assert((check_hooks<Plugins, Db, Res>() && ...));
+    }
     // Hooks that outlived their timeout use the plugins: they end before the plugins are destroyed.
     ~PluginHost() { this->join_stragglers(); }
 
@@ -763,9 +972,51 @@ public:
     template <class P>
     P* find() noexcept {
         if constexpr ((std::same_as<P, Plugins> || ...)) return &std::get<Slot<P>>(slots_).plugin;
+        ErasedPlugin<Db, Res>* best = nullptr;  // as find(name): the one in use, else the latest
         for (auto& d : dynamic_)
-            if (d->type() == typeid(P)) return static_cast<P*>(d->object());
-        return nullptr;
+            if (d->type() == typeid(P) && (!best || d->state() != PluginState::uninstalled ||
+                                           best->state() == PluginState::uninstalled))
+                best = d.get();
+        return best ? static_cast<P*>(best->object()) : nullptr;
+    }
+
+    /// The plugin of that name: the one in the type, else the latest added at run time that is not
+    /// uninstalled, else the latest uninstalled one.
+    std::optional<PluginRef> find(std::string_view name) noexcept {
+        std::optional<PluginRef> found;
+        std::apply([&](auto&... slot) { (find_in(slot, name, found), ...); }, slots_);
+        if (found) return found;
+        ErasedPlugin<Db, Res>* best = nullptr;
+        for (auto& d : dynamic_)
+            if (d->name() == name && (!best || d->state() != PluginState::uninstalled ||
+                                      best->state() == PluginState::uninstalled))
+                best = d.get();
+        if (best)
+            found.emplace(PluginRef(best->name(), best->type(), best->object(), best,
+                                    [](const void* e) noexcept { return static_cast<const ErasedPlugin<Db, Res>*>(e)->state(); },
+                                    [](const void* e) { return static_cast<const ErasedPlugin<Db, Res>*>(e)->status(); }));
+        return found;
+    }
+
+    /// The state of the plugin of that name (as find(name) picks it); nullopt when there is none.
+    std::optional<PluginState> state_of(std::string_view name) const noexcept {
+        std::optional<PluginState> s;
+        std::apply([&](const auto&... slot) { ((!s && Plugins::name == name ? (void)(s = slot.state()) : void()), ...); },
+                   slots_);
+        if (s) return s;
+        for (auto& d : dynamic_)
+            if (d->name() == name && (!s || *s == PluginState::uninstalled)) s = d->state();
+        return s;
+    }
+
+    /// The state of the plugin of type P; nullopt when the database has none.
+    template <class P>
+    std::optional<PluginState> state_of() const noexcept {
+        if constexpr ((std::same_as<P, Plugins> || ...)) return std::get<Slot<P>>(slots_).state();
+        std::optional<PluginState> s;
+        for (auto& d : dynamic_)
+            if (d->type() == typeid(P) && (!s || *s == PluginState::uninstalled)) s = d->state();
+        return s;
     }
 
     std::size_t uninstall(std::string_view name, const UninstallOptions& o) {
@@ -786,6 +1037,13 @@ public:
     }
 
 private:
+    template <class P>
+    void find_in(Slot<P>& s, std::string_view name, std::optional<PluginRef>& found) noexcept {
+        if (!found && P::name == name)
+            found.emplace(PluginRef(P::name, typeid(P), &s.plugin, &s,
+                                    [](const void* x) noexcept { return static_cast<const Slot<P>*>(x)->state(); },
+                                    [](const void* x) { return static_cast<const Slot<P>*>(x)->status(); }));
+    }
     template <class P>
     void uninstall_if(Slot<P>& s, std::string_view name, const UninstallOptions& o, std::optional<std::size_t>& purged) {
         if (!purged && P::name == name && s.state() != PluginState::uninstalled) purged = Base::uninstall(s, o);

@@ -48,6 +48,15 @@ using json = nlohmann::json;
 /// Options of reads by id.
 struct ReadOptions {
     bool cache = true;  // false: plugins that answer reads (the cache) are bypassed
+    json context{};     // the caller's context for this read (see WriteOptions)
+};
+
+/// Options of writes.
+struct WriteOptions {
+    /// The caller's context for this one operation: who makes it, from where (`{"user": …,
+    /// "source": …}`). Every hook, listener and plugin of the operation sees it, as `context` in
+    /// OperationContext, ReadContext and OperationEvent; null (the default) costs nothing.
+    json context{};
 };
 
 /// `Host` is what the resource tells about its operations (the database's plugins); `NoHost` for
@@ -137,8 +146,9 @@ public:
     // ---- writes ---------------------------------------------------------------------------------
 
     /// 1 PUT with If-None-Match: * (+1 PUT per partition). An existing id → AlreadyExists.
-    json insert(json data) {
-        return observed("insert", {}, [&] { return insert_impl(std::move(data)); });
+    json insert(json data, const WriteOptions& o = {}) {
+        const json* cx = context_of(o.context);
+        return observed("insert", {}, cx, [&] { return insert_impl(std::move(data), cx); });
     }
 
     /// Inserts on the pool; one result per input, the error message where an insert failed.
@@ -146,12 +156,13 @@ public:
         std::optional<json> record;
         std::string error;
     };
-    std::vector<BulkResult> insert_many(std::vector<json> items) {
-        return observed("insert_many", {}, [&] {
+    std::vector<BulkResult> insert_many(std::vector<json> items, const WriteOptions& o = {}) {
+        const json* cx = context_of(o.context);
+        return observed("insert_many", {}, cx, [&] {
             std::vector<BulkResult> out(items.size());
             pool_.for_each_index(items.size(), [&](std::size_t i) {
                 try {
-                    out[i].record = insert_impl(std::move(items[i]));
+                    out[i].record = insert_impl(std::move(items[i]), cx);
                 } catch (const std::exception& e) {
                     out[i].error = e.what();
                 }
@@ -160,7 +171,7 @@ public:
                 std::size_t ok = 0;
                 for (auto& r : out) ok += r.record.has_value();
                 OperationContext ctx{config_.name, "insert_many", {},
-                                     json{{"inserted", ok}, {"failed", out.size() - ok}}, nullptr};
+                                     json{{"inserted", ok}, {"failed", out.size() - ok}}, nullptr, cx};
                 emit("inserted-many", ctx);
             }
             return out;
@@ -169,10 +180,11 @@ public:
 
     /// 1 PUT, unconditional (+ refs). Partition refs of values the record no longer has are not
     /// found without reading it first; listings by partition skip such stale refs.
-    json replace(std::string id, json data) {
-        return observed("replace", id, [&] {
+    json replace(std::string id, json data, const WriteOptions& wo = {}) {
+        const json* cx = context_of(wo.context);
+        return observed("replace", id, cx, [&] {
             data["id"] = std::move(id);
-            OperationContext ctx = begin("replace", std::move(data));
+            OperationContext ctx = begin("replace", std::move(data), nullptr, cx);
             auto record = prepare(ctx, WriteKind::insert);
             auto refs = partitions_.refs(record.result, ctx.id);
             PutOptions o = put_options(std::move(record.stored));
@@ -188,24 +200,27 @@ public:
     /// record is read again and the change re-applied; no update is lost, none applied twice. A
     /// write whose answer was lost is settled by the next read (write tokens, core/write_tokens.hpp);
     /// when the store cannot tell, OutcomeUnknown.
-    json update(std::string_view id, const json& partial) {
+    json update(std::string_view id, const json& partial, const WriteOptions& o = {}) {
         refuse_too_deep(partial, id);
         auto merge = [&](json& record) { merge_into(record, partial); };
-        return observed("update", id, [&] { return update_impl(id, merge); });
+        const json* cx = context_of(o.context);
+        return observed("update", id, cx, [&] { return update_impl(id, merge, cx); });
     }
 
     template <class Fn>
         requires std::invocable<Fn&, json&>
-    json update(std::string_view id, Fn&& change) {
-        return observed("update", id, [&] { return update_impl(id, change); });
+    json update(std::string_view id, Fn&& change, const WriteOptions& o = {}) {
+        const json* cx = context_of(o.context);
+        return observed("update", id, cx, [&] { return update_impl(id, change, cx); });
     }
 
     /// s3db.js's patch: the same as update here, which for behaviors that keep records in metadata
     /// only (enforce-limits, truncate-data) is already 1 HEAD + 1 COPY onto itself.
-    json patch(std::string_view id, const json& partial) {
+    json patch(std::string_view id, const json& partial, const WriteOptions& o = {}) {
         refuse_too_deep(partial, id);
         auto merge = [&](json& record) { merge_into(record, partial); };
-        return observed("patch", id, [&] { return update_impl(id, merge); });
+        const json* cx = context_of(o.context);
+        return observed("patch", id, cx, [&] { return update_impl(id, merge, cx); });
     }
 
     // ---- binary content (behaviors that keep records in metadata only) ----------------------------
@@ -255,34 +270,37 @@ public:
     void delete_content(std::string_view id) { set_content(id, {}, "application/octet-stream"); }
 
     /// Insert, or update when the id exists.
-    json upsert(json data) {
+    json upsert(json data, const WriteOptions& o = {}) {
         refuse_too_deep(data, {});  // it is copied below, and a copy recurses
-        return observed("upsert", {}, [&] {
+        const json* cx = context_of(o.context);
+        return observed("upsert", {}, cx, [&] {
             std::string id = data.contains("id") && data["id"].is_string() ? data["id"].get<std::string>() : std::string{};
-            if (id.empty()) return insert_impl(std::move(data));
+            if (id.empty()) return insert_impl(std::move(data), cx);
             try {
-                return insert_impl(data);
+                return insert_impl(data, cx);
             } catch (const AlreadyExists&) {
                 data.erase("id");
                 auto merge = [&](json& record) { merge_into(record, data); };
-                return update_impl(id, merge);
+                return update_impl(id, merge, cx);
             }
         });
     }
 
     /// 1 DELETE, +1 GET first when partitions or hooks need the old record, + its refs.
-    void remove(std::string_view id) {
-        observed("delete", id, [&] {
-            remove_impl(id);
+    void remove(std::string_view id, const WriteOptions& o = {}) {
+        const json* cx = context_of(o.context);
+        observed("delete", id, cx, [&] {
+            remove_impl(id, cx);
             return 0;
         });
     }
 
     /// Batched: DeleteObjects of up to 1000 keys (records and their refs). When partitions or hooks
     /// need the old records, they are read first (1 GET each, on the pool).
-    void remove_many(const std::vector<std::string>& ids) {
-        observed("delete_many", {}, [&] {
-            remove_many_impl(ids);
+    void remove_many(const std::vector<std::string>& ids, const WriteOptions& o = {}) {
+        const json* cx = context_of(o.context);
+        observed("delete_many", {}, cx, [&] {
+            remove_many_impl(ids, cx);
             return 0;
         });
     }
@@ -291,7 +309,7 @@ public:
     /// of 1000; the keys of resources nested under its name (`a/b` under `a`) stay (see layout.hpp).
     /// Refused while the resource is `paranoid` (the default), as in s3db.js.
     void remove_all() {
-        observed("delete_all", {}, [&] {
+        observed("delete_all", {}, nullptr, [&] {
             if (config_.paranoid)
                 throw ConfigError("resource '" + config_.name +
                                   "' is paranoid: set paranoid to false in its definition to allow remove_all");
@@ -347,8 +365,9 @@ public:
 
     /// 1 GET. A missing record → RecordNotFound.
     json get(std::string_view id, ReadOptions o = {}) {
-        return observed("get", id, [&] {
-            auto r = get_impl(id, o);
+        const json* cx = context_of(o.context);
+        return observed("get", id, cx, [&] {
+            auto r = get_impl(id, o.cache, cx);
             if (!r) throw RecordNotFound(config_.name, std::string(id));
             return std::move(*r);
         });
@@ -356,30 +375,33 @@ public:
 
     /// 1 GET.
     std::optional<json> get_or_null(std::string_view id, ReadOptions o = {}) {
-        return observed("get", id, [&] { return get_impl(id, o); });
+        const json* cx = context_of(o.context);
+        return observed("get", id, cx, [&] { return get_impl(id, o.cache, cx); });
     }
 
     /// 1 HEAD.
     bool exists(std::string_view id) {
-        return observed("exists", id, [&] {
+        return observed("exists", id, nullptr, [&] {
             validate_id(config_.name, id);
-            return read_op<Hook::before_exists, Hook::after_exists, bool>("exists", id, nullptr, false,
+            return read_op<Hook::before_exists, Hook::after_exists, bool>("exists", id, nullptr, false, nullptr,
                                                                           [&] { return transport_.head(key_of(id)).has_value(); });
         });
     }
 
     /// 1 GET each, on the pool; nullopt where a record does not exist.
     std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids, ReadOptions o = {}) {
-        return observed("get_many", {}, [&] {
+        const json* cx = context_of(o.context);
+        return observed("get_many", {}, cx, [&] {
             return read_op<Hook::before_get_many, Hook::after_get_many, std::vector<std::optional<json>>>(
-                "get_many", {}, [&] { return json{{"ids", ids}}; }, false, [&] { return get_many_impl(ids, o); });
+                "get_many", {}, [&] { return json{{"ids", ids}}; }, false, cx, [&] { return get_many_impl(ids, o.cache, cx); });
         });
     }
 
     /// ⌈n/1000⌉ LIST requests.
     std::size_t count(const ListQuery& q = {}) {
-        return observed("count", {}, [&] {
-            auto n = read_op<Hook::before_count, Hook::after_count, std::size_t>("count", {}, [&] { return q.to_json(); }, q.cache, [&] {
+        const json* cx = context_of(q.context);
+        return observed("count", {}, cx, [&] {
+            auto n = read_op<Hook::before_count, Hook::after_count, std::size_t>("count", {}, [&] { return q.to_json(); }, q.cache, cx, [&] {
                 std::size_t n = 0;
                 scan(q, 0, [&](std::string_view, std::string_view) {
                     ++n;
@@ -388,7 +410,7 @@ public:
                 return n;
             });
             if (listeners_.count("counted")) {
-                OperationContext ctx{config_.name, "count", {}, json{{"count", n}}, nullptr};
+                OperationContext ctx{config_.name, "count", {}, json{{"count", n}}, nullptr, cx};
                 emit("counted", ctx);
             }
             return n;
@@ -397,25 +419,25 @@ public:
 
     /// Ids in key order: LIST pages of the data prefix, or of the partition prefix.
     std::vector<std::string> list_ids(const ListQuery& q = {}) {
-        return observed("list_ids", {}, [&] { return list_ids_impl(q); });
+        return observed("list_ids", {}, context_of(q.context), [&] { return list_ids_impl(q); });
     }
 
     /// Records in key order: LIST pages + 1 GET per record, on the pool.
     std::vector<json> list(const ListQuery& q = {}) {
-        return observed("list", {}, [&] { return list_impl(q); });
+        return observed("list", {}, context_of(q.context), [&] { return list_impl(q); });
     }
 
     /// One page of `size` records after `cursor`: 1 LIST (asking for one key more, to know whether
     /// another page follows) + `size` GETs.
     Page page(std::size_t size, const std::string& cursor = {}, ListQuery q = {}) {
-        return observed("page", {}, [&] {
+        return observed("page", {}, context_of(q.context), [&] {
             q.cursor = cursor;
             auto params = [&] {
                 json j = q.to_json();
                 j["size"] = size;
                 return j;
             };
-            return read_op<Hook::before_page, Hook::after_page, Page>("page", {}, params, q.cache,
+            return read_op<Hook::before_page, Hook::after_page, Page>("page", {}, params, q.cache, context_of(q.context),
                                                                       [&] { return page_impl(size, q); });
         });
     }
@@ -425,7 +447,8 @@ public:
     /// A query with a predicate is never answered by a cache (a function has no key).
     std::vector<json> query(const json& filter, const std::function<bool(const json&)>& predicate = {},
                             ListQuery q = {}) {
-        return observed("query", {}, [&] {
+        const json* cx = context_of(q.context);
+        return observed("query", {}, cx, [&] {
             if (q.partition.empty()) detail::plan_partition(partitions_, filter, q);
             auto params = [&] {
                 json j = q.to_json();
@@ -433,7 +456,7 @@ public:
                 return j;
             };
             auto out = read_op<Hook::before_query, Hook::after_query, std::vector<json>>(
-                "query", {}, params, q.cache && !predicate, [&] {
+                "query", {}, params, q.cache && !predicate, cx, [&] {
                     std::vector<json> found;
                     auto all = q;
                     all.limit = 0;
@@ -450,7 +473,7 @@ public:
                     return found;
                 });
             if (listeners_.count("queried")) {
-                OperationContext ctx{config_.name, "query", {}, json{{"count", out.size()}}, nullptr};
+                OperationContext ctx{config_.name, "query", {}, json{{"count", out.size()}}, nullptr, cx};
                 emit("queried", ctx);
             }
             return out;
@@ -506,9 +529,9 @@ private:
         return Settled::unknown;
     }
 
-    json insert_impl(json data) {
+    json insert_impl(json data, const json* cx) {
         pay_owed_refs();
-        OperationContext ctx = begin("insert", std::move(data));
+        OperationContext ctx = begin("insert", std::move(data), nullptr, cx);
         auto record = prepare(ctx, WriteKind::insert);
         auto refs = partitions_.refs(record.result, ctx.id);
         PutOptions o = put_options(std::move(record.stored));
@@ -590,7 +613,7 @@ private:
     };
 
     template <class Fn>
-    json update_impl(std::string_view id, Fn& change) {
+    json update_impl(std::string_view id, Fn& change, const json* cx) {
         validate_id(config_.name, id);
         pay_owed_refs();
         // Records kept in metadata only are rewritten in place (HEAD + COPY onto itself): cheaper,
@@ -637,7 +660,7 @@ private:
                                       "resource '" + config_.name + "', record '" + std::string(id) + "'");
             next["id"] = std::string(id);
             if (config_.timestamps) next["updatedAt"] = detail::iso_now();
-            OperationContext ctx = begin("update", std::move(next), keep_before ? &before : nullptr);
+            OperationContext ctx = begin("update", std::move(next), keep_before ? &before : nullptr, cx);
             auto record = prepare(ctx, WriteKind::update);
             auto moves = keep_before ? partitions_.plan_update(before, record.result) : PartitionUpdate{};
             std::string token = detail::new_write_token();
@@ -719,7 +742,7 @@ private:
         return false;
     }
 
-    void remove_impl(std::string_view id) {
+    void remove_impl(std::string_view id, const json* cx) {
         validate_id(config_.name, id);
         pay_owed_refs();
         std::optional<json> before;
@@ -727,7 +750,7 @@ private:
             before = fetch_record(id);
             if (!before) return;  // nothing to delete (S3 deletes are idempotent too)
         }
-        OperationContext ctx{config_.name, "delete", std::string(id), json::object(), before ? &*before : nullptr};
+        OperationContext ctx{config_.name, "delete", std::string(id), json::object(), before ? &*before : nullptr, cx};
         run<Hook::before_delete>(ctx);
         try {
             transport_.remove(key_of(id));
@@ -749,7 +772,7 @@ private:
         emit("deleted", ctx);
     }
 
-    void remove_many_impl(const std::vector<std::string>& ids) {
+    void remove_many_impl(const std::vector<std::string>& ids, const json* cx) {
         for (auto& id : ids) validate_id(config_.name, id);
         pay_owed_refs();
         bool needs_records = delete_needs_record();
@@ -763,7 +786,7 @@ private:
         std::vector<std::pair<std::string, std::vector<std::string>>> refs;  // id -> its refs
         for (std::size_t i = 0; i < ids.size(); ++i) {
             if (needs_records && !before[i]) continue;  // already gone
-            contexts.push_back({config_.name, "delete", ids[i], json::object(), before[i] ? &*before[i] : nullptr});
+            contexts.push_back({config_.name, "delete", ids[i], json::object(), before[i] ? &*before[i] : nullptr, cx});
             run<Hook::before_delete>(contexts.back());
             keys.push_back(key_of(ids[i]));
             if (before[i] && !partitions_.empty()) {
@@ -779,30 +802,30 @@ private:
             emit("deleted", ctx);
         }
         if (listeners_.count("deleted-many")) {
-            OperationContext ctx{config_.name, "delete_many", {}, json{{"deleted", contexts.size()}}, nullptr};
+            OperationContext ctx{config_.name, "delete_many", {}, json{{"deleted", contexts.size()}}, nullptr, cx};
             emit("deleted-many", ctx);
         }
     }
 
-    std::optional<json> get_impl(std::string_view id, const ReadOptions& o) {
+    std::optional<json> get_impl(std::string_view id, bool cache, const json* cx) {
         validate_id(config_.name, id);
-        auto r = read_op<Hook::before_get, Hook::after_get, std::optional<json>>("get", id, nullptr, o.cache,
+        auto r = read_op<Hook::before_get, Hook::after_get, std::optional<json>>("get", id, nullptr, cache, cx,
                                                                                  [&] { return fetch_record(id); });
         if (r && listeners_.count("fetched")) {
-            OperationContext ctx{config_.name, "get", std::string(id), *r, nullptr};
+            OperationContext ctx{config_.name, "get", std::string(id), *r, nullptr, cx};
             emit("fetched", ctx);
         }
         return r;
     }
 
-    std::vector<std::optional<json>> get_many_impl(const std::vector<std::string>& ids, const ReadOptions& o) {
+    std::vector<std::optional<json>> get_many_impl(const std::vector<std::string>& ids, bool cache, const json* cx) {
         std::vector<std::optional<json>> out(ids.size());
-        pool_.for_each_index(ids.size(), [&](std::size_t i) { out[i] = get_impl(ids[i], o); });
+        pool_.for_each_index(ids.size(), [&](std::size_t i) { out[i] = get_impl(ids[i], cache, cx); });
         return out;
     }
 
     std::vector<std::string> list_ids_impl(const ListQuery& q) {
-        return read_op<Hook::before_list, Hook::after_list, std::vector<std::string>>("list_ids", {}, [&] { return q.to_json(); }, q.cache, [&] {
+        return read_op<Hook::before_list, Hook::after_list, std::vector<std::string>>("list_ids", {}, [&] { return q.to_json(); }, q.cache, context_of(q.context), [&] {
             std::vector<std::string> ids;
             scan(q, q.limit, [&](std::string_view id, std::string_view) {
                 ids.emplace_back(id);
@@ -822,7 +845,7 @@ private:
         pool_.for_each_index(ids.size(), [&](std::size_t i) {
             try {
                 try {
-                    if (auto r = get_impl(ids[i], ReadOptions{q.cache})) out[i] = std::move(*r);
+                    if (auto r = get_impl(ids[i], q.cache, context_of(q.context))) out[i] = std::move(*r);
                 } catch (const InvalidId& e) {  // a listed key whose id part is no id: another tool's object
                     throw CorruptRecord(config_.name, ids[i], "its key holds no valid id: " + e.reason());
                 }
@@ -836,7 +859,8 @@ private:
                 skipped_.fetch_add(1, std::memory_order_relaxed);
                 if (listeners_.count("skipped")) {
                     OperationContext ctx{config_.name, "list", ids[i],
-                                         json{{"key", key_of(ids[i])}, {"reason", corrupt[i]->reason()}}, nullptr};
+                                         json{{"key", key_of(ids[i])}, {"reason", corrupt[i]->reason()}}, nullptr,
+                                         context_of(q.context)};
                     emit("skipped", ctx);
                 }
             }
@@ -872,9 +896,10 @@ private:
 
     std::vector<json> list_impl(const ListQuery& q) {
         auto out = read_op<Hook::before_list, Hook::after_list, std::vector<json>>(
-            "list", {}, [&] { return q.to_json(); }, q.cache, [&] { return read_listed(list_ids_impl(q), q); });
+            "list", {}, [&] { return q.to_json(); }, q.cache, context_of(q.context),
+            [&] { return read_listed(list_ids_impl(q), q); });
         if (listeners_.count("listed")) {
-            OperationContext ctx{config_.name, "list", {}, json{{"count", out.size()}}, nullptr};
+            OperationContext ctx{config_.name, "list", {}, json{{"count", out.size()}}, nullptr, context_of(q.context)};
             emit("listed", ctx);
         }
         return out;
@@ -895,6 +920,9 @@ private:
 
     // ---- what plugins see -------------------------------------------------------------------------
 
+    /// The caller's context as hooks see it: null when the call gave none.
+    static const json* context_of(const json& context) noexcept { return context.is_null() ? nullptr : &context; }
+
     bool wants(Hook h) const {
         if (!hooks_[static_cast<std::size_t>(h)].empty()) return true;
         if constexpr (hosted) return host_ && host_->wants(h);
@@ -910,12 +938,12 @@ private:
 
     /// A public operation: timed and reported to plugins that measure, when there are any.
     template <class Fn>
-    auto observed(std::string_view op, std::string_view id, Fn&& fn) -> decltype(fn()) {
+    auto observed(std::string_view op, std::string_view id, const json* cx, Fn&& fn) -> decltype(fn()) {
         if constexpr (hosted) {
             if (host_ && host_->observes_operations()) {
                 auto t0 = std::chrono::steady_clock::now();
                 auto report = [&](const std::exception* error) {
-                    host_->on_operation(OperationEvent{config_.name, op, id, std::chrono::steady_clock::now() - t0, error});
+                    host_->on_operation(OperationEvent{config_.name, op, id, std::chrono::steady_clock::now() - t0, error, cx});
                 };
                 try {
                     auto r = fn();
@@ -934,7 +962,8 @@ private:
     /// `make_params` builds the request as JSON (nullptr for reads by id) only when a hook or a
     /// plugin is there to see it: a plain read pays nothing for it.
     template <Hook Before, Hook After, class R, class MakeParams, class Compute>
-    R read_op(std::string_view op, std::string_view id, MakeParams&& make_params, bool interceptable, Compute&& compute) {
+    R read_op(std::string_view op, std::string_view id, MakeParams&& make_params, bool interceptable, const json* cx,
+              Compute&& compute) {
         std::optional<json> params;
         auto request = [&]() -> const json* {
             if constexpr (std::same_as<std::decay_t<MakeParams>, std::nullptr_t>) return nullptr;
@@ -945,13 +974,13 @@ private:
         };
         if (wants(Before)) {
             const json* q = request();
-            OperationContext c{config_.name, op, std::string(id), q ? json{{"query", *q}} : json::object(), nullptr};
+            OperationContext c{config_.name, op, std::string(id), q ? json{{"query", *q}} : json::object(), nullptr, cx};
             run<Before>(c);
         }
         R r = [&] {
             if constexpr (hosted) {
                 if (interceptable && host_ && host_->intercepts_reads()) {
-                    ReadContext rc{config_.name, op, id, request()};
+                    ReadContext rc{config_.name, op, id, request(), cx};
                     return from_wire<R>(host_->around_read(rc, [&] { return to_wire(compute()); }));
                 }
             }
@@ -960,7 +989,7 @@ private:
         if constexpr (std::same_as<R, std::optional<json>>)
             if (!r) return r;
         if (wants(After)) {
-            OperationContext c{config_.name, op, std::string(id), to_wire(std::move(r)), nullptr};
+            OperationContext c{config_.name, op, std::string(id), to_wire(std::move(r)), nullptr, cx};
             run<After>(c);
             r = from_wire<R>(std::move(c.data));
         }
@@ -1011,7 +1040,7 @@ private:
         json result;  // the record as stored, with its id
     };
 
-    OperationContext begin(std::string_view operation, json data, const json* before = nullptr) {
+    OperationContext begin(std::string_view operation, json data, const json* before, const json* cx) {
         if (!data.is_object()) throw ValidationError({{"", "object", data.dump(), "", "a record must be a JSON object"}},
                                                      "resource '" + config_.name + "'");
         std::string id;
@@ -1030,7 +1059,7 @@ private:
             if (!data.contains("createdAt")) data["createdAt"] = now;
             if (!data.contains("updatedAt")) data["updatedAt"] = now;
         }
-        OperationContext ctx{config_.name, operation, std::move(id), std::move(data), before};
+        OperationContext ctx{config_.name, operation, std::move(id), std::move(data), before, cx};
         if (operation == "insert") run<Hook::before_insert>(ctx);
         else if (operation == "update") run<Hook::before_update>(ctx);
         else run<Hook::before_replace>(ctx);

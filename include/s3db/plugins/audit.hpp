@@ -4,7 +4,8 @@
 // behavior body-overflow and partitions `byDate {createdAt}` and `byResource {resourceName}`, so
 // either library reads the other's trail.
 //
-//   BasicDatabase<S3, Audit> db(s3, {}, Audit({.get_user_id = [](auto&) { return current_user(); }}));
+//   BasicDatabase<S3, Audit> db(s3);
+//   users.update(id, {{"plan", "pro"}}, {.context = {{"user", "ana"}}});   // userId "ana"
 //   db.plugin<Audit>().record_history("users", id);   // oldest first
 //
 // Each audited write costs 1 PUT of the audit record + 1 PUT per partition ref (2 by default), made
@@ -58,7 +59,9 @@ struct AuditOptions {
     /// "delete" (also each id of remove_many).
     std::vector<std::string> track_operations{"insert", "update", "replace", "delete"};
     std::vector<std::string> exclude_resources{};  // never audited (the audit resource always is)
-    /// userId of a write; "system" when unset or empty. Called on the writer's thread.
+    /// userId of a write; when unset or empty, the caller's context gives it
+    /// (`users.insert(r, {.context = {{"user", "ana"}}})`: "userId", "user" as a string, or
+    /// "user"."id"), else "system". Called on the writer's thread; it sees the context as `ctx.context`.
     std::function<std::string(const OperationContext&)> get_user_id{};
     /// Extra metadata of a write (a JSON object), merged over {"source":"audit-plugin","version":"2.0"}.
     std::function<json(const OperationContext&)> get_metadata{};
@@ -103,6 +106,9 @@ S3DB_DECL std::string audit_id(std::int64_t ms);
 S3DB_DECL std::optional<std::int64_t> audit_id_ms(std::string_view id);
 
 S3DB_DECL std::string audit_day(std::int64_t ms);
+
+/// The user a caller's context names: "userId", "user" as a string, or "user"."id"; empty if none.
+S3DB_DECL std::string audit_context_user(const json* context);
 
 }  // namespace detail
 
@@ -337,6 +343,23 @@ S3DB_DECL std::optional<std::int64_t> audit_id_ms(std::string_view id) {
 }
 
 S3DB_DECL std::string audit_day(std::int64_t ms) { return iso_string(ms).substr(0, 10); }
+
+S3DB_DECL std::string audit_context_user(const json* context) {
+    if (!context || !context->is_object()) return {};
+    auto text = [](const json& v) -> std::string {
+        if (v.is_string()) return v.get<std::string>();
+        if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+        return {};
+    };
+    if (auto it = context->find("userId"); it != context->end())
+        if (auto s = text(*it); !s.empty()) return s;
+    if (auto it = context->find("user"); it != context->end()) {
+        if (auto s = text(*it); !s.empty()) return s;
+        if (it->is_object())
+            if (auto id = it->find("id"); id != it->end()) return text(*id);
+    }
+    return {};
+}
 }  // namespace detail
 
 S3DB_DECL Audit::Audit(AuditOptions options, PluginOptions plugin_options)
@@ -499,6 +522,7 @@ S3DB_DECL bool Audit::smaller(std::size_t& budget, std::size_t largest) {
 S3DB_DECL json Audit::build(const OperationContext& ctx, std::int64_t ms, std::size_t budget, std::size_t& largest) const {
     const std::string now = detail::iso_string(ms);
     std::string user = options_.get_user_id ? options_.get_user_id(ctx) : std::string{};
+    if (user.empty()) user = detail::audit_context_user(ctx.context);
     json metadata = {{"source", "audit-plugin"}, {"version", "2.0"}};
     if (options_.get_metadata) {
         json extra = options_.get_metadata(ctx);

@@ -438,12 +438,14 @@ private:
 
     void hit(const ReadContext& r, const std::string& key) {
         state_->hits.fetch_add(1, std::memory_order_relaxed);
-        if (state_->options.emit_events)
+        static constexpr detail::EventName event{"cache.hit"};
+        if (state_->options.emit_events && this->listened(event))
             this->emit("cache.hit", json{{"resource", r.resource}, {"operation", r.operation}, {"key", key}});
     }
     void miss(const ReadContext& r, const std::string& key) {
         state_->misses.fetch_add(1, std::memory_order_relaxed);
-        if (state_->options.emit_events)
+        static constexpr detail::EventName event{"cache.miss"};
+        if (state_->options.emit_events && this->listened(event))
             this->emit("cache.miss", json{{"resource", r.resource}, {"operation", r.operation}, {"key", key}});
     }
 

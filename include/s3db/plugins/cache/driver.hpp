@@ -60,7 +60,9 @@ struct CacheOptions {
     std::vector<std::string> exclude{};      // never cache these
     CachedOperations operations{};
     bool cache_missing = true;  // remember that a get found nothing (dropped when that id is written)
-    bool emit_events = false;   // plugin events cache.hit / cache.miss (off: no cost per read)
+    /// Plugin events cache.hit / cache.miss (Metrics counts them), built only while someone listens:
+    /// a read nobody listens to pays one atomic load. false: never.
+    bool emit_events = true;
     std::chrono::milliseconds cleanup_interval{60'000};  // sweep expired entries at most this often
     /// Wall clock for expiry (tests move it instead of sleeping). Empty: the system clock.
     std::function<std::chrono::system_clock::time_point()> clock{};
