@@ -448,6 +448,18 @@ TEST_F(Fixture, TypedRecordsReadTheFormsOtherWritersUse) {
     EXPECT_EQ(json(-1).get<year_month_day>(), year{1969} / December / 31);
     EXPECT_EQ(json(1500.0).get<milliseconds>(), 1500ms);
     EXPECT_EQ(json::array({1, 2, 255}).get<std::vector<std::uint8_t>>(), (std::vector<std::uint8_t>{1, 2, 255}));
+    EXPECT_EQ((json{{"type", "Buffer"}, {"data", {1, 2}}}).get<std::vector<std::uint8_t>>(),
+              (std::vector<std::uint8_t>{1, 2}));  // Node's JSON of a Buffer
+    // Durations as s3db.js returns duration fields.
+    EXPECT_EQ(json("PT1.500S").get<milliseconds>(), 1500ms);
+    EXPECT_EQ(json("PT1H2M3.5S").get<milliseconds>(), 1h + 2min + 3500ms);
+    EXPECT_EQ(json("P1DT0.250S").get<milliseconds>(), 24h + 250ms);
+    EXPECT_EQ(json("P2D").get<milliseconds>(), 48h);
+    EXPECT_EQ(json("PT5M").get<milliseconds>(), 5min);
+    EXPECT_EQ(json("PT0S").get<milliseconds>(), 0ms);
+    EXPECT_EQ(json("PT0.0005S").get<milliseconds>(), 1ms);  // rounded as s3db.js rounds
+    for (auto bad : {"P", "PT", "P1", "PT1", "PT1.S", "PT1H2", "P1DT", "PT-1S", "PT1S ", "P99999999999999999D"})
+        EXPECT_THROW((void)json(bad).get<milliseconds>(), json::type_error) << bad;
 
     // Values with no such form are refused as nlohmann refuses a wrong type.
     EXPECT_THROW((void)json("yesterday").get<sys_time<milliseconds>>(), json::type_error);

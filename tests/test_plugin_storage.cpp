@@ -529,6 +529,10 @@ TYPED_TEST(PluginStorageOn, ReleaseByNameOfALockTakenOverAfterExpiryIsLostAndCha
     auto held = b.acquire_lock("other", {.ttl = 10s});
     ASSERT_TRUE(held);
     EXPECT_TRUE(b.extend_lock(*held, 60s));
+    Lock stale = *held;
+    ASSERT_TRUE(b.extend_lock(*held, 60s));
+    EXPECT_FALSE(b.release_lock(stale));  // an older version of it: refused, and b still holds the newer
+    EXPECT_TRUE(b.is_locked("other"));
     PluginStorage copy = b;
     EXPECT_EQ(copy.release_lock("other"), LockRelease::released);
     EXPECT_EQ(b.release_lock("other"), LockRelease::not_held);

@@ -370,7 +370,8 @@ private:
         std::map<std::string, Lock, std::less<>> by_name;
     };
     S3DB_DECL void remember(const Lock& lock);
-    /// Forgets `lock` if the holder's record of its name is this very lock (same token).
+    /// Forgets `lock` if the holder's record of its name is this very version (same token and ETag:
+    /// a stale copy of a lock extended since does not make the holder forget the newer version).
     S3DB_DECL void forget(const Lock& lock);
 
     PluginStorageError error(std::string_view key, const std::string& why) const {
@@ -874,7 +875,8 @@ S3DB_DECL void PluginStorage::remember(const Lock& lock) {
 
 S3DB_DECL void PluginStorage::forget(const Lock& lock) {
     std::lock_guard guard(held_->mutex);
-    if (auto it = held_->by_name.find(lock.name); it != held_->by_name.end() && it->second.token == lock.token)
+    if (auto it = held_->by_name.find(lock.name);
+        it != held_->by_name.end() && it->second.token == lock.token && it->second.etag == lock.etag)
         held_->by_name.erase(it);
 }
 
@@ -894,7 +896,7 @@ S3DB_DECL bool PluginStorage::extend_lock(Lock& lock, std::chrono::seconds ttl) 
     } catch (const PreconditionFailed&) {
     } catch (const NotFound&) {
     }
-    forget(lock);  // no longer its version: not held any more
+    forget(lock);  // this version is not the lock's any more: not held
     return false;
 }
 

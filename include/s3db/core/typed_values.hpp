@@ -8,11 +8,14 @@
 //                                                     drop the milliseconds (rounded down).
 //   std::chrono::year_month_day                       dateonly: "2024-05-01". Read from a date or a
 //                                                     datetime (its UTC day), or epoch ms.
-//   std::chrono::milliseconds                         number: the count of milliseconds. A number
-//                                                     with a fraction of a millisecond is refused.
+//   std::chrono::milliseconds                         number: the count of milliseconds. Read from
+//                                                     a whole number, or from the ISO 8601 text
+//                                                     s3db.js gives duration fields ("PT1H2M3.500S",
+//                                                     "P1DT0.250S", "PT0S").
 //   std::vector<std::uint8_t>                         text: base64 (buffer fields). Read from base64
-//                                                     or base64url, padded or not, or from an array
-//                                                     of bytes (nlohmann's own form).
+//                                                     or base64url, padded or not, from an array of
+//                                                     bytes (nlohmann's own form) or from Node's
+//                                                     {"type": "Buffer", "data": [bytes]}.
 //
 // They are nlohmann::adl_serializer specializations, so NLOHMANN_DEFINE_TYPE_* and hand-written
 // to_json/from_json pick them up; they hold for every conversion of these types in a program that
@@ -43,6 +46,9 @@ S3DB_DECL std::optional<std::string> typed_date_text(std::int64_t days);
 S3DB_DECL std::optional<std::int64_t> typed_time_from_text(std::string_view text);
 /// Epoch ms of a number, as `new Date(number)` reads it; nullopt if it is no date.
 S3DB_DECL std::optional<std::int64_t> typed_time_from_number(double value);
+/// Milliseconds of s3db.js's duration text, P[nD][T[nH][nM][n[.f]S]] (seconds rounded to whole
+/// milliseconds, as s3db.js rounds them); nullopt for anything else.
+S3DB_DECL std::optional<std::int64_t> typed_duration_from_text(std::string_view text);
 /// The whole number `value` holds, if it holds one an int64 can.
 S3DB_DECL std::optional<std::int64_t> typed_whole_number(double value);
 S3DB_DECL std::string typed_base64(const std::vector<std::uint8_t>& bytes);
@@ -136,6 +142,10 @@ struct adl_serializer<std::chrono::milliseconds> {
             auto whole = s3db::detail::typed_whole_number(j.template get<double>());
             if (!whole) throw BasicJsonType::type_error::create(302, "not a whole number of milliseconds: " + j.dump(), &j);
             d = std::chrono::milliseconds(*whole);
+        } else if (j.is_string()) {
+            auto ms = s3db::detail::typed_duration_from_text(j.template get_ref<const typename BasicJsonType::string_t&>());
+            if (!ms) throw BasicJsonType::type_error::create(302, "not an ISO 8601 duration: " + j.dump(), &j);
+            d = std::chrono::milliseconds(*ms);
         } else {
             throw BasicJsonType::type_error::create(302, std::string("milliseconds must be a number, but is ") + j.type_name(), &j);
         }
@@ -154,10 +164,12 @@ struct adl_serializer<std::vector<std::uint8_t>> {
             auto decoded = s3db::detail::typed_bytes_from_base64(j.template get_ref<const typename BasicJsonType::string_t&>());
             if (!decoded) throw BasicJsonType::type_error::create(302, "bytes must be base64 text: " + j.dump(), &j);
             bytes = std::move(*decoded);
-        } else if (j.is_array()) {
+        } else if (j.is_array() || (j.is_object() && j.size() == 2 && j.contains("type") && j["type"] == "Buffer" &&
+                                    j.contains("data") && j["data"].is_array())) {
+            const auto& items = j.is_array() ? j : j["data"];
             std::vector<std::uint8_t> out;
-            out.reserve(j.size());
-            for (const auto& b : j) {
+            out.reserve(items.size());
+            for (const auto& b : items) {
                 if (!b.is_number_integer() || b.template get<std::int64_t>() < 0 || b.template get<std::int64_t>() > 255)
                     throw BasicJsonType::type_error::create(302, "a byte must be an integer from 0 to 255, not " + b.dump(), &j);
                 out.push_back(static_cast<std::uint8_t>(b.template get<std::int64_t>()));
@@ -173,6 +185,7 @@ NLOHMANN_JSON_NAMESPACE_END
 
 #if S3DB_DEFINE_BODIES
 #include <cmath>
+#include <utility>
 
 #include "s3db/detail/encoding.hpp"
 
@@ -193,6 +206,60 @@ S3DB_DECL std::optional<std::string> typed_date_text(std::int64_t days) {
 S3DB_DECL std::optional<std::int64_t> typed_time_from_text(std::string_view text) { return parse_js_date(text); }
 
 S3DB_DECL std::optional<std::int64_t> typed_time_from_number(double value) { return js_time_from_number(value); }
+
+S3DB_DECL std::optional<std::int64_t> typed_duration_from_text(std::string_view text) {
+    // s3db.js's pattern: ^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$, not "P" nor "PT".
+    if (text.size() < 3 || text.front() != 'P') return std::nullopt;
+    std::size_t i = 1;
+    auto digits = [&](std::size_t& end) {
+        end = i;
+        while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+        return end > i;
+    };
+    constexpr std::int64_t limit = std::numeric_limits<std::int64_t>::max() / 1000 - 1;  // room for the fraction
+    std::int64_t ms = 0;
+    auto add = [&](std::string_view number, std::int64_t unit_ms) {
+        std::int64_t n = 0;
+        for (char c : number) {
+            if (n > limit / 10) return false;
+            n = n * 10 + (c - '0');
+        }
+        if (n > (limit - ms / 1000) / (unit_ms / 1000)) return false;
+        ms += n * unit_ms;
+        return true;
+    };
+    std::size_t end = 0;
+    if (digits(end) && end < text.size() && text[end] == 'D') {
+        if (!add(text.substr(i, end - i), 86400000)) return std::nullopt;
+        i = end + 1;
+    }
+    if (i == text.size()) return ms;
+    if (text[i] != 'T' || i + 1 == text.size()) return std::nullopt;
+    ++i;
+    for (auto [unit, unit_ms] : {std::pair{'H', std::int64_t{3600000}}, std::pair{'M', std::int64_t{60000}}}) {
+        if (digits(end) && end < text.size() && text[end] == unit) {
+            if (!add(text.substr(i, end - i), unit_ms)) return std::nullopt;
+            i = end + 1;
+        }
+    }
+    if (i < text.size()) {
+        if (!digits(end)) return std::nullopt;
+        if (!add(text.substr(i, end - i), 1000)) return std::nullopt;
+        i = end;
+        if (i < text.size() && text[i] == '.') {
+            ++i;
+            if (!digits(end)) return std::nullopt;
+            // The fraction in milliseconds, rounded half up like Math.round.
+            std::int64_t frac = 0;
+            for (std::size_t k = 0; k < 3; ++k) frac = frac * 10 + (i + k < end ? text[i + k] - '0' : 0);
+            if (i + 3 < end && text[i + 3] >= '5') ++frac;
+            ms += frac;
+            i = end;
+        }
+        if (i + 1 != text.size() || text[i] != 'S') return std::nullopt;
+    }
+    return ms;
+}
 
 S3DB_DECL std::optional<std::int64_t> typed_whole_number(double value) {
     // 2^63 is the first double past int64's range.
