@@ -146,14 +146,15 @@ TEST(Costs, CountsEveryRequestByCommandExactlyAsTheTransportSendsIt) {
 
     auto sent = db.transport().counts();
     auto c = costs.costs();
-    EXPECT_EQ(c.requests.counts, sent);
+    EXPECT_EQ(c.requests.counts(), sent);
     EXPECT_EQ(costs.requests(), sent);
     EXPECT_EQ(c.requests.total, sent.total());
-    EXPECT_EQ(c.requests.total_events, sent.total());  // no DeleteObjects above 1000 keys here
+    EXPECT_EQ(c.events.total, sent.total());
+    EXPECT_EQ(c.usage.total_events, sent.total());  // no DeleteObjects above 1000 keys here
     for (auto n : {sent.put, sent.get, sent.head, sent.copy, sent.remove, sent.remove_many, sent.list}) EXPECT_GT(n, 0u);
 
     // Requests priced at the list prices, DELETE free.
-    EXPECT_DOUBLE_EQ(c.requests.subtotal, list_price(sent));
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, list_price(sent));
     // Storage: every byte written; transfer out: every GET body byte.
     EXPECT_EQ(c.storage.total_bytes, db.transport().inner().sent());
     EXPECT_EQ(c.data_transfer.in_bytes, db.transport().inner().sent());
@@ -184,7 +185,7 @@ TEST(Costs, EachRequestHasOneOwnerAndTheOwnersAddUpToTheTotals) {
         out += u.out_bytes;
         EXPECT_DOUBLE_EQ(u.request_cost, list_price(u.requests));
     }
-    EXPECT_EQ(sum, c.requests.counts);
+    EXPECT_EQ(sum, c.requests.counts());
     EXPECT_EQ(in, c.storage.total_bytes);
     EXPECT_EQ(out, c.data_transfer.out_bytes);
     // Three create_resource: each reads and conditionally rewrites s3db.json.
@@ -273,10 +274,11 @@ TEST(Costs, DeleteObjectsOfMoreThanAThousandKeysIsOneRequestPerThousand) {
     for (int i = 0; i < 2500; ++i) keys.push_back("resource=bulk/data/id=" + std::to_string(i));
     db.store().remove_many(keys);
     auto c = db.plugin<Costs>().costs();
-    EXPECT_EQ(c.requests.counts, db.transport().counts());
-    EXPECT_EQ(c.requests.counts.remove_many, 3u);
-    EXPECT_EQ(c.requests.total_events, 1u);
-    EXPECT_DOUBLE_EQ(c.requests.subtotal, 3 * 0.005 / 1000);
+    EXPECT_EQ(c.requests.counts(), db.transport().counts());
+    EXPECT_EQ(c.requests.post, 3u);
+    EXPECT_EQ(c.events.delete_objects, 3u);  // one DeleteObjectsCommand per 1000 keys, as s3db.js sends them
+    EXPECT_EQ(c.usage.total_events, 1u);     // one transport call
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, 3 * 0.005 / 1000);
     EXPECT_EQ(c.usage.by_resource.at("bulk").requests.remove_many, 3u);
 }
 
@@ -286,11 +288,11 @@ TEST(Costs, DeleteIsFreeAndEveryOtherClassHasItsListPrice) {
         for (int i = 0; i < n; ++i) costs.on_response(RequestEvent{command, "resource=r/data/id=x"});
     };
     send("DELETE", 1000);
-    EXPECT_EQ(costs.costs().requests.counts.remove, 1000u);
+    EXPECT_EQ(costs.costs().requests.remove, 1000u);
     EXPECT_EQ(costs.total(), 0.0);
     send("PUT", 1000), send("COPY", 1000), send("LIST", 1000), send("GET", 1000), send("HEAD", 1000);
     auto c = costs.costs();
-    EXPECT_DOUBLE_EQ(c.requests.subtotal, 3 * 0.005 + 2 * 0.0004);
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, 3 * 0.005 + 2 * 0.0004);
     EXPECT_DOUBLE_EQ(c.total, 3 * 0.005 + 2 * 0.0004);
 }
 
@@ -304,7 +306,7 @@ TEST(Costs, PricesAndTiersComeFromTheOptions) {
     costs.on_response(RequestEvent{"PUT", "k", {}, static_cast<std::uint64_t>(10 * gb)});
     costs.on_response(RequestEvent{"GET", "k", {}, 0, static_cast<std::uint64_t>(5 * gb)});
     auto c = costs.costs();
-    EXPECT_DOUBLE_EQ(c.requests.subtotal, 4.5e-6 + 3.6e-7);
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, 4.5e-6 + 3.6e-7);
     EXPECT_DOUBLE_EQ(c.storage.subtotal, 10 * 0.015);
     EXPECT_EQ(c.data_transfer.subtotal, 0.0);
     EXPECT_DOUBLE_EQ(c.total, 4.5e-6 + 3.6e-7 + 0.15);
@@ -350,7 +352,7 @@ TEST(Costs, TransferOutIsPricedByTierAfterTheOptionalFreeAllowance) {
     c = free.costs();
     EXPECT_DOUBLE_EQ(c.data_transfer.free_tier_used, 100);
     EXPECT_DOUBLE_EQ(c.data_transfer.subtotal, 50 * 0.09);
-    EXPECT_DOUBLE_EQ(c.total, c.requests.subtotal + 50 * 0.09);
+    EXPECT_DOUBLE_EQ(c.total, c.requests_subtotal + 50 * 0.09);
 }
 
 TEST(Costs, CountsNothingLostWhenManyThreadsReportAtOnce) {
@@ -365,7 +367,7 @@ TEST(Costs, CountsNothingLostWhenManyThreadsReportAtOnce) {
         });
     for (auto& t : pool) t.join();
     auto c = costs.costs();
-    EXPECT_EQ(c.requests.counts, (RequestCounts{.put = threads * each / 2, .get = threads * each / 2}));
+    EXPECT_EQ(c.requests.counts(), (RequestCounts{.put = threads * each / 2, .get = threads * each / 2}));
     EXPECT_EQ(c.storage.total_bytes, 10u * threads * each / 2);
     EXPECT_EQ(c.data_transfer.out_bytes, 7u * threads * each / 2);
     ASSERT_EQ(c.usage.by_resource.size(), 4u);
@@ -401,7 +403,7 @@ TEST(Costs, AFailedWriteIsBilledAsARequestButStoresNothing) {
     auto before = costs.costs();
     EXPECT_THROW(users.insert({{"id", "ada"}, {"name", "Ada again"}}), AlreadyExists);  // PUT answered 412
     auto after = costs.costs();
-    EXPECT_EQ(after.requests.counts.put, before.requests.counts.put + 1);
+    EXPECT_EQ(after.requests.put, before.requests.put + 1);
     EXPECT_EQ(after.storage.total_bytes, before.storage.total_bytes);
     EXPECT_EQ(after.data_transfer.in_bytes, before.data_transfer.in_bytes);
 }
@@ -418,12 +420,12 @@ TEST(Costs, AddedAtRunTimeCountsFromTheMomentItIsInstalled) {
     users.list({.partition = "byRegion", .values = {{"region", "eu"}}});
     users.count();
     auto c = costs.costs();
-    EXPECT_EQ(c.requests.counts, db.transport().counts());
-    EXPECT_DOUBLE_EQ(c.requests.subtotal, list_price(db.transport().counts()));
+    EXPECT_EQ(c.requests.counts(), db.transport().counts());
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, list_price(db.transport().counts()));
     EXPECT_EQ(&db.plugin<Costs>(), &costs);
     db.uninstall_plugin("Costs");
     users.count();
-    EXPECT_EQ(costs.costs().requests.counts, c.requests.counts);  // uninstalled: no longer counting
+    EXPECT_EQ(costs.costs().requests.counts(), c.requests.counts());  // uninstalled: no longer counting
 }
 
 TEST(Costs, RefusesPricesAndTiersThatCannotBeRight) {
@@ -457,17 +459,27 @@ TEST(Costs, ReportsTheSeedsCostObjectAsJson) {
     costs.on_response(RequestEvent{"DELETE", "x"});
     costs.on_response(RequestEvent{"LIST", "resource=users/"});
     costs.on_response(RequestEvent{"COPY", "resource=users/data/id=1", {}, 10});
+    costs.on_response(RequestEvent{"GET", "resource=users/data/id=2"});
     auto j = costs.costs().to_json();
+
+    // The seed's shape: {total, prices, requests{total, <class>...}, events{total, <Command>...}}.
     EXPECT_DOUBLE_EQ(j["total"].get<double>(), costs.total());
-    EXPECT_EQ(j["requests"]["total"], 7);
-    EXPECT_EQ(j["requests"]["totalEvents"], 7);
-    EXPECT_EQ(j["requests"]["counts"],
-              (json{{"put", 1}, {"post", 1}, {"copy", 1}, {"list", 1}, {"get", 1}, {"delete", 1}, {"head", 1}}));
-    EXPECT_EQ(j["requests"]["events"]["DeleteObjectsCommand"], 1);
-    EXPECT_EQ(j["requests"]["events"]["ListObjectsV2Command"], 1);
-    EXPECT_DOUBLE_EQ(j["requests"]["prices"]["put"].get<double>(), 0.005 / 1000);
-    EXPECT_EQ(j["requests"]["prices"]["delete"], 0.0);
-    EXPECT_DOUBLE_EQ(j["requests"]["subtotal"].get<double>(), 4 * 0.005 / 1000 + 2 * 0.0004 / 1000);
+    const double put = 0.005 / 1000, get = 0.0004 / 1000;
+    EXPECT_EQ(j["prices"],
+              (json{{"put", put}, {"copy", put}, {"post", put}, {"list", put}, {"get", get}, {"head", get}, {"delete", 0.0}}));
+    EXPECT_EQ(j["requests"], (json{{"total", 8}, {"put", 1}, {"copy", 1}, {"post", 1}, {"list", 1}, {"get", 2},
+                                   {"head", 1}, {"delete", 1}}));
+    EXPECT_EQ(j["events"], (json{{"total", 8}, {"PutObjectCommand", 1}, {"GetObjectCommand", 2},
+                                 {"CopyObjectCommand", 1}, {"HeadObjectCommand", 1}, {"DeleteObjectCommand", 1},
+                                 {"DeleteObjectsCommand", 1}, {"ListObjectsV2Command", 1}}));
+    // The seed prices each entry of `requests` other than `total` with `prices[entry]`: that must add up.
+    double priced = 0;
+    for (auto& [klass, count] : j["requests"].items())
+        if (klass != "total") priced += count.get<double>() * j["prices"].at(klass).get<double>();
+    EXPECT_DOUBLE_EQ(priced, 4 * put + 3 * get);
+    EXPECT_DOUBLE_EQ(j["requestsSubtotal"].get<double>(), priced);
+
+    // The extras: storage and data transfer as s3db.js 21 has them, and usage by owner.
     EXPECT_EQ(j["storage"]["totalBytes"], 110);
     EXPECT_EQ(j["storage"]["tiers"][0], (json{{"limit", 50 * 1024.0}, {"pricePerGB", 0.023}}));
     EXPECT_TRUE(j["storage"]["tiers"][2]["limit"].is_null());  // unbounded
@@ -475,11 +487,47 @@ TEST(Costs, ReportsTheSeedsCostObjectAsJson) {
     EXPECT_EQ(j["dataTransfer"]["outBytes"], 40);
     EXPECT_EQ(j["dataTransfer"]["freeTierGB"], 100.0);
     EXPECT_EQ(j["dataTransfer"]["inCost"], 0.0);
-    EXPECT_EQ(j["usage"]["byResource"], (json{{"users", 4}}));
+    EXPECT_EQ(j["usage"]["totalEvents"], 8);
+    EXPECT_EQ(j["usage"]["byResource"], (json{{"users", 5}}));
     EXPECT_EQ(j["usage"]["byPlugin"], (json{{"audit", 1}}));
     EXPECT_EQ(j["usage"]["database"]["counts"]["head"], 1);
     EXPECT_EQ(j["usage"]["other"]["counts"]["delete"], 1);
     EXPECT_EQ(j["usage"]["resources"]["users"]["outBytes"], 40);
+    std::vector<std::string> top;
+    for (auto& [k, _] : j.items()) top.push_back(k);
+    EXPECT_EQ(top, (std::vector<std::string>{"dataTransfer", "events", "prices", "requests", "requestsSubtotal",
+                                             "storage", "total", "usage"}));
+}
+
+TEST(Costs, ReportsEachRequestUnderItsClassAndItsCommand) {
+    Costs costs;
+    auto send = [&](std::string_view command, int n, std::size_t keys = 0) {
+        std::vector<std::string> batch(keys, "k");
+        for (int i = 0; i < n; ++i) costs.on_response(RequestEvent{command, "k", batch});
+    };
+    send("PUT", 1), send("GET", 2), send("HEAD", 3), send("COPY", 4), send("DELETE", 5), send("LIST", 6);
+    send("POST", 1, 2001);  // one DeleteObjects call of 2001 keys: 3 requests
+    auto c = costs.costs();
+    EXPECT_EQ(c.requests.put, 1u);
+    EXPECT_EQ(c.requests.get, 2u);
+    EXPECT_EQ(c.requests.head, 3u);
+    EXPECT_EQ(c.requests.copy, 4u);
+    EXPECT_EQ(c.requests.remove, 5u);
+    EXPECT_EQ(c.requests.list, 6u);
+    EXPECT_EQ(c.requests.post, 3u);
+    EXPECT_EQ(c.requests.total, 24u);
+    EXPECT_EQ(c.events.put_object, 1u);
+    EXPECT_EQ(c.events.get_object, 2u);
+    EXPECT_EQ(c.events.head_object, 3u);
+    EXPECT_EQ(c.events.copy_object, 4u);
+    EXPECT_EQ(c.events.delete_object, 5u);
+    EXPECT_EQ(c.events.list_objects_v2, 6u);
+    EXPECT_EQ(c.events.delete_objects, 3u);
+    EXPECT_EQ(c.events.total, 24u);
+    EXPECT_EQ(c.usage.total_events, 22u);  // transport calls
+    EXPECT_EQ(c.requests.counts(), costs.requests());
+    EXPECT_EQ(c.prices, CostsOptions{}.prices);
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, c.prices.of(c.requests.counts()));
 }
 
 TEST(Costs, CountsOnARealS3ServerEqualWhatTheTransportSent) {
@@ -491,9 +539,9 @@ TEST(Costs, CountsOnARealS3ServerEqualWhatTheTransportSent) {
     mixed_workload(db);
     auto c = db.plugin<Costs>().costs();
     auto sent = db.transport().counts();
-    EXPECT_EQ(c.requests.counts, sent);
+    EXPECT_EQ(c.requests.counts(), sent);
     EXPECT_GT(sent.total(), 50u);
-    EXPECT_DOUBLE_EQ(c.requests.subtotal, list_price(sent));
+    EXPECT_DOUBLE_EQ(c.requests_subtotal, list_price(sent));
     EXPECT_EQ(c.storage.total_bytes, db.transport().inner().sent());
     EXPECT_EQ(c.data_transfer.out_bytes, db.transport().inner().received());
     EXPECT_EQ(c.usage.database.requests, (RequestCounts{.put = 3, .get = 3}));

@@ -5,9 +5,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "s3db/core/any_database.hpp"
 #include "s3db/transport/counting.hpp"
@@ -359,6 +362,118 @@ TEST_F(Fixture, TypedUpdatesRemoveAFieldTheStructStopsWriting) {
     auto stored = db.resource("members").get("m1");
     EXPECT_FALSE(stored.contains("nick"));
     EXPECT_EQ(stored["team"], "math");
+}
+
+namespace typed {
+/// The members core/typed_values.hpp maps, in the forms s3db.js gives those fields.
+struct Event {
+    std::string id;
+    std::chrono::sys_time<std::chrono::milliseconds> at{};  // datetime
+    std::chrono::sys_seconds posted{};                      // datetime, whole seconds
+    std::chrono::year_month_day day{};                      // dateonly
+    std::chrono::milliseconds elapsed{};                    // number
+    std::vector<std::uint8_t> payload;                      // base64 text
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Event, id, at, posted, day, elapsed, payload)
+}  // namespace typed
+
+namespace {
+ResourceConfig events_config() {
+    return {.name = "events",
+            .attributes = ojson{{"at", "datetime"}, {"posted", "datetime"}, {"day", "dateonly"},
+                                {"elapsed", "number|integer"}, {"payload", "string"}}};
+}
+}  // namespace
+
+TEST_F(Fixture, TypedRecordsMapDatesDurationsAndBytes) {
+    using namespace std::chrono;
+    db.create_resource(events_config());
+    auto events = db.resource<typed::Event>("events");
+    const auto may_first = sys_days(year{2024} / May / 1);
+    const typed::Event sent{.id = "e1",
+                            .at = may_first + 12h + 30min + 250ms,
+                            .posted = may_first + 9h,
+                            .day = year{2024} / May / 1,
+                            .elapsed = 1500ms,
+                            .payload = {0x00, 0x01, 0xfe, 0xff, 'h', 'i'}};
+    auto stored = events.insert(sent);
+    EXPECT_EQ(stored.at, sent.at);
+    EXPECT_EQ(stored.posted, sent.posted);
+    EXPECT_EQ(stored.day, sent.day);
+    EXPECT_EQ(stored.elapsed, sent.elapsed);
+    EXPECT_EQ(stored.payload, sent.payload);
+
+    // The record holds them as s3db.js returns those fields.
+    auto raw = db.resource("events").get("e1");
+    EXPECT_EQ(raw["at"], "2024-05-01T12:30:00.250Z");
+    EXPECT_EQ(raw["posted"], "2024-05-01T09:00:00.000Z");
+    EXPECT_EQ(raw["day"], "2024-05-01");
+    EXPECT_EQ(raw["elapsed"], 1500);
+    EXPECT_EQ(raw["payload"], "AAH+/2hp");
+
+    auto got = events.get("e1");
+    EXPECT_EQ(got.at, sent.at);
+    EXPECT_EQ(got.day, sent.day);
+    EXPECT_EQ(got.payload, sent.payload);
+    auto later = events.update("e1", [](typed::Event& e) {
+        e.at += 24h;
+        e.day = sys_days(e.day) + days(1);
+        e.elapsed *= 2;
+        e.payload.push_back('!');
+    });
+    EXPECT_EQ(later.at, sent.at + 24h);
+    EXPECT_EQ(later.day, year{2024} / May / 2);
+    raw = db.resource("events").get("e1");
+    EXPECT_EQ(raw["at"], "2024-05-02T12:30:00.250Z");
+    EXPECT_EQ(raw["day"], "2024-05-02");
+    EXPECT_EQ(raw["elapsed"], 3000);
+    EXPECT_EQ(raw["payload"], "AAH+/2hpIQ==");
+}
+
+TEST_F(Fixture, TypedRecordsReadTheFormsOtherWritersUse) {
+    using namespace std::chrono;
+    db.create_resource(events_config());
+    // Written untyped, as another program (or s3db.js) would: an offset, epoch ms, base64url.
+    db.resource("events").insert({{"id", "e2"}, {"at", "2024-05-01T14:30:00.250+02:00"}, {"posted", 1714554000999},
+                                  {"day", "2024-02-29"}, {"elapsed", 42}, {"payload", "AAH-_w"}});
+    auto e = db.resource<typed::Event>("events").get("e2");
+    EXPECT_EQ(e.at, sys_days(year{2024} / May / 1) + 12h + 30min + 250ms);
+    EXPECT_EQ(e.posted, sys_days(year{2024} / May / 1) + 9h);  // seconds: the milliseconds dropped
+    EXPECT_EQ(e.day, year{2024} / February / 29);
+    EXPECT_EQ(e.elapsed, 42ms);
+    EXPECT_EQ(e.payload, (std::vector<std::uint8_t>{0x00, 0x01, 0xfe, 0xff}));
+
+    // A date from a datetime is its UTC day, before the epoch too; bytes also read nlohmann's arrays.
+    EXPECT_EQ(json("1969-12-31T23:59:59.999Z").get<year_month_day>(), year{1969} / December / 31);
+    EXPECT_EQ(json(-1).get<year_month_day>(), year{1969} / December / 31);
+    EXPECT_EQ(json(1500.0).get<milliseconds>(), 1500ms);
+    EXPECT_EQ(json::array({1, 2, 255}).get<std::vector<std::uint8_t>>(), (std::vector<std::uint8_t>{1, 2, 255}));
+    EXPECT_EQ((json{{"type", "Buffer"}, {"data", {1, 2}}}).get<std::vector<std::uint8_t>>(),
+              (std::vector<std::uint8_t>{1, 2}));  // Node's JSON of a Buffer
+    // Durations as s3db.js returns duration fields.
+    EXPECT_EQ(json("PT1.500S").get<milliseconds>(), 1500ms);
+    EXPECT_EQ(json("PT1H2M3.5S").get<milliseconds>(), 1h + 2min + 3500ms);
+    EXPECT_EQ(json("P1DT0.250S").get<milliseconds>(), 24h + 250ms);
+    EXPECT_EQ(json("P2D").get<milliseconds>(), 48h);
+    EXPECT_EQ(json("PT5M").get<milliseconds>(), 5min);
+    EXPECT_EQ(json("PT0S").get<milliseconds>(), 0ms);
+    EXPECT_EQ(json("PT0.0005S").get<milliseconds>(), 1ms);  // rounded as s3db.js rounds
+    for (auto bad : {"P", "PT", "P1", "PT1", "PT1.S", "PT1H2", "P1DT", "PT-1S", "PT1S ", "P99999999999999999D"})
+        EXPECT_THROW((void)json(bad).get<milliseconds>(), json::type_error) << bad;
+
+    // Values with no such form are refused as nlohmann refuses a wrong type.
+    EXPECT_THROW((void)json("yesterday").get<sys_time<milliseconds>>(), json::type_error);
+    EXPECT_THROW((void)json(true).get<sys_seconds>(), json::type_error);
+    EXPECT_THROW((void)json("2024-13-01").get<year_month_day>(), json::type_error);
+    EXPECT_THROW((void)json(1.5).get<milliseconds>(), json::type_error);
+    EXPECT_THROW((void)json("1500ms").get<milliseconds>(), json::type_error);
+    EXPECT_THROW((void)json("not base64!").get<std::vector<std::uint8_t>>(), json::type_error);
+    EXPECT_THROW((void)json::array({256}).get<std::vector<std::uint8_t>>(), json::type_error);
+    EXPECT_THROW((void)json(year{2024} / February / 30), json::out_of_range);
+    EXPECT_THROW((void)json(sys_time<milliseconds>(milliseconds(8640000000000001))), json::out_of_range);
+    db.resource("events").insert({{"id", "e3"}, {"at", "2024-05-01T00:00:00.000Z"}, {"posted", 0}, {"day", "2024-05-01"},
+                                  {"elapsed", 1}, {"payload", "%%%"}});
+    EXPECT_THROW(db.resource<typed::Event>("events").get("e3"), json::type_error);
 }
 
 TEST_F(Fixture, PatchIsHeadPlusConditionalCopyAndKeepsContent) {

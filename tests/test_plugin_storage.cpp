@@ -481,6 +481,70 @@ TYPED_TEST(PluginStorageOn, LockCloseToExpiryIsReleasedByAConditionalOverwrite) 
     EXPECT_TRUE(this->storage.release_lock(*c));
 }
 
+TYPED_TEST(PluginStorageOn, ReleaseByNameReleasesOnlyTheLockThisHolderHolds) {
+    // Two holders of one plugin's locks: two storages on one bucket (two workers, two processes).
+    PluginStorage a = this->other("my-plugin");
+    PluginStorage b = this->other("my-plugin");
+    ASSERT_TRUE(a.acquire_lock("job", {.ttl = 60s, .worker_id = "a"}));
+    EXPECT_EQ(b.acquire_lock("job", {.worker_id = "b"}), std::nullopt);
+
+    // b does not hold it: refused without a request, and a keeps its lock.
+    auto before = this->store.counts();
+    EXPECT_EQ(b.release_lock("job"), LockRelease::not_held);
+    EXPECT_EQ(this->since(before), RequestCounts{});
+    EXPECT_TRUE(b.is_locked("job"));
+    EXPECT_EQ(json::parse(this->store.get(a.lock_key("job"))->body)["workerId"], "a");
+
+    // a holds it: HEAD + DELETE, as release_lock(lock) far from expiry.
+    before = this->store.counts();
+    EXPECT_EQ(a.release_lock("job"), LockRelease::released);
+    EXPECT_EQ(this->since(before), (RequestCounts{.head = 1, .remove = 1}));
+    EXPECT_FALSE(a.is_locked("job"));
+    EXPECT_EQ(a.release_lock("job"), LockRelease::not_held);  // once only
+    EXPECT_EQ(a.release_lock("never-taken"), LockRelease::not_held);
+
+    // b takes it now; a, which held it before, cannot release it by name.
+    ASSERT_TRUE(b.acquire_lock("job", {.ttl = 60s, .worker_id = "b"}));
+    EXPECT_EQ(a.release_lock("job"), LockRelease::not_held);
+    EXPECT_TRUE(a.is_locked("job"));
+    EXPECT_EQ(json::parse(this->store.get(b.lock_key("job"))->body)["workerId"], "b");
+    EXPECT_EQ(b.release_lock("job"), LockRelease::released);
+    EXPECT_FALSE(b.is_locked("job"));
+}
+
+TYPED_TEST(PluginStorageOn, ReleaseByNameOfALockTakenOverAfterExpiryIsLostAndChangesNothing) {
+    PluginStorage a = this->other("my-plugin");
+    PluginStorage b = this->other("my-plugin");
+    ASSERT_TRUE(a.acquire_lock("job", {.ttl = 10s, .worker_id = "a"}));
+    this->clock.advance(11s);
+    ASSERT_TRUE(b.acquire_lock("job", {.ttl = 60s, .worker_id = "b"}));  // takes the expired lock over
+
+    EXPECT_EQ(a.release_lock("job"), LockRelease::lost);
+    EXPECT_TRUE(b.is_locked("job"));
+    EXPECT_EQ(json::parse(this->store.get(b.lock_key("job"))->body)["workerId"], "b");
+    EXPECT_EQ(a.release_lock("job"), LockRelease::not_held);  // forgotten once lost
+
+    // An extended lock is released by name at its new version; a copy of the holder is the holder.
+    this->clock.advance(50s);
+    auto held = b.acquire_lock("other", {.ttl = 10s});
+    ASSERT_TRUE(held);
+    EXPECT_TRUE(b.extend_lock(*held, 60s));
+    Lock stale = *held;
+    ASSERT_TRUE(b.extend_lock(*held, 60s));
+    EXPECT_FALSE(b.release_lock(stale));  // an older version of it: refused, and b still holds the newer
+    EXPECT_TRUE(b.is_locked("other"));
+    PluginStorage copy = b;
+    EXPECT_EQ(copy.release_lock("other"), LockRelease::released);
+    EXPECT_EQ(b.release_lock("other"), LockRelease::not_held);
+    EXPECT_FALSE(b.is_locked("other"));
+    EXPECT_EQ(b.release_lock("job"), LockRelease::released);
+
+    // with_lock releases what it took: nothing is left to release by name.
+    EXPECT_TRUE(a.with_lock("scoped", {}, [] {}));
+    EXPECT_EQ(a.release_lock("scoped"), LockRelease::not_held);
+    EXPECT_FALSE(a.is_locked("scoped"));
+}
+
 TYPED_TEST(PluginStorageOn, LocksExcludeEachOtherUnderContention) {
     std::atomic<int> inside{0}, overlaps{0}, done{0};
     std::vector<std::thread> workers;

@@ -22,4 +22,13 @@ struct Lock {
     std::string etag;
 };
 
+/// What releasing a lock by its name did (PluginStorage::release_lock(name)).
+enum class LockRelease {
+    released,  // this holder held it: it is released
+    not_held,  // this holder holds no lock of that name (never took it, released it already, or the
+               // lock is another holder's): nothing was sent, nothing changed
+    lost,      // this holder took it, but it is no longer its version (it expired and was taken
+               // over): nothing changed, and the holder forgets it
+};
+
 }  // namespace s3db

@@ -23,7 +23,8 @@
 // Keys: any method taking a key accepts a full key of this plugin (from `plugin_key`, `list`) or a
 // relative one, which lands under `plugin=<slug>/`; keys of other plugins or of records are refused.
 //
-// Thread-safety: every member may be called from several threads at once; copies share the batch pool.
+// Thread-safety: every member may be called from several threads at once; copies share the batch pool
+// and the locks held (a copy is the same holder: see release_lock(name)).
 //
 // The lock types (Lock, LockOptions) are in core/plugin_locks.hpp; taking and releasing locks are
 // members here.
@@ -35,7 +36,9 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -302,8 +305,15 @@ public:
     /// takes over like any expired lock.
     S3DB_DECL bool release_lock(const Lock& lock);
 
+    /// s3db.js's `releaseLock(name)`: releases lock `name` if this holder holds it. The holder is this
+    /// storage (and its copies): it remembers the locks its acquire_lock took, and releases only
+    /// those, as release_lock(lock) does, so another holder's lock is never touched: `not_held`
+    /// (0 requests) when it holds none of that name, `lost` when the one it took has been taken over.
+    S3DB_DECL LockRelease release_lock(std::string_view name);
+
     /// Extends a held lock to expire `ttl` from now: true if it was still `lock`'s version (then
-    /// `lock` is updated), false otherwise. 1 PUT conditional on lock.etag.
+    /// `lock`, and the holder's own record of it, are updated), false otherwise. 1 PUT conditional
+    /// on lock.etag.
     S3DB_DECL bool extend_lock(Lock& lock, std::chrono::seconds ttl);
 
     /// Whether lock `name` is held by anyone (exists, well-formed, not expired). 1 GET.
@@ -354,6 +364,15 @@ private:
         std::string token;
         std::int64_t expires_ms = 0;
     };
+    /// The locks this holder took and has not released, by name (the latest version it wrote).
+    struct HeldLocks {
+        std::mutex mutex;
+        std::map<std::string, Lock, std::less<>> by_name;
+    };
+    S3DB_DECL void remember(const Lock& lock);
+    /// Forgets `lock` if the holder's record of its name is this very version (same token and ETag:
+    /// a stale copy of a lock extended since does not make the holder forget the newer version).
+    S3DB_DECL void forget(const Lock& lock);
 
     PluginStorageError error(std::string_view key, const std::string& why) const {
         return PluginStorageError(slug_, std::string(key), why);
@@ -455,6 +474,7 @@ private:
     PluginStorageOptions options_;
     std::string global_prefix_;
     std::shared_ptr<detail::WorkerPool> pool_;
+    std::shared_ptr<HeldLocks> held_ = std::make_shared<HeldLocks>();
 };
 
 }  // namespace s3db
@@ -780,6 +800,7 @@ S3DB_DECL std::optional<Lock> PluginStorage::acquire_lock(std::string_view name,
         const auto body = lock_body(lock, now + o.ttl.count() * 1000);
         try {
             lock.etag = transport_.put(key, body, {.content_type = "application/json", .if_none_match = true}).etag;
+            remember(lock);
             return lock;
         } catch (const PreconditionFailed&) {
         }
@@ -788,12 +809,14 @@ S3DB_DECL std::optional<Lock> PluginStorage::acquire_lock(std::string_view name,
             auto holder = lock_holder(*raw);
             if (holder.token == token) {  // our own create, answered 412 on a retry
                 lock.etag = raw->info.etag;
+                remember(lock);
                 return lock;
             }
             if (!holder.valid || now > holder.expires_ms) {
                 try {
                     lock.etag = transport_.put(key, body, {.content_type = "application/json",
                                                           .if_match = raw->info.etag}).etag;
+                    remember(lock);
                     return lock;
                 } catch (const PreconditionFailed&) {
                 } catch (const NotFound&) {
@@ -815,18 +838,46 @@ S3DB_DECL bool PluginStorage::release_lock(const Lock& lock) {
     auto now = now_ms();
     if (to_ms(lock.expires_at) - options_.lock_release_margin.count() > now) {
         auto info = transport_.head(key);
-        if (!info || !detail::etag_equal(info->etag, lock.etag)) return false;
+        if (!info || !detail::etag_equal(info->etag, lock.etag)) {
+            forget(lock);
+            return false;
+        }
         transport_.remove(key);
+        forget(lock);
         return true;
     }
     try {
         transport_.put(key, lock_body(lock, 0), {.content_type = "application/json", .if_match = lock.etag});
+        forget(lock);
         return true;
     } catch (const PreconditionFailed&) {
-        return false;
     } catch (const NotFound&) {
-        return false;
     }
+    forget(lock);
+    return false;
+}
+
+S3DB_DECL LockRelease PluginStorage::release_lock(std::string_view name) {
+    (void)lock_key(name);  // the same checks as every lock call
+    std::optional<Lock> held;
+    {
+        std::lock_guard guard(held_->mutex);
+        if (auto it = held_->by_name.find(name); it != held_->by_name.end()) held = it->second;
+    }
+    if (!held) return LockRelease::not_held;
+    return release_lock(*held) ? LockRelease::released : LockRelease::lost;
+}
+
+S3DB_DECL void PluginStorage::remember(const Lock& lock) {
+    std::lock_guard guard(held_->mutex);
+    held_->by_name.insert_or_assign(lock.name, lock);
+}
+
+S3DB_DECL void PluginStorage::forget(const Lock& lock) {
+    std::lock_guard guard(held_->mutex);
+    if (auto it = held_->by_name.find(lock.name);
+        it != held_->by_name.end() && it->second.token == lock.token && it->second.etag == lock.etag)
+        held_->by_name.erase(it);
 }
 
 S3DB_DECL bool PluginStorage::extend_lock(Lock& lock, std::chrono::seconds ttl) {
@@ -838,12 +889,15 @@ S3DB_DECL bool PluginStorage::extend_lock(Lock& lock, std::chrono::seconds ttl) 
         lock.etag = transport_.put(key, lock_body(lock, expires),
                                    {.content_type = "application/json", .if_match = lock.etag}).etag;
         lock.expires_at = from_ms(expires);
+        std::lock_guard guard(held_->mutex);
+        if (auto it = held_->by_name.find(lock.name); it != held_->by_name.end() && it->second.token == lock.token)
+            it->second = lock;
         return true;
     } catch (const PreconditionFailed&) {
-        return false;
     } catch (const NotFound&) {
-        return false;
     }
+    forget(lock);  // this version is not the lock's any more: not held
+    return false;
 }
 
 S3DB_DECL bool PluginStorage::is_locked(std::string_view name) {

@@ -1,7 +1,10 @@
 #pragma once
 // TypedResource<Res, Record>: a view of a Resource that speaks a user struct instead of JSON, through
 // nlohmann's to_json/from_json (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE or hand-written). The record's
-// `id` travels as a member named `id` in its JSON form.
+// `id` travels as a member named `id` in its JSON form. Members map as nlohmann maps them (strings,
+// numbers, booleans, containers, optionals, nested structs), and, through core/typed_values.hpp,
+// sys_time<milliseconds> / sys_seconds (datetime), year_month_day (dateonly), milliseconds (number)
+// and vector<uint8_t> (base64 text) in the forms s3db.js gives those fields.
 
 #include <concepts>
 #include <optional>
@@ -11,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/core/resource.hpp"
+#include "s3db/core/typed_values.hpp"
 
 namespace s3db {
 

@@ -3,7 +3,7 @@
 //
 //   s3db::BasicDatabase<s3db::Any, s3db::Costs> db(url);   // or db.use_plugin(s3db::Costs{})
 //   ...
-//   auto c = db.plugin<s3db::Costs>().costs();  // c.total, c.requests.counts.put, c.to_json()
+//   auto c = db.plugin<s3db::Costs>().costs();  // c.total, c.requests.put, c.events, c.to_json()
 //
 // What it measures (from install on; connect() reads s3db.json before plugins install, so that one
 // GET is not seen):
@@ -95,17 +95,34 @@ struct CostUsage {
     double request_cost = 0;
 };
 
-/// The `costs` object of s3db.js, read from code: field for field, with `to_json()` giving its JSON.
+/// The seed's `costs` object (`{total, prices, requests, events}`), read from code: field for field,
+/// with `to_json()` giving its JSON. Storage, data transfer and usage are extras (s3db.js's later
+/// CostsPlugin has the first two).
 struct CostReport {
     double total = 0;  // requests + storage + data transfer, USD
 
+    RequestPrices prices{};  // USD per request, by class
+
+    /// S3 requests by class, named as `prices` is: post = DeleteObjects, remove = DELETE.
     struct Requests {
-        RequestPrices prices{};
-        std::uint64_t total = 0;         // S3 requests
-        std::uint64_t total_events = 0;  // transport calls (a DeleteObjects of > 1000 keys is one)
-        RequestCounts counts{};          // by command; remove_many = DeleteObjects (POST)
-        double subtotal = 0;
+        std::uint64_t total = 0;
+        std::uint64_t put = 0, copy = 0, post = 0, list = 0, get = 0, head = 0, remove = 0;
+
+        /// The same counts as the transports count them (Counting<T>::counts()).
+        RequestCounts counts() const noexcept {
+            return {.put = put, .get = get, .head = head, .copy = copy, .remove = remove, .remove_many = post,
+                    .list = list};
+        }
     } requests;
+
+    /// The same requests by S3 command (a DeleteObjects of n keys is ceil(n / 1000) commands).
+    struct Events {
+        std::uint64_t total = 0;
+        std::uint64_t put_object = 0, get_object = 0, copy_object = 0, head_object = 0, delete_object = 0,
+                      delete_objects = 0, list_objects_v2 = 0;
+    } events;
+
+    double requests_subtotal = 0;  // the requests priced, USD
 
     struct Storage {
         std::uint64_t total_bytes = 0;  // bytes written (see the header comment)
@@ -129,19 +146,22 @@ struct CostReport {
     } data_transfer;
 
     struct Usage {
-        std::uint64_t total_events = 0;
+        std::uint64_t total_events = 0;  // transport calls (a DeleteObjects of > 1000 keys is one)
         std::map<std::string, CostUsage, std::less<>> by_resource{};
         std::map<std::string, CostUsage, std::less<>> by_plugin{};
         CostUsage database{};  // s3db.json
         CostUsage other{};     // keys of no resource or plugin (e.g. a LIST of the whole prefix)
     } usage;
 
-    /// The seed's JSON: {total, requests{prices, total, counts, totalEvents, events, subtotal},
+    /// The seed's JSON: {total, prices{put, copy, post, list, get, head, delete}, requests{total,
+    /// put, copy, post, list, get, head, delete}, events{total, PutObjectCommand, GetObjectCommand,
+    /// CopyObjectCommand, HeadObjectCommand, DeleteObjectCommand, DeleteObjectsCommand,
+    /// ListObjectsV2Command}}: every key of `requests` but `total` is a key of `prices`, as the
+    /// seed's examples that price each entry need. Extras after it: requestsSubtotal,
     /// storage{totalBytes, totalGB, tiers, currentTier, subtotal}, dataTransfer{inBytes, inGB,
-    /// inCost, outBytes, outGB, tiers, freeTierGB, freeTierUsed, currentTier, subtotal},
-    /// usage{totalEvents, byResource, byPlugin}}. Request counts use s3db.js's names (post =
-    /// DeleteObjects, delete = DELETE); an unbounded tier's limit is null. `usage` adds what the
-    /// seed lacks: each owner's requests, bytes and request cost (resources, plugins, database, other).
+    /// inCost, outBytes, outGB, tiers, freeTierGB, freeTierUsed, currentTier, subtotal} (as s3db.js
+    /// 21 has them; an unbounded tier's limit is null) and usage{totalEvents, byResource, byPlugin,
+    /// resources, plugins, database, other}: each owner's requests, bytes and request cost.
     S3DB_DECL json to_json() const;
 };
 
@@ -250,8 +270,6 @@ S3DB_DECL json CostReport::to_json() const {
         return json{{"requests", u.requests.total()}, {"counts", counts_json(u.requests)},
                     {"inBytes", u.in_bytes}, {"outBytes", u.out_bytes}, {"requestCost", u.request_cost}};
     };
-    const auto& p = requests.prices;
-    const auto& c = requests.counts;
     json by_resource = json::object(), by_plugin = json::object(), resources = json::object(),
          plugins = json::object();
     for (auto& [name, u] : usage.by_resource) {
@@ -262,20 +280,23 @@ S3DB_DECL json CostReport::to_json() const {
         by_plugin[name] = u.requests.total();
         plugins[name] = usage_json(u);
     }
+    const auto& p = prices;
+    const auto& r = requests;
+    const auto& e = events;
     return json{
         {"total", total},
+        {"prices",
+         {{"put", p.put}, {"copy", p.copy}, {"post", p.post}, {"list", p.list}, {"get", p.get}, {"head", p.head},
+          {"delete", p.remove}}},
         {"requests",
-         {{"prices",
-           {{"put", p.put}, {"copy", p.copy}, {"list", p.list}, {"post", p.post}, {"get", p.get},
-            {"delete", p.remove}, {"head", p.head}}},
-          {"total", requests.total},
-          {"counts", counts_json(c)},
-          {"totalEvents", requests.total_events},
-          {"events",
-           {{"PutObjectCommand", c.put}, {"GetObjectCommand", c.get}, {"CopyObjectCommand", c.copy},
-            {"HeadObjectCommand", c.head}, {"DeleteObjectCommand", c.remove},
-            {"DeleteObjectsCommand", c.remove_many}, {"ListObjectsV2Command", c.list}}},
-          {"subtotal", requests.subtotal}}},
+         {{"total", r.total}, {"put", r.put}, {"copy", r.copy}, {"post", r.post}, {"list", r.list}, {"get", r.get},
+          {"head", r.head}, {"delete", r.remove}}},
+        {"events",
+         {{"total", e.total}, {"PutObjectCommand", e.put_object}, {"GetObjectCommand", e.get_object},
+          {"CopyObjectCommand", e.copy_object}, {"HeadObjectCommand", e.head_object},
+          {"DeleteObjectCommand", e.delete_object}, {"DeleteObjectsCommand", e.delete_objects},
+          {"ListObjectsV2Command", e.list_objects_v2}}},
+        {"requestsSubtotal", requests_subtotal},
         {"storage",
          {{"totalBytes", storage.total_bytes}, {"totalGB", storage.total_gb}, {"tiers", tiers_json(storage.tiers)},
           {"currentTier", storage.current_tier}, {"subtotal", storage.subtotal}}},
@@ -377,11 +398,14 @@ S3DB_DECL CostReport Costs::costs() const {
     }
     const auto& o = options_;
     CostReport r;
-    r.requests.prices = o.prices;
-    r.requests.counts = s.all.requests;
-    r.requests.total = s.all.requests.total();
-    r.requests.total_events = s.events;
-    r.requests.subtotal = o.prices.of(s.all.requests);
+    const auto& n = s.all.requests;
+    r.prices = o.prices;
+    r.requests = {.total = n.total(), .put = n.put, .copy = n.copy, .post = n.remove_many, .list = n.list,
+                  .get = n.get, .head = n.head, .remove = n.remove};
+    r.events = {.total = n.total(), .put_object = n.put, .get_object = n.get, .copy_object = n.copy,
+                .head_object = n.head, .delete_object = n.remove, .delete_objects = n.remove_many,
+                .list_objects_v2 = n.list};
+    r.requests_subtotal = o.prices.of(n);
 
     r.storage.total_bytes = s.all.in_bytes;
     r.storage.total_gb = static_cast<double>(s.all.in_bytes) / detail::bytes_per_gb;
@@ -402,7 +426,7 @@ S3DB_DECL CostReport Costs::costs() const {
     t.current_tier = sent.tier;
     t.subtotal = sent.cost;
 
-    r.total = r.requests.subtotal + r.storage.subtotal + t.subtotal;
+    r.total = r.requests_subtotal + r.storage.subtotal + t.subtotal;
 
     auto usage = [&](const Tally& x) {
         return CostUsage{x.requests, x.in_bytes, x.out_bytes, o.prices.of(x.requests)};
