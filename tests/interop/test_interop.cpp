@@ -131,7 +131,10 @@ TEST(Interop, S3dbCppReadsWhatS3dbJsWrote) {
 // One resource per behavior, holding one attribute of each type s3db.js encodes its own way
 // (string, number, number|integer, boolean, array|items:string, array|items:number, a nested
 // object literal, json, secret, datetime, dateonly, ip4, ip6, uuid, embedding:N, money, decimal,
-// decimal:P), three partitions (a string, a date, and a number with a string), and a passphrase
+// decimal:P, and s3db.js's own formats: timeonly, mac, cidr, semver, phone, color, duration, cron,
+// locale, currency, country, ean, geo:lat, geo:lon:P, geo:point, secretAny, secretNumber,
+// date|convert:true; buffer and bits are in BuffersAndBitsOneWay below), five partitions (a string,
+// a date, a number with a string, a color, a semver with a latitude), and a passphrase
 // that is not s3db.js's default, shared by both sides. For each resource:
 //   1. s3db-cpp inserts c1 (small) and c2 (over 2 KB); s3db.js gets, lists and lists by partition
 //      them, counts, inserts j1/j2 (the same records), and updates c1 (and c2 where it can);
@@ -738,4 +741,43 @@ TEST(Interop, EveryTypeUnderEveryBehaviorBothWaysWithPartitionsAndSecrets) {
         EXPECT_EQ(at(4)["count"], c.fits_only ? 2u : 4u);
     }
 }
+
+// ---- buffer and bits: s3db.js reads them, but cannot write them -------------------------------
+//
+// s3db.js 21.6.2's insert turns a Buffer into a plain array before its mapper's hook (which encodes
+// only Buffers) sees it, and then flattens it: one metadata key per byte ("buf_0": "0", ...), read
+// back as those fields, never as the attribute. Its mapper alone writes base64, and its reader
+// decodes that to a Buffer: what s3db-cpp writes. So this goes one way, and checks the other way's
+// defect so that a fixed s3db.js is noticed.
+TEST(Interop, BuffersAndBitsOneWay) {
+    auto connection = fresh_connection();
+    s3db::Database<> db(connection);
+    db.connect();
+    const ojson binary = {{"name", "string"}, {"buf", "buffer"}, {"bits", "bits:12"}};
+    auto& res = db.create_resource({.name = "bin", .attributes = binary});
+    auto buffer = [](std::vector<int> bytes) { return json{{"type", "Buffer"}, {"data", bytes}}; };
+    const json c1 = {{"id", "c1"}, {"name", "a"}, {"buf", buffer({0, 1, 2, 255, 254})}, {"bits", buffer({255, 15})}};
+    const json c2 = {{"id", "c2"}, {"name", "b"}, {"buf", buffer({})}, {"bits", {0, 128}}};  // bytes as an array too
+    EXPECT_EQ(fields(res.insert(c1)), c1);
+    res.insert(c2);
+    EXPECT_THROW(res.insert({{"name", "c"}, {"buf", buffer({1})}, {"bits", buffer({1})}}), s3db::ValidationError);  // 12 bits: 2 bytes
+
+    auto results = s3dbjs({{"op", "batch"},
+                           {"connection", connection},
+                           {"commands",
+                            {{{"op", "get"}, {"resource", "bin"}, {"ids", {"c1", "c2"}}},
+                             {{"op", "insert"}, {"resource", "bin"}, {"records", {ordered(merged(c1, {{"id", "j1"}}))}}},
+                             {{"op", "raw_objects"}, {"prefix", "resource=bin/data/"}},
+                             {{"op", "clear"}}}}})["results"];
+    EXPECT_EQ(fields(results[0]["records"][0]), c1);
+    EXPECT_EQ(fields(results[0]["records"][1]), (json{{"id", "c2"}, {"name", "b"}, {"buf", buffer({})}, {"bits", buffer({0, 128})}}));
+    auto raw = raw_by_key(results[2]);
+    const auto& ours = raw.at("resource=bin/data/id=c1").metadata;
+    const auto& theirs = raw.at("resource=bin/data/id=j1").metadata;
+    EXPECT_EQ(ours.at("1"), "AAEC//4=");  // base64, as s3db.js's mapper writes it
+    EXPECT_EQ(ours.at("2"), "/w8=");
+    EXPECT_FALSE(theirs.count("1"));  // s3db.js's insert: one key per byte instead
+    EXPECT_TRUE(theirs.count("buf-0") || theirs.count("buf_0"));
+}
+
 }  // namespace
