@@ -875,3 +875,37 @@ TEST_F(Fixture, PartitionListingsSkipRefsTheyCannotUse) {
     EXPECT_THROW(things.list(ListQuery{.partition = "byRegion", .values = {{"region", "x"}}, .strict_decoding = true}),
                  CorruptRecord);
 }
+
+TEST_F(Fixture, ABucketWhoseDefinitionNamesS3dbJsOwnTypesOpens) {
+    // the attributes s3db.js 21.6.2 wrote to s3db.json for a resource of its own types, with
+    // modifiers its aliases ignore (a strict parse refuses "color|min:3"; a bucket's opens)
+    db.create_resource(users_config()).insert({{"id", "u1"}, {"name", "Ada"}});
+    auto& store = db.transport().inner();
+    edit_catalogue(store, [](ojson& resources) {
+        ojson typed = resources["users"];
+        typed["versions"]["v1"]["attributes"] = ojson::parse(R"({"tm":"timeonly","mac":"mac","cidr":"cidr",
+            "sv":"semver","ph":"phone","col":"color|min:3","dur":"duration","cron":"cron","loc":"locale",
+            "cur":"currency","ctry":"country","ean":"ean","lat":"geo:lat","lon":"geo:lon:4","pt":"geo:point",
+            "sa":"secretAny","sn":"secretNumber","buf":"buffer|optional","bits":"bits:12|optional",
+            "d":"date|convert:true|optional","omac":{"type":"mac"},"olat":{"type":"geo:lat"},
+            "glat":{"type":"geo-lat"},"opt":{"type":"geo-point"}})");
+        typed["versions"]["v1"].erase("hash");
+        typed.erase("schemaRegistry");
+        typed["partitions"] = {{"byColor", {{"fields", {{"col", "string"}}}}}};
+        resources["typed"] = typed;
+    });
+    BasicDatabase<Memory> again{store};
+    again.connect();
+    ASSERT_FALSE(again.resource_error("typed")) << *again.resource_error("typed");
+    auto& typed = again.resource("typed");
+    json record = {{"id", "t1"}, {"tm", "13:45"}, {"mac", "AA-BB-CC-DD-EE-FF"}, {"cidr", "10.0.0.0/8"}, {"sv", "v1.2.3"},
+                   {"ph", "+55 11 99999 9999"}, {"col", "#F57"}, {"dur", "90m"}, {"cron", "0 */5 * * *"},
+                   {"loc", "pt_br"}, {"cur", "usd"}, {"ctry", "br"}, {"ean", "96385074"}, {"lat", 1.5},
+                   {"lon", -2.25}, {"pt", {1, 2}}, {"sa", "x"}, {"sn", 7}, {"buf", {1, 2}},
+                   {"omac", "aa-bb-cc-dd-ee-ff"}, {"olat", 3}, {"glat", 4}, {"opt", {{"lat", 5}, {"lon", 6}}}};
+    auto written = typed.insert(record);
+    EXPECT_EQ(written["col"], "#ff5577");
+    EXPECT_EQ(written["dur"], "PT1H30M");
+    EXPECT_EQ(typed.get("t1"), written);
+    EXPECT_EQ(typed.list_ids({.partition = "byColor", .values = {{"col", "#ff5577"}}}), std::vector<std::string>{"t1"});
+}

@@ -91,7 +91,10 @@ public:
     /// with the definition it had.
     void configure(const StoredResource& stored) {
         const auto& c = stored.config;
-        auto schema = Schema::parse(c.attributes, SchemaOptions{.all_nested_objects_optional = c.all_nested_objects_optional});
+        // A stored definition may come from s3db.js: parsed as loosely as it parses it (what
+        // create_resource writes was parsed strictly before it was written).
+        auto schema = Schema::parse(c.attributes, SchemaOptions{.all_nested_objects_optional = c.all_nested_objects_optional,
+                                                                .strict = false});
         auto partitions = Partitions::parse(c.name, c.partitions, schema, PartitionOptions{.strict = settings_.strict_validation});
         auto behavior = behavior_from_name(c.behavior);
         auto id_generator = custom_id_generator_ ? IdGenerator{} : make_id_generator(static_cast<std::size_t>(c.id_size));
