@@ -276,9 +276,19 @@ inline void from_json(const json& j, Member& m) {
     j.at("name").get_to(m.name);
     if (auto it = j.find("nick"); it != j.end()) m.nick = it->get<std::string>();
 }
+struct Event {
+    std::string id;
+    std::chrono::sys_time<std::chrono::milliseconds> at;
+    std::chrono::year_month_day day;
+    std::chrono::milliseconds took;
+    std::vector<std::uint8_t> blob;
+    std::vector<std::uint8_t> flags;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Event, id, at, day, took, blob, flags)
 }  // namespace typed
 
 static_assert(JsonRecord<typed::User>);
+static_assert(JsonRecord<typed::Event>);
 static_assert(!JsonRecord<typed::NotJson>);
 
 TEST_F(Fixture, TypedResourcesMapStructs) {
@@ -291,6 +301,39 @@ TEST_F(Fixture, TypedResourcesMapStructs) {
     EXPECT_EQ(people.get(ada.id).name, "Ada");
     EXPECT_FALSE(people.get_or_null("nobody"));
     EXPECT_EQ(people.list().size(), 1u);
+}
+
+TEST_F(Fixture, TypedResourcesMapChronoAndBytes) {
+    using namespace std::chrono;
+    db.create_resource({.name = "events",
+                        .attributes = ojson{{"at", "datetime"}, {"day", "dateonly"}, {"took", "duration"},
+                                            {"blob", "buffer"}, {"flags", "bits:12"}}});
+    auto events = db.resource<typed::Event>("events");
+    const typed::Event e{.id = "e1",
+                         .at = sys_days(2024y / 2 / 29) + 3h + 4min + 5s + 678ms,
+                         .day = 1969y / 12 / 31,
+                         .took = 1h + 30min + 250ms,
+                         .blob = {0, 1, 255},
+                         .flags = {0xff, 0x0f}};
+    auto back = events.insert(e);
+    for (const auto& got : {back, events.get("e1")}) {
+        EXPECT_EQ(got.at, e.at);
+        EXPECT_EQ(got.day, e.day);
+        EXPECT_EQ(got.took, e.took);
+        EXPECT_EQ(got.blob, e.blob);
+        EXPECT_EQ(got.flags, e.flags);
+    }
+    // stored as s3db.js stores them, read as it reads them
+    auto raw = events.untyped().get("e1");
+    EXPECT_EQ(raw["at"], "2024-02-29T03:04:05.678Z");
+    EXPECT_EQ(raw["day"], "1969-12-31");
+    EXPECT_EQ(raw["took"], "PT1H30M0.250S");
+    EXPECT_EQ(raw["blob"], (json{{"type", "Buffer"}, {"data", {0, 1, 255}}}));
+    // bits:12 holds two bytes
+    auto wrong = e;
+    wrong.id = "e2";
+    wrong.flags = {1};
+    EXPECT_THROW(events.insert(wrong), ValidationError);
 }
 
 TEST_F(Fixture, TypedResourcesCoverBulkPagedAndQueriedOperations) {

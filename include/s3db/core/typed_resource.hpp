@@ -1,7 +1,8 @@
 #pragma once
 // TypedResource<Res, Record>: a view of a Resource that speaks a user struct instead of JSON, through
 // nlohmann's to_json/from_json (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE or hand-written). The record's
-// `id` travels as a member named `id` in its JSON form.
+// `id` travels as a member named `id` in its JSON form. Members of chrono types and byte vectors map
+// to datetime, dateonly, duration and buffer/bits attributes (typed_values.hpp).
 
 #include <concepts>
 #include <optional>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/core/resource.hpp"
+#include "s3db/core/typed_values.hpp"
 
 namespace s3db {
 
