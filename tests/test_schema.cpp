@@ -590,10 +590,14 @@ TEST(SchemaJsTypes, GeoBuffersDatesAndSecrets) {
                                        {"olat", "numberMin"}, {"bits", "bits"}, {"buf", "buffer"}, {"d", "date"},
                                        {"dn", "date"}, {"sa", "secretAny"}, {"sn", "numberMin"}, {"ob", "bits"}}));
     // fastest-validator's message for its Date type; a date without `convert` takes no JSON value
-    for (const auto& f : s.check(bad))
-        if (f.field == "dn") EXPECT_EQ(f.message, "The 'dn' field must be a Date.");
-    for (const auto& f : s.check(bad))
-        if (f.field == "sn") EXPECT_EQ(f.value, "<secret>");
+    for (const auto& f : s.check(bad)) {
+        if (f.field == "dn") {
+            EXPECT_EQ(f.message, "The 'dn' field must be a Date.");
+        }
+        if (f.field == "sn") {
+            EXPECT_EQ(f.value, "<secret>");
+        }
+    }
 }
 
 TEST(SchemaJsTypes, ParsesEverySpellingS3dbJsAccepts) {
