@@ -187,7 +187,7 @@ S3DB_DECL std::optional<std::string> normalize_timeonly(std::string_view s) {
             }
         }
         if (ok && h <= 23 && m <= 59 && sec <= 59) {
-            char buf[16];
+            char buf[64];
             std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", h, m, sec, ms);
             return std::string(buf);
         }
