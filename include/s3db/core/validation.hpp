@@ -142,9 +142,13 @@ S3DB_DECL std::string Schema::message(std::string_view rule, const std::string& 
 
 S3DB_DECL void Schema::Reporter::operator()(const char* rule, std::string expected) const {
     std::string field = ref.str();
-    // fastest-validator's `date` (the Date type) shares its rule name with s3db.js's dateonly
+    // fastest-validator's `date` (the Date type) shares its rule name with s3db.js's dateonly; s3db.js's
+    // timeonly and duration word a value that is not text (a negative number) apart
     std::string msg = attr.type == FieldType::date ? "The '" + field + "' field must be a Date."
-                                                   : message(rule, field, expected);
+                      : attr.type == FieldType::timeonly && !shown->is_string() ? "The '" + field + "' field must be a valid time."
+                      : attr.type == FieldType::duration && shown->is_number()
+                          ? "The '" + field + "' field must be a non-negative duration."
+                          : message(rule, field, expected);
     out.push_back(make_failure(std::move(field), rule, detail::render_value(*shown, is_secret_type(attr.type)),
                                std::move(expected), std::move(msg)));
 }
