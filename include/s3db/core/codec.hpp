@@ -28,7 +28,7 @@
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/config.hpp"
 #include "s3db/detail/encoding.hpp"
-#include "s3db/detail/js_types.hpp"
+#include "s3db/core/js_type_codec.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -723,60 +723,10 @@ S3DB_DECL void Codec::map_value(const Node& node, const nlohmann::json& v, Mappe
         }
         case T::enumeration:
             break;
-        case T::date:  // JSON.stringify of the Date: the ISO text in quotes
-            if (v.is_string()) return push(out, key, detail::js_json(v));
-            break;
-        case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color: case T::ean: {
-            if (!v.is_string()) break;
-            const auto& s = v.get_ref<const std::string&>();
-            std::optional<std::string> packed;
-            switch (a.type) {
-                case T::timeonly: packed = detail::encode_timeonly(s); break;
-                case T::mac: packed = detail::encode_mac(s); break;
-                case T::cidr: packed = detail::encode_cidr(s); break;
-                case T::semver: packed = detail::encode_semver(s); break;
-                case T::phone: packed = detail::encode_phone(s); break;
-                case T::color: packed = detail::encode_color(s); break;
-                default: packed = detail::encode_ean(s); break;
-            }
-            if (!packed) break;  // not the normal form: s3db.js stores it as given
-            return push(out, key, std::move(*packed));
-        }
-        case T::duration:
-            if (v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0)
-                return push(out, key, detail::encode_duration(v.get<double>()));
-            if (v.is_string())
-                if (auto ms = detail::parse_duration(v.get_ref<const std::string&>()))
-                    return push(out, key, detail::encode_duration(*ms));
-            break;
-        case T::geo_lat:
-        case T::geo_lon: {
-            const double offset = a.type == T::geo_lat ? 90 : 180;
-            if (!v.is_number() || !(std::fabs(v.get<double>()) <= offset)) break;
-            return push(out, key, detail::encode_geo(v.get<double>(), offset, a.scale));
-        }
-        case T::geo_point: {
-            const nlohmann::json *lat = nullptr, *lon = nullptr;
-            if (v.is_array() && v.size() == 2) lat = &v[0], lon = &v[1];
-            else if (v.is_object() && v.contains("latitude") && v.contains("longitude")) lat = &v["latitude"], lon = &v["longitude"];
-            else if (v.is_object() && v.contains("lat") && v.contains("lon")) lat = &v["lat"], lon = &v["lon"];
-            if (!lat || !lat->is_number() || !lon->is_number() || !(std::fabs(lat->get<double>()) <= 90) ||
-                !(std::fabs(lon->get<double>()) <= 180))
-                break;
-            return push(out, key, detail::encode_geo(lat->get<double>(), 90, a.scale) +
-                                      detail::encode_geo(lon->get<double>(), 180, a.scale));
-        }
-        case T::buffer:
-        case T::bits: {
-            const nlohmann::json* data = v.is_object() && v.contains("data") ? &v["data"] : &v;
-            if (!data->is_array()) break;
-            std::string bytes;
-            for (const auto& b : *data) {
-                if (!b.is_number_integer() || b.get<std::int64_t>() < 0 || b.get<std::int64_t>() > 255) return push_plain(out, key, v);
-                bytes += static_cast<char>(b.get<std::int64_t>());
-            }
-            return push(out, key, detail::base64_encode(bytes));
-        }
+        case T::date: case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color:
+        case T::duration: case T::ean: case T::geo_lat: case T::geo_lon: case T::geo_point: case T::buffer: case T::bits:
+            if (auto packed = detail::encode_js_type(a, v)) return push(out, key, std::move(*packed));
+            break;  // not in the form s3db.js encodes: stored as given
         default:  // string, email, url, any, cron, locale, currency, country
             if (v.is_structured()) return push(out, key, detail::js_json(v));  // s3db.js would scatter it
             break;
@@ -992,55 +942,12 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
         case T::array:
         case T::embedding:
             return decode_array(a, value);
-        case T::date:  // JSON text of the Date (s3db.js returns the text, quotes included)
-            if (value.size() >= 2 && value.front() == '"')
-                if (auto j = detail::parse_json(value); j && j->is_string()) return std::move(*j);
-            return raw();
-        case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color:
-        case T::duration: case T::ean: {
-            std::optional<std::string> text;
-            switch (a.type) {
-                case T::timeonly: text = detail::decode_timeonly(value); break;
-                case T::mac: text = detail::decode_mac(value); break;
-                case T::cidr: text = detail::decode_cidr(value); break;
-                case T::semver: text = detail::decode_semver(value); break;
-                case T::phone: text = detail::decode_phone(value); break;
-                case T::color: text = detail::decode_color(value); break;
-                case T::duration: text = detail::decode_duration(value); break;
-                default: text = detail::decode_ean(value); break;
-            }
-            if (!text) return raw();  // stored as given (s3db.js's guards leave it too)
-            return nlohmann::json(std::move(*text));
-        }
         case T::cron: case T::locale: case T::currency: case T::country:
             return raw();
-        case T::geo_lat:
-        case T::geo_lon: {
-            auto n = detail::decode_geo(value, a.type == T::geo_lat ? 90 : 180, a.scale);
-            if (!n) return raw();
-            return detail::json_number(*n);
-        }
-        case T::geo_point: {  // "~lat~lon"
-            if (!value.starts_with('~')) return raw();
-            auto second = value.find('~', 1);
-            if (second == std::string_view::npos) return raw();
-            auto la = detail::decode_geo(value.substr(0, second), 90, a.scale);
-            auto lo = detail::decode_geo(value.substr(second), 180, a.scale);
-            if (!la || !lo) return raw();
-            nlohmann::json point = nlohmann::json::object();
-            point["latitude"] = detail::json_number(*la);
-            point["longitude"] = detail::json_number(*lo);
-            return point;
-        }
-        case T::buffer:
-        case T::bits: {  // Node's JSON form of the Buffer s3db.js returns
-            auto bytes = detail::base64_decode(value);
-            if (!bytes) return raw();
-            if (a.type == T::bits && a.scale > 0 && bytes->size() != (static_cast<std::size_t>(a.scale) + 7) / 8) return raw();
-            nlohmann::json data = nlohmann::json::array();
-            for (unsigned char b : *bytes) data.push_back(b);
-            return nlohmann::json{{"type", "Buffer"}, {"data", std::move(data)}};
-        }
+        case T::date: case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color:
+        case T::duration: case T::ean: case T::geo_lat: case T::geo_lon: case T::geo_point: case T::buffer: case T::bits:
+            if (auto decoded = detail::decode_js_type(a, value)) return std::move(*decoded);
+            return raw();  // stored as given (s3db.js's guards leave it too)
     }
     return raw();
 }
