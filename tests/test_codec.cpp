@@ -442,3 +442,131 @@ TEST(CodecIndices, OutOfRangeIndicesAreRefused) {
     EXPECT_THROW(Codec(Schema::parse(attrs), {{"a", -1}}), SchemaError);
     EXPECT_THROW(Codec(Schema::parse(attrs), {{"a", 1 << 21}}), SchemaError);
 }
+
+// ---- s3db.js's own types (detail/js_types.hpp) ----
+
+namespace {
+
+constexpr const char* js_types = R"({
+    "tm":"timeonly","tm2":"timeonly","mac":"mac","mac0":"mac","cidr":"cidr","sv":"semver","ph":"phone","col":"color",
+    "col2":"color","dur":"duration","dur2":"duration","dur3":"duration","durz":"duration","cron":"cron","loc":"locale",
+    "loc2":"locale","cur":"currency","ctry":"country","ean":"ean","ean8":"ean","ean12":"ean","ean14":"ean",
+    "eannum":"ean","lat":"geo:lat","lon":"geo:lon:4","pt":"geo:point","sa":"secretAny","sn":"secretNumber",
+    "omac":{"type":"mac"},"olat":{"type":"geo:lat"}})";
+
+constexpr const char* js_types_record = R"({
+    "tm":"13:45","tm2":"2024-01-02T03:04:05.678Z","mac":"AA-BB-CC-DD-EE-FF","mac0":"00:00:00:00:00:01",
+    "cidr":"010.0.0.0/08","sv":"v1.2.3","ph":"+55 (11) 99999-9999","col":"#F57","col2":"000000","dur":"1h30m",
+    "dur2":"PT1.5S","dur3":250,"durz":0,"cron":"0  */5 * * *","loc":"pt_br","loc2":"EN","cur":"usd","ctry":"br",
+    "ean":"4006381333931","ean8":"96385074","ean12":"036000291452","ean14":"10012345678902","eannum":123,
+    "lat":-23.55052,"lon":-46.633308,"pt":{"lat":1.5,"lon":-2.25},"sa":true,"sn":"42",
+    "omac":"AA:BB:CC:DD:EE:FF","olat":12.5})";
+
+// what s3db.js 21.6.2 stored for js_types_record (its insert, metadata as the client wrote it),
+// the two secrets left out (random salt and IV)
+const Metadata js_types_stored = {
+    {"0", "3lHd6"}, {"1", "Klu6"}, {"2", "0RiYGo9Lp"}, {"3", "000000001"}, {"4", "0blXcA8"}, {"5", "4cFl"},
+    {"6", "1z2ASgSr"}, {"7", "18da7"}, {"8", "00000"}, {"9", "mEMM"}, {"_v", "v1"}, {"a", "oc"}, {"b", "42"},
+    {"c", "0"}, {"d", "0 */5 * * *"}, {"e", "pt-BR"}, {"f", "en"}, {"g", "USD"}, {"h", "BR"}, {"i", "118x8XMN5"},
+    {"j", "06wq9Y"}, {"k", "2Dilym8"}, {"l", "32QgVg6RU"}, {"m", "11Z"}, {"n", "~4uOxO"}, {"o", "~5AWL"},
+    {"p", "~6bVks~c1OTu"}, {"u", "aa:bb:cc:dd:ee:ff"}, {"v", "12.5"}};
+
+// what s3db.js's unmapper returned for it (insert() returned the same)
+constexpr const char* js_types_read = R"({
+    "tm":"13:45:00.000","tm2":"03:04:05.678","mac":"aa:bb:cc:dd:ee:ff","mac0":"00:00:00:00:00:01",
+    "cidr":"10.0.0.0/8","sv":"1.2.3","ph":"+5511999999999","col":"#ff5577","col2":"#000000","dur":"PT1H30M",
+    "dur2":"PT1.500S","dur3":"PT0.250S","durz":"PT0S","cron":"0 */5 * * *","loc":"pt-BR","loc2":"en","cur":"USD",
+    "ctry":"BR","ean":"4006381333931","ean8":"96385074","ean12":"036000291452","ean14":"10012345678902",
+    "eannum":"0000000000123","lat":-23.550520000000006,"lon":-46.63329999999999,
+    "pt":{"latitude":1.5,"longitude":-2.25},"sa":"true","sn":"42","omac":"aa:bb:cc:dd:ee:ff","olat":12.5})";
+
+Metadata without_secrets(Metadata m) {
+    m.erase("q");
+    m.erase("r");
+    return m;
+}
+
+}  // namespace
+
+TEST(CodecJsTypes, EncodesAsS3dbJs) {
+    Fixture f(js_types);
+    auto stored = f.encode(json::parse(js_types_record));
+    ASSERT_TRUE(stored.count("q") && stored.count("r"));
+    EXPECT_EQ(without_secrets(stored), js_types_stored);
+}
+
+TEST(CodecJsTypes, DecodesAsS3dbJs) {
+    Fixture f(js_types);
+    auto stored = f.encode(json::parse(js_types_record));  // with secrets under our passphrase
+    // "olat": s3db.js hands the object-form number back as the string "12.5"; we as the number
+    EXPECT_EQ(f.codec.decode(stored), json::parse(js_types_read));
+    // and what validation returns is what every read returns
+    EXPECT_EQ(f.schema.validate(json::parse(js_types_record)), json::parse(js_types_read));
+}
+
+TEST(CodecJsTypes, ReadsTheSecretsS3dbJsWrote) {
+    Fixture f(js_types);
+    Metadata m = js_types_stored;
+    m["q"] = "+uQTA3zal7YJrvu0fiJX9bS1sV9cHkqi5okFn9xi3NJtXpslqvt9xGI+YsB+VnvV";  // secretAny true
+    m["r"] = "31Yqt0PEsymRaf9OBF7xvXP0o667WI548aVoAlQxzNw4HJDy7IFq9P8Xxcp3oQ==";  // secretNumber 42
+    auto back = f.codec.decode(m);
+    EXPECT_EQ(back["sa"], "true");  // s3db.js reads both back as text
+    EXPECT_EQ(back["sn"], "42");
+}
+
+TEST(CodecJsTypes, EdgeValuesAsS3dbJs) {
+    // s3db.js's mapper and unmapper on these values
+    Fixture f(R"({"dur":"duration","durz":"duration","dur2":"duration","dur3":"duration","lat":"geo:lat",
+                  "lon":"geo:lon:4","pt":"geo:point"})");
+    json record = {{"dur", 0}, {"durz", 86400000 + 3723004}, {"dur2", 61000}, {"dur3", 5}, {"lat", 90}, {"lon", -180},
+                   {"pt", {-90, 180}}};
+    const Metadata stored = {{"_v", "v1"}, {"0", "0"}, {"1", "6696Q"}, {"2", "fRS"}, {"3", "5"},
+                             {"4", "~cbgdO"}, {"5", "~0"}, {"6", "~0~omwrC"}};
+    EXPECT_EQ(f.encode(record), stored);
+    EXPECT_EQ(f.codec.decode(stored), json::parse(R"({"dur":"PT0S","durz":"P1DT1H2M3.004S","dur2":"PT1M1S",
+        "dur3":"PT0.005S","lat":90,"lon":-180,"pt":{"latitude":-90,"longitude":180}})"));
+}
+
+TEST(CodecJsTypes, DatesBuffersAndBits) {
+    Fixture f(R"({"d":"date|convert:true","buf":"buffer","bits":"bits:12","od":{"type":"date","convert":true},
+                  "obuf":{"type":"buffer"}})");
+    json record = {{"d", "2024-01-02"}, {"buf", {0, 1, 2, 255}}, {"bits", {{"type", "Buffer"}, {"data", {255, 15}}}},
+                   {"od", 1700000000000}, {"obuf", {7}}};
+    // s3db.js's mapper: JSON.stringify of the Date, base64 of the bytes. A Buffer in an
+    // object-form field (whose hooks s3db.js registers under "obuf.type", never met) we differ on
+    // purpose: s3db.js flattens it into one key per byte ("obuf.0": 7) and never reads it back as
+    // one value; we write Node's JSON of the Buffer, which s3db.js reads back as that object.
+    const Metadata stored = {{"_v", "v1"},
+                             {"0", "\"2024-01-02T00:00:00.000Z\""},
+                             {"1", "AAEC/w=="},
+                             {"2", "/w8="},
+                             {"6", "\"2023-11-14T22:13:20.000Z\""},  // od.type..obuf.type take 3 to 5
+                             {"7", "{\"type\":\"Buffer\",\"data\":[7]}"}};
+    EXPECT_EQ(f.encode(record), stored);
+    auto buffer = [](std::initializer_list<int> bytes) { return json{{"type", "Buffer"}, {"data", bytes}}; };
+    // s3db.js returns the date text with its quotes and Buffers; we return the ISO text, and a
+    // Buffer as Node writes it in JSON
+    EXPECT_EQ(f.codec.decode(stored), (json{{"d", "2024-01-02T00:00:00.000Z"}, {"buf", buffer({0, 1, 2, 255})},
+                                            {"bits", buffer({255, 15})}, {"od", "2023-11-14T22:13:20.000Z"},
+                                            {"obuf", buffer({7})}}));
+    // a stored value of the wrong size or alphabet comes back as the text
+    EXPECT_EQ(f.codec.decode({{"2", "AAEC"}})["bits"], "AAEC");
+    EXPECT_EQ(f.codec.decode({{"1", "not base64!"}})["buf"], "not base64!");
+}
+
+TEST(CodecJsTypes, ForeignTextOfTheWrongShapeComesBackAsStored) {
+    Fixture f(js_types);
+    // s3db.js's guards: a value already in its plain form is returned as is
+    Metadata m = {{"2", "aa:bb:cc:dd:ee:ff"}, {"4", "10.0.0.0/8"}, {"5", "1.2.3"}, {"6", "+551199"},
+                  {"7", "#ffffff"}, {"9", "PT1H"}, {"i", "4006381333931"}, {"n", "12.5"}, {"p", "~1"}};
+    auto back = f.codec.decode(m);
+    EXPECT_EQ(back["mac"], "aa:bb:cc:dd:ee:ff");
+    EXPECT_EQ(back["cidr"], "10.0.0.0/8");
+    EXPECT_EQ(back["sv"], "1.2.3");
+    EXPECT_EQ(back["ph"], "+551199");
+    EXPECT_EQ(back["col"], "#ffffff");
+    EXPECT_EQ(back["dur"], "PT1H");
+    EXPECT_EQ(back["ean"], "4006381333931");
+    EXPECT_EQ(back["lat"], "12.5");
+    EXPECT_EQ(back["pt"], "~1");
+}

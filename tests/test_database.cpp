@@ -279,9 +279,19 @@ inline void from_json(const json& j, Member& m) {
     j.at("name").get_to(m.name);
     if (auto it = j.find("nick"); it != j.end()) m.nick = it->get<std::string>();
 }
+struct Event {
+    std::string id;
+    std::chrono::sys_time<std::chrono::milliseconds> at;
+    std::chrono::year_month_day day;
+    std::chrono::milliseconds took;
+    std::vector<std::uint8_t> blob;
+    std::vector<std::uint8_t> flags;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Event, id, at, day, took, blob, flags)
 }  // namespace typed
 
 static_assert(JsonRecord<typed::User>);
+static_assert(JsonRecord<typed::Event>);
 static_assert(!JsonRecord<typed::NotJson>);
 
 TEST_F(Fixture, TypedResourcesMapStructs) {
@@ -294,6 +304,39 @@ TEST_F(Fixture, TypedResourcesMapStructs) {
     EXPECT_EQ(people.get(ada.id).name, "Ada");
     EXPECT_FALSE(people.get_or_null("nobody"));
     EXPECT_EQ(people.list().size(), 1u);
+}
+
+TEST_F(Fixture, TypedResourcesMapChronoAndBytes) {
+    using namespace std::chrono;
+    db.create_resource({.name = "events",
+                        .attributes = ojson{{"at", "datetime"}, {"day", "dateonly"}, {"took", "duration"},
+                                            {"blob", "buffer"}, {"flags", "bits:12"}}});
+    auto events = db.resource<typed::Event>("events");
+    const typed::Event e{.id = "e1",
+                         .at = sys_days(2024y / 2 / 29) + 3h + 4min + 5s + 678ms,
+                         .day = 1969y / 12 / 31,
+                         .took = 1h + 30min + 250ms,
+                         .blob = {0, 1, 255},
+                         .flags = {0xff, 0x0f}};
+    auto back = events.insert(e);
+    for (const auto& got : {back, events.get("e1")}) {
+        EXPECT_EQ(got.at, e.at);
+        EXPECT_EQ(got.day, e.day);
+        EXPECT_EQ(got.took, e.took);
+        EXPECT_EQ(got.blob, e.blob);
+        EXPECT_EQ(got.flags, e.flags);
+    }
+    // stored as s3db.js stores them, read as it reads them
+    auto raw = events.untyped().get("e1");
+    EXPECT_EQ(raw["at"], "2024-02-29T03:04:05.678Z");
+    EXPECT_EQ(raw["day"], "1969-12-31");
+    EXPECT_EQ(raw["took"], "PT1H30M0.250S");
+    EXPECT_EQ(raw["blob"], (json{{"type", "Buffer"}, {"data", {0, 1, 255}}}));
+    // bits:12 holds two bytes
+    auto wrong = e;
+    wrong.id = "e2";
+    wrong.flags = {1};
+    EXPECT_THROW(events.insert(wrong), ValidationError);
 }
 
 TEST_F(Fixture, TypedResourcesCoverBulkPagedAndQueriedOperations) {
@@ -816,7 +859,7 @@ TEST_F(Fixture, AResourceThatCannotBeOpenedDoesNotTakeTheDatabaseDown) {
     auto& store = db.transport().inner();
     edit_catalogue(store, [](ojson& resources) {
         ojson geo = resources["users"];
-        geo["versions"]["v1"]["attributes"] = ojson{{"loc", "geo:point"}};
+        geo["versions"]["v1"]["attributes"] = ojson{{"loc", "text"}};  // a type s3db-cpp does not support
         geo["versions"]["v1"]["extra"] = {{"kept", 1.5}, {"order", {3, 1, 2}}};
         resources["geo"] = geo;
         ojson odd = resources["users"];
@@ -835,7 +878,7 @@ TEST_F(Fixture, AResourceThatCannotBeOpenedDoesNotTakeTheDatabaseDown) {
     ASSERT_NO_THROW(again.connect());
     EXPECT_EQ(again.resources(), (std::vector<std::string>{"geo", "hollow", "odd", "parts", "typo", "users"}));
     const std::vector<std::pair<std::string, std::string>> reasons{
-        {"geo", "geo:point"}, {"odd", "foo"}, {"parts", "nope"}, {"hollow", "v2"}, {"typo", "behavior"}};
+        {"geo", "text"}, {"odd", "foo"}, {"parts", "nope"}, {"hollow", "v2"}, {"typo", "behavior"}};
     for (auto& [name, reason] : reasons) {
         EXPECT_TRUE(again.has_resource(name));
         ASSERT_TRUE(again.resource_error(name)) << name;
@@ -989,4 +1032,38 @@ TEST_F(Fixture, PartitionListingsSkipRefsTheyCannotUse) {
     EXPECT_EQ(things.skipped_records(), 1u) << "the ref without an id is reported; t2 is just not in the partition";
     EXPECT_THROW(things.list(ListQuery{.partition = "byRegion", .values = {{"region", "x"}}, .strict_decoding = true}),
                  CorruptRecord);
+}
+
+TEST_F(Fixture, ABucketWhoseDefinitionNamesS3dbJsOwnTypesOpens) {
+    // the attributes s3db.js 21.6.2 wrote to s3db.json for a resource of its own types, with
+    // modifiers its aliases ignore (a strict parse refuses "color|min:3"; a bucket's opens)
+    db.create_resource(users_config()).insert({{"id", "u1"}, {"name", "Ada"}});
+    auto& store = db.transport().inner();
+    edit_catalogue(store, [](ojson& resources) {
+        ojson typed = resources["users"];
+        typed["versions"]["v1"]["attributes"] = ojson::parse(R"({"tm":"timeonly","mac":"mac","cidr":"cidr",
+            "sv":"semver","ph":"phone","col":"color|min:3","dur":"duration","cron":"cron","loc":"locale",
+            "cur":"currency","ctry":"country","ean":"ean","lat":"geo:lat","lon":"geo:lon:4","pt":"geo:point",
+            "sa":"secretAny","sn":"secretNumber","buf":"buffer|optional","bits":"bits:12|optional",
+            "d":"date|convert:true|optional","omac":{"type":"mac"},"olat":{"type":"geo:lat"},
+            "glat":{"type":"geo-lat"},"opt":{"type":"geo-point"}})");
+        typed["versions"]["v1"].erase("hash");
+        typed.erase("schemaRegistry");
+        typed["partitions"] = {{"byColor", {{"fields", {{"col", "string"}}}}}};
+        resources["typed"] = typed;
+    });
+    BasicDatabase<Memory> again{store};
+    again.connect();
+    ASSERT_FALSE(again.resource_error("typed")) << *again.resource_error("typed");
+    auto& typed = again.resource("typed");
+    json record = {{"id", "t1"}, {"tm", "13:45"}, {"mac", "AA-BB-CC-DD-EE-FF"}, {"cidr", "10.0.0.0/8"}, {"sv", "v1.2.3"},
+                   {"ph", "+55 11 99999 9999"}, {"col", "#F57"}, {"dur", "90m"}, {"cron", "0 */5 * * *"},
+                   {"loc", "pt_br"}, {"cur", "usd"}, {"ctry", "br"}, {"ean", "96385074"}, {"lat", 1.5},
+                   {"lon", -2.25}, {"pt", {1, 2}}, {"sa", "x"}, {"sn", 7}, {"buf", {1, 2}},
+                   {"omac", "aa-bb-cc-dd-ee-ff"}, {"olat", 3}, {"glat", 4}, {"opt", {{"lat", 5}, {"lon", 6}}}};
+    auto written = typed.insert(record);
+    EXPECT_EQ(written["col"], "#ff5577");
+    EXPECT_EQ(written["dur"], "PT1H30M");
+    EXPECT_EQ(typed.get("t1"), written);
+    EXPECT_EQ(typed.list_ids({.partition = "byColor", .values = {{"col", "#ff5577"}}}), std::vector<std::string>{"t1"});
 }

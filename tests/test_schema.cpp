@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "s3db/core/schema.hpp"
+#include "s3db/detail/js_types.hpp"
 
 using namespace s3db;
 using nlohmann::json;
@@ -505,4 +506,156 @@ TEST(SchemaNesting, DeepDefinitionsAreSchemaErrors) {
         EXPECT_EQ(e.attribute(), "top");
         EXPECT_NE(std::string(e.what()).find("100"), std::string::npos);
     }
+}
+
+// ---- s3db.js's own types ----
+
+namespace {
+
+// s3db.js 21.6.2's validator on these values: [value, normalised value or null, failing rule or null]
+constexpr const char* js_type_cases = R"({
+    "timeonly":[["00:00","00:00:00.000",null],["23:59:59","23:59:59.000",null],["23:59:59.9","23:59:59.900",null],["12:30:15.25","12:30:15.250",null],["24:00",null,"timeonly"],["12:60",null,"timeonly"],["1:30",null,"timeonly"],["12:30:15.1234",null,"timeonly"],["2024-01-02T03:04:05.678Z","03:04:05.678",null],["2024-01-02T25:00:00Z",null,"timeonly"],[5,null,"timeonly"]],
+    "mac":[["AA:BB:CC:DD:EE:FF","aa:bb:cc:dd:ee:ff",null],["aabb.ccdd.eeff","aa:bb:cc:dd:ee:ff",null],["AA-BB-CC-DD-EE-F",null,"mac"],["gg:bb:cc:dd:ee:ff",null,"mac"],["0123456789ab","01:23:45:67:89:ab",null],[1,null,"mac"]],
+    "cidr":[["192.168.1.0/24","192.168.1.0/24",null],["0.0.0.0/0","0.0.0.0/0",null],["255.255.255.255/32","255.255.255.255/32",null],["256.0.0.0/8",null,"cidr"],["1.2.3.4/33",null,"cidr"],["1.2.3/8",null,"cidr"],["01.02.03.04/004",null,"cidr"]],
+    "semver":[["1.2.3","1.2.3",null],["v10.20.30","10.20.30",null],["01.002.0003","1.2.3",null],["1.2",null,"semver"],["1.2.3-beta",null,"semver"],["V1.2.3",null,"semver"],["1.999.999","1.999.999",null]],
+    "phone":[["+1 (555) 123-4567","+15551234567",null],["5511999999999","+5511999999999",null],["+123456",null,"phone"],["+1234567","+1234567",null],["123456789012345","+123456789012345",null],["1234567890123456",null,"phone"],["+55.11.9999.9999","+551199999999",null],["++5511999999999",null,"phone"],["+55 11 9999x9999",null,"phone"]],
+    "color":[["#FFF","#ffffff",null],["abc","#aabbcc",null],["#a1B2c3","#a1b2c3",null],["#abcd",null,"color"],["ggg",null,"color"],["#12345",null,"color"],["FFFFFF","#ffffff",null]],
+    "duration":[["PT1H",3600000,null],["P1D",86400000,null],["P1DT2H3M4.5S",93784500,null],["PT",null,"duration"],["P",null,"duration"],["PT0.0005S",1,null],["90m",5400000,null],["1.5h",5400000,null],["2d3h",183600000,null],["250ms",250,null],["1m30s500ms",90500,null],["abc",null,"duration"],["5",null,"duration"],["10 min",null,"duration"],["1H30M",5400000,null],[0,0,null],[1.4,1.4,null],[2.5,2.5,null],[-1,null,"duration"]],
+    "cron":[["* * * * *","* * * * *",null],["*/5 0 1-15 1,6 0-6/2","*/5 0 1-15 1,6 0-6/2",null],["0 0 * * * *",null,"cron"],["0 0 ? * *",null,"cron"],[" 1 2 3 4 5 ","1 2 3 4 5",null],["a b c d e",null,"cron"],["1-2-3 * * * *",null,"cron"],["*/5,3 * * * *",null,"cron"]],
+    "locale":[["en","en",null],["EN","en",null],["pt_br","pt-BR",null],["pt-BR","pt-BR",null],["en-us","en-US",null],["eng",null,"locale"],["pt-BRA",null,"locale"],["p1",null,"locale"]],
+    "currency":[["usd","USD",null],["EUR","EUR",null],["us",null,"currency"],["usdd",null,"currency"],["u$d",null,"currency"]],
+    "country":[["br","BR",null],["US","US",null],["bra",null,"country"],["b",null,"country"]],
+    "ean":[["12345678","12345678",null],["123456789012","123456789012",null],["1234567890123","1234567890123",null],["12345678901234","12345678901234",null],["1234567",null,"ean"],["123456789",null,"ean"],[12345678,"0000012345678",null],[0,"0000000000000",null],[123456789012345,null,"ean"],[-1,null,"ean"],[1.5,null,"ean"]]})";
+
+}  // namespace
+
+TEST(SchemaJsTypes, NormaliseAndRefuseAsS3dbJs) {
+    const json all = json::parse(js_type_cases);
+    for (auto& [type, cases] : all.items()) {
+        Schema schema = Schema::parse(ordered_json{{"x", type}});
+        for (auto& c : cases) {
+            json record = {{"x", c[0]}};
+            auto failed = schema.check(record);
+            SCOPED_TRACE(type + " " + c[0].dump());
+            if (c[2].is_null()) {
+                ASSERT_TRUE(failed.empty()) << failed[0].message;
+                json expected = c[1];
+                // s3db.js's validator leaves a duration in ms (its insert returns the ISO text
+                // every read returns); we return that text at once
+                if (type == "duration")
+                    expected = *detail::decode_duration(detail::encode_duration(c[1].get<double>()));
+                EXPECT_EQ(record["x"], expected);
+            } else {
+                ASSERT_EQ(failed.size(), 1u);
+                EXPECT_EQ(failed[0].field, "x");
+                EXPECT_EQ(failed[0].rule, c[2].get<std::string>());
+                EXPECT_TRUE(failed[0].message.starts_with("The 'x' field must be a ")) << failed[0].message;
+            }
+        }
+    }
+}
+
+TEST(SchemaJsTypes, MessagesAsS3dbJs) {
+    auto message = [](const char* type, json value) {
+        json record = {{"x", std::move(value)}};
+        auto failed = Schema::parse(ordered_json{{"x", type}}).check(record);
+        return failed.empty() ? std::string() : failed[0].message;
+    };
+    EXPECT_EQ(message("timeonly", "24:00"), "The 'x' field must be a valid time (HH:mm, HH:mm:ss, or HH:mm:ss.SSS).");
+    EXPECT_EQ(message("timeonly", 1), "The 'x' field must be a valid time.");
+    EXPECT_EQ(message("duration", -1), "The 'x' field must be a non-negative duration.");
+    EXPECT_EQ(message("duration", "-5"), "The 'x' field must be a valid duration (e.g., PT1H30M, 1h30m, 90m).");
+    EXPECT_EQ(message("mac", "zz"), "The 'x' field must be a valid MAC address (e.g., AA:BB:CC:DD:EE:FF).");
+    EXPECT_EQ(message("cron", "* * * *"), "The 'x' field must be a valid 5-field cron expression (e.g., 0 */5 * * *).");
+    EXPECT_EQ(message("ean", "123"), "The 'x' field must be a valid barcode (EAN-8, UPC-A 12, EAN-13, or GTIN-14 digits).");
+}
+
+TEST(SchemaJsTypes, RefusesWhatWouldReadBackChanged) {
+    // s3db.js accepts these and stores something else (we differ on purpose)
+    EXPECT_EQ(failures(parse(R"({"v":"semver"})"), {{"v", "1.1000.0"}}), (Fails{{"v", "semver"}}));  // = 2.0.0
+    EXPECT_EQ(failures(parse(R"({"p":"phone"})"), {{"p", "(011) 5555-5555"}}), (Fails{{"p", "phone"}}));  // loses the 0
+    EXPECT_EQ(failures(parse(R"({"l":"geo:lat|min:-100"})"), {{"l", -95}}), (Fails{{"l", "numberMin"}}));
+    EXPECT_EQ(failures(parse(R"({"s":"secretAny"})"), {{"s", {{"a", 1}}}}), (Fails{{"s", "secretAny"}}));  // "[object Object]"
+    EXPECT_EQ(failures(parse(R"({"b":"buffer"})"), {{"b", "not base64!"}}), (Fails{{"b", "buffer"}}));
+    EXPECT_EQ(failures(parse(R"({"b":"buffer"})"), {{"b", {1, 256}}}), (Fails{{"b", "buffer"}}));
+}
+
+TEST(SchemaJsTypes, GeoBuffersDatesAndSecrets) {
+    Schema s = parse(R"({"lat":"geo:lat","lon":"geo:lon:2","pt":"geo:point","opt":{"type":"geo-point"},
+                         "olat":{"type":"geo-lat"},"bits":"bits:12","buf":"buffer","d":"date|convert:true",
+                         "dn":"date|optional","sa":"secretAny","sn":"secretNumber|min:10","ob":{"type":"bits:9"}})");
+    json r = {{"lat", "-23.55052"}, {"lon", 10.126}, {"pt", {-1.5, 2}}, {"opt", {{"latitude", 1}, {"longitude", 2}}},
+              {"olat", 12.3456789}, {"bits", {255, 15}}, {"buf", json::array()}, {"d", 0}, {"sa", 1.5}, {"sn", "42"},
+              {"ob", {{"type", "Buffer"}, {"data", {1, 2}}}}};
+    ASSERT_TRUE(s.check(r).empty()) << s.check(r)[0].message;
+    EXPECT_EQ(r["lat"], -23.550520000000006);  // the fixed point s3db.js reads back (and partitions on)
+    EXPECT_EQ(r["lon"], 10.129999999999995);
+    EXPECT_EQ(r["pt"], (json{{"latitude", -1.5}, {"longitude", 2}}));
+    EXPECT_EQ(r["opt"], (json{{"latitude", 1}, {"longitude", 2}}));
+    EXPECT_EQ(r["olat"], 12.3456789);  // object forms are stored as given
+    EXPECT_EQ(r["bits"], (json{{"type", "Buffer"}, {"data", {255, 15}}}));
+    EXPECT_EQ(r["buf"], (json{{"type", "Buffer"}, {"data", json::array()}}));
+    json b64 = {{"bits", "/w8="}, {"buf", "AAEC"}};  // base64 text, which s3db.js reads back as a Buffer
+    ASSERT_TRUE(parse(R"({"bits":"bits:12","buf":"buffer"})").check(b64).empty());
+    EXPECT_EQ(b64["bits"], (json{{"type", "Buffer"}, {"data", {255, 15}}}));
+    EXPECT_EQ(b64["buf"], (json{{"type", "Buffer"}, {"data", {0, 1, 2}}}));
+    EXPECT_EQ(r["d"], "1970-01-01T00:00:00.000Z");
+    EXPECT_EQ(r["sa"], "1.5");  // String(value), as s3db.js encrypts and reads it back
+    EXPECT_EQ(r["sn"], "42");
+    json bad = {{"lat", 90.5},         {"lon", "x"},       {"pt", {{"lat", 1}}}, {"opt", {1, 200}}, {"olat", -91},
+                {"bits", {255}},        {"buf", {1, -1}},   {"d", "not a date"}, {"dn", "2024-01-02"},
+                {"sa", json::array()},  {"sn", 9},          {"ob", {1, 2, 3}}};
+    EXPECT_EQ(failures(s, bad), (Fails{{"lat", "numberMax"}, {"lon", "number"}, {"pt", "geoPoint"}, {"opt", "geoPoint"},
+                                       {"olat", "numberMin"}, {"bits", "bits"}, {"buf", "buffer"}, {"d", "date"},
+                                       {"dn", "date"}, {"sa", "secretAny"}, {"sn", "numberMin"}, {"ob", "bits"}}));
+    // fastest-validator's message for its Date type; a date without `convert` takes no JSON value
+    for (const auto& f : s.check(bad)) {
+        if (f.field == "dn") {
+            EXPECT_EQ(f.message, "The 'dn' field must be a Date.");
+        }
+        if (f.field == "sn") {
+            EXPECT_EQ(f.value, "<secret>");
+        }
+    }
+}
+
+TEST(SchemaJsTypes, ParsesEverySpellingS3dbJsAccepts) {
+    Schema s = parse(R"({"a":"geo:lat:4|optional","b":"geo:lon","c":"geo:point:3","d":{"type":"geo:lat"},
+                         "e":{"type":"geo-lon"},"f":{"type":"geo:point"},"g":{"type":"bits","optional":true},
+                         "h":"bits","i":"bits:64","j":{"type":"bits:8"},"k":"secretAny|optional",
+                         "l":{"type":"secretNumber"},"m":"date","n":{"type":"timeonly"},"o":"mac|optional",
+                         "p":{"type":"currency"}})");
+    EXPECT_EQ(s.find("a")->type, FieldType::geo_lat);
+    EXPECT_EQ(s.find("a")->scale, 4);
+    EXPECT_TRUE(s.find("a")->optional);
+    EXPECT_EQ(s.find("b")->scale, 6);
+    EXPECT_EQ(s.find("c")->type, FieldType::geo_point);
+    EXPECT_EQ(s.find("c")->scale, 3);
+    EXPECT_EQ(s.find("d")->type, FieldType::geo_lat);
+    EXPECT_TRUE(s.find("d")->object_form);
+    EXPECT_EQ(s.find("e")->type, FieldType::geo_lon);
+    EXPECT_EQ(s.find("f")->type, FieldType::geo_point);
+    EXPECT_EQ(s.find("g")->type, FieldType::bits);
+    EXPECT_EQ(s.find("g")->scale, -1);
+    EXPECT_EQ(s.find("i")->scale, 64);
+    EXPECT_EQ(s.find("j")->scale, 8);
+    EXPECT_EQ(s.find("k")->type, FieldType::secret_any);
+    // not in s3db.js's list of validator types: {type: 'secretNumber'} is a nested object
+    // whose field "type" is a secretNumber (for s3db.js too)
+    EXPECT_EQ(s.find("l")->type, FieldType::object);
+    EXPECT_EQ(s.find("l.type")->type, FieldType::secret_number);
+    EXPECT_EQ(s.find("m")->type, FieldType::date);
+    EXPECT_EQ(s.find("n")->type, FieldType::timeonly);
+    EXPECT_EQ(s.find("p")->type, FieldType::currency);
+    // s3db.js cannot compile these ("Invalid 'geo-lat' type in validator schema")
+    EXPECT_EQ(schema_error(R"({"x":"geo-lat"})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":"geo:height"})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":"geo"})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":"bits:0"})").first, "x");
+    EXPECT_EQ(schema_error(R"({"x":"mac:4"})").first, "x");
+    // modifiers s3db.js's aliases ignore: a strict parse reports them, a bucket's definition opens
+    EXPECT_EQ(schema_error(R"({"x":"color|min:3"})"), (std::pair<std::string, std::string>{"x", "min:3"}));
+    SchemaOptions loose;
+    loose.strict = false;
+    EXPECT_NO_THROW(Schema::parse(ordered_json::parse(R"({"x":"color|min:3","y":{"type":"mac","foo":1}})"), loose));
 }

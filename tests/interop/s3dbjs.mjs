@@ -70,7 +70,7 @@
 //       "list" times one list({limit:n}) and counts each record as one op. s3db.js's own pool
 //       runs at the same concurrency (parallelism). The run fails if any operation failed.
 //
-// Records are what s3db.js returns: the fields plus id and its own extras (_etag, _v,
+// Records are what s3db.js returns (a Buffer as {"type":"Buffer","data":[...]}, in records sent too): the fields plus id and its own extras (_etag, _v,
 // _lastModified as an ISO string, ...; s3db.js drops the `_…` extras that its update() writes back
 // into metadata).
 //
@@ -532,11 +532,22 @@ async function runBatch(cmd, commands) {
     return results;
 }
 
+/// JSON.parse reviver: {"type":"Buffer","data":[bytes]} (what JSON.stringify makes of a Buffer, so
+/// what this driver answers for `buffer`/`bits` fields) becomes a Buffer again, so that records
+/// with binary fields can be sent to s3db.js, which encodes only real Buffers.
+function reviveBuffers(_key, value) {
+    if (value && typeof value === 'object' && value.type === 'Buffer' && Array.isArray(value.data) &&
+        Object.keys(value).length === 2 && value.data.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) {
+        return Buffer.from(value.data);
+    }
+    return value;
+}
+
 // s3db.js keeps timers and sockets alive, so the process exits explicitly once the line is out.
 try {
     const text = await readStdin();
     let cmd;
-    try { cmd = JSON.parse(text); } catch (e) { throw new UsageError(`stdin is not JSON: ${e.message}`); }
+    try { cmd = JSON.parse(text, reviveBuffers); } catch (e) { throw new UsageError(`stdin is not JSON: ${e.message}`); }
     const result = await run(cmd);
     process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
 } catch (e) {

@@ -28,6 +28,7 @@
 #include "s3db/detail/base62.hpp"
 #include "s3db/detail/config.hpp"
 #include "s3db/detail/encoding.hpp"
+#include "s3db/core/js_type_codec.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -627,8 +628,14 @@ S3DB_DECL void Codec::map_value(const Node& node, const nlohmann::json& v, Mappe
     // s3db.js registers its type hooks under the *flattened* definition ("age.type"), so an
     // object-form attribute ({type: 'number'}) is stored as plain text; only its arrays (and
     // secrets, encrypted while validating) are encoded. Same bytes here, for s3db.js readers.
-    if (a.object_form && a.type != T::array && a.type != T::secret && a.type != T::json)
+    if (a.object_form && a.type != T::array && !is_secret_type(a.type) && a.type != T::json) {
+        // a Buffer or a point is an object to s3db.js's mapper: JSON text
+        if ((a.type == T::buffer || a.type == T::bits) && v.is_object() && v.contains("data"))
+            return push(out, key, "{\"type\":\"Buffer\",\"data\":" + detail::js_json(v["data"]) + "}");  // Node's key order
+        if (a.type == T::buffer || a.type == T::bits || a.type == T::geo_point) return push(out, key, detail::js_json(v));
+        if (a.type == T::date && v.is_string()) return push(out, key, detail::js_json(v));
         return push_plain(out, key, v);
+    }
     switch (a.type) {
         case T::number:
             if (!v.is_number()) break;
@@ -646,7 +653,9 @@ S3DB_DECL void Codec::map_value(const Node& node, const nlohmann::json& v, Mappe
             return push(out, key, truthy ? "1" : "0");
         }
         case T::json: return push(out, key, detail::js_json(v));
-        case T::secret: {
+        case T::secret:
+        case T::secret_any:
+        case T::secret_number: {
             std::string plain;
             if (v.is_string()) plain = v.get<std::string>();
             else detail::append_js_json(plain, v);
@@ -716,7 +725,11 @@ S3DB_DECL void Codec::map_value(const Node& node, const nlohmann::json& v, Mappe
         }
         case T::enumeration:
             break;
-        default:  // string, email, url, any
+        case T::date: case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color:
+        case T::duration: case T::ean: case T::geo_lat: case T::geo_lon: case T::geo_point: case T::buffer: case T::bits:
+            if (auto packed = detail::encode_js_type(a, v)) return push(out, key, std::move(*packed));
+            break;  // not in the form s3db.js encodes: stored as given
+        default:  // string, email, url, any, cron, locale, currency, country
             if (v.is_structured()) return push(out, key, detail::js_json(v));  // s3db.js would scatter it
             break;
     }
@@ -798,7 +811,7 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
     using T = FieldType;
     if (value == "null") return nlohmann::json(nullptr);
     auto raw = [&] { return nlohmann::json(std::string(value)); };
-    if (a.object_form && a.type != T::array && a.type != T::secret && a.type != T::json) {
+    if (a.object_form && a.type != T::array && !is_secret_type(a.type) && a.type != T::json) {
         // stored as plain text (see map_value); s3db.js hands it back as a string, we as its type
         switch (a.type) {
             case T::number: case T::money: case T::decimal: {
@@ -809,7 +822,15 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
                 if (value == "true" || value == "1") return nlohmann::json(true);
                 if (value == "false" || value == "0") return nlohmann::json(false);
                 return raw();
-            case T::any: case T::embedding: return decode_unknown(value);
+            case T::any: case T::embedding: case T::buffer: case T::bits: case T::geo_point: return decode_unknown(value);
+            case T::geo_lat: case T::geo_lon: {
+                double n = value.empty() ? std::nan("") : detail::js_string_to_number(value);
+                return std::isfinite(n) ? detail::json_number(n) : raw();
+            }
+            case T::date:
+                if (value.size() >= 2 && value.front() == '"')
+                    if (auto j = detail::parse_json(value); j && j->is_string()) return std::move(*j);
+                return raw();
             case T::enumeration: break;
             default: return raw();
         }
@@ -868,9 +889,9 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
         }
         case T::boolean:
             return nlohmann::json(value == "1" || value == "true" || value == "yes" || value == "y");
-        case T::password:
-            return raw();  // the hash, compact as s3db.js stores it (or full, if given so)
-        case T::secret: {
+        case T::secret:
+        case T::secret_any:
+        case T::secret_number: {  // s3db.js reads all three back as text
             if (!state_->options.auto_decrypt) return raw();
             auto plain = state_->box->open(value);
             if (!plain) {
@@ -923,6 +944,12 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
         case T::array:
         case T::embedding:
             return decode_array(a, value);
+        case T::cron: case T::locale: case T::currency: case T::country:
+            return raw();
+        case T::date: case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color:
+        case T::duration: case T::ean: case T::geo_lat: case T::geo_lon: case T::geo_point: case T::buffer: case T::bits:
+            if (auto decoded = detail::decode_js_type(a, value)) return std::move(*decoded);
+            return raw();  // stored as given (s3db.js's guards leave it too)
     }
     return raw();
 }

@@ -58,6 +58,9 @@ struct PartitionField {
     std::string rule;  // as defined: "string|maxlength:10"; only `maxlength:N` and `date` act
     std::optional<std::size_t> max_length;  // `maxlength:N`: strings cut to N UTF-16 units, as JS counts
     bool date = false;  // the rule mentions `date`: ISO dates and date-times become YYYY-MM-DD (UTC)
+    /// The field is a `date` attribute: s3db.js keys the value it reads back, the JSON text of the
+    /// Date (quotes included: `d="2024-01-02` under a date rule), so the key holds that text.
+    bool json_text = false;
 };
 
 struct Partition {
@@ -447,7 +450,9 @@ S3DB_DECL Partitions Partitions::parse(std::string resource, const nlohmann::ord
             if (options.strict && !field.starts_with("_") && !schema.find(field))
                 out.fail(name, field, "not an attribute of the resource (attributes: " + attribute_list(schema) + ")");
             const auto& text = rule.get_ref<const std::string&>();
-            p.fields.push_back({field, text, detail::rule_max_length(text), text.find("date") != std::string::npos});
+            const Attribute* attr = schema.find(field);
+            p.fields.push_back({field, text, detail::rule_max_length(text), text.find("date") != std::string::npos,
+                                attr && attr->type == FieldType::date});
         }
         if (p.fields.size() > 1) {
             for (const auto& f : p.fields)
@@ -640,7 +645,7 @@ S3DB_DECL std::string Partitions::field_list(const Partition& p) {
 
 S3DB_DECL std::optional<std::string> Partitions::apply_rule(const PartitionField& f, const nlohmann::json& v) {
     if (v.is_string()) {
-        std::string s = v.get<std::string>();
+        std::string s = f.json_text ? "\"" + v.get<std::string>() + "\"" : v.get<std::string>();  // an ISO text: nothing to escape
         if (f.max_length) s = std::string(detail::js_truncate(s, *f.max_length));
         if (f.date) s = detail::js_date_rule(std::move(s));
         return s;

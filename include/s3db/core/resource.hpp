@@ -101,7 +101,10 @@ public:
     /// with the definition it had.
     void configure(const StoredResource& stored) {
         const auto& c = stored.config;
+        // A stored definition may come from s3db.js: parsed as loosely as it parses it (what
+        // create_resource writes was parsed strictly before it was written).
         auto schema = Schema::parse(c.attributes, SchemaOptions{.all_nested_objects_optional = c.all_nested_objects_optional,
+                                                                .strict = false,
                                                                 .password = settings_.password});
         auto partitions = Partitions::parse(c.name, c.partitions, schema, PartitionOptions{.strict = settings_.strict_validation});
         auto behavior = behavior_from_name(c.behavior);

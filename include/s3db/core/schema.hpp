@@ -58,7 +58,33 @@ enum class FieldType : std::uint8_t {
     money,    // money[:decimals], crypto[:decimals]
     decimal,  // decimal[:precision]
     password,  // password[:bcrypt|:argon2id]: a plaintext is hashed while validating (one-way)
+    // s3db.js's own formats (detail/js_types.hpp): normalised strings stored compactly
+    date,      // fastest-validator's Date: only with `convert`, stored as JSON text
+    timeonly,  // "HH:mm:ss.SSS"
+    mac,
+    cidr,
+    semver,
+    phone,
+    color,
+    duration,  // milliseconds; read back as ISO-8601 text
+    cron,
+    locale,
+    currency,
+    country,
+    ean,
+    buffer,     // bytes, as Node's JSON form of a Buffer: {"type":"Buffer","data":[...]}
+    bits,       // bits[:N]: a buffer of (N + 7) / 8 bytes
+    geo_lat,    // geo:lat[:precision]
+    geo_lon,    // geo:lon[:precision]
+    geo_point,  // geo:point[:precision]: {"latitude","longitude"}
+    secret_any,     // secretAny: any scalar, encrypted as its text
+    secret_number,  // secretNumber: a number, encrypted as its text
 };
+
+/// The types whose stored value is a `secret`'s ciphertext.
+constexpr bool is_secret_type(FieldType t) noexcept {
+    return t == FieldType::secret || t == FieldType::secret_any || t == FieldType::secret_number;
+}
 
 /// How an array attribute is written (s3db.js picks it from the definition text).
 enum class ArrayEncoding : std::uint8_t {
@@ -102,7 +128,7 @@ struct Attribute {
     bool object_form = false;  // defined as {type: ...}; s3db.js then stores uuid/dates verbatim
     std::optional<nlohmann::json> default_value;
     Rules rules;
-    int scale = 0;  // money decimals, decimal precision
+    int scale = 0;  // money decimals, decimal precision, geo precision, bits count (-1: any)
     bool integer_encoding = false;  // numbers written as base62 integers ("|integer" in the text)
     ArrayEncoding array_encoding = ArrayEncoding::json;
     std::shared_ptr<const Attribute> items;  // arrays: the rule every item follows
@@ -243,7 +269,9 @@ private:
     static bool needs_original(const Attribute& attr) noexcept {
         using T = FieldType;
         return attr.type == T::number || attr.type == T::money || attr.type == T::decimal || attr.type == T::boolean ||
-               attr.type == T::datetime || attr.type == T::dateonly;
+               attr.type == T::datetime || attr.type == T::dateonly || attr.type == T::date ||
+               attr.type == T::geo_lat || attr.type == T::geo_lon || attr.type == T::secret_number ||
+               attr.type == T::duration || attr.type == T::ean;
     }
 
     static bool url_like(std::string_view s) {
@@ -271,6 +299,9 @@ private:
                                       std::vector<Failure>& failures, const Reporter& fail);
 
     S3DB_DECL static void check_date(const Attribute& attr, nlohmann::json& value, const Reporter& fail);
+
+    /// The s3db.js formats of detail/js_types.hpp, `date`, buffers, geo and the secret variants.
+    S3DB_DECL static void check_js_type(const Attribute& attr, nlohmann::json& value, const Reporter& fail);
 
     std::vector<Attribute> attributes_;
     nlohmann::ordered_json definition_;
@@ -438,13 +469,57 @@ S3DB_DECL void Schema::set_type(Attribute& a, std::string_view base, std::string
         a.type = T::password;
         a.password = std::make_shared<const PasswordOptions>(std::move(o));  // costs: see bind_password
     }
-    else if (is_validator_type(std::string(base)) || base == "secretAny" || base == "secretNumber" || base == "text" || base == "geo")
+    else if (base == "date") { no_param(); a.type = T::date; }
+    else if (base == "timeonly") { no_param(); a.type = T::timeonly; }
+    else if (base == "mac") { no_param(); a.type = T::mac; }
+    else if (base == "cidr") { no_param(); a.type = T::cidr; }
+    else if (base == "semver") { no_param(); a.type = T::semver; }
+    else if (base == "phone") { no_param(); a.type = T::phone; }
+    else if (base == "color") { no_param(); a.type = T::color; }
+    else if (base == "duration") { no_param(); a.type = T::duration; }
+    else if (base == "cron") { no_param(); a.type = T::cron; }
+    else if (base == "locale") { no_param(); a.type = T::locale; }
+    else if (base == "currency") { no_param(); a.type = T::currency; }
+    else if (base == "country") { no_param(); a.type = T::country; }
+    else if (base == "ean") { no_param(); a.type = T::ean; }
+    else if (base == "buffer") { no_param(); a.type = T::buffer; }
+    else if (base == "bits") {
+        a.type = T::bits;
+        a.scale = has_param ? param_number(0, 1 << 20) : -1;
+        if (has_param && a.scale == 0) throw SchemaError(a.path, token, "bits needs a count");
+    }
+    else if (base == "secretAny") { no_param(); a.type = T::secret_any; }
+    else if (base == "secretNumber") { no_param(); a.type = T::secret_number; }
+    else if (!a.object_form && (base == "geo-lat" || base == "geo-lon" || base == "geo-point"))
+        throw SchemaError(a.path, token, "unknown type (s3db.js takes '" + std::string(base) + "' in the object form only)");
+    else if (base == "geo" || base == "geo:lat" || base == "geo:lon" || base == "geo:point" || base == "geo-lat" ||
+             base == "geo-lon" || base == "geo-point") {
+        // shorthand "geo:lat[:p]" arrives as base "geo", param "lat[:p]"; object forms whole, without p
+        std::string_view kind = base.size() > 3 ? base.substr(4) : param.substr(0, param.find(':'));
+        bool precision = base.size() == 3 && param.find(':') != std::string_view::npos;
+        if (base.size() == 3 && !has_param) throw SchemaError(a.path, token, "unknown type");
+        if (kind == "lat") { a.type = T::geo_lat; a.rules.min = -90; a.rules.max = 90; }
+        else if (kind == "lon") { a.type = T::geo_lon; a.rules.min = -180; a.rules.max = 180; }
+        else if (kind == "point") a.type = T::geo_point;
+        else throw SchemaError(a.path, token, "unknown type");
+        a.scale = 6;
+        if (precision) {
+            std::string_view p = param.substr(param.find(':') + 1);
+            int v = 0;
+            auto r = std::from_chars(p.data(), p.data() + p.size(), v);
+            if (p.empty() || r.ec != std::errc() || r.ptr != p.data() + p.size() || v < 0 || v > 15)
+                throw SchemaError(a.path, token, "the geo precision must be a whole number up to 15");
+            a.scale = v;
+        }
+    }
+    else if (is_validator_type(std::string(base)) || base == "text")
         throw SchemaError(a.path, token, "type '" + std::string(base) + "' is not supported by s3db-cpp yet");
     else throw SchemaError(a.path, token, "unknown type");
     // fastest-validator's defaults (s3db.js sets string trim, number/boolean convert)
     switch (a.type) {
         case T::string: case T::secret: case T::ip4: case T::ip6: case T::password: a.rules.trim = true; break;
-        case T::number: case T::money: case T::decimal: case T::boolean: a.rules.convert = true; break;
+        case T::number: case T::money: case T::decimal: case T::boolean: case T::geo_lat: case T::geo_lon:
+        case T::secret_number: a.rules.convert = true; break;
         default: break;
     }
     if (a.type == T::money) a.rules.min = 0;  // s3db.js: money is `number|min:0` unless min is given
@@ -530,7 +605,7 @@ S3DB_DECL nlohmann::json Schema::shorthand_default(const Attribute& a, const std
     using T = FieldType;
     switch (a.type) {
         case T::boolean: return raw == "true";
-        case T::number: case T::money: case T::decimal: {
+        case T::number: case T::money: case T::decimal: case T::geo_lat: case T::geo_lon: case T::secret_number: {
             auto n = number_token(raw);
             if (!n || !std::isfinite(*n)) throw SchemaError(a.path, token, "the default of a number must be a number");
             return detail::json_number(*n);
@@ -649,7 +724,8 @@ S3DB_DECL void Schema::apply_modifier(Attribute& a, const std::string& key, cons
     };
     const bool stringy =
         a.type == T::string || a.type == T::secret || a.type == T::ip4 || a.type == T::ip6 || a.type == T::password;
-    const bool numeric = a.type == T::number || a.type == T::money || a.type == T::decimal;
+    const bool numeric = a.type == T::number || a.type == T::money || a.type == T::decimal || a.type == T::geo_lat ||
+                         a.type == T::geo_lon || a.type == T::secret_number;
     const bool listy = a.type == T::array || a.type == T::embedding;
 
     if (key == "optional") { a.optional = need_bool(); return; }

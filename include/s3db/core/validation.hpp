@@ -24,6 +24,7 @@
 #include "s3db/detail/encoding.hpp"
 #include "s3db/detail/js_formats.hpp"
 #include "s3db/detail/js_text.hpp"
+#include "s3db/detail/js_types.hpp"
 #include "s3db/detail/time.hpp"
 
 namespace s3db {
@@ -120,14 +121,36 @@ S3DB_DECL std::string Schema::message(std::string_view rule, const std::string& 
     if (rule == "ip4") return f + " must be a valid IPv4 address.";
     if (rule == "ip6") return f + " must be a valid IPv6 address.";
     if (rule == "passwordHashingProblem") return f + " could not be hashed: " + expected + ".";
+    // s3db.js's own types (its validator aliases' messages)
+    if (rule == "timeonly") return f + " must be a valid time (HH:mm, HH:mm:ss, or HH:mm:ss.SSS).";
+    if (rule == "mac") return f + " must be a valid MAC address (e.g., AA:BB:CC:DD:EE:FF).";
+    if (rule == "cidr") return f + " must be a valid CIDR notation (e.g., 192.168.1.0/24).";
+    if (rule == "semver") return f + " must be a valid semantic version (e.g., 1.2.3), minor and patch below 1000.";
+    if (rule == "phone") return f + " must be a valid phone number in E.164 format (e.g., +5511999999999).";
+    if (rule == "color") return f + " must be a valid hex color (e.g., #FF5733 or #F57).";
+    if (rule == "duration") return f + " must be a valid duration (e.g., PT1H30M, 1h30m, 90m).";
+    if (rule == "cron") return f + " must be a valid 5-field cron expression (e.g., 0 */5 * * *).";
+    if (rule == "locale") return f + " must be a valid locale (e.g., pt-BR, en-US, or just en).";
+    if (rule == "currency") return f + " must be a valid 3-letter currency code (e.g., USD, BRL, EUR).";
+    if (rule == "country") return f + " must be a valid 2-letter country code (e.g., BR, US, DE).";
+    if (rule == "ean") return f + " must be a valid barcode (EAN-8, UPC-A 12, EAN-13, or GTIN-14 digits).";
+    if (rule == "buffer") return f + " must be bytes: {\"type\": \"Buffer\", \"data\": [...]}, an array of bytes or base64 text.";
+    if (rule == "bits") return f + " must hold " + expected + " bytes.";
+    if (rule == "geoPoint") return f + " must be a point: [lat, lon], {lat, lon} or {latitude, longitude}, in range.";
+    if (rule == "secretAny") return f + " must be a string, a number or a boolean.";
     return f + " is invalid (" + std::string(rule) + ").";
 }
 
 S3DB_DECL void Schema::Reporter::operator()(const char* rule, std::string expected) const {
     std::string field = ref.str();
-    std::string msg = message(rule, field, expected);
-    const bool hidden = attr.type == FieldType::secret || attr.type == FieldType::password;
-    out.push_back(make_failure(std::move(field), rule, detail::render_value(*shown, hidden),
+    // fastest-validator's `date` (the Date type) shares its rule name with s3db.js's dateonly; s3db.js's
+    // timeonly and duration word a value that is not text (a negative number) apart
+    std::string msg = attr.type == FieldType::date ? "The '" + field + "' field must be a Date."
+                      : attr.type == FieldType::timeonly && !shown->is_string() ? "The '" + field + "' field must be a valid time."
+                      : attr.type == FieldType::duration && shown->is_number()
+                          ? "The '" + field + "' field must be a non-negative duration."
+                          : message(rule, field, expected);
+    out.push_back(make_failure(std::move(field), rule, detail::render_value(*shown, is_secret_type(attr.type) || attr.type == FieldType::password),
                                std::move(expected), std::move(msg)));
 }
 
@@ -217,6 +240,12 @@ S3DB_DECL void Schema::check_value(const Attribute& attr, nlohmann::json& value,
             check_object_fields(attr.children, value, failures);
             break;
         case T::datetime: case T::dateonly: check_date(attr, value, fail); break;
+        case T::date: case T::timeonly: case T::mac: case T::cidr: case T::semver: case T::phone: case T::color:
+        case T::duration: case T::cron: case T::locale: case T::currency: case T::country: case T::ean:
+        case T::buffer: case T::bits: case T::geo_lat: case T::geo_lon: case T::geo_point: case T::secret_any:
+        case T::secret_number:
+            check_js_type(attr, value, fail);
+            break;
     }
 }
 
@@ -406,6 +435,141 @@ S3DB_DECL void Schema::check_date(const Attribute& attr, nlohmann::json& value, 
     std::string iso = detail::iso_string(*ms);
     if (date_only) iso.resize(iso.size() - 14);  // drop "THH:mm:ss.sssZ"
     value = std::move(iso);
+}
+
+S3DB_DECL void Schema::check_js_type(const Attribute& attr, nlohmann::json& value, const Reporter& fail) {
+    using T = FieldType;
+    const std::string* text = value.is_string() ? &value.get_ref<const std::string&>() : nullptr;
+    // a string rewritten to its normal form, or the type's failure
+    auto normalise = [&](const char* rule, auto&& fn) {
+        std::optional<std::string> norm;
+        if (text) norm = fn(*text);
+        if (!norm) return fail(rule);
+        value = std::move(*norm);
+    };
+    switch (attr.type) {
+        case T::date: {  // fastest-validator: a Date, or with `convert` what `new Date(value)` reads
+            std::optional<std::int64_t> ms;
+            if (attr.rules.convert && value.is_number()) ms = detail::js_time_from_number(value.get<double>());
+            else if (attr.rules.convert && text) ms = detail::parse_js_date(*text);
+            if (!ms) return fail("date");
+            value = detail::iso_string(*ms);
+            return;
+        }
+        case T::timeonly: return normalise("timeonly", detail::normalize_timeonly);
+        case T::mac: return normalise("mac", detail::normalize_mac);
+        case T::cidr: return normalise("cidr", detail::normalize_cidr);
+        case T::semver: return normalise("semver", detail::normalize_semver);
+        case T::phone: return normalise("phone", detail::normalize_phone);
+        case T::color: return normalise("color", detail::normalize_color);
+        case T::cron: return normalise("cron", detail::normalize_cron);
+        case T::locale: return normalise("locale", detail::normalize_locale);
+        case T::currency: return normalise("currency", [](std::string_view s) { return detail::normalize_letters(s, 3); });
+        case T::country: return normalise("country", [](std::string_view s) { return detail::normalize_letters(s, 2); });
+        case T::duration: {  // as every read returns it (s3db.js's insert too): ISO-8601 of the stored ms
+            std::optional<double> ms;
+            if (value.is_number()) {
+                double v = value.get<double>();
+                if (std::isfinite(v) && v >= 0) ms = v;
+            } else if (text) {
+                ms = detail::parse_duration(*text);
+            }
+            if (!ms || *ms > detail::two_pow_53) return fail("duration");
+            value = *detail::decode_duration(detail::encode_duration(*ms));
+            return;
+        }
+        case T::ean: {
+            if (text) {
+                if (!detail::is_ean(*text)) fail("ean");
+                return;
+            }
+            if (value.is_number()) {  // a whole number of up to 14 digits, padded to 13
+                double v = value.get<double>();
+                if (v >= 0 && v < 1e14 && v == std::floor(v)) {
+                    std::string s = detail::js_number(v);
+                    if (s.size() < 13) s.insert(0, 13 - s.size(), '0');
+                    value = std::move(s);
+                    return;
+                }
+            }
+            return fail("ean");
+        }
+        case T::buffer:
+        case T::bits: {
+            nlohmann::json decoded;  // base64 text, which s3db.js stores as given and reads back as a Buffer
+            if (value.is_string()) {
+                auto text = detail::base64_decode(value.get_ref<const std::string&>());
+                if (!text) return fail("buffer");
+                decoded = nlohmann::json::array();
+                for (unsigned char c : *text) decoded.push_back(c);
+            }
+            const nlohmann::json* bytes = value.is_string() ? &decoded : &value;
+            if (value.is_object() && value.size() == 2 && value.contains("type") && value["type"] == "Buffer" &&
+                value.contains("data"))
+                bytes = &value["data"];
+            bool ok = bytes->is_array();
+            if (ok)
+                for (const auto& b : *bytes)
+                    if (!b.is_number_integer() || b.get<std::int64_t>() < 0 || b.get<std::int64_t>() > 255) ok = false;
+            if (!ok) return fail("buffer");
+            if (attr.type == T::bits && attr.scale > 0) {
+                const std::size_t want = (static_cast<std::size_t>(attr.scale) + 7) / 8;
+                if (bytes->size() != want) return fail("bits", std::to_string(want));
+            }
+            nlohmann::json data = *bytes;
+            value = nlohmann::json{{"type", "Buffer"}, {"data", std::move(data)}};
+            return;
+        }
+        case T::geo_lat:
+        case T::geo_lon: {
+            const std::size_t before = fail.out.size();
+            check_number(attr, value, fail);
+            if (fail.out.size() != before || !value.is_number()) return;
+            const double offset = attr.type == T::geo_lat ? 90 : 180;
+            // a range the definition widened still cannot be encoded (s3db.js then stores the raw number)
+            if (value.get<double>() < -offset) return fail("numberMin", fmt_number(-offset));
+            if (value.get<double>() > offset) return fail("numberMax", fmt_number(offset));
+            // stored in fixed point: the value becomes what every read (and partition key) shows
+            if (!attr.object_form) value = detail::json_number(detail::quantize_geo(value.get<double>(), offset, attr.scale));
+            return;
+        }
+        case T::geo_point: {
+            const nlohmann::json *lat = nullptr, *lon = nullptr;
+            if (value.is_array() && value.size() == 2) {
+                lat = &value[0];
+                lon = &value[1];
+            } else if (value.is_object()) {
+                if (value.contains("lat") && value.contains("lon")) lat = &value["lat"], lon = &value["lon"];
+                else if (value.contains("latitude") && value.contains("longitude"))
+                    lat = &value["latitude"], lon = &value["longitude"];
+            }
+            if (!lat || !lat->is_number() || !lon->is_number()) return fail("geoPoint");
+            double la = lat->get<double>(), lo = lon->get<double>();
+            if (!(std::fabs(la) <= 90) || !(std::fabs(lo) <= 180)) return fail("geoPoint");
+            if (!attr.object_form) {
+                la = detail::quantize_geo(la, 90, attr.scale);
+                lo = detail::quantize_geo(lo, 180, attr.scale);
+            }
+            nlohmann::json point = nlohmann::json::object();
+            point["latitude"] = detail::json_number(la);
+            point["longitude"] = detail::json_number(lo);
+            value = std::move(point);
+            return;
+        }
+        case T::secret_number: {  // a number (converted, ranged), then encrypted as its text
+            const std::size_t before = fail.out.size();
+            check_number(attr, value, fail);
+            if (fail.out.size() == before && value.is_number()) value = detail::js_number(value.get<double>());
+            return;
+        }
+        case T::secret_any: {  // String(value): objects would be stored as "[object Object]"
+            if (value.is_structured()) return fail("secretAny");
+            if (value.is_boolean()) value = value.get<bool>() ? "true" : "false";
+            else if (value.is_number()) value = detail::js_number(value.get<double>());
+            return;
+        }
+        default: return;
+    }
 }
 
 }  // namespace s3db
