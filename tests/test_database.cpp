@@ -279,7 +279,7 @@ inline void from_json(const json& j, Member& m) {
     j.at("name").get_to(m.name);
     if (auto it = j.find("nick"); it != j.end()) m.nick = it->get<std::string>();
 }
-struct Event {
+struct Sample {
     std::string id;
     std::chrono::sys_time<std::chrono::milliseconds> at;
     std::chrono::year_month_day day;
@@ -287,11 +287,11 @@ struct Event {
     std::vector<std::uint8_t> blob;
     std::vector<std::uint8_t> flags;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Event, id, at, day, took, blob, flags)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Sample, id, at, day, took, blob, flags)
 }  // namespace typed
 
 static_assert(JsonRecord<typed::User>);
-static_assert(JsonRecord<typed::Event>);
+static_assert(JsonRecord<typed::Sample>);
 static_assert(!JsonRecord<typed::NotJson>);
 
 TEST_F(Fixture, TypedResourcesMapStructs) {
@@ -308,11 +308,11 @@ TEST_F(Fixture, TypedResourcesMapStructs) {
 
 TEST_F(Fixture, TypedResourcesMapChronoAndBytes) {
     using namespace std::chrono;
-    db.create_resource({.name = "events",
+    db.create_resource({.name = "samples",
                         .attributes = ojson{{"at", "datetime"}, {"day", "dateonly"}, {"took", "duration"},
                                             {"blob", "buffer"}, {"flags", "bits:12"}}});
-    auto events = db.resource<typed::Event>("events");
-    const typed::Event e{.id = "e1",
+    auto events = db.resource<typed::Sample>("samples");
+    const typed::Sample e{.id = "e1",
                          .at = sys_days(2024y / 2 / 29) + 3h + 4min + 5s + 678ms,
                          .day = 1969y / 12 / 31,
                          .took = 1h + 30min + 250ms,

@@ -889,6 +889,8 @@ S3DB_DECL std::optional<nlohmann::json> Codec::decode_value(const Attribute& a, 
         }
         case T::boolean:
             return nlohmann::json(value == "1" || value == "true" || value == "yes" || value == "y");
+        case T::password:
+            return raw();  // the hash, compact as s3db.js stores it (or full, if given so)
         case T::secret:
         case T::secret_any:
         case T::secret_number: {  // s3db.js reads all three back as text
