@@ -847,6 +847,7 @@ TEST(Interop, PasswordFieldsBothWays) {
     EXPECT_EQ(last[0]["records"][0]["pw"], j1_pw);
     EXPECT_EQ(last[0]["records"][0]["pa"], j1_pa);
     EXPECT_EQ(json(last[1]["results"]), (json{true, true}));
+}
 
 // ---- buffer and bits: s3db.js reads them, but cannot write them -------------------------------
 //
