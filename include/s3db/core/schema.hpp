@@ -200,8 +200,6 @@ private:
     S3DB_DECL static Attribute parse_nested(const std::string& name, const std::string& path,
                                             const nlohmann::ordered_json& def, const SchemaOptions& options);
 
-    S3DB_DECL static std::vector<std::string_view> split(std::string_view s, char sep);
-
     /// The part of the type token before ':' and the parameter after it ("money:4").
     S3DB_DECL static void set_type(Attribute& a, std::string_view base, std::string_view param, bool has_param,
                                    const std::string& token);
@@ -391,7 +389,7 @@ S3DB_DECL Attribute Schema::parse_nested(const std::string& name, const std::str
         bool required = text.find("required") != std::string::npos;
         bool optional = text.find("optional") != std::string::npos;
         if (options.strict) {
-            auto tokens = split(text, '|');
+            auto tokens = detail::js_split(text, '|');
             if (tokens[0] != "object") throw SchemaError(path, text, "$$type must start with 'object'");
             for (std::size_t k = 1; k < tokens.size(); ++k)
                 if (tokens[k] != "required" && tokens[k] != "optional")
@@ -405,16 +403,6 @@ S3DB_DECL Attribute Schema::parse_nested(const std::string& name, const std::str
         a.children.push_back(parse_attribute(key, path + "." + key, def[key], options));
     }
     return a;
-}
-
-S3DB_DECL std::vector<std::string_view> Schema::split(std::string_view s, char sep) {
-    std::vector<std::string_view> out;
-    while (true) {
-        auto p = s.find(sep);
-        out.push_back(s.substr(0, p));
-        if (p == std::string_view::npos) return out;
-        s.remove_prefix(p + 1);
-    }
 }
 
 S3DB_DECL void Schema::set_type(Attribute& a, std::string_view base, std::string_view param, bool has_param,
@@ -531,7 +519,7 @@ S3DB_DECL Attribute Schema::parse_shorthand(const std::string& name, const std::
     a.name = name;
     a.path = path;
     a.definition = text;
-    auto tokens = split(text, '|');
+    auto tokens = detail::js_split(text, '|');
     std::string_view head = tokens[0];
     auto colon = head.find(':');
     set_type(a, head.substr(0, colon), colon == std::string_view::npos ? std::string_view{} : head.substr(colon + 1),

@@ -31,6 +31,10 @@ inline constexpr std::array<signed char, 256> b62_values = [] {
 /// Appends the digits of `n` in `base` (2..62) using the base62 alphabet (so base 36 gives `0-9a-z`).
 S3DB_DECL void append_digits(std::string& out, std::uint64_t n, unsigned base);
 
+/// The unsigned integer `append_digits` wrote in `base` (2..62): 1 to `max_digits` digits, nothing
+/// else (no sign); nullopt otherwise. `base` to the power `max_digits` must fit 64 bits.
+S3DB_DECL std::optional<std::uint64_t> parse_digits(std::string_view s, unsigned base, std::size_t max_digits);
+
 /// s3db.js `encode` for magnitudes past 2^64, with JavaScript's double arithmetic (digit for digit).
 S3DB_DECL void append_b62_double(std::string& out, double n);
 
@@ -197,16 +201,18 @@ S3DB_DECL std::optional<double> b62_decode(std::string_view s) {
     return negative ? -r : r;
 }
 
-S3DB_DECL std::optional<std::uint64_t> b36_decode(std::string_view s) {
-    if (s.empty() || s.size() > 12) return std::nullopt;
+S3DB_DECL std::optional<std::uint64_t> parse_digits(std::string_view s, unsigned base, std::size_t max_digits) {
+    if (s.empty() || s.size() > max_digits) return std::nullopt;
     std::uint64_t r = 0;
     for (char c : s) {
         int v = b62_values[static_cast<unsigned char>(c)];
-        if (v < 0 || v >= 36) return std::nullopt;
-        r = r * 36 + static_cast<std::uint64_t>(v);
+        if (v < 0 || static_cast<unsigned>(v) >= base) return std::nullopt;
+        r = r * base + static_cast<std::uint64_t>(v);
     }
     return r;
 }
+
+S3DB_DECL std::optional<std::uint64_t> b36_decode(std::string_view s) { return parse_digits(s, 36, 12); }
 
 S3DB_DECL DecimalDigits shortest_digits(double x) {
     char buf[40];

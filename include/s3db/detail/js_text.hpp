@@ -1,6 +1,7 @@
 #pragma once
 // JavaScript's reading of text, where s3db.js's behaviour depends on it: what counts as whitespace
-// (String.prototype.trim), and what Number(string) makes of a string.
+// (String.prototype.trim), how String.prototype.split cuts text, and what Number(string) makes of a
+// string.
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +28,18 @@ S3DB_DECL std::size_t js_space_prefix(std::string_view s) noexcept;
 S3DB_DECL std::size_t js_space_suffix(std::string_view s) noexcept;
 
 S3DB_DECL std::string_view js_trim(std::string_view s, bool left, bool right) noexcept;
+
+/// JavaScript's `s.split(sep)` for a one-char separator: every part, the empty ones too ("" gives
+/// one empty part). The views point into `s`.
+inline std::vector<std::string_view> js_split(std::string_view s, char sep) {
+    std::vector<std::string_view> parts;
+    while (true) {
+        auto p = s.find(sep);
+        parts.push_back(s.substr(0, p));
+        if (p == std::string_view::npos) return parts;
+        s.remove_prefix(p + 1);
+    }
+}
 
 /// A number as JSON: an integer when it is one (and exact), else a double.
 inline nlohmann::json json_number(double v) {
