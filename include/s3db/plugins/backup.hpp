@@ -110,19 +110,19 @@ struct RestoreOptions {
 };
 
 struct BackupResult {
-    std::string id, type, parent;
+    std::string id{}, type{}, parent{};
     std::size_t records = 0;  // record objects written to the archive
     std::size_t deleted = 0;  // deletions recorded (incremental)
     std::size_t files = 0;
     std::uint64_t bytes = 0;  // archive bytes, manifest included
-    std::string checksum;     // SHA-256 of manifest.json
+    std::string checksum{};   // SHA-256 of manifest.json
     std::int64_t duration_ms = 0;
 };
 
 struct RestoreResult {
-    std::string id;
-    std::vector<std::string> chain;      // backups applied, full first
-    std::vector<std::string> resources;  // resources restored
+    std::string id{};
+    std::vector<std::string> chain{};      // backups applied, full first
+    std::vector<std::string> resources{};  // resources restored
     std::size_t written = 0, skipped = 0, deleted = 0;
 };
 
