@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <map>
 #include <set>
 #include <string>
@@ -241,6 +242,9 @@ TYPED_TEST(BackupOn, IncrementalChainRestoresTheLastState) {
     // GETs: s3db.json and the metadata resource's records (3 backups, insert/update reads), none per record.
     EXPECT_LE(used.get, 10u) << "gets " << used.get;
     EXPECT_LE(used.list, 5u + 2) << "lists " << used.list;  // one per resource + the metadata listing
+    std::printf("incremental over an unchanged database (36 records, 6 resources): %llu GET, %llu LIST, %llu PUT, %llu HEAD\n",
+                (unsigned long long)used.get, (unsigned long long)used.list, (unsigned long long)used.put,
+                (unsigned long long)used.head);
 
     const auto at_inc2 = objects(db.store());
     const auto records_at_inc2 = records(db);
@@ -257,6 +261,35 @@ TYPED_TEST(BackupOn, IncrementalChainRestoresTheLastState) {
     EXPECT_TRUE(partition_ids(db, "users", "byRegion", "region", "eu").count("u1"));
     EXPECT_TRUE(partition_ids(db, "users", "byRegion", "region", "eu").count("u100"));
     EXPECT_EQ(db.resource("files").content("f2")->first, "second content");
+}
+
+TEST(Backup, IncrementalSeesAMetadataOnlyChangeThatKeepsTheETag) {
+    // s3db.js leaves a metadata-only record's body empty: a change keeps its ETag, not its LastModified.
+    using Db = BasicDatabase<Memory, FsBackup>;
+    Db db(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{(backup_dir() / "{date}").string()}, {.records_per_file = 7}));
+    db.connect();
+    auto& items = db.create_resource({.name = "items", .attributes = ojson{{"n", "number"}}});
+    for (int i = 0; i < 20; ++i) items.insert({{"id", "i" + std::to_string(i)}, {"n", i}});
+    const std::string key = record_key("items", "i3");
+    auto obj = db.store().get(key, GetOptions{});
+    db.store().put(key, "", PutOptions{.content_type = obj->info.content_type, .metadata = obj->info.metadata});
+    auto& plugin = db.plugin<FsBackup>();
+    auto full = plugin.backup();
+    EXPECT_EQ(full.records, 20u);
+    EXPECT_EQ(full.files, 1u /*s3db.json*/ + 1 /*definition*/ + 3 /*records: 7 + 7 + 6*/ + 1 /*index*/ + 1 /*manifest*/);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const auto before_etag = db.store().head(key)->etag;
+    // Rewrite the record with n = 99 by hand, body still empty: same ETag.
+    items.update("i3", json{{"n", 99}});
+    auto now = db.store().get(key, GetOptions{});
+    db.store().put(key, "", PutOptions{.content_type = now->info.content_type, .metadata = now->info.metadata});
+    ASSERT_EQ(db.store().head(key)->etag, before_etag);
+    auto inc = plugin.backup(BackupType::incremental);
+    EXPECT_EQ(inc.records, 1u);
+    remove_prefix(db.store(), "resource=items/");
+    plugin.restore(inc.id);
+    EXPECT_EQ(items.get("i3")["n"], 99);
+    EXPECT_EQ(items.count(), 20u);
 }
 
 TEST(Backup, RestoreModesMergeAndSkip) {

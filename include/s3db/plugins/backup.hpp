@@ -20,8 +20,8 @@
 //                                  {"key": key after `resource=<r>/data/`, "etag", "lastModified" (ms),
 //                                  "contentType", "metadata": {…}, "body": base64 (absent when empty)}
 //   <resource>/deleted.jsonl      incremental only: {"key"} of each record gone since the parent
-//   <resource>/index.tsv          `<key>\t<etag>` of every record at backup time: what the next
-//                                  incremental compares LIST's ETags with
+//   <resource>/index.tsv          `<key>\t<etag>\t<lastModified ms>` of every record at backup time:
+//                                  what the next incremental compares LIST's entries with
 //
 // Records are the stored objects, byte for byte (metadata, body, content type): secrets stay the
 // ciphertext they are, binary content and every behavior's body come back exactly, and restore
@@ -32,10 +32,16 @@
 //
 // Requests on the database's store: full = 1 LIST per 1000 records + 1 GET per record (+ s3db.json
 // and the metadata resource's own reads and writes); incremental = the LISTs, and a GET only per
-// new or changed record (ETag differs from the parent's index). Records stream: one LIST page and
+// new or changed record (ETag or LastModified differs from the parent's index). Records stream: one LIST page and
 // one archive file are held at a time; an incremental also holds the parent's index of the
 // resource being backed up (key and ETag per record). Restore holds one archive file at a time and
 // reads each file twice (check, then apply).
+//
+// A backup taken while writers run is not a point-in-time snapshot: each record is as its GET found
+// it. A resource the target database lacks is created from the archived definition (attributes in
+// their order, so they map to the same metadata keys); a resource whose catalogue keeps a history of
+// removed attributes may map them differently there (the archived s3db.json has the registry; it is
+// not written back).
 //
 // Not done: compression (gzip needs zlib, not among the allowed packages), scheduling (there is no
 // Scheduler plugin yet), S3 storage classes (s3db's transports do not send the header).
@@ -622,7 +628,7 @@ private:
                 for (std::size_t at = 0; at < idx.size();) {
                     auto nl = idx.find('\n', at);
                     if (nl == std::string::npos) nl = idx.size();
-                    auto tab = idx.find('\t', at);
+                    auto tab = idx.find('\t', at);  // key, then "<etag>\t<lastModified ms>"
                     if (tab != std::string::npos && tab < nl) before.emplace(idx.substr(at, tab - at), idx.substr(tab + 1, nl - tab - 1));
                     at = nl + 1;
                 }
@@ -647,11 +653,14 @@ private:
             for (std::size_t i = 0; i < page.objects.size(); ++i) {
                 auto& e = page.objects[i];
                 const std::string tail = e.key.substr(prefix.size());
-                index.append(tail).append("\t").append(e.etag).append("\n");
+                // ETag and LastModified both: a record kept in metadata only may keep its ETag across
+                // a change when another writer (s3db.js) leaves its body empty.
+                std::string stamp = e.etag + "\t" + std::to_string(detail::epoch_ms(e.last_modified));
+                index.append(tail).append("\t").append(stamp).append("\n");
                 ++present;
                 if (parent) {
                     auto it = before.find(tail);
-                    const bool same = it != before.end() && it->second == e.etag;
+                    const bool same = it != before.end() && it->second == stamp;
                     if (it != before.end()) before.erase(it);
                     if (same) continue;
                 }
