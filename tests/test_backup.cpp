@@ -137,7 +137,15 @@ TYPED_TEST(BackupOn, FullBackupWipeRestoreGivesBackEveryObjectAndPartitions) {
     auto result = plugin.backup();
     EXPECT_EQ(result.type, "full");
     EXPECT_EQ(result.records, 30u + 1 + 1 + 1 + 2 + 1);
-    EXPECT_EQ(plugin.get_backup_status(result.id)->at("status"), "completed");
+    auto status = *plugin.get_backup_status(result.id);
+    EXPECT_EQ(status.at("status"), "completed");
+    EXPECT_EQ(status.at("type"), "full");
+    EXPECT_EQ(status.at("records"), 36);
+    EXPECT_EQ(status.at("size"), result.bytes);
+    EXPECT_EQ(status.at("checksum"), result.checksum);
+    EXPECT_EQ(status.at("checksum").template get<std::string>().size(), 64u);
+    EXPECT_EQ(json::parse(status.at("files").template get<std::string>()).size(), result.files - 1);  // all but the manifest
+    EXPECT_TRUE(status.contains("durationMs"));
 
     wipe(db.store());
     ASSERT_TRUE(db.resource("users").list().empty());
@@ -320,7 +328,8 @@ TEST(Backup, RestoreModesMergeAndSkip) {
 
 TEST(Backup, FullBackupRequestCounts) {
     using Db = BasicDatabase<Counting<Memory>, FsBackup>;
-    Db db(Counting<Memory>(test::make_store<Memory>()), {}, FsBackup(FilesystemBackup{(backup_dir() / "{date}").string()}));
+    const std::string tmpl = (backup_dir() / "{date}").string();
+    Db db(Counting<Memory>(test::make_store<Memory>()), {}, FsBackup(FilesystemBackup{tmpl}));
     db.connect();
     auto& items = db.create_resource({.name = "items", .attributes = ojson{{"n", "number"}}});
     std::vector<json> batch;
@@ -337,6 +346,19 @@ TEST(Backup, FullBackupRequestCounts) {
     std::printf("full backup of 2500 records: %llu GET, %llu LIST, %llu PUT, %llu HEAD\n",
                 (unsigned long long)used.get, (unsigned long long)used.list, (unsigned long long)used.put,
                 (unsigned long long)used.head);
+
+    // Restore into another database: 1 PUT per record, then the partition repair's LISTs and reads.
+    Db target(Counting<Memory>(test::make_store<Memory>()), {}, FsBackup(FilesystemBackup{tmpl}));
+    target.connect();
+    const auto t0 = target.transport().counts();
+    auto res = target.plugin<FsBackup>().restore(r.id);
+    const auto t = target.transport().counts() - t0;
+    EXPECT_EQ(res.written, 2500u);
+    EXPECT_EQ(target.resource("items").count(), 2500u);
+    EXPECT_GE(t.put, 2500u);
+    EXPECT_LE(t.put, 2500u + 3) << t.put;  // + s3db.json for the created resource
+    std::printf("restore of 2500 records: %llu PUT, %llu GET, %llu HEAD, %llu LIST\n", (unsigned long long)t.put,
+                (unsigned long long)t.get, (unsigned long long)t.head, (unsigned long long)t.list);
 }
 
 TEST(Backup, EncryptionReallyEncryptsAndAWrongPassphraseWritesNothing) {
@@ -538,6 +560,13 @@ TEST(BackupOnS3, FullBackupToAnotherPrefixAndRestoreOnRgw) {
     EXPECT_EQ(objects(db.store()), before_objects);
     EXPECT_EQ(records(db), before_records);
     EXPECT_EQ(partition_ids(db, "users", "byRegion", "region", "eu").size(), 4u);
+
+    // Migration: a database on another store restores the same archive from RGW.
+    BasicDatabase<Memory, Backup<S3Backup<S3>>> local(test::make_store<Memory>(), {}, Backup<S3Backup<S3>>(plugin.driver()));
+    local.connect();
+    local.plugin<Backup<S3Backup<S3>>>().restore(id);
+    EXPECT_EQ(objects(local.store()), before_objects);
+    EXPECT_EQ(records(local), before_records);
 }
 
 }  // namespace
