@@ -30,6 +30,12 @@
 // the bytes stored, i.e. after encryption) is in the manifest; restore reads and checks every file
 // of the whole chain, and the passphrase, before it writes anything.
 //
+// Events (db.on_plugin_event): backup.start, backup.resource (per resource: records, present,
+// deleted), backup.complete, backup.error, backup.deleted (retention); restore.start,
+// restore.resource (written, skipped, deleted), restore.complete, restore.error. A restore that
+// fails while writing (the store fails mid-way) leaves what it wrote: run it again (merge/replace
+// are idempotent).
+//
 // Requests on the database's store: full = 1 LIST per 1000 records + 1 GET per record (+ s3db.json
 // and the metadata resource's own reads and writes); incremental = the LISTs, and a GET only per
 // new or changed record (ETag or LastModified differs from the parent's index). Records stream: one LIST page and
@@ -210,8 +216,13 @@ public:
 
         std::optional<json> parent_manifest;
         if (type == BackupType::incremental) {
-            auto done = completed(*b);
-            if (!done.empty()) parent_manifest = read_manifest(done.front().at("id").template get<std::string>());
+            try {
+                auto done = completed(*b);
+                if (!done.empty()) parent_manifest = read_manifest(done.front().at("id").template get<std::string>());
+            } catch (const std::exception& e) {  // no backup id yet: the error names the parent
+                this->emit("backup.error", {{"id", ""}, {"type", "incremental"}, {"error", e.what()}});
+                throw;
+            }
         }
         const std::string type_name = parent_manifest ? "incremental" : "full";
         BackupStamp stamp{detail::backup_id(type_name, ms), type_name, ms};
