@@ -326,6 +326,170 @@ TEST(Backup, RestoreModesMergeAndSkip) {
     EXPECT_THROW(plugin.restore(id, {.resources = {"nope"}}), BackupNotFound);
 }
 
+/// A resource whose registry has history: `email` removed (index 1 burned), `city` added (index 3).
+template <class Db>
+void people_with_history(Db& db) {
+    db.create_resource({.name = "people", .attributes = ojson{{"name", "string"}, {"email", "string|optional"}, {"age", "number|optional"}}});
+    auto& p = db.resource("people");
+    for (int i = 0; i < 8; ++i)
+        p.insert({{"id", "old" + std::to_string(i)}, {"name", "Old " + std::to_string(i)}, {"email", "o" + std::to_string(i) + "@x"}, {"age", 20 + i}});
+    // The definition changes: a new version, whose registry burns email's index and gives city the next.
+    db.create_resource({.name = "people", .attributes = ojson{{"name", "string"}, {"age", "number|optional"}, {"city", "string|optional"}}});
+    for (int i = 0; i < 8; ++i)
+        p.insert({{"id", "new" + std::to_string(i)}, {"name", "New " + std::to_string(i)}, {"age", 40 + i}, {"city", "City " + std::to_string(i)}});
+    p.update("old3", json{{"city", "Later"}});
+}
+
+template <class Store>
+SchemaRegistry registry_of(Store& store, const std::string& resource) {
+    return DatabaseMetadata::parse(store.get(std::string(DatabaseMetadata::key), GetOptions{})->body).resource(resource)->registry;
+}
+
+TEST(Backup, RestoreIntoAFreshDatabaseKeepsARegistryWithHistory) {
+    using Db = BasicDatabase<Memory, FsBackup>;
+    const std::string tmpl = (backup_dir() / "{date}").string();
+    Db source(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    source.connect();
+    people_with_history(source);
+    const auto reg = registry_of(source.store(), "people");
+    ASSERT_EQ(reg.mapping, (std::map<std::string, int>{{"name", 0}, {"age", 2}, {"city", 3}}));
+    ASSERT_EQ(reg.burned.size(), 1u);
+    ASSERT_EQ(reg.burned[0].index, 1);
+    ASSERT_EQ(reg.next_index, 4);
+    auto id = source.plugin<FsBackup>().backup().id;
+
+    Db target(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    target.connect();
+    ASSERT_FALSE(target.has_resource("people"));
+    auto res = target.plugin<FsBackup>().restore(id);
+    EXPECT_EQ(res.written, 16u);
+    EXPECT_EQ(registry_of(target.store(), "people"), reg);  // mapping, burned (index, attribute, time), nextIndex
+
+    auto& from = source.resource("people");
+    auto& to = target.resource("people");
+    auto sorted = [](std::vector<json> v) {
+        std::sort(v.begin(), v.end(), [](const json& x, const json& y) { return x["id"] < y["id"]; });
+        return v;
+    };
+    const auto want = sorted(from.list());
+    ASSERT_EQ(want.size(), 16u);
+    EXPECT_EQ(sorted(to.list()), want);
+    for (auto& r : want) EXPECT_EQ(to.get(r["id"].get<std::string>()), r) << r.dump();
+    // What a registry numbered afresh (name 0, age 1, city 2) would have got wrong.
+    EXPECT_EQ(to.get("new2")["age"], 42);
+    EXPECT_EQ(to.get("new2")["city"], "City 2");
+    EXPECT_EQ(to.get("old3")["age"], 23);
+    EXPECT_EQ(to.get("old3")["city"], "Later");
+    EXPECT_FALSE(to.get("old1").contains("city"));
+    EXPECT_FALSE(to.get("old1").contains("email"));
+
+    // Restoring again into the target, whose registry now is the archive's, passes the check.
+    EXPECT_EQ(target.plugin<FsBackup>().restore(id, {.mode = RestoreMode::replace}).written, 16u);
+    EXPECT_EQ(sorted(to.list()), want);
+}
+
+TEST(Backup, RestoreRefusesATargetThatMapsAttributesElsewhereAndWritesNothing) {
+    using Db = BasicDatabase<Memory, FsBackup>;
+    const std::string tmpl = (backup_dir() / "{date}").string();
+    Db source(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    source.connect();
+    people_with_history(source);
+    source.create_resource({.name = "other", .attributes = ojson{{"x", "string"}}});
+    source.resource("other").insert({{"id", "o1"}, {"x", "y"}});
+    auto id = source.plugin<FsBackup>().backup().id;
+
+    // The target defines `people` with today's attributes and no history: name 0, age 1, city 2.
+    Db target(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    target.connect();
+    target.create_resource({.name = "people", .attributes = ojson{{"name", "string"}, {"age", "number|optional"}, {"city", "string|optional"}}});
+    target.resource("people").insert({{"id", "mine"}, {"name", "Mine"}, {"age", 1}, {"city", "Here"}});
+    auto all_objects = [&] {
+        std::map<std::string, std::string> out;
+        for (auto& e : target.store().list(ListOptions{}).objects) out[e.key] = target.store().get(e.key, GetOptions{})->body + "|" + e.etag;
+        return out;
+    };
+    const auto before = all_objects();
+    std::vector<std::string> events;
+    target.on_plugin_event("*", [&](std::string_view event, const json&) { events.emplace_back(event); });
+    for (auto mode : {RestoreMode::merge, RestoreMode::replace, RestoreMode::skip}) {
+        try {
+            target.plugin<FsBackup>().restore(id, {.mode = mode});
+            FAIL() << "restore wrote into a resource that maps the archive's attributes elsewhere";
+        } catch (const BackupRegistryMismatch& e) {
+            EXPECT_EQ(e.backup_id(), id);
+            EXPECT_EQ(e.resource(), "people");
+            EXPECT_EQ(e.attribute(), "age");  // the first of the archive's mapping that differs
+            EXPECT_EQ(e.archive_index(), "2");
+            EXPECT_EQ(e.target_index(), "1");
+            EXPECT_NE(std::string(e.what()).find("'city'"), std::string::npos) << e.what();  // the target reads 2 as city
+        }
+        EXPECT_EQ(all_objects(), before);  // not even `other`, which the target lacks, was created
+        EXPECT_FALSE(target.has_resource("other"));
+    }
+    EXPECT_EQ(std::count(events.begin(), events.end(), "restore.error"), 3);
+    EXPECT_EQ(target.resource("people").get("mine")["city"], "Here");
+    // A BackupError, an s3db::Error.
+    EXPECT_THROW(target.plugin<FsBackup>().restore(id, {.resources = {"people"}}), BackupError);
+
+    // Only `other`: restored, `people` left alone.
+    EXPECT_EQ(target.plugin<FsBackup>().restore(id, {.resources = {"other"}}).written, 1u);
+    EXPECT_EQ(target.resource("other").get("o1")["x"], "y");
+
+    // A target that uses an index the archive burned (email's 1) is refused: older records carry it.
+    Db reuses(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    reuses.connect();
+    reuses.create_resource({.name = "people",
+                            .attributes = ojson{{"name", "string"}, {"tag", "string|optional"}, {"age", "number|optional"}, {"city", "string|optional"}}});
+    try {
+        reuses.plugin<FsBackup>().restore(id, {.resources = {"people"}});
+        FAIL() << "restore accepted a target that reads the archive's burned index";
+    } catch (const BackupRegistryMismatch& e) {
+        EXPECT_EQ(e.attribute(), "tag");
+        EXPECT_EQ(e.archive_index(), "");
+        EXPECT_EQ(e.target_index(), "1");
+    }
+    EXPECT_EQ(reuses.resource("people").count(), 0u);
+
+    // A target that burned the index the archive uses for an attribute (it removed city since) reads
+    // no attribute there: accepted. The restored records read as its own records written before the
+    // removal do (the value under its raw metadata key, never as another attribute).
+    Db removed(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    removed.connect();
+    people_with_history(removed);
+    removed.create_resource({.name = "people", .attributes = ojson{{"name", "string"}, {"age", "number|optional"}}});
+    const auto own = removed.resource("people").get("new2");
+    EXPECT_FALSE(own.contains("city"));
+    remove_prefix(removed.store(), "resource=people/");
+    EXPECT_EQ(removed.plugin<FsBackup>().restore(id, {.resources = {"people"}}).written, 16u);
+    EXPECT_EQ(removed.resource("people").get("new2"), own);
+    EXPECT_EQ(removed.resource("people").get("new2")["age"], 42);
+}
+
+TEST(Backup, CreateResourceFromARegistrySeed) {
+    BasicDatabase<Memory> db(test::make_store<Memory>());
+    db.connect();
+    SchemaRegistry seed{.next_index = 7, .mapping = {{"a", 5}, {"b", 2}}, .burned = {{3, "gone", "2024-01-01T00:00:00.000Z", "removed"}}};
+    auto& r = db.create_resource({.name = "s", .attributes = ojson{{"a", "string"}, {"b", "number"}, {"c", "string|optional"}}},
+                                 RegistrySeed{.registry = seed, .plugin_registry = ojson{{"audit", {{"mapping", {{"x", "p1ab"}}}}}}});
+    auto stored = DatabaseMetadata::parse(db.store().get("s3db.json", GetOptions{})->body);
+    auto got = stored.resource("s")->registry;
+    EXPECT_EQ(got.mapping, (std::map<std::string, int>{{"a", 5}, {"b", 2}, {"c", 7}}));  // c: the next index
+    EXPECT_EQ(got.next_index, 8);
+    EXPECT_EQ(got.burned, seed.burned);
+    EXPECT_EQ(stored.document()["resources"]["s"]["pluginSchemaRegistry"]["audit"]["mapping"]["x"], "p1ab");
+    r.insert({{"id", "1"}, {"a", "A"}, {"b", 3}});
+    auto obj = db.store().get(record_key("s", "1"), GetOptions{});
+    EXPECT_EQ(obj->info.metadata.at("5"), "A");
+    // An existing resource ignores the seed; a seed with two attributes on one index is refused.
+    db.create_resource({.name = "s", .attributes = ojson{{"a", "string"}, {"b", "number"}, {"c", "string|optional"}}},
+                       RegistrySeed{.registry = SchemaRegistry{.next_index = 3, .mapping = {{"a", 0}, {"b", 1}, {"c", 2}}, .burned = {}}});
+    EXPECT_EQ(registry_of(db.store(), "s").mapping.at("a"), 5);
+    EXPECT_THROW(db.create_resource({.name = "t", .attributes = ojson{{"a", "string"}, {"b", "string"}}},
+                                    RegistrySeed{.registry = SchemaRegistry{.next_index = 2, .mapping = {{"a", 1}, {"b", 1}}, .burned = {}}}),
+                 ConfigError);
+    EXPECT_FALSE(db.has_resource("t"));
+}
+
 TEST(Backup, FullBackupRequestCounts) {
     using Db = BasicDatabase<Counting<Memory>, FsBackup>;
     const std::string tmpl = (backup_dir() / "{date}").string();

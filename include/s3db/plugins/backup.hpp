@@ -15,7 +15,7 @@
 //                                  "encryption":null | {"algorithm":"AES-256-GCM","kdf":"PBKDF2-HMAC-SHA256",
 //                                  "iterations","salt"(base64),"check"(base64)}}        — never encrypted
 //   s3db.json                     the database's catalogue as it was
-//   <resource>/definition.json    {"config": the resource's definition, "catalogue": its s3db.json entry}
+//   <resource>/definition.json    {"config": the resource's definition} (its schema registry: in s3db.json)
 //   <resource>/records-NNNNN.jsonl one line per record object, at most `records_per_file` per file:
 //                                  {"key": key after `resource=<r>/data/`, "etag", "lastModified" (ms),
 //                                  "contentType", "metadata": {…}, "body": base64 (absent when empty)}
@@ -44,10 +44,13 @@
 // reads each file twice (check, then apply).
 //
 // A backup taken while writers run is not a point-in-time snapshot: each record is as its GET found
-// it. A resource the target database lacks is created from the archived definition (attributes in
-// their order, so they map to the same metadata keys); a resource whose catalogue keeps a history of
-// removed attributes may map them differently there (the archived s3db.json has the registry; it is
-// not written back).
+// it. Record objects keep their attributes under the metadata keys of the source's schema registry
+// (s3db.json `schemaRegistry`, and `pluginSchemaRegistry`): a resource the target database lacks is
+// created with the archived registries (mapping, burned indices, nextIndex, as the newest backup of
+// the chain has them), so a history of removed and added attributes maps the same there. A resource
+// the target has must map every attribute of the archive's mapping to the same index (or have burned
+// that index) and use no index the archive burned; otherwise restore throws BackupRegistryMismatch
+// (backup, resource, attribute, both indices) before it writes anything.
 //
 // Not done: compression (gzip needs zlib, not among the allowed packages), scheduling (there is no
 // Scheduler plugin yet), S3 storage classes (s3db's transports do not send the header).
@@ -185,9 +188,15 @@ public:
         b->remove_prefix = [&db](const std::string& p) { remove_prefix(db.store(), p); };
         b->parallel = [&db](std::size_t n, const std::function<void(std::size_t)>& fn) { db.pool().for_each_index(n, fn); };
         b->definition = [&db](const std::string& r) { return detail::backup_config_json(db.resource(r).config()); };
-        b->ensure = [&db](const nlohmann::ordered_json& config) {
+        b->ensure = [&db](const nlohmann::ordered_json& config, const RegistrySeed& seed) {
             auto c = detail::backup_config_from(config);
-            if (!db.has_resource(c.name)) db.create_resource(std::move(c));
+            if (db.has_resource(c.name)) return false;
+            db.create_resource(std::move(c), seed);
+            return true;
+        };
+        b->catalogue = [&db] {
+            auto o = db.store().get(std::string(DatabaseMetadata::key), GetOptions{});
+            return o ? DatabaseMetadata::parse(o->body) : DatabaseMetadata::blank();
         };
         b->repair = [&db](const std::string& r) { db.resource(r).repair_partitions(std::chrono::seconds(0)); };
         b->meta_insert = [&meta](json r) { meta.insert(std::move(r)); };
@@ -336,17 +345,34 @@ public:
                 if (std::find(names.begin(), names.end(), want) == names.end())
                     throw BackupNotFound(id, "the backup has no resource '" + want + "'");
 
-            // Check everything before writing anything.
-            for (auto& l : chain)
-                for (auto& f : l.manifest["files"]) {
+            // Check everything before writing anything: every file, and that each resource the
+            // target has maps the archive's attributes to the same metadata keys.
+            std::vector<std::optional<DatabaseMetadata>> catalogues(chain.size());  // each backup's s3db.json
+            for (std::size_t i = 0; i < chain.size(); ++i)
+                for (auto& f : chain[i].manifest["files"]) {
                     const auto file = f["name"].template get<std::string>();
                     if (file != "s3db.json" && !wanted(file, names)) continue;
-                    (void)read_file(l, f);
+                    auto text = read_file(chain[i], f);
+                    if (file == "s3db.json") catalogues[i] = DatabaseMetadata::parse(text);
                 }
+            std::map<std::string, RegistrySeed> archived;
+            {
+                const auto target = b->catalogue();
+                for (auto& r : names) {
+                    auto& seed = archived[r] = archived_registries(chain, catalogues, r);
+                    if (auto t = registries_of(target, r)) check_registries(id, r, seed, *t);
+                }
+            }
 
             for (auto& r : names) {
                 std::size_t written = 0, skipped = 0, deleted = 0;
-                b->ensure(definition_of(chain, r));
+                if (b->ensure(definition_of(chain, r), archived.at(r))) {
+                    // Created from the archived registries, so they match, unless another process
+                    // created the resource first: checked again before any record is written.
+                    auto t = registries_of(b->catalogue(), r);
+                    if (!t) throw BackupError(id, "resource '" + r + "' is not in s3db.json after it was created");
+                    check_registries(id, r, archived.at(r), *t);
+                }
                 const std::string prefix = record_key(r, "");
                 if (o.mode == RestoreMode::replace) {
                     b->remove_prefix(prefix);
@@ -472,7 +498,8 @@ private:
         std::function<void(const std::string&)> remove_prefix;
         std::function<void(std::size_t, const std::function<void(std::size_t)>&)> parallel;
         std::function<nlohmann::ordered_json(const std::string&)> definition;
-        std::function<void(const nlohmann::ordered_json&)> ensure;
+        std::function<bool(const nlohmann::ordered_json&, const RegistrySeed&)> ensure;  // true: created
+        std::function<DatabaseMetadata()> catalogue;  // the database's s3db.json, read now
         std::function<void(const std::string&)> repair;
         std::function<void(json)> meta_insert;
         std::function<void(const std::string&, const json&)> meta_update;
@@ -593,6 +620,79 @@ private:
                 file.find('/', n.size() + 1) == std::string::npos)
                 return true;
         return false;
+    }
+
+    /// The registries of resource `r` in a catalogue (schemaRegistry, pluginSchemaRegistry);
+    /// nullopt when it has no such resource.
+    static std::optional<RegistrySeed> registries_of(const DatabaseMetadata& m, const std::string& r) {
+        auto stored = m.resource(r);
+        if (!stored) return std::nullopt;
+        RegistrySeed out{.registry = std::move(stored->registry)};
+        const auto& entry = m.document()["resources"][r];
+        if (auto it = entry.find("pluginSchemaRegistry"); it != entry.end() && it->is_object()) out.plugin_registry = *it;
+        return out;
+    }
+
+    /// The registries resource `r` had when the newest backup of the chain that has it was taken
+    /// (its records, and the older ones', were written with them or with earlier states of them:
+    /// indices never move, removed attributes' are burned).
+    RegistrySeed archived_registries(const std::vector<Loaded>& chain, const std::vector<std::optional<DatabaseMetadata>>& catalogues,
+                                     const std::string& r) const {
+        for (std::size_t i = chain.size(); i-- > 0;) {
+            if (!resource_entry(chain[i].manifest, r)) continue;
+            if (!catalogues[i])
+                throw BackupError(chain[i].stamp.id, "the backup has no s3db.json: the schema registry of resource '" + r + "' is unknown");
+            auto reg = registries_of(*catalogues[i], r);
+            if (!reg) throw BackupError(chain[i].stamp.id, "the archived s3db.json has no entry for resource '" + r + "'", "s3db.json");
+            return std::move(*reg);
+        }
+        throw BackupNotFound(chain.back().stamp.id, "no definition of resource '" + r + "'");
+    }
+
+    /// BackupRegistryMismatch unless every attribute the archive maps has the same index in the
+    /// target (or the target burned that index: it removed the attribute and ignores its values, as
+    /// the source does), and no index the archive burned is in use in the target (older records
+    /// still carry values there). Plugin attributes: the same key per plugin and attribute.
+    static void check_registries(const std::string& id, const std::string& r, const RegistrySeed& archive, const RegistrySeed& target) {
+        const auto& a = archive.registry;
+        const auto& t = target.registry;
+        auto burned_in = [](const SchemaRegistry& reg, int index) {
+            return std::any_of(reg.burned.begin(), reg.burned.end(), [&](const SchemaRegistry::Burned& b) { return b.index == index; });
+        };
+        auto mapped_to = [](const SchemaRegistry& reg, int index) -> const std::string* {
+            for (auto& [attribute, i] : reg.mapping)
+                if (i == index) return &attribute;
+            return nullptr;
+        };
+        for (auto& [attribute, index] : a.mapping) {
+            auto it = t.mapping.find(attribute);
+            if (it != t.mapping.end() && it->second == index) continue;
+            if (it == t.mapping.end() && burned_in(t, index) && !mapped_to(t, index)) continue;
+            const std::string* other = mapped_to(t, index);
+            throw BackupRegistryMismatch(id, r, attribute, std::to_string(index), it == t.mapping.end() ? std::string{} : std::to_string(it->second),
+                                         other ? "the target reads index " + std::to_string(index) + " as '" + *other + "'"
+                                               : "its restored values would not be read as '" + attribute + "'");
+        }
+        for (auto& burned : a.burned)
+            if (const std::string* other = mapped_to(t, burned.index); other && !a.mapping.count(*other))
+                throw BackupRegistryMismatch(id, r, *other, std::string{}, std::to_string(burned.index),
+                                             "the archive burned index " + std::to_string(burned.index) + " (removed attribute '" +
+                                                 burned.attribute + "'): older records still carry values there");
+        if (!archive.plugin_registry.is_object()) return;
+        auto key_text = [](const nlohmann::ordered_json& v) { return v.is_string() ? v.template get<std::string>() : v.dump(); };
+        for (auto& [plugin, reg] : archive.plugin_registry.items()) {
+            if (!reg.is_object() || !reg.contains("mapping") || !reg["mapping"].is_object()) continue;
+            for (auto& [attribute, key] : reg["mapping"].items()) {
+                std::string theirs;
+                if (target.plugin_registry.is_object())
+                    if (auto p = target.plugin_registry.find(plugin); p != target.plugin_registry.end() && p->is_object())
+                        if (auto m = p->find("mapping"); m != p->end() && m->is_object())
+                            if (auto k = m->find(attribute); k != m->end()) theirs = key_text(*k);
+                if (theirs != key_text(key))
+                    throw BackupRegistryMismatch(id, r, plugin + ":" + attribute, key_text(key), theirs,
+                                                 "plugin '" + plugin + "' stores it under another key");
+            }
+        }
     }
 
     nlohmann::ordered_json definition_of(const std::vector<Loaded>& chain, const std::string& r) {

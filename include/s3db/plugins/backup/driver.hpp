@@ -68,6 +68,31 @@ public:
     using BackupError::BackupError;
 };
 
+/// Restore refused (before writing anything) because the target database maps an attribute of a
+/// resource to another metadata key than the archive's registry does: the restored records would
+/// decode into other fields. `archive_index` / `target_index` are the indices of s3db.json's
+/// `schemaRegistry` ("4"), or the plugin keys of `pluginSchemaRegistry` ("p1ab", the attribute then
+/// named `<plugin>:<attribute>`); empty where that side does not map the attribute.
+class BackupRegistryMismatch : public BackupError {
+public:
+    BackupRegistryMismatch(std::string backup_id, std::string resource, std::string attribute, std::string archive_index,
+                           std::string target_index, const std::string& why)
+        : BackupError(std::move(backup_id), "resource '" + resource + "': attribute '" + attribute + "' is " +
+                                                (archive_index.empty() ? std::string("not mapped") : "index " + archive_index) +
+                                                " in the archive's registry and " +
+                                                (target_index.empty() ? std::string("not mapped") : "index " + target_index) +
+                                                " in the target's (" + why + "); no record was written"),
+          resource_(std::move(resource)), attribute_(std::move(attribute)), archive_index_(std::move(archive_index)),
+          target_index_(std::move(target_index)) {}
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& attribute() const noexcept { return attribute_; }
+    const std::string& archive_index() const noexcept { return archive_index_; }
+    const std::string& target_index() const noexcept { return target_index_; }
+
+private:
+    std::string resource_, attribute_, archive_index_, target_index_;
+};
+
 /// Which backup a driver is asked about.
 struct BackupStamp {
     std::string id;
