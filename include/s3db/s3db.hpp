@@ -27,6 +27,7 @@
 #include "s3db/core/validation.hpp"
 #include "s3db/core/write_tokens.hpp"
 #include "s3db/plugins/audit.hpp"
+#include "s3db/plugins/backup.hpp"
 #include "s3db/plugins/cache.hpp"
 #include "s3db/plugins/costs.hpp"
 #include "s3db/plugins/metrics.hpp"

@@ -49,6 +49,15 @@ struct StoredResource {
     std::string hash;     // "sha256:<hex>"
 };
 
+/// What a new resource's registries start from instead of numbering its attributes afresh: the
+/// registries another catalogue keeps for it (restoring a backup into a database that lacks the
+/// resource), so its records keep decoding into the same fields.
+struct RegistrySeed {
+    SchemaRegistry registry;
+    /// `pluginSchemaRegistry` of that catalogue's entry, written as it is; null: none.
+    nlohmann::ordered_json plugin_registry = nullptr;
+};
+
 namespace detail {
 
 /// json-stable-stringify: compact JSON with object keys sorted, which is what nlohmann's sorted
@@ -91,8 +100,11 @@ public:
     /// Adds a resource or records a new version of its definition (only when the hash changed), and
     /// brings its schema registry up to date: known attributes keep their index, new ones take the
     /// next, removed ones are burned. Returns whether the document changed. An existing entry that
-    /// cannot be read is left as it is: CorruptMetadata.
-    S3DB_DECL bool upsert_resource(ResourceConfig config);
+    /// cannot be read is left as it is: CorruptMetadata. A resource the catalogue does not have yet
+    /// starts from `seed`'s registries when given (the definition's attributes it lacks still take
+    /// the next index, those it maps that the definition lacks are burned); for one it has, `seed`
+    /// is ignored.
+    S3DB_DECL bool upsert_resource(ResourceConfig config, const RegistrySeed* seed = nullptr);
 
     const nlohmann::ordered_json& document() const noexcept { return doc_; }
 
@@ -113,7 +125,7 @@ private:
 
     static S3DB_DECL StoredResource read_resource(std::string_view name, const nlohmann::ordered_json& entry);
 
-    S3DB_DECL bool upsert_entry(ResourceConfig config);
+    S3DB_DECL bool upsert_entry(ResourceConfig config, const RegistrySeed* seed);
 
     static S3DB_DECL std::string next_version(const nlohmann::ordered_json& versions);
 
@@ -242,11 +254,11 @@ S3DB_DECL std::optional<StoredResource> DatabaseMetadata::resource(std::string_v
     }
 }
 
-S3DB_DECL bool DatabaseMetadata::upsert_resource(ResourceConfig config) {
+S3DB_DECL bool DatabaseMetadata::upsert_resource(ResourceConfig config, const RegistrySeed* seed) {
     if (auto it = doc_["resources"].find(config.name); it != doc_["resources"].end())
         if (auto flaw = entry_flaw(*it))
             throw CorruptMetadata(std::string(key), "resource '" + config.name + "': " + *flaw);
-    return upsert_entry(std::move(config));
+    return upsert_entry(std::move(config), seed);
 }
 
 S3DB_DECL StoredResource DatabaseMetadata::read_resource(std::string_view name, const nlohmann::ordered_json& entry) {
@@ -273,7 +285,7 @@ S3DB_DECL StoredResource DatabaseMetadata::read_resource(std::string_view name, 
     return r;
 }
 
-S3DB_DECL bool DatabaseMetadata::upsert_entry(ResourceConfig config) {
+S3DB_DECL bool DatabaseMetadata::upsert_entry(ResourceConfig config, const RegistrySeed* seed) {
     detail::apply_timestamps(config);
     auto& resources = doc_["resources"];
     bool exists = resources.contains(config.name);
@@ -311,9 +323,11 @@ S3DB_DECL bool DatabaseMetadata::upsert_entry(ResourceConfig config) {
             }
     }
 
-    auto registry = read_registry(entry, config);
+    if (exists) seed = nullptr;
+    auto registry = seed ? seed->registry : read_registry(entry, config);
+    if (seed && seed->plugin_registry.is_object()) entry["pluginSchemaRegistry"] = seed->plugin_registry;
     bool registry_changed = update_registry(registry, attribute_keys(config.attributes), now);
-    if (registry_changed || !entry.contains("schemaRegistry")) {
+    if (registry_changed || seed || !entry.contains("schemaRegistry")) {
         write_registry(entry, registry);
         changed = true;
     }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -134,8 +135,10 @@ public:
     bool connected() const noexcept { return connected_; }
 
     /// Creates a resource, or records a new version of its definition, in s3db.json (a conditional
-    /// write that keeps what other processes wrote meanwhile), and returns it.
-    Resource& create_resource(ResourceConfig config) {
+    /// write that keeps what other processes wrote meanwhile), and returns it. `seed`: the registries
+    /// a resource the catalogue does not have yet starts from (DatabaseMetadata::upsert_resource;
+    /// Backup's restore passes the archived ones); ConfigError when two attributes share an index.
+    Resource& create_resource(ResourceConfig config, const std::optional<RegistrySeed>& seed = std::nullopt) {
         for (auto& h : before_create_) h(config);
         // Everything that can refuse the definition does so before anything is written.
         validate_resource_name(config.name, 1);  // its characters first, so the next message can show it
@@ -150,7 +153,15 @@ public:
             Partitions::parse(probe.name, probe.partitions, schema, PartitionOptions{.strict = options_.strict_validation});
             behavior_from_name(probe.behavior);
         }
-        auto m = update_metadata(store_, [&](DatabaseMetadata& md) { return md.upsert_resource(config); });
+        if (seed) {
+            std::set<int> used;
+            for (auto& b : seed->registry.burned) used.insert(b.index);
+            for (auto& [attribute, index] : seed->registry.mapping)
+                if (index < 0 || !used.insert(index).second)
+                    throw ConfigError("resource '" + config.name + "': the registry to start from gives attribute '" + attribute +
+                                      "' index " + std::to_string(index) + ", negative or already taken");
+        }
+        auto m = update_metadata(store_, [&](DatabaseMetadata& md) { return md.upsert_resource(config, seed ? &*seed : nullptr); });
         Resource* r;
         {
             std::lock_guard lock(mutex_);

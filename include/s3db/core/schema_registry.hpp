@@ -31,10 +31,12 @@ struct SchemaRegistry {
         std::string attribute;
         std::string burned_at;
         std::string reason;
+        bool operator==(const Burned&) const = default;
     };
     int next_index = 0;
     std::map<std::string, int> mapping;
     std::vector<Burned> burned;
+    bool operator==(const SchemaRegistry&) const = default;
 };
 
 /// s3db.js `generateMappingFromRegistry`: known keys keep their index, new keys take

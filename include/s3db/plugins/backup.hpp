@@ -1,0 +1,928 @@
+#pragma once
+// Backup<Driver>: every record of every resource out of the bucket into an archive a driver keeps
+// (plugins/backup/driver.hpp: FilesystemBackup, S3Backup<T>, MultiBackup<D...>), and back.
+//
+//   BasicDatabase<Filesystem, Backup<FilesystemBackup>> db(fs, {}, Backup(FilesystemBackup{"./backups/{date}/"}));
+//   auto full = db.plugin<Backup<FilesystemBackup>>().backup();                       // BackupType::full
+//   auto inc  = db.plugin<Backup<FilesystemBackup>>().backup(BackupType::incremental);
+//   db.plugin<Backup<FilesystemBackup>>().restore(inc.id, {.mode = RestoreMode::replace});
+//
+// The archive (one directory / key prefix per backup, found again from the backup id alone):
+//
+//   manifest.json                 {"format":"s3db-backup","version":1,"id","type","createdAt","parent",
+//                                  "chain":[full id, …, this id],"resources":[{"name","records","present",
+//                                  "deleted","files":[…]}],"files":[{"name","size","sha256","records"}],
+//                                  "encryption":null | {"algorithm":"AES-256-GCM","kdf":"PBKDF2-HMAC-SHA256",
+//                                  "iterations","salt"(base64),"check"(base64)}}        — never encrypted
+//   s3db.json                     the database's catalogue as it was
+//   <resource>/definition.json    {"config": the resource's definition} (its schema registry: in s3db.json)
+//   <resource>/records-NNNNN.jsonl one line per record object, at most `records_per_file` per file:
+//                                  {"key": key after `resource=<r>/data/`, "etag", "lastModified" (ms),
+//                                  "contentType", "metadata": {…}, "body": base64 (absent when empty)}
+//   <resource>/deleted.jsonl      incremental only: {"key"} of each record gone since the parent
+//   <resource>/index.tsv          `<key>\t<etag>\t<lastModified ms>` of every record at backup time:
+//                                  what the next incremental compares LIST's entries with
+//
+// Records are the stored objects, byte for byte (metadata, body, content type): secrets stay the
+// ciphertext they are, binary content and every behavior's body come back exactly, and restore
+// writes them with 1 PUT each, then rebuilds the partition refs (Resource::repair_partitions).
+// Secrets need the same database passphrase wherever they are restored. Each file's SHA-256 (of
+// the bytes stored, i.e. after encryption) is in the manifest; restore reads and checks every file
+// of the whole chain, and the passphrase, before it writes anything.
+//
+// Events (db.on_plugin_event): backup.start, backup.resource (per resource: records, present,
+// deleted), backup.complete, backup.error, backup.deleted (retention); restore.start,
+// restore.resource (written, skipped, deleted), restore.complete, restore.error. A restore that
+// fails while writing (the store fails mid-way) leaves what it wrote: run it again (merge/replace
+// are idempotent).
+//
+// Requests on the database's store: full = 1 LIST per 1000 records + 1 GET per record (+ s3db.json
+// and the metadata resource's own reads and writes); incremental = the LISTs, and a GET only per
+// new or changed record (ETag or LastModified differs from the parent's index). Records stream: one LIST page and
+// one archive file are held at a time; an incremental also holds the parent's index of the
+// resource being backed up (key and ETag per record). Restore holds one archive file at a time and
+// reads each file twice (check, then apply).
+//
+// A backup taken while writers run is not a point-in-time snapshot: each record is as its GET found
+// it. Record objects keep their attributes under the metadata keys of the source's schema registry
+// (s3db.json `schemaRegistry`, and `pluginSchemaRegistry`): a resource the target database lacks is
+// created with the archived registries (mapping, burned indices, nextIndex, as the newest backup of
+// the chain has them), so a history of removed and added attributes maps the same there. A resource
+// the target has must map every attribute of the archive's mapping to the same index (or have burned
+// that index) and use no index the archive burned; otherwise restore throws BackupRegistryMismatch
+// (backup, resource, attribute, both indices) before it writes anything.
+//
+// Not done: compression (gzip needs zlib, not among the allowed packages), scheduling (there is no
+// Scheduler plugin yet), S3 storage classes (s3db's transports do not send the header).
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "s3db/detail/config.hpp"
+#include "s3db/detail/crypto.hpp"
+#include "s3db/detail/encoding.hpp"
+#include "s3db/detail/hashing.hpp"
+#include "s3db/detail/random.hpp"
+#include "s3db/detail/time.hpp"
+#include "s3db/errors.hpp"
+#include "s3db/core/catalogue.hpp"
+#include "s3db/core/ids.hpp"
+#include "s3db/core/plugin.hpp"
+#include "s3db/plugins/backup/driver.hpp"
+#include "s3db/transport/transport.hpp"
+
+namespace s3db {
+
+enum class BackupType { full, incremental };
+enum class RestoreMode {
+    merge,    // records of the backup overwrite those with the same id; others stay
+    replace,  // each restored resource is emptied first: it ends exactly as backed up
+    skip,     // records that exist are left as they are
+};
+
+/// Grandfather-father-son retention, applied after each completed backup. All zero: keep every
+/// backup. Otherwise a backup is kept when it is younger than `daily` days, or the newest of one of
+/// the `weekly` most recent ISO weeks, `monthly` months or `yearly` years that have backups — and
+/// so is every backup a kept incremental builds on. The rest is deleted from the destination and
+/// from the metadata resource.
+struct BackupRetention {
+    int daily = 0, weekly = 0, monthly = 0, yearly = 0;
+    bool keeps_all() const noexcept { return daily <= 0 && weekly <= 0 && monthly <= 0 && yearly <= 0; }
+};
+
+struct BackupOptions {
+    std::vector<std::string> include{};  // only these resources (empty: all)
+    std::vector<std::string> exclude{};  // never these (the metadata resource never is backed up)
+    /// Non-empty: every file but the manifest is AES-256-GCM encrypted with a key derived from this
+    /// (PBKDF2-HMAC-SHA256, a random salt per backup, kept in the manifest).
+    std::string passphrase{};
+    int kdf_iterations = 100'000;
+    std::size_t records_per_file = 1000;
+    BackupRetention retention{};
+    std::string resource_name = "plg_backup_metadata";
+    /// The time of a backup (tests move it); the system clock when unset.
+    std::function<std::chrono::system_clock::time_point()> clock{};
+};
+
+struct RestoreOptions {
+    std::vector<std::string> resources{};  // only these (empty: every resource of the backup)
+    RestoreMode mode = RestoreMode::merge;
+};
+
+struct BackupResult {
+    std::string id{}, type{}, parent{};
+    std::size_t records = 0;  // record objects written to the archive
+    std::size_t deleted = 0;  // deletions recorded (incremental)
+    std::size_t files = 0;
+    std::uint64_t bytes = 0;  // archive bytes, manifest included
+    std::string checksum{};   // SHA-256 of manifest.json
+    std::int64_t duration_ms = 0;
+};
+
+struct RestoreResult {
+    std::string id{};
+    std::vector<std::string> chain{};      // backups applied, full first
+    std::vector<std::string> resources{};  // resources restored
+    std::size_t written = 0, skipped = 0, deleted = 0;
+};
+
+namespace detail {
+
+/// A resource definition as the archive keeps it, and back; ordered, since the order of attributes
+/// decides which metadata key each one is stored under.
+S3DB_DECL nlohmann::ordered_json backup_config_json(const ResourceConfig& c);
+S3DB_DECL ResourceConfig backup_config_from(const nlohmann::ordered_json& j);
+/// One archive line for a record object.
+S3DB_DECL std::string backup_line(std::string_view key_tail, const Object& o);
+/// Which of `backups` (completed, {"id","ms","parent"}) retention keeps at `now_ms`.
+S3DB_DECL std::set<std::string> backup_retained(const std::vector<json>& backups, const BackupRetention& r, std::int64_t now_ms);
+
+}  // namespace detail
+
+template <BackupDriver Driver>
+class Backup : public Plugin<Backup<Driver>> {
+    using Base = Plugin<Backup<Driver>>;
+
+public:
+    static constexpr std::string_view name = "Backup";
+
+    explicit Backup(Driver driver, BackupOptions options = {}, PluginOptions plugin_options = {})
+        : Base(plugin_options), options_(std::move(options)), state_(std::make_shared<State>(std::move(driver))) {}
+
+    const BackupOptions& options() const noexcept { return options_; }
+    Driver& driver() noexcept { return state_->driver; }
+
+    void validate() const {
+        if (options_.resource_name.empty()) throw ConfigError("Backup: resource_name is empty");
+        if (options_.records_per_file == 0) throw ConfigError("Backup: records_per_file must be at least 1");
+        if (!options_.passphrase.empty() && options_.kdf_iterations < 1000)
+            throw ConfigError("Backup: kdf_iterations must be at least 1000");
+    }
+
+    /// Opens (or creates) the metadata resource and keeps what backup and restore need of `db`.
+    template <class Db>
+    void on_install(Db& db) {
+        auto& meta = db.has_resource(options_.resource_name) ? db.resource(options_.resource_name)
+                                                             : db.create_resource(metadata_config());
+        auto b = std::make_shared<Backend>();
+        b->resources = [&db] { return db.resources(); };
+        b->get = [&db](const std::string& k) { return db.store().get(k, GetOptions{}); };
+        b->list = [&db](const ListOptions& o) { return db.store().list(o); };
+        b->put = [&db](const std::string& k, std::string_view body, PutOptions o) { db.store().put(k, body, std::move(o)); };
+        b->remove = [&db](const std::string& k) { db.store().remove(k); };
+        b->remove_prefix = [&db](const std::string& p) { remove_prefix(db.store(), p); };
+        b->parallel = [&db](std::size_t n, const std::function<void(std::size_t)>& fn) { db.pool().for_each_index(n, fn); };
+        b->definition = [&db](const std::string& r) { return detail::backup_config_json(db.resource(r).config()); };
+        b->ensure = [&db](const nlohmann::ordered_json& config, const RegistrySeed& seed) {
+            auto c = detail::backup_config_from(config);
+            if (db.has_resource(c.name)) return false;
+            db.create_resource(std::move(c), seed);
+            return true;
+        };
+        b->catalogue = [&db] {
+            auto o = db.store().get(std::string(DatabaseMetadata::key), GetOptions{});
+            return o ? DatabaseMetadata::parse(o->body) : DatabaseMetadata::blank();
+        };
+        b->repair = [&db](const std::string& r) { db.resource(r).repair_partitions(std::chrono::seconds(0)); };
+        b->meta_insert = [&meta](json r) { meta.insert(std::move(r)); };
+        b->meta_update = [&meta](const std::string& id, const json& patch) { meta.update(id, patch); };
+        b->meta_get = [&meta](const std::string& id) { return meta.get_or_null(id); };
+        b->meta_list = [&meta] { return meta.list(); };
+        b->meta_remove = [&meta](const std::string& id) { meta.remove(id); };
+        std::lock_guard lock(state_->mutex);
+        state_->backend = std::move(b);
+    }
+
+    PluginHealth health() const {
+        if (!backend()) return {false, "the metadata resource '" + options_.resource_name + "' is not open"};
+        return {true, "backups to " + std::string(state_->driver.describe())};
+    }
+
+    // ---- backup -----------------------------------------------------------------------------------
+
+    /// Backs up every selected resource; an incremental with no completed backup before it is a full.
+    /// Throws (after marking the backup failed and emitting backup.error) when anything fails.
+    BackupResult backup(BackupType type = BackupType::full, const std::vector<std::string>& resources = {}) {
+        auto b = need_backend();
+        std::lock_guard run(state_->run_mutex);  // one backup or restore at a time per plugin
+        const auto started = std::chrono::steady_clock::now();
+        const std::int64_t ms = detail::epoch_ms(now());
+
+        std::optional<json> parent_manifest;
+        if (type == BackupType::incremental) {
+            try {
+                auto done = completed(*b);
+                if (!done.empty()) parent_manifest = read_manifest(done.front().at("id").template get<std::string>());
+            } catch (const std::exception& e) {  // no backup id yet: the error names the parent
+                this->emit("backup.error", {{"id", ""}, {"type", "incremental"}, {"error", e.what()}});
+                throw;
+            }
+        }
+        const std::string type_name = parent_manifest ? "incremental" : "full";
+        BackupStamp stamp{detail::backup_id(type_name, ms), type_name, ms};
+        BackupResult result{.id = stamp.id, .type = type_name};
+        if (parent_manifest) result.parent = parent_manifest->at("id").template get<std::string>();
+
+        b->meta_insert(json{{"id", stamp.id},
+                            {"type", type_name},
+                            {"status", "in_progress"},
+                            {"createdAt", detail::iso_string(ms)},
+                            {"parent", result.parent},
+                            {"destination", std::string(state_->driver.describe())},
+                            {"encrypted", !options_.passphrase.empty()}});
+        this->emit("backup.start", {{"id", stamp.id}, {"type", type_name}, {"parent", result.parent}});
+        try {
+            Writer w{*this, stamp, {}, json::array(), 0};
+            json encryption = nullptr;
+            if (!options_.passphrase.empty()) {
+                std::string salt(detail::secret_salt_bytes, '\0');
+                detail::random_fill(reinterpret_cast<unsigned char*>(salt.data()), salt.size());
+                w.key = detail::pbkdf2_sha256(options_.passphrase, salt, options_.kdf_iterations);
+                encryption = {{"algorithm", "AES-256-GCM"},
+                              {"kdf", "PBKDF2-HMAC-SHA256"},
+                              {"iterations", options_.kdf_iterations},
+                              {"salt", detail::base64_encode(salt)},
+                              {"check", detail::base64_encode(seal(w.key, key_check))}};
+            }
+            if (auto cat = b->get(std::string(DatabaseMetadata::key))) w.put("s3db.json", cat->body, 0);
+
+            json chain = parent_manifest ? parent_manifest->at("chain") : json::array();
+            chain.push_back(stamp.id);
+            json manifest_resources = json::array();
+            for (const auto& r : selected(*b, resources)) {
+                json entry = backup_resource(*b, w, r, parent_manifest);
+                result.records += entry["records"].template get<std::size_t>();
+                result.deleted += entry["deleted"].template get<std::size_t>();
+                this->emit("backup.resource", {{"id", stamp.id}, {"resource", r}, {"records", entry["records"]},
+                                               {"present", entry["present"]}, {"deleted", entry["deleted"]}});
+                manifest_resources.push_back(std::move(entry));
+            }
+            json manifest = {{"format", "s3db-backup"},
+                             {"version", 1},
+                             {"id", stamp.id},
+                             {"type", type_name},
+                             {"createdAt", detail::iso_string(ms)},
+                             {"parent", result.parent.empty() ? json(nullptr) : json(result.parent)},
+                             {"chain", chain},
+                             {"resources", manifest_resources},
+                             {"files", w.files},
+                             {"encryption", encryption}};
+            const std::string text = manifest.dump(2);
+            state_->driver.write(stamp, "manifest.json", text);
+            result.files = w.files.size() + 1;
+            result.bytes = w.bytes + text.size();
+            result.checksum = detail::sha256_hex(text);
+            result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+            json files_summary = json::array();
+            for (auto& f : w.files) files_summary.push_back({{"name", f["name"]}, {"sha256", f["sha256"]}, {"size", f["size"]}});
+            b->meta_update(stamp.id, json{{"status", "completed"},
+                                          {"completedAt", detail::iso_string(detail::epoch_ms(now()))},
+                                          {"size", result.bytes},
+                                          {"records", result.records},
+                                          {"deleted", result.deleted},
+                                          {"checksum", result.checksum},
+                                          {"files", files_summary.dump()},
+                                          {"durationMs", result.duration_ms}});
+        } catch (const std::exception& e) {
+            const std::string why = e.what();
+            try {
+                b->meta_update(stamp.id, json{{"status", "failed"}, {"error", why}});
+            } catch (...) {  // the store that failed the backup may fail this too: the error below matters more
+            }
+            this->emit("backup.error", {{"id", stamp.id}, {"type", type_name}, {"error", why}});
+            throw;
+        }
+        this->emit("backup.complete", {{"id", result.id}, {"type", result.type}, {"records", result.records},
+                                       {"deleted", result.deleted}, {"bytes", result.bytes}, {"durationMs", result.duration_ms}});
+        apply_retention(*b);
+        return result;
+    }
+
+    // ---- restore ----------------------------------------------------------------------------------
+
+    /// Restores backup `id` (with the chain it builds on) into this plugin's database. Every file of
+    /// the chain is read and checked (size, SHA-256, GCM tag) before the first write: a damaged
+    /// archive or a wrong passphrase throws and leaves the database as it was.
+    RestoreResult restore(const std::string& id, const RestoreOptions& o = {}) {
+        auto b = need_backend();
+        std::lock_guard run(state_->run_mutex);
+        RestoreResult result{.id = id};
+        this->emit("restore.start", {{"id", id}});
+        try {
+            // The chain, full first, each manifest with its key.
+            std::vector<Loaded> chain;
+            for (std::string at = id; !at.empty();) {
+                Loaded l{stamp_of(at), read_manifest(at), {}};
+                l.key = key_of(l);
+                const json& parent = l.manifest["parent"];
+                at = parent.is_string() ? parent.template get<std::string>() : std::string{};
+                chain.insert(chain.begin(), std::move(l));
+            }
+            for (auto& l : chain) result.chain.push_back(l.stamp.id);
+            const json& last = chain.back().manifest;
+            std::vector<std::string> names;
+            for (auto& r : last["resources"]) {
+                auto n = r["name"].template get<std::string>();
+                if (o.resources.empty() || std::find(o.resources.begin(), o.resources.end(), n) != o.resources.end())
+                    names.push_back(std::move(n));
+            }
+            for (auto& want : o.resources)
+                if (std::find(names.begin(), names.end(), want) == names.end())
+                    throw BackupNotFound(id, "the backup has no resource '" + want + "'");
+
+            // Check everything before writing anything: every file, and that each resource the
+            // target has maps the archive's attributes to the same metadata keys.
+            std::vector<std::optional<DatabaseMetadata>> catalogues(chain.size());  // each backup's s3db.json
+            for (std::size_t i = 0; i < chain.size(); ++i)
+                for (auto& f : chain[i].manifest["files"]) {
+                    const auto file = f["name"].template get<std::string>();
+                    if (file != "s3db.json" && !wanted(file, names)) continue;
+                    auto text = read_file(chain[i], f);
+                    if (file == "s3db.json") catalogues[i] = DatabaseMetadata::parse(text);
+                }
+            std::map<std::string, RegistrySeed> archived;
+            {
+                const auto target = b->catalogue();
+                for (auto& r : names) {
+                    auto& seed = archived[r] = archived_registries(chain, catalogues, r);
+                    if (auto t = registries_of(target, r)) check_registries(id, r, seed, *t);
+                }
+            }
+
+            for (auto& r : names) {
+                std::size_t written = 0, skipped = 0, deleted = 0;
+                if (b->ensure(definition_of(chain, r), archived.at(r))) {
+                    // Created from the archived registries, so they match, unless another process
+                    // created the resource first: checked again before any record is written.
+                    auto t = registries_of(b->catalogue(), r);
+                    if (!t) throw BackupError(id, "resource '" + r + "' is not in s3db.json after it was created");
+                    check_registries(id, r, archived.at(r), *t);
+                }
+                const std::string prefix = record_key(r, "");
+                if (o.mode == RestoreMode::replace) {
+                    b->remove_prefix(prefix);
+                    b->remove_prefix("resource=" + r + "/partition=");
+                }
+                std::set<std::string> existing;  // skip mode: the keys the database had
+                if (o.mode == RestoreMode::skip) {
+                    ListOptions lo{.prefix = prefix};
+                    for (;;) {
+                        auto page = b->list(lo);
+                        for (auto& e : page.objects) existing.insert(e.key.substr(prefix.size()));
+                        if (!page.truncated()) break;
+                        lo.continuation_token = page.next_continuation_token;
+                    }
+                }
+                for (auto& l : chain) {
+                    const json* entry = resource_entry(l.manifest, r);
+                    if (!entry) continue;
+                    for (auto& fname : (*entry)["files"]) {
+                        const json& f = file_entry(l, fname.template get<std::string>());
+                        const auto file = f["name"].template get<std::string>();
+                        const bool records = file.find("/records-") != std::string::npos;
+                        const bool deletions = file.ends_with("/deleted.jsonl");
+                        if (!records && !deletions) continue;
+                        const std::string text = read_file(l, f);
+                        std::vector<json> lines;
+                        for (std::size_t at = 0; at < text.size();) {
+                            auto nl = text.find('\n', at);
+                            if (nl == std::string::npos) nl = text.size();
+                            if (nl > at) lines.push_back(json::parse(std::string_view(text).substr(at, nl - at)));
+                            at = nl + 1;
+                        }
+                        if (deletions) {
+                            for (auto& line : lines) {
+                                const auto tail = line["key"].template get<std::string>();
+                                if (existing.count(tail)) continue;
+                                b->remove(prefix + tail);
+                                ++deleted;
+                            }
+                            continue;
+                        }
+                        std::vector<char> skip(lines.size(), 0);
+                        for (std::size_t i = 0; i < lines.size(); ++i)
+                            skip[i] = existing.count(lines[i]["key"].template get<std::string>()) ? 1 : 0;
+                        b->parallel(lines.size(), [&](std::size_t i) {
+                            if (skip[i]) return;
+                            const json& line = lines[i];
+                            PutOptions po{.content_type = line.value("contentType", std::string("application/octet-stream"))};
+                            for (auto& [k, v] : line["metadata"].items()) po.metadata[k] = v.template get<std::string>();
+                            std::string body;
+                            if (auto it = line.find("body"); it != line.end()) {
+                                auto raw = detail::base64_decode(it->template get<std::string>());
+                                if (!raw) throw BackupError(id, "a record body is not base64", file);
+                                body = std::move(*raw);
+                            }
+                            b->put(prefix + line["key"].template get<std::string>(), body, std::move(po));
+                        });
+                        for (char s : skip) (s ? skipped : written) += 1;
+                    }
+                }
+                b->repair(r);
+                result.written += written;
+                result.skipped += skipped;
+                result.deleted += deleted;
+                result.resources.push_back(r);
+                this->emit("restore.resource", {{"id", id}, {"resource", r}, {"written", written}, {"skipped", skipped},
+                                                {"deleted", deleted}});
+            }
+        } catch (const std::exception& e) {
+            this->emit("restore.error", {{"id", id}, {"error", e.what()}});
+            throw;
+        }
+        this->emit("restore.complete", {{"id", id}, {"chain", result.chain}, {"written", result.written},
+                                        {"skipped", result.skipped}, {"deleted", result.deleted}});
+        return result;
+    }
+
+    // ---- queries ----------------------------------------------------------------------------------
+
+    /// Every backup of the metadata resource, newest first.
+    std::vector<json> list_backups() const {
+        auto b = need_backend();
+        auto all = b->meta_list();
+        std::sort(all.begin(), all.end(), [](const json& x, const json& y) {
+            return std::pair(x.value("createdAt", std::string{}), x.value("id", std::string{})) >
+                   std::pair(y.value("createdAt", std::string{}), y.value("id", std::string{}));
+        });
+        return all;
+    }
+
+    /// The metadata record of one backup (status, type, sizes, checksum, duration, error).
+    std::optional<json> get_backup_status(const std::string& id) const { return need_backend()->meta_get(id); }
+
+    /// The definition of the metadata resource.
+    ResourceConfig metadata_config() const {
+        return ResourceConfig{.name = options_.resource_name,
+                              .attributes = {{"type", "string|required"},
+                                             {"status", "string|required"},
+                                             {"createdAt", "string|required"},
+                                             {"completedAt", "string|optional"},
+                                             {"parent", "string|optional"},
+                                             {"destination", "string|optional"},
+                                             {"encrypted", "boolean|optional"},
+                                             {"size", "number|optional"},
+                                             {"records", "number|optional"},
+                                             {"deleted", "number|optional"},
+                                             {"checksum", "string|optional"},
+                                             {"files", "string|optional"},
+                                             {"durationMs", "number|optional"},
+                                             {"error", "string|optional"}},
+                              .behavior = "body-overflow"};
+    }
+
+private:
+    static constexpr std::string_view key_check = "s3db-backup key check";
+
+    struct Backend {
+        std::function<std::vector<std::string>()> resources;
+        std::function<std::optional<Object>(const std::string&)> get;
+        std::function<ListPage(const ListOptions&)> list;
+        std::function<void(const std::string&, std::string_view, PutOptions)> put;
+        std::function<void(const std::string&)> remove;
+        std::function<void(const std::string&)> remove_prefix;
+        std::function<void(std::size_t, const std::function<void(std::size_t)>&)> parallel;
+        std::function<nlohmann::ordered_json(const std::string&)> definition;
+        std::function<bool(const nlohmann::ordered_json&, const RegistrySeed&)> ensure;  // true: created
+        std::function<DatabaseMetadata()> catalogue;  // the database's s3db.json, read now
+        std::function<void(const std::string&)> repair;
+        std::function<void(json)> meta_insert;
+        std::function<void(const std::string&, const json&)> meta_update;
+        std::function<std::optional<json>(const std::string&)> meta_get;
+        std::function<std::vector<json>()> meta_list;
+        std::function<void(const std::string&)> meta_remove;
+    };
+    struct State {
+        explicit State(Driver d) : driver(std::move(d)) {}
+        Driver driver;
+        std::mutex mutex;      // guards backend
+        std::mutex run_mutex;  // one backup or restore at a time
+        std::shared_ptr<const Backend> backend;
+    };
+    /// Files being written for one backup: each sealed when there is a key, hashed, handed to the driver.
+    struct Writer {
+        Backup& self;
+        BackupStamp stamp;
+        std::string key;
+        json files;
+        std::uint64_t bytes;
+        void put(const std::string& name, std::string_view plain, std::size_t records) {
+            std::string sealed = key.empty() ? std::string(plain) : seal(key, plain);
+            self.state_->driver.write(stamp, name, sealed);
+            bytes += sealed.size();
+            files.push_back({{"name", name}, {"size", sealed.size()}, {"sha256", detail::sha256_hex(sealed)}, {"records", records}});
+        }
+    };
+    /// One backup of a chain being restored.
+    struct Loaded {
+        BackupStamp stamp;
+        json manifest;
+        std::string key;
+    };
+
+    std::chrono::system_clock::time_point now() const {
+        return options_.clock ? options_.clock() : std::chrono::system_clock::now();
+    }
+
+    std::shared_ptr<const Backend> backend() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->backend;
+    }
+    std::shared_ptr<const Backend> need_backend() const {
+        auto b = backend();
+        if (!b) throw PluginError(name, "backup and restore need the plugin installed (db.connect())");
+        return b;
+    }
+
+    static std::string seal(const std::string& key, std::string_view plain) {
+        std::string iv(detail::secret_iv_bytes, '\0');
+        detail::random_fill(reinterpret_cast<unsigned char*>(iv.data()), iv.size());
+        return iv + detail::aes_256_gcm_seal(key, iv, plain);
+    }
+    static std::optional<std::string> open(const std::string& key, std::string_view sealed) {
+        if (sealed.size() < detail::secret_iv_bytes) return std::nullopt;
+        return detail::aes_256_gcm_open(key, sealed.substr(0, detail::secret_iv_bytes), sealed.substr(detail::secret_iv_bytes));
+    }
+
+    static BackupStamp stamp_of(const std::string& id) {
+        auto s = detail::backup_stamp(id);
+        if (!s) throw BackupNotFound(id, "not a backup id (expected <full|incremental>-<time>-<6 characters>)");
+        return *s;
+    }
+
+    json read_manifest(const std::string& id) {
+        const auto stamp = stamp_of(id);
+        auto text = state_->driver.read(stamp, "manifest.json");
+        if (!text) throw BackupNotFound(id, "no manifest at " + std::string(state_->driver.describe()), "manifest.json");
+        json m = json::parse(*text, nullptr, false);
+        if (m.is_discarded() || !m.is_object() || m.value("format", std::string{}) != "s3db-backup" || m.value("id", std::string{}) != id ||
+            !m["files"].is_array() || !m["resources"].is_array() || !m["chain"].is_array())
+            throw BackupChecksumMismatch(id, "the manifest is damaged or not this backup's", "manifest.json");
+        return m;
+    }
+
+    /// The backup's key: derived from the passphrase and the manifest's salt, checked against the
+    /// manifest's sealed probe. Empty for a backup that is not encrypted.
+    std::string key_of(const Loaded& l) const {
+        const json& enc = l.manifest["encryption"];
+        if (enc.is_null()) return {};
+        if (options_.passphrase.empty()) throw BackupDecryptionFailed(l.stamp.id, "the backup is encrypted and no passphrase is set");
+        auto salt = detail::base64_decode(enc.value("salt", std::string{}));
+        auto check = detail::base64_decode(enc.value("check", std::string{}));
+        if (!salt || !check) throw BackupDecryptionFailed(l.stamp.id, "the manifest's encryption entry is damaged", "manifest.json");
+        std::string key = detail::pbkdf2_sha256(options_.passphrase, *salt, enc.value("iterations", 0));
+        auto probe = open(key, *check);
+        if (!probe || *probe != key_check) throw BackupDecryptionFailed(l.stamp.id, "wrong passphrase");
+        return key;
+    }
+
+    /// A file of a loaded backup, checked against the manifest and decrypted.
+    std::string read_file(const Loaded& l, const json& f) {
+        const auto file = f["name"].template get<std::string>();
+        auto bytes = state_->driver.read(l.stamp, file);
+        if (!bytes) throw BackupNotFound(l.stamp.id, "the file is missing at " + std::string(state_->driver.describe()), file);
+        if (bytes->size() != f["size"].template get<std::size_t>() || detail::sha256_hex(*bytes) != f["sha256"].template get<std::string>())
+            throw BackupChecksumMismatch(l.stamp.id, "SHA-256 or size differs from the manifest's", file);
+        if (l.key.empty()) return std::move(*bytes);
+        auto plain = open(l.key, *bytes);
+        if (!plain) throw BackupDecryptionFailed(l.stamp.id, "the file does not decrypt (GCM tag)", file);
+        return std::move(*plain);
+    }
+
+    static const json* resource_entry(const json& manifest, const std::string& r) {
+        for (auto& e : manifest["resources"])
+            if (e["name"] == r) return &e;
+        return nullptr;
+    }
+    static const json& file_entry(const Loaded& l, const std::string& file) {
+        for (auto& f : l.manifest["files"])
+            if (f["name"] == file) return f;
+        throw BackupChecksumMismatch(l.stamp.id, "the manifest names a file it does not describe", file);
+    }
+    static bool wanted(const std::string& file, const std::vector<std::string>& names) {
+        for (auto& n : names)
+            if (file.size() > n.size() && file.starts_with(n) && file[n.size()] == '/' &&
+                file.find('/', n.size() + 1) == std::string::npos)
+                return true;
+        return false;
+    }
+
+    /// The registries of resource `r` in a catalogue (schemaRegistry, pluginSchemaRegistry);
+    /// nullopt when it has no such resource.
+    static std::optional<RegistrySeed> registries_of(const DatabaseMetadata& m, const std::string& r) {
+        auto stored = m.resource(r);
+        if (!stored) return std::nullopt;
+        RegistrySeed out{.registry = std::move(stored->registry)};
+        const auto& entry = m.document()["resources"][r];
+        if (auto it = entry.find("pluginSchemaRegistry"); it != entry.end() && it->is_object()) out.plugin_registry = *it;
+        return out;
+    }
+
+    /// The registries resource `r` had when the newest backup of the chain that has it was taken
+    /// (its records, and the older ones', were written with them or with earlier states of them:
+    /// indices never move, removed attributes' are burned).
+    RegistrySeed archived_registries(const std::vector<Loaded>& chain, const std::vector<std::optional<DatabaseMetadata>>& catalogues,
+                                     const std::string& r) const {
+        for (std::size_t i = chain.size(); i-- > 0;) {
+            if (!resource_entry(chain[i].manifest, r)) continue;
+            if (!catalogues[i])
+                throw BackupError(chain[i].stamp.id, "the backup has no s3db.json: the schema registry of resource '" + r + "' is unknown");
+            auto reg = registries_of(*catalogues[i], r);
+            if (!reg) throw BackupError(chain[i].stamp.id, "the archived s3db.json has no entry for resource '" + r + "'", "s3db.json");
+            return std::move(*reg);
+        }
+        throw BackupNotFound(chain.back().stamp.id, "no definition of resource '" + r + "'");
+    }
+
+    /// BackupRegistryMismatch unless every attribute the archive maps has the same index in the
+    /// target (or the target burned that index: it removed the attribute and ignores its values, as
+    /// the source does), and no index the archive burned is in use in the target (older records
+    /// still carry values there). Plugin attributes: the same key per plugin and attribute.
+    static void check_registries(const std::string& id, const std::string& r, const RegistrySeed& archive, const RegistrySeed& target) {
+        const auto& a = archive.registry;
+        const auto& t = target.registry;
+        auto burned_in = [](const SchemaRegistry& reg, int index) {
+            return std::any_of(reg.burned.begin(), reg.burned.end(), [&](const SchemaRegistry::Burned& b) { return b.index == index; });
+        };
+        auto mapped_to = [](const SchemaRegistry& reg, int index) -> const std::string* {
+            for (auto& [attribute, i] : reg.mapping)
+                if (i == index) return &attribute;
+            return nullptr;
+        };
+        for (auto& [attribute, index] : a.mapping) {
+            auto it = t.mapping.find(attribute);
+            if (it != t.mapping.end() && it->second == index) continue;
+            if (it == t.mapping.end() && burned_in(t, index) && !mapped_to(t, index)) continue;
+            const std::string* other = mapped_to(t, index);
+            throw BackupRegistryMismatch(id, r, attribute, std::to_string(index), it == t.mapping.end() ? std::string{} : std::to_string(it->second),
+                                         other ? "the target reads index " + std::to_string(index) + " as '" + *other + "'"
+                                               : "its restored values would not be read as '" + attribute + "'");
+        }
+        for (auto& burned : a.burned)
+            if (const std::string* other = mapped_to(t, burned.index); other && !a.mapping.count(*other))
+                throw BackupRegistryMismatch(id, r, *other, std::string{}, std::to_string(burned.index),
+                                             "the archive burned index " + std::to_string(burned.index) + " (removed attribute '" +
+                                                 burned.attribute + "'): older records still carry values there");
+        if (!archive.plugin_registry.is_object()) return;
+        auto key_text = [](const nlohmann::ordered_json& v) { return v.is_string() ? v.template get<std::string>() : v.dump(); };
+        for (auto& [plugin, reg] : archive.plugin_registry.items()) {
+            if (!reg.is_object() || !reg.contains("mapping") || !reg["mapping"].is_object()) continue;
+            for (auto& [attribute, key] : reg["mapping"].items()) {
+                std::string theirs;
+                if (target.plugin_registry.is_object())
+                    if (auto p = target.plugin_registry.find(plugin); p != target.plugin_registry.end() && p->is_object())
+                        if (auto m = p->find("mapping"); m != p->end() && m->is_object())
+                            if (auto k = m->find(attribute); k != m->end()) theirs = key_text(*k);
+                if (theirs != key_text(key))
+                    throw BackupRegistryMismatch(id, r, plugin + ":" + attribute, key_text(key), theirs,
+                                                 "plugin '" + plugin + "' stores it under another key");
+            }
+        }
+    }
+
+    nlohmann::ordered_json definition_of(const std::vector<Loaded>& chain, const std::string& r) {
+        for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+            if (resource_entry(it->manifest, r)) {
+                auto text = read_file(*it, file_entry(*it, r + "/definition.json"));
+                return nlohmann::ordered_json::parse(text).at("config");
+            }
+        throw BackupNotFound(chain.back().stamp.id, "no definition of resource '" + r + "'");
+    }
+
+    std::vector<std::string> selected(const Backend& b, const std::vector<std::string>& only) const {
+        std::vector<std::string> out;
+        auto in = [](const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); };
+        for (auto& r : b.resources()) {
+            if (r == options_.resource_name || in(options_.exclude, r)) continue;
+            if (!options_.include.empty() && !in(options_.include, r)) continue;
+            if (!only.empty() && !in(only, r)) continue;
+            out.push_back(r);
+        }
+        return out;
+    }
+
+    /// Completed backups, newest first.
+    std::vector<json> completed(const Backend&) const {
+        auto all = list_backups();
+        std::erase_if(all, [](const json& r) { return r.value("status", std::string{}) != "completed"; });
+        return all;
+    }
+
+    /// One resource into the archive: its definition, its records (all, or those whose ETag differs
+    /// from the parent's index), its deletions and its index. Returns its manifest entry.
+    json backup_resource(const Backend& b, Writer& w, const std::string& r, const std::optional<json>& parent) {
+        const std::size_t first_file = w.files.size();
+        w.put(r + "/definition.json", nlohmann::ordered_json{{"config", b.definition(r)}}.dump(), 0);
+
+        // The parent's index of this resource: key → ETag.
+        std::unordered_map<std::string, std::string> before;
+        if (parent) {
+            Loaded pl{stamp_of(parent->at("id").template get<std::string>()), *parent, {}};
+            pl.key = key_of(pl);
+            if (resource_entry(*parent, r)) {
+                const std::string idx = read_file(pl, file_entry(pl, r + "/index.tsv"));
+                for (std::size_t at = 0; at < idx.size();) {
+                    auto nl = idx.find('\n', at);
+                    if (nl == std::string::npos) nl = idx.size();
+                    auto tab = idx.find('\t', at);  // key, then "<etag>\t<lastModified ms>"
+                    if (tab != std::string::npos && tab < nl) before.emplace(idx.substr(at, tab - at), idx.substr(tab + 1, nl - tab - 1));
+                    at = nl + 1;
+                }
+            }
+        }
+
+        const std::string prefix = record_key(r, "");
+        std::string index, part;
+        std::size_t in_part = 0, parts = 0, records = 0, present = 0;
+        auto flush = [&] {
+            if (in_part == 0) return;
+            char n[16];
+            std::snprintf(n, sizeof n, "%05zu", parts++);
+            w.put(r + "/records-" + n + ".jsonl", part, in_part);
+            part.clear();
+            in_part = 0;
+        };
+        ListOptions lo{.prefix = prefix};
+        for (;;) {
+            auto page = b.list(lo);
+            std::vector<std::size_t> changed;
+            for (std::size_t i = 0; i < page.objects.size(); ++i) {
+                auto& e = page.objects[i];
+                const std::string tail = e.key.substr(prefix.size());
+                // ETag and LastModified both: a record kept in metadata only may keep its ETag across
+                // a change when another writer (s3db.js) leaves its body empty.
+                std::string stamp = e.etag + "\t" + std::to_string(detail::epoch_ms(e.last_modified));
+                index.append(tail).append("\t").append(stamp).append("\n");
+                ++present;
+                if (parent) {
+                    auto it = before.find(tail);
+                    const bool same = it != before.end() && it->second == stamp;
+                    if (it != before.end()) before.erase(it);
+                    if (same) continue;
+                }
+                changed.push_back(i);
+            }
+            std::vector<std::optional<Object>> got(changed.size());
+            b.parallel(changed.size(), [&](std::size_t i) { got[i] = b.get(page.objects[changed[i]].key); });
+            for (std::size_t i = 0; i < changed.size(); ++i) {
+                if (!got[i]) continue;  // deleted since the LIST: not in this backup
+                part += detail::backup_line(page.objects[changed[i]].key.substr(prefix.size()), *got[i]);
+                ++records;
+                if (++in_part >= options_.records_per_file) flush();
+            }
+            if (!page.truncated()) break;
+            lo.continuation_token = page.next_continuation_token;
+        }
+        flush();
+        std::size_t deleted = 0;
+        if (parent) {  // what the parent had and the LIST did not show
+            std::vector<std::string> gone;
+            for (auto& [k, _] : before) gone.push_back(k);
+            std::sort(gone.begin(), gone.end());
+            std::string text;
+            for (auto& k : gone) text += json{{"key", k}}.dump() + "\n";
+            deleted = gone.size();
+            w.put(r + "/deleted.jsonl", text, gone.size());
+        }
+        w.put(r + "/index.tsv", index, present);
+        json files = json::array();
+        for (std::size_t i = first_file; i < w.files.size(); ++i) files.push_back(w.files[i]["name"]);
+        return {{"name", r}, {"records", records}, {"present", present}, {"deleted", deleted}, {"files", files}};
+    }
+
+    void apply_retention(const Backend& b) {
+        if (options_.retention.keeps_all()) return;
+        std::vector<json> done;
+        for (auto& r : completed(b)) {
+            auto s = detail::backup_stamp(r.value("id", std::string{}));
+            if (!s) continue;
+            done.push_back({{"id", s->id}, {"ms", s->ms}, {"parent", r.value("parent", std::string{})}});
+        }
+        const auto keep = detail::backup_retained(done, options_.retention, detail::epoch_ms(now()));
+        for (auto& r : done) {
+            const auto id = r["id"].template get<std::string>();
+            if (keep.count(id)) continue;
+            try {
+                state_->driver.remove(*detail::backup_stamp(id));
+                b.meta_remove(id);
+                this->emit("backup.deleted", {{"id", id}});
+            } catch (const std::exception& e) {
+                this->emit("backup.error", {{"id", id}, {"error", std::string("retention: ") + e.what()}});
+            }
+        }
+    }
+
+    BackupOptions options_;
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+namespace s3db::detail {
+
+S3DB_DECL nlohmann::ordered_json backup_config_json(const ResourceConfig& c) {
+    return nlohmann::ordered_json{{"name", c.name},
+                {"attributes", c.attributes},
+                {"behavior", c.behavior},
+                {"timestamps", c.timestamps},
+                {"partitions", c.partitions},
+                {"paranoid", c.paranoid},
+                {"allNestedObjectsOptional", c.all_nested_objects_optional},
+                {"autoDecrypt", c.auto_decrypt},
+                {"idSize", c.id_size},
+                {"idGenerator", c.id_generator},
+                {"createdBy", c.created_by}};
+}
+
+S3DB_DECL ResourceConfig backup_config_from(const nlohmann::ordered_json& j) {
+    ResourceConfig c;
+    c.name = j.at("name").get<std::string>();
+    c.attributes = j.at("attributes");
+    c.behavior = j.value("behavior", c.behavior);
+    c.timestamps = j.value("timestamps", c.timestamps);
+    c.partitions = j.value("partitions", nlohmann::ordered_json::object());
+    c.paranoid = j.value("paranoid", c.paranoid);
+    c.all_nested_objects_optional = j.value("allNestedObjectsOptional", c.all_nested_objects_optional);
+    c.auto_decrypt = j.value("autoDecrypt", c.auto_decrypt);
+    c.id_size = j.value("idSize", c.id_size);
+    c.id_generator = j.value("idGenerator", c.id_generator);
+    c.created_by = j.value("createdBy", c.created_by);
+    return c;
+}
+
+S3DB_DECL std::string backup_line(std::string_view key_tail, const Object& o) {
+    json meta = json::object();
+    for (auto& [k, v] : o.info.metadata) meta[k] = v;
+    json line = {{"key", key_tail},
+                 {"etag", o.info.etag},
+                 {"lastModified", epoch_ms(o.info.last_modified)},
+                 {"contentType", o.info.content_type},
+                 {"metadata", std::move(meta)}};
+    if (!o.body.empty()) line["body"] = base64_encode(o.body);
+    return line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+S3DB_DECL std::set<std::string> backup_retained(const std::vector<json>& backups, const BackupRetention& r, std::int64_t now_ms) {
+    std::set<std::string> keep;
+    if (r.keeps_all()) {
+        for (auto& b : backups) keep.insert(b.at("id").get<std::string>());
+        return keep;
+    }
+    std::vector<std::pair<std::int64_t, std::string>> by_time;  // newest first
+    for (auto& b : backups) by_time.emplace_back(b.at("ms").get<std::int64_t>(), b.at("id").get<std::string>());
+    std::sort(by_time.begin(), by_time.end(), std::greater<>());
+    constexpr std::int64_t day = 86'400'000;
+    for (auto& [ms, id] : by_time)
+        if (r.daily > 0 && ms > now_ms - r.daily * day) keep.insert(id);
+    // The newest backup of each of the `count` most recent buckets.
+    auto newest_per = [&](int count, auto bucket_of) {
+        if (count <= 0) return;
+        std::set<std::int64_t> seen;
+        for (auto& [ms, id] : by_time) {
+            const std::int64_t bucket = bucket_of(ms);
+            if (seen.count(bucket)) continue;
+            if (static_cast<int>(seen.size()) >= count) break;
+            seen.insert(bucket);
+            keep.insert(id);
+        }
+    };
+    auto civil = [](std::int64_t ms) {
+        return std::chrono::year_month_day(std::chrono::sys_days(std::chrono::days(floor_div(ms, day))));
+    };
+    newest_per(r.weekly, [](std::int64_t ms) { return floor_div(floor_div(ms, day) + 3, 7); });  // weeks from Monday
+    newest_per(r.monthly, [&](std::int64_t ms) {
+        auto d = civil(ms);
+        return static_cast<std::int64_t>(static_cast<int>(d.year())) * 12 + static_cast<unsigned>(d.month());
+    });
+    newest_per(r.yearly, [&](std::int64_t ms) { return static_cast<std::int64_t>(static_cast<int>(civil(ms).year())); });
+    // An incremental needs its whole chain.
+    std::map<std::string, std::string> parent;
+    for (auto& b : backups) parent[b.at("id").get<std::string>()] = b.value("parent", std::string{});
+    std::vector<std::string> todo(keep.begin(), keep.end());
+    while (!todo.empty()) {
+        auto id = todo.back();
+        todo.pop_back();
+        auto it = parent.find(id);
+        if (it != parent.end() && !it->second.empty() && keep.insert(it->second).second) todo.push_back(it->second);
+    }
+    return keep;
+}
+
+}  // namespace s3db::detail
+#endif  // S3DB_DEFINE_BODIES
