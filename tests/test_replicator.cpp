@@ -161,8 +161,37 @@ TEST(Replicator, WritesAddOneLogPutAndTheTargetsOwnWrites) {
     // On the target: its own writes only (1 PUT per record, no reads).
     EXPECT_EQ(tgt.put, static_cast<std::uint64_t>(n));
     EXPECT_EQ(tgt.get + tgt.head + tgt.list, 0u);
-    std::printf("[ counts ] per source write: +%.3f PUT (log), +%.3f DeleteObjects (log), target %.3f PUT\n",
+    std::printf("[ counts ] per source insert: +%.3f PUT (log), +%.3f DeleteObjects (log), target %.3f PUT\n",
                 double(src.put - own.put) / n, double(src.remove + src.remove_many) / n, double(tgt.put) / n);
+
+    // Updates and deletes: the same, and no read of the record (a delete is replicated by id).
+    src0 = db.transport().counts();
+    tgt0 = target.transport().counts();
+    plain0 = plain.transport().counts();
+    for (int i = 0; i < n; ++i) {
+        const std::string id = "n" + std::to_string(i);
+        if (i % 2) {
+            notes.update(id, {{"text", "u"}});
+            plain_notes.update(id, {{"text", "u"}});
+        } else {
+            notes.remove(id);
+            plain_notes.remove(id);
+        }
+    }
+    ASSERT_TRUE(db.plugin<R>().wait_idle());
+    src = db.transport().counts() - src0;
+    tgt = target.transport().counts() - tgt0;
+    own = plain.transport().counts() - plain0;
+    EXPECT_EQ(src.put - own.put, static_cast<std::uint64_t>(n));
+    EXPECT_EQ(src.get, own.get);
+    EXPECT_EQ(src.head, own.head);
+    EXPECT_EQ(src.remove - own.remove + src.remove_many - own.remove_many, 1u);
+    EXPECT_EQ(tgt.put, static_cast<std::uint64_t>(n / 2));
+    EXPECT_EQ(tgt.remove, static_cast<std::uint64_t>(n / 2));
+    EXPECT_EQ(tgt.get + tgt.head + tgt.list, 0u);
+    std::printf("[ counts ] per source update/delete: +%.3f PUT (log), +%.3f DeleteObjects (log), target %.3f requests\n",
+                double(src.put - own.put) / n, double(src.remove - own.remove + src.remove_many - own.remove_many) / n,
+                double(tgt.total()) / n);
 }
 
 /// A target that fails its first `failures` deliveries, then writes through S3dbTarget.
