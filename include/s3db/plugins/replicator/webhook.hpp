@@ -127,7 +127,7 @@ S3DB_DECL int webhook_post(http::Client& client, const WebhookOptions& o, const 
     for (auto& [k, v] : o.headers) headers.emplace_back(k, v);
     if (!o.secret.empty()) headers.emplace_back(o.signature_header, "sha256=" + to_hex(hmac_sha256(o.secret, body)));
     try {
-        return client.perform({.method = "POST", .url = o.url, .headers = headers, .body = body}).status;
+        return client.perform({.method = "POST", .url = o.url, .headers = headers, .body = body, .key = {}}).status;
     } catch (const TransportError&) {
         // Its message may hold the URL as given (user info, query): say what happened without it.
         throw ReplicationError(target, {}, {}, "POST " + redacted_url(o.url) + ": no HTTP answer (refused, reset or timed out)",
