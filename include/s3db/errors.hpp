@@ -403,6 +403,25 @@ private:
     std::string plugin_;
 };
 
+/// A change the Replicator could not deliver to one of its targets: which target, resource and
+/// record (empty for a batch), and whether trying again may help (429, 5xx, a lost connection).
+/// Never holds a target's secret or the credentials of its URL.
+class ReplicationError : public Error {
+public:
+    ReplicationError(std::string target, std::string resource, std::string id, const std::string& what, bool retryable)
+        : Error("replication to '" + target + "'" + (resource.empty() ? std::string{} : " of '" + resource + "'") +
+                (id.empty() ? std::string{} : " record '" + id + "'") + " failed: " + what),
+          target_(std::move(target)), resource_(std::move(resource)), id_(std::move(id)), retryable_(retryable) {}
+    const std::string& target() const noexcept { return target_; }
+    const std::string& resource() const noexcept { return resource_; }
+    const std::string& id() const noexcept { return id_; }
+    bool retryable() const noexcept { return retryable_; }
+
+private:
+    std::string target_, resource_, id_;
+    bool retryable_;
+};
+
 /// A key, option or stored entry PluginStorage cannot work with. Names the plugin and, when there is
 /// one, the key.
 class PluginStorageError : public Error {

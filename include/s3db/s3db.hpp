@@ -31,6 +31,7 @@
 #include "s3db/plugins/cache.hpp"
 #include "s3db/plugins/costs.hpp"
 #include "s3db/plugins/metrics.hpp"
+#include "s3db/plugins/replicator.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/connection.hpp"
 #include "s3db/transport/counting.hpp"
