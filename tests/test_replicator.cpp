@@ -332,12 +332,12 @@ TEST(Replicator, MappingRenamesTransformsAndFiltersActions) {
 }
 
 TEST(Replicator, WebhookPostsSignedBatchesAndRetriesOn503And429) {
-    test::HttpServer server;
-    server.script({503, 429});  // the first POST fails twice, then 200
+    test::StatusScript statuses({503, 429});  // the first POST fails twice, then 200
+    test::HttpServer server(statuses.handler());
     using R = Replicator<WebhookTarget>;
     ReplicatorOptions o = fast();
     o.batch_size = 10;
-    WebhookTarget hook({.url = server.url(), .secret = "s3cr3t", .headers = {{"X-Team", "core"}}}, ResourceMap::only({"users"}));
+    WebhookTarget hook({.url = server.url("/hook"), .secret = "s3cr3t", .headers = {{"X-Team", "core"}}}, ResourceMap::only({"users"}));
     BasicDatabase<Memory, R> db(test::make_store<Memory>(), {}, R(o, hook));
     db.connect();
     auto& users = db.create_resource(users_config());
@@ -377,7 +377,7 @@ TEST(Replicator, WebhookPostsSignedBatchesAndRetriesOn503And429) {
     EXPECT_EQ(db.plugin<R>().stats().retries, 2u);
 
     // A 4xx other than 429 is not retried: marked failed at once.
-    server.script({400});
+    statuses.add({400});
     users.insert({{"id", "bad"}, {"name", "n"}});
     ASSERT_TRUE(db.plugin<R>().wait_idle());
     EXPECT_EQ(db.plugin<R>().stats().failed, 1u);

@@ -6,13 +6,8 @@
 //    (http://KEY:SECRET@host:port/<bucket>): every run works in its own new bucket and deletes it.
 // What every transport must do alike is the lead's conformance suite; this file is S3-only.
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -25,6 +20,7 @@
 #include <vector>
 
 #include "s3db/transport/s3.hpp"
+#include "support/http_server.hpp"
 
 using namespace s3db;
 using namespace std::chrono_literals;
@@ -35,123 +31,17 @@ Credentials test_credentials() { return {"AKIDEXAMPLE", "s3cr3t-never-shown-0123
 
 // ---- a scripted HTTP server -------------------------------------------------------------------
 
-struct SeenRequest {
-    std::string method, target, head, body;
-    std::string header(const std::string& lower_name) const {
-        std::string h = head;
-        for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto at = h.find("\r\n" + lower_name + ":");
-        if (at == std::string::npos) return {};
-        auto start = at + 3 + lower_name.size();
-        auto end = head.find("\r\n", start);
-        std::string v = head.substr(start, end - start);
-        while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-        return v;
-    }
-};
-
-/// Serves one request per connection on 127.0.0.1; the handler returns the raw response, or ""
-/// to close the connection without answering (an answer lost on the way).
-class ScriptedServer {
-public:
-    using Handler = std::function<std::string(const SeenRequest&, int index)>;
-
-    explicit ScriptedServer(Handler h) : handler_(std::move(h)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;
-        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 16) != 0)
-            throw std::runtime_error("cannot listen on 127.0.0.1");
-        socklen_t len = sizeof addr;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~ScriptedServer() {
-        stop_ = true;
-        thread_.join();
-        ::close(fd_);
-    }
-
-    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-    std::vector<SeenRequest> seen() const {
-        std::lock_guard lock(mutex_);
-        return seen_;
-    }
-
-private:
-    void serve() {
-        while (!stop_) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, 50) <= 0) continue;
-            int c = ::accept(fd_, nullptr, nullptr);
-            if (c < 0) continue;
-            SeenRequest r;
-            std::string data;
-            char buf[65536];
-            std::size_t head_end = std::string::npos;
-            while (head_end == std::string::npos) {
-                ssize_t n = ::recv(c, buf, sizeof buf, 0);
-                if (n <= 0) break;
-                data.append(buf, static_cast<std::size_t>(n));
-                head_end = data.find("\r\n\r\n");
-            }
-            if (head_end == std::string::npos) {
-                ::close(c);
-                continue;
-            }
-            r.head = data.substr(0, head_end + 2);
-            auto sp1 = r.head.find(' '), sp2 = r.head.find(' ', sp1 + 1);
-            r.method = r.head.substr(0, sp1);
-            r.target = r.head.substr(sp1 + 1, sp2 - sp1 - 1);
-            std::size_t length = 0;
-            if (auto cl = r.header("content-length"); !cl.empty()) length = std::stoul(cl);
-            r.body = data.substr(head_end + 4);
-            while (r.body.size() < length) {
-                ssize_t n = ::recv(c, buf, sizeof buf, 0);
-                if (n <= 0) break;
-                r.body.append(buf, static_cast<std::size_t>(n));
-            }
-            int index;
-            {
-                std::lock_guard lock(mutex_);
-                seen_.push_back(r);
-                index = static_cast<int>(seen_.size()) - 1;
-            }
-            std::string response = handler_(r, index);
-            if (!response.empty()) ::send(c, response.data(), response.size(), MSG_NOSIGNAL);
-            ::close(c);
-        }
-    }
-
-    Handler handler_;
-    int fd_ = -1;
-    int port_ = 0;
-    std::atomic<bool> stop_{false};
-    mutable std::mutex mutex_;
-    std::vector<SeenRequest> seen_;
-    std::thread thread_;
-};
-
-std::string http_response(int status, const std::string& reason, const std::string& body,
-                          const std::vector<std::string>& headers = {}) {
-    std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
-    for (const auto& h : headers) r += h + "\r\n";
-    return r + "\r\n" + body;
-}
+using test::http_response;
 
 std::string s3_error(const std::string& code, const std::string& message = "") {
     return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>" + message +
            "</Message><RequestId>REQ123</RequestId></Error>";
 }
 
-S3Options scripted_options(const ScriptedServer& server, std::vector<std::chrono::milliseconds>* sleeps = nullptr) {
+S3Options scripted_options(const test::HttpServer& server, std::vector<std::chrono::milliseconds>* sleeps = nullptr) {
     S3Options o;
     o.bucket = "bucket";
-    o.endpoint = server.endpoint();
+    o.endpoint = server.url();
     o.region = "us-east-1";
     o.credentials = test_credentials();
     o.retry.random = [] { return 0.5; };
@@ -272,13 +162,13 @@ TEST_F(S3Addressing, PresignedUrlsCarryTheSignatureInTheQuery) {
 // ---- scripted server --------------------------------------------------------------------------
 
 TEST(S3Scripted, RequestsAreSignedAndKeysEncodedPerSegment) {
-    ScriptedServer server([](const SeenRequest&, int) {
+    test::HttpServer server([](const test::HttpRequest&, int) {
         return http_response(200, "OK", "", {"ETag: \"5d41402abc4b2a76b9719d911017c592\""});
     });
     S3 s3(scripted_options(server));
     auto r = s3.put("a b/c+d&é", "hello", {.content_type = "text/plain", .metadata = {{"Name", "Zoë"}}});
     EXPECT_EQ(r.etag, "\"5d41402abc4b2a76b9719d911017c592\"");
-    auto seen = server.seen();
+    auto seen = server.requests();
     ASSERT_EQ(seen.size(), 1u);
     EXPECT_EQ(seen[0].method, "PUT");
     EXPECT_EQ(seen[0].target, "/bucket/a%20b/c%2Bd%26%C3%A9");
@@ -291,16 +181,16 @@ TEST(S3Scripted, RequestsAreSignedAndKeysEncodedPerSegment) {
 }
 
 TEST(S3Scripted, MetadataOverTheLimitIsRefusedBeforeSending) {
-    ScriptedServer server([](const SeenRequest&, int) { return http_response(200, "OK", ""); });
+    test::HttpServer server([](const test::HttpRequest&, int) { return http_response(200, "OK", ""); });
     S3 s3(scripted_options(server));
     EXPECT_THROW(s3.put("k", "v", {.metadata = {{"big", std::string(3000, 'x')}}}), MetadataTooLarge);
     EXPECT_THROW(s3.copy("a", "b", {.directive = MetadataDirective::replace, .metadata = {{"big", std::string(3000, 'x')}}}),
                  MetadataTooLarge);
-    EXPECT_TRUE(server.seen().empty());
+    EXPECT_TRUE(server.requests().empty());
 }
 
 TEST(S3Scripted, GarbageErrorBodyGivesAClearTransportError) {
-    ScriptedServer server([](const SeenRequest&, int) {
+    test::HttpServer server([](const test::HttpRequest&, int) {
         return http_response(502, "Bad Gateway", "<html><body>upstream s3cr3t-never-shown broke</body>",
                              {"Content-Type: text/html"});
     });
@@ -324,7 +214,7 @@ TEST(S3Scripted, GarbageErrorBodyGivesAClearTransportError) {
 
 TEST(S3Scripted, ErrorsMapToTheErrorHierarchy) {
     std::string reply;
-    ScriptedServer server([&](const SeenRequest&, int) { return reply; });
+    test::HttpServer server([&](const test::HttpRequest&, int) { return reply; });
     auto o = scripted_options(server);
     o.retry.max_attempts = 1;
     S3 s3(o);
@@ -373,7 +263,7 @@ TEST(S3Scripted, ErrorsMapToTheErrorHierarchy) {
 }
 
 TEST(S3Scripted, AnErrorInsideA200CopyIsThrownAndRetried) {
-    ScriptedServer server([](const SeenRequest&, int) {
+    test::HttpServer server([](const test::HttpRequest&, int) {
         return http_response(200, "OK", s3_error("InternalError", "We encountered an internal error."));
     });
     std::vector<std::chrono::milliseconds> sleeps;
@@ -386,12 +276,12 @@ TEST(S3Scripted, AnErrorInsideA200CopyIsThrownAndRetried) {
         EXPECT_EQ(e.status(), 200);
         EXPECT_TRUE(e.retryable());
     }
-    EXPECT_EQ(server.seen().size(), 3u);
+    EXPECT_EQ(server.requests().size(), 3u);
     EXPECT_EQ(sleeps.size(), 2u);
 }
 
 TEST(S3Scripted, ThrottlingHonoursRetryAfter) {
-    ScriptedServer server([](const SeenRequest&, int i) {
+    test::HttpServer server([](const test::HttpRequest&, int i) {
         if (i == 0) return http_response(503, "Slow Down", s3_error("SlowDown"), {"Retry-After: 3"});
         return http_response(200, "OK", "body", {"ETag: \"e\"", "Content-Type: text/plain"});
     });
@@ -406,14 +296,14 @@ TEST(S3Scripted, ThrottlingHonoursRetryAfter) {
 
 TEST(S3Scripted, ConditionalPutWhoseAnswerIsLostIsReconciled) {
     std::string stored_etag = detail::etag_of("mine");
-    ScriptedServer server([&](const SeenRequest& r, int i) -> std::string {
+    test::HttpServer server([&](const test::HttpRequest& r, int i) -> std::string {
         if (i == 0) return "";  // applied, answer lost
         if (r.method == "PUT") return http_response(412, "Precondition Failed", s3_error("PreconditionFailed"));
         return http_response(200, "OK", "", {"ETag: " + stored_etag});  // the HEAD
     });
     S3 s3(scripted_options(server));
     EXPECT_EQ(s3.put("k", "mine", {.if_none_match = true}).etag, stored_etag);
-    auto seen = server.seen();
+    auto seen = server.requests();
     // Read back at once, before any retry: the object is ours.
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_EQ(seen[1].method, "HEAD");
@@ -423,21 +313,21 @@ TEST(S3Scripted, ConditionalPutWhoseAnswerIsLostIsReconciled) {
 }
 
 TEST(S3Scripted, IfMatchIsSentBareByDefault) {
-    ScriptedServer server([](const SeenRequest&, int) { return http_response(200, "OK", "", {"ETag: \"new\""}); });
+    test::HttpServer server([](const test::HttpRequest&, int) { return http_response(200, "OK", "", {"ETag: \"new\""}); });
     auto o = scripted_options(server);
     S3 bare(o);
     bare.put("k", "v", {.if_match = "\"abc\""});
     o.quote_condition_etags = true;
     S3 quoted(o);
     quoted.put("k", "v", {.if_match = "abc"});
-    auto seen = server.seen();
+    auto seen = server.requests();
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_EQ(seen[0].header("if-match"), "abc");
     EXPECT_EQ(seen[1].header("if-match"), "\"abc\"");
 }
 
 TEST(S3Scripted, ContinuationTokensAreTaggedAndSentBackRaw) {
-    ScriptedServer server([](const SeenRequest&, int) {
+    test::HttpServer server([](const test::HttpRequest&, int) {
         return http_response(200, "OK",
                              "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key><Size>1</Size>"
                              "<ETag>e</ETag></Contents><NextContinuationToken>abc/+=</NextContinuationToken>"
@@ -449,7 +339,7 @@ TEST(S3Scripted, ContinuationTokensAreTaggedAndSentBackRaw) {
     EXPECT_EQ(page.next_continuation_token, "s3:abc/+=");
     s3.list({.continuation_token = page.next_continuation_token});
     EXPECT_THROW(s3.list({.continuation_token = "abc/+="}), TransportError) << "a token this store did not issue";
-    auto seen = server.seen();
+    auto seen = server.requests();
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_NE(seen[0].target.find("list-type=2"), std::string::npos) << seen[0].target;
     EXPECT_NE(seen[0].target.find("max-keys=1"), std::string::npos) << seen[0].target;
