@@ -367,7 +367,7 @@ public:
     // ---- reads ----------------------------------------------------------------------------------
 
     /// 1 GET. A missing record → RecordNotFound.
-    json get(std::string_view id, ReadOptions o = {}) {
+    json get(std::string_view id, const ReadOptions& o = {}) {
         const json* cx = context_of(o.context);
         return observed("get", id, cx, [&] {
             auto r = get_impl(id, o.cache, cx);
@@ -377,7 +377,7 @@ public:
     }
 
     /// 1 GET.
-    std::optional<json> get_or_null(std::string_view id, ReadOptions o = {}) {
+    std::optional<json> get_or_null(std::string_view id, const ReadOptions& o = {}) {
         const json* cx = context_of(o.context);
         return observed("get", id, cx, [&] { return get_impl(id, o.cache, cx); });
     }
@@ -392,7 +392,7 @@ public:
     }
 
     /// 1 GET each, on the pool; nullopt where a record does not exist.
-    std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids, ReadOptions o = {}) {
+    std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids, const ReadOptions& o = {}) {
         const json* cx = context_of(o.context);
         return observed("get_many", {}, cx, [&] {
             return read_op<Hook::before_get_many, Hook::after_get_many, std::vector<std::optional<json>>>(
@@ -1333,6 +1333,7 @@ private:
 
     /// Settles every owed ref; one that fails again is owed again.
     void pay_owed_refs() {
+        if (!owes_refs_.load(std::memory_order_acquire)) return;  // the fault-free path: one load
         for (auto& [id, keys] : take_owed_refs()) {
             std::vector<std::string> removed(keys.begin(), keys.end());
             try {

@@ -475,7 +475,7 @@ S3DB_DECL void Schema::check_js_type(const Attribute& attr, nlohmann::json& valu
                 ms = detail::parse_duration(*text);
             }
             if (!ms || *ms > detail::two_pow_53) return fail("duration");
-            value = *detail::decode_duration(detail::encode_duration(*ms));
+            value = detail::iso_duration(static_cast<std::uint64_t>(detail::js_round(*ms)));
             return;
         }
         case T::ean: {
@@ -516,7 +516,7 @@ S3DB_DECL void Schema::check_js_type(const Attribute& attr, nlohmann::json& valu
                 const std::size_t want = (static_cast<std::size_t>(attr.scale) + 7) / 8;
                 if (bytes->size() != want) return fail("bits", std::to_string(want));
             }
-            nlohmann::json data = *bytes;
+            nlohmann::json data = bytes == &decoded ? std::move(decoded) : *bytes;
             value = nlohmann::json{{"type", "Buffer"}, {"data", std::move(data)}};
             return;
         }

@@ -59,6 +59,8 @@ S3DB_DECL std::optional<std::string> decode_color(std::string_view v);
 /// Milliseconds ≥ 0 → b62; the read side renders s3db.js's ISO-8601 text ("PT1H30M", "PT0S").
 S3DB_DECL std::string encode_duration(double ms);
 S3DB_DECL std::optional<std::string> decode_duration(std::string_view v);
+/// Milliseconds as s3db.js's reader renders a duration: "PT1H30M", "PT1.500S", "PT0S".
+S3DB_DECL std::string iso_duration(std::uint64_t ms);
 S3DB_DECL std::optional<std::string> encode_ean(std::string_view s);
 S3DB_DECL std::optional<std::string> decode_ean(std::string_view v);
 
@@ -100,12 +102,6 @@ inline std::size_t digit_run(std::string_view s, std::size_t i) noexcept {
 
 inline std::string pad(std::string s, std::size_t width, char fill = '0') {
     if (s.size() < width) s.insert(0, width - s.size(), fill);
-    return s;
-}
-
-inline std::string b62_text(double n) {
-    std::string s;
-    append_b62(s, n);
     return s;
 }
 
@@ -213,7 +209,7 @@ S3DB_DECL std::optional<std::string> encode_timeonly(std::string_view s) {
             ms = digits_value(frac);
         }
     }
-    return b62_text((h * 3600 + m * 60 + sec) * 1000 + ms);
+    return b62_encode((h * 3600 + m * 60 + sec) * 1000 + ms);
 }
 
 S3DB_DECL std::optional<std::string> decode_timeonly(std::string_view v) {
@@ -251,7 +247,7 @@ S3DB_DECL std::optional<std::string> encode_mac(std::string_view s) {
         v = v * 16 + static_cast<unsigned>(hex_value(c));
     }
     if (n != 12) return std::nullopt;
-    return js_types_impl::pad(js_types_impl::b62_text(static_cast<double>(v)), 9);
+    return js_types_impl::pad(b62_encode(static_cast<double>(v)), 9);
 }
 
 S3DB_DECL std::optional<std::string> decode_mac(std::string_view v) {
@@ -301,8 +297,8 @@ S3DB_DECL std::optional<std::string> encode_cidr(std::string_view s) {
         ip = ip << 8 | static_cast<std::uint32_t>(std::stoul(norm->substr(i, j - i)));
         i = j + 1;
     }
-    return js_types_impl::pad(js_types_impl::b62_text(ip), 6) +
-           js_types_impl::b62_text(static_cast<double>(std::stoul(norm->substr(i))));
+    return js_types_impl::pad(b62_encode(ip), 6) +
+           b62_encode(static_cast<double>(std::stoul(norm->substr(i))));
 }
 
 S3DB_DECL std::optional<std::string> decode_cidr(std::string_view v) {
@@ -343,7 +339,7 @@ S3DB_DECL std::optional<std::string> encode_semver(std::string_view s) {
     if (b == a + 1 || b >= s.size() || s[b] != '.') return std::nullopt;
     std::size_t c = digit_run(s, b + 1);
     if (c == b + 1 || c != s.size()) return std::nullopt;
-    return b62_text(digits_value(s.substr(0, a)) * 1000000 + digits_value(s.substr(a + 1, b - a - 1)) * 1000 +
+    return b62_encode(digits_value(s.substr(0, a)) * 1000000 + digits_value(s.substr(a + 1, b - a - 1)) * 1000 +
                     digits_value(s.substr(b + 1)));
 }
 
@@ -376,7 +372,7 @@ S3DB_DECL std::optional<std::string> encode_phone(std::string_view s) {
     if (!s.starts_with('+')) return std::nullopt;
     std::string_view num = s.substr(1);
     if (num.empty() || js_types_impl::digit_run(num, 0) != num.size()) return std::nullopt;
-    return js_types_impl::b62_text(digits_value(num));
+    return b62_encode(digits_value(num));
 }
 
 S3DB_DECL std::optional<std::string> decode_phone(std::string_view v) {
@@ -405,7 +401,7 @@ S3DB_DECL std::optional<std::string> encode_color(std::string_view s) {
         if (hex_value(c) < 0) return std::nullopt;
         v = v * 16 + static_cast<unsigned>(hex_value(c));
     }
-    return js_types_impl::pad(js_types_impl::b62_text(v), 5);
+    return js_types_impl::pad(b62_encode(v), 5);
 }
 
 S3DB_DECL std::optional<std::string> decode_color(std::string_view v) {
@@ -475,13 +471,17 @@ S3DB_DECL std::optional<double> parse_duration(std::string_view s) {
     return js_round(total);
 }
 
-S3DB_DECL std::string encode_duration(double ms) { return js_types_impl::b62_text(js_round(ms)); }
+S3DB_DECL std::string encode_duration(double ms) { return b62_encode(js_round(ms)); }
 
 S3DB_DECL std::optional<std::string> decode_duration(std::string_view v) {
     if (v.empty() || v.starts_with('P')) return std::nullopt;
     auto n = js_types_impl::b62_whole(v);
     if (!n) return std::nullopt;
-    std::uint64_t ms = *n, days = ms / 86400000, hours = ms % 86400000 / 3600000, minutes = ms % 3600000 / 60000,
+    return iso_duration(*n);
+}
+
+S3DB_DECL std::string iso_duration(std::uint64_t ms) {
+    std::uint64_t days = ms / 86400000, hours = ms % 86400000 / 3600000, minutes = ms % 3600000 / 60000,
                   seconds = ms % 60000 / 1000, millis = ms % 1000;
     std::string out = "P";
     if (days) out += std::to_string(days) + "D";
@@ -546,7 +546,7 @@ S3DB_DECL bool is_ean(std::string_view s) noexcept {
 S3DB_DECL std::optional<std::string> encode_ean(std::string_view s) {
     if (!is_ean(s)) return std::nullopt;
     const char* code = s.size() == 8 ? "0" : s.size() == 12 ? "2" : s.size() == 13 ? "1" : "3";
-    return code + js_types_impl::b62_text(digits_value(s));
+    return code + b62_encode(digits_value(s));
 }
 
 S3DB_DECL std::optional<std::string> decode_ean(std::string_view v) {
@@ -560,7 +560,7 @@ S3DB_DECL std::optional<std::string> decode_ean(std::string_view v) {
 }
 
 S3DB_DECL std::string encode_geo(double v, double offset, int precision) {
-    return "~" + js_types_impl::b62_text(js_round((v + offset) * std::pow(10.0, precision)));
+    return "~" + b62_encode(js_round((v + offset) * std::pow(10.0, precision)));
 }
 
 S3DB_DECL std::optional<double> decode_geo(std::string_view v, double offset, int precision) {

@@ -76,7 +76,7 @@ S3DB_DECL bool verify_password(std::string_view plaintext, std::string_view stor
 
 #if S3DB_DEFINE_BODIES
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include "s3db/detail/random.hpp"
 
 #include <charconv>
 #include <cstring>
@@ -94,13 +94,6 @@ inline std::optional<std::uint64_t> decimal(std::string_view s) {
     auto r = std::from_chars(s.data(), s.data() + s.size(), v);
     if (r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
     return v;
-}
-
-inline std::string random_salt(std::size_t n) {
-    std::string s(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(n)) != 1)
-        throw CryptoError("RAND_bytes failed to produce a salt");
-    return s;
 }
 
 /// A parsed hash: either form, both algorithms.
@@ -234,11 +227,11 @@ S3DB_DECL std::string hash_password(std::string_view plaintext, const PasswordOp
     peppered.s += o.pepper;
     if (o.algorithm == PasswordAlgorithm::argon2id) {
         detail::Argon2Params p{detail::Argon2Type::id, 0x13, o.argon2_memory_kib, o.argon2_time, o.argon2_parallelism, 32};
-        const std::string salt = detail::pw::random_salt(16);  // what the npm `argon2` package uses
+        const std::string salt = detail::random_bytes(16);  // what the npm `argon2` package uses
         return detail::argon2_phc(p, salt, detail::argon2(p, peppered.s, salt));
     }
     unsigned char salt[detail::bcrypt_salt_bytes];
-    if (RAND_bytes(salt, sizeof salt) != 1) throw CryptoError("RAND_bytes failed to produce a salt");
+    detail::random_fill(salt, sizeof salt);
     return detail::bcrypt_hash(peppered.s, o.bcrypt_rounds, salt, 'b');
 }
 

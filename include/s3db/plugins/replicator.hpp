@@ -59,6 +59,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,7 +76,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/listing.hpp"
 #include "s3db/core/plugin.hpp"
-#include "s3db/detail/random.hpp"
+#include "s3db/core/ids.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/replicator/common.hpp"
 #include "s3db/plugins/replicator/s3db_target.hpp"
@@ -307,6 +308,7 @@ private:
     struct State {
         ReplicatorOptions options;
         std::tuple<Targets...> targets;
+        std::string names;  // the targets' names, comma-separated: the log entries' `replicator`
         std::mutex mutex;  // sources, log, queues
         std::condition_variable wake, idle;
         std::shared_ptr<Log> log;
@@ -318,7 +320,7 @@ private:
         bool replaying = false;  // the replay at start has not queued everything yet
         std::vector<std::string> delivered;  // log ids to delete
         std::mutex deliver_mutex;            // the delivered list
-        std::map<std::string, bool> prepared;  // "<target index>/<destination>"
+        std::set<std::string> prepared;  // "<target>/<destination>" prepared
         std::mutex prepare_mutex;
         struct Counters {
             std::atomic<std::uint64_t> queued{0}, replicated{0}, failed{0}, retries{0}, overflowed{0}, replayed{0},
@@ -327,6 +329,7 @@ private:
 
         State(ReplicatorOptions o, Targets... t) : options(std::move(o)), targets(std::move(t)...) {
             queues.resize(std::max<std::size_t>(options.workers, 1));
+            std::apply([&](const auto&... t) { ((names += (names.empty() ? "" : ","), names += t.target_name()), ...); }, targets);
         }
         ~State() { stop(); }
 
@@ -337,18 +340,11 @@ private:
             return it->is_string() ? it->get<std::string>() : it->dump();
         }
 
-        std::string replicator_names() const {
-            std::string out;
-            std::apply([&](const auto&... t) { ((out += (out.empty() ? "" : ","), out += t.target_name()), ...); }, targets);
-            return out;
-        }
-
         bool routed(std::string_view resource) const {
             if (!options.enabled || resource == options.log_resource) return false;
             for (auto& e : options.exclude_resources)
                 if (e == resource) return false;
-            const std::string r(resource);
-            return std::apply([&](const auto&... t) { return (t.resources().routes(r) || ...); }, targets);
+            return std::apply([&](const auto&... t) { return (t.resources().routes(resource) || ...); }, targets);
         }
 
         std::shared_ptr<Log> log_or_null() {
@@ -366,7 +362,7 @@ private:
             const std::string now = detail::iso_string(ms);
             std::string id = detail::replicator_log_id(ms);
             json entry = {{"id", id},
-                          {"replicator", replicator_names()},
+                          {"replicator", names},
                           {"resource", ctx.resource},
                           {"resourceName", ctx.resource},
                           {"action", action},
@@ -412,6 +408,7 @@ private:
         }
 
         Queue& queue_of(const std::string& resource, const std::string& id) {
+            if (queues.size() == 1) return queues[0];
             return queues[std::hash<std::string>{}(resource + '\0' + id) % queues.size()];
         }
 
@@ -549,7 +546,7 @@ private:
             const std::string key = target.target_name() + "/" + destination;
             {
                 std::lock_guard lock(prepare_mutex);
-                if (prepared.count(key)) return;
+                if (prepared.contains(key)) return;
             }
             std::shared_ptr<Source> src;
             {
@@ -559,7 +556,7 @@ private:
             if (!src) throw ReplicationError(target.target_name(), source, {}, "the source resource is not open", false);
             target.prepare(destination, src->config);
             std::lock_guard lock(prepare_mutex);
-            prepared[key] = true;
+            prepared.insert(key);
         }
 
         /// The record's state now in the source decides what is sent: it, or its absence.
@@ -596,7 +593,7 @@ private:
             // One entry keeps the failure; the record's other entries are covered by it.
             const std::int64_t ms = detail::epoch_ms(std::chrono::system_clock::now());
             const std::string now = detail::iso_string(ms);
-            json entry = {{"replicator", replicator_names()},
+            json entry = {{"replicator", names},
                           {"resource", c.resource},
                           {"resourceName", c.resource},
                           {"action", c.action.empty() ? "update" : c.action},
@@ -775,12 +772,8 @@ namespace s3db::detail {
 
 S3DB_DECL std::string replicator_log_id(std::int64_t ms) {
     static std::atomic<std::uint64_t> sequence{0};
-    static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    unsigned char random[6];
-    random_fill(random, sizeof random);
-    std::string id = "repl-" + std::to_string(ms) + "-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed)) + "-";
-    for (unsigned char c : random) id += digits[c % 36];
-    return id;
+    return "repl-" + std::to_string(ms) + "-" + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed)) + "-" +
+           random_id(6, "0123456789abcdefghijklmnopqrstuvwxyz");
 }
 
 }  // namespace s3db::detail

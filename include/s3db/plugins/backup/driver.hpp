@@ -291,7 +291,7 @@ private:
 }  // namespace s3db
 
 #if S3DB_DEFINE_BODIES
-#include "s3db/detail/random.hpp"
+#include "s3db/core/ids.hpp"
 
 namespace s3db::detail {
 
@@ -299,12 +299,7 @@ S3DB_DECL std::string backup_id(std::string_view type, std::int64_t ms) {
     std::string iso = iso_string(ms);  // 2024-03-01T09:00:00.000Z
     for (char& c : iso)
         if (c == ':' || c == '.') c = '-';
-    static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    unsigned char r[6];
-    random_fill(r, sizeof r);
-    std::string id = std::string(type) + "-" + iso + "-";
-    for (unsigned char b : r) id += digits[b % 36];
-    return id;
+    return std::string(type) + "-" + iso + "-" + random_id(6, "0123456789abcdefghijklmnopqrstuvwxyz");
 }
 
 S3DB_DECL std::optional<BackupStamp> backup_stamp(std::string_view id) {

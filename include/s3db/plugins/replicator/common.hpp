@@ -91,8 +91,7 @@ public:
         }
         return none;
     }
-    bool routes(const std::string& source) const { return routes_.count(source) || (all_ && !source.starts_with("plg_")); }
-    bool everything() const noexcept { return all_; }
+    bool routes(std::string_view source) const { return routes_.contains(source) || (all_ && !source.starts_with("plg_")); }
 
 private:
     bool all_ = false;
