@@ -287,6 +287,23 @@ TEST(Replicator, ResourcesCreatedAfterInstallReplicate) {
     EXPECT_EQ(records_of(target, "late").size(), 1u);
 }
 
+TEST(Replicator, TwoTargetsOfOneKindAreEachPrepared) {
+    // Both targets are named "s3db": each still creates its own destination resource.
+    BasicDatabase<Memory> first{test::make_store<Memory>()}, second{test::make_store<Memory>()};
+    first.connect();
+    second.connect();
+    using R = Replicator<S3dbTarget, S3dbTarget>;
+    BasicDatabase<Memory, R> db(test::make_store<Memory>(), {}, R(fast(), S3dbTarget(first), S3dbTarget(second)));
+    db.connect();
+    auto& items = db.create_resource({.name = "items", .attributes = {{"v", "number"}}});
+    items.insert({{"id", "a"}, {"v", 1}});
+    items.insert({{"id", "b"}, {"v", 2}});
+    ASSERT_TRUE(db.plugin<R>().wait_idle());
+    EXPECT_EQ(records_of(first, "items"), records_of(db, "items"));
+    EXPECT_EQ(records_of(second, "items"), records_of(db, "items"));
+    EXPECT_EQ(records_of(second, "items").size(), 2u);
+}
+
 TEST(Replicator, MappingRenamesTransformsAndFiltersActions) {
     BasicDatabase<Memory> target{test::make_store<Memory>()};
     target.connect();

@@ -320,7 +320,7 @@ private:
         bool replaying = false;  // the replay at start has not queued everything yet
         std::vector<std::string> delivered;  // log ids to delete
         std::mutex deliver_mutex;            // the delivered list
-        std::set<std::string> prepared;  // "<target>/<destination>" prepared
+        std::set<std::string> prepared;  // "<target address>/<destination>" prepared
         std::mutex prepare_mutex;
         struct Counters {
             std::atomic<std::uint64_t> queued{0}, replicated{0}, failed{0}, retries{0}, overflowed{0}, replayed{0},
@@ -543,7 +543,8 @@ private:
 
         template <class T>
         void prepare(T& target, const std::string& destination, const std::string& source) {
-            const std::string key = target.target_name() + "/" + destination;
+            // by the target object, not its name: two targets of one kind share a default name
+            const std::string key = std::to_string(reinterpret_cast<std::uintptr_t>(&target)) + "/" + destination;
             {
                 std::lock_guard lock(prepare_mutex);
                 if (prepared.contains(key)) return;
