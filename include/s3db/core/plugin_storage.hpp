@@ -425,8 +425,10 @@ private:
     /// missing or expired), write conditionally on what was read, retry on conflict.
     template <class Plan>
     std::optional<json> cas(const std::string& full, Plan&& plan) {
+        std::chrono::microseconds round{};
         for (std::size_t attempt = 0; attempt < options_.cas_attempts; ++attempt) {
-            if (attempt > 0) detail::contention_pause(attempt, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+            if (attempt > 0) detail::contention_pause(attempt, std::chrono::milliseconds(1), std::chrono::milliseconds(50), round);
+            const auto round_start = std::chrono::steady_clock::now();
             auto entry = read(full);
             std::optional<Entry> live;
             if (entry && !expired(*entry)) live = *entry;
@@ -441,6 +443,7 @@ private:
             } catch (const PreconditionFailed&) {
             } catch (const NotFound&) {  // some stores answer If-Match on a vanished key with 404
             }
+            round = detail::elapsed_since(round_start);
         }
         throw PluginStorageConflict(slug_, full, options_.cas_attempts);
     }

@@ -232,6 +232,7 @@ public:
     void set_content(std::string_view id, std::string_view body, std::string content_type = "application/octet-stream") {
         require_free_body("set_content");
         for (int attempt = 1; attempt <= settings_.max_update_attempts; ++attempt) {
+            const auto round_start = std::chrono::steady_clock::now();
             auto info = transport_.head(key_of(id));
             if (!info) throw RecordNotFound(config_.name, std::string(id));
             try {
@@ -248,7 +249,8 @@ public:
                 }
                 return;
             } catch (const PreconditionFailed&) {
-                detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64));
+                detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64),
+                                         detail::elapsed_since(round_start));
             }
         }
         throw UpdateConflict(config_.name, std::string(id), settings_.max_update_attempts);
@@ -627,6 +629,7 @@ private:
                                  listeners_.count("updated");
         std::optional<UpdateAttempt> pending;  // an attempt that may have landed
         for (int attempt = 1;; ++attempt) {
+            const auto round_start = std::chrono::steady_clock::now();
             std::optional<Fetched> current;
             try {
                 current = in_place ? head_record(id) : fetch(id);
@@ -713,7 +716,8 @@ private:
                     keep(e.what(), nullptr);
                     continue;  // read now, while the tokens of our write are still in the record
                 }
-                detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64));
+                detail::contention_pause(attempt, std::chrono::microseconds(500), std::chrono::milliseconds(64),
+                                         detail::elapsed_since(round_start));
                 continue;
             } catch (const TransportError& e) {
                 if (!detail::outcome_unknown(e)) throw;

@@ -48,8 +48,17 @@ struct RetryPolicy {
 namespace detail {
 
 /// Full jitter: a pause drawn from [0, min(cap, base × 2^attempt)], for a writer that lost a race
-/// (a compare-and-swap round, a lock) before it tries again.
-S3DB_DECL void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap);
+/// (a compare-and-swap round, a lock) before it tries again. `round` is how long the lost round took:
+/// on a slow or loaded server a fixed cap is shorter than one round, so writers never spread out
+/// and one can lose every round; the window then grows from the round's length instead (up to 32
+/// rounds, at most 2 s).
+S3DB_DECL void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap,
+                                std::chrono::microseconds round = std::chrono::microseconds::zero());
+
+/// How long since `start`, for `contention_pause`'s `round`.
+inline std::chrono::microseconds elapsed_since(std::chrono::steady_clock::time_point start) noexcept {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+}
 
 /// What to do when an attempt fails.
 enum class RetryMode {
@@ -245,9 +254,12 @@ S3DB_DECL std::optional<std::chrono::milliseconds> parse_retry_after(std::string
 
 namespace s3db::detail {
 
-S3DB_DECL void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap) {
+S3DB_DECL void contention_pause(std::size_t attempt, std::chrono::microseconds base, std::chrono::microseconds cap,
+                                std::chrono::microseconds round) {
     thread_local std::minstd_rand rng{std::random_device{}()};
     auto ceiling = std::min<std::int64_t>(cap.count(), base.count() << std::min<std::size_t>(attempt, 20));
+    if (round.count() > 0)
+        ceiling = std::max<std::int64_t>(ceiling, std::min<std::int64_t>(2'000'000, round.count() << std::min<std::size_t>(attempt, 5)));
     if (ceiling > 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % (static_cast<std::uint64_t>(ceiling) + 1)));
 }
 
