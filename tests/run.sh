@@ -41,7 +41,7 @@ cmake/install-interop.sh
 # --- end of s3db.js
 
 # -O2, what programs using s3db build with (CMake's Release default, -O3, compiles 14 % slower).
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DS3DB_BENCH_COMPILED=ON
 cmake --build build -j2
 # The fuzz targets (tests/fuzz) need clang's libFuzzer: a build of their own, nothing else in it.
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
