@@ -72,6 +72,9 @@ struct PostgresOptions {
                       .throttle_base_delay = std::chrono::milliseconds(500), .max_delay = std::chrono::seconds(5)};
     std::chrono::seconds connect_timeout{10};
     std::chrono::milliseconds statement_timeout{30'000};  // 0: the server's setting
+    /// How long sent data may stay unacknowledged before the connection counts as broken (a silent
+    /// network cut would otherwise hold a worker for the kernel's ~15 minutes). 0: the system's.
+    std::chrono::milliseconds tcp_user_timeout{60'000};
     std::string application_name = "s3db-replicator";    // pg_stat_activity shows it
 };
 
@@ -311,12 +314,13 @@ private:
 
     detail::PgConn connect() {
         const std::string timeout = std::to_string(std::max<long long>(1, state_->options.connect_timeout.count()));
+        const std::string tcp_timeout = std::to_string(std::max<long long>(0, state_->options.tcp_user_timeout.count()));
         std::string server_options;
         if (state_->options.statement_timeout.count() > 0)
             server_options = "-c statement_timeout=" + std::to_string(state_->options.statement_timeout.count());
         // Ours first: values in the connection string (expanded from "dbname", last) win.
-        std::vector<const char*> keys{"connect_timeout", "application_name"};
-        std::vector<const char*> values{timeout.c_str(), state_->options.application_name.c_str()};
+        std::vector<const char*> keys{"connect_timeout", "application_name", "tcp_user_timeout"};
+        std::vector<const char*> values{timeout.c_str(), state_->options.application_name.c_str(), tcp_timeout.c_str()};
         if (!server_options.empty()) {
             keys.push_back("options");
             values.push_back(server_options.c_str());
