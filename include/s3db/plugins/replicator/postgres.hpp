@@ -18,7 +18,7 @@
 //
 // A table holds `id text PRIMARY KEY, data jsonb NOT NULL`: the record as the source's write had it
 // (after the destination's transform). With `create_tables` (the default) a missing table is created
-// so before its first delivery; otherwise it must exist with those two columns.
+// before its first delivery; otherwise it must exist with those two columns.
 //
 // Writes: a delivered batch is one transaction. Inserts and updates are upserts
 // (INSERT … ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data), deletes are DELETE … WHERE id:
@@ -255,8 +255,12 @@ public:
             std::lock_guard lock(state_->mutex);
             if (state_->created.contains(table)) return;
         }
-        const std::string sql = "CREATE TABLE IF NOT EXISTS " + detail::pg_table_sql(table) +
-                                " (id text PRIMARY KEY, data jsonb NOT NULL)";
+        std::string sql;
+        try {
+            sql = "CREATE TABLE IF NOT EXISTS " + detail::pg_table_sql(table) + " (id text PRIMARY KEY, data jsonb NOT NULL)";
+        } catch (const ConfigError& e) {  // a name no retry will make valid
+            throw ReplicationError(name_, table, {}, e.what(), false);
+        }
         run(table, {}, [&](PGconn* c) {
             try {
                 exec(c, sql, {});
