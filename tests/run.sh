@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1)
-# and runs every test with ctest, then a short run of each fuzz target. The server is stopped on
-# exit, also when a test fails.
+# and a throwaway PostgreSQL cluster (the Replicator's PostgresTarget tests) and runs every test with
+# ctest, then a short run of each fuzz target. The servers are stopped on exit, also when a test fails.
 #
 # RGW_PORT, MON_PORT and RGW_DIR place the server; by default it takes the first free ports from
-# 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>.
+# 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>. PG_PORT and PG_DIR place
+# PostgreSQL the same way (first free port from 5433, /tmp/s3db-pg-<port>).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,7 +13,8 @@ packages=(cmake g++ ninja-build pkgconf curl
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-14-dev
-    ceph-mon ceph-osd radosgw)
+    ceph-mon ceph-osd radosgw
+    libpq-dev postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,9 +60,11 @@ free_port() {
 export RGW_PORT=${RGW_PORT:-$(free_port 7480)}
 export MON_PORT=${MON_PORT:-$(free_port 6789)}
 export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-$RGW_PORT}
+export PG_PORT=${PG_PORT:-$(free_port 5433)}
+export PG_DIR=${PG_DIR:-/tmp/s3db-pg-$PG_PORT}
 # ctest starts the server before the first test that needs it and stops it after the last (the
 # fixture in tests/CMakeLists.txt); the trap stops it too when ctest itself is interrupted.
-trap 'cmake/test-servers.sh stop' EXIT
+trap 'cmake/test-servers.sh stop; cmake/postgres-server.sh stop' EXIT
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
 status=0

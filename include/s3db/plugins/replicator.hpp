@@ -7,7 +7,8 @@
 //                                              WebhookTarget({.url = "http://hooks.local/in", .secret = "k"})));
 //
 // Targets (policies, plugins/replicator/*.hpp): S3dbTarget (another s3db database, any store),
-// WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature). SQS, PostgreSQL and
+// WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature), and opt-in PostgresTarget
+// (plugins/replicator/postgres.hpp, links libpq: include it yourself, link s3db::postgres). SQS and
 // BigQuery targets are NOT implemented yet; a target is any class modelling ReplicatorTarget.
 //
 // What a write costs, and when it is durable (the durable log, `durable_log`, on by default):
