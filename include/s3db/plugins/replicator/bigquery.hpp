@@ -172,11 +172,10 @@ public:
         if (out.failed.empty()) return;
         std::sort(out.failed.begin(), out.failed.end());
         out.failed.erase(std::unique(out.failed.begin(), out.failed.end()), out.failed.end());
-        const bool one = out.failed.size() == 1;
-        throw ReplicationError(name_, one ? batch[out.failed[0]].resource : std::string{},
-                               one ? batch[out.failed[0]].id : std::string{},
-                               std::to_string(out.failed.size()) + " of " + std::to_string(batch.size()) +
-                                   " changes not inserted: " + out.error,
+        const Delivery* one = out.failed.size() == 1 ? &batch[out.failed[0]] : nullptr;
+        const std::string what = std::to_string(out.failed.size()) + " of " + std::to_string(batch.size()) +
+                                 " changes not inserted: " + out.error;
+        throw ReplicationError(name_, one ? one->resource : std::string{}, one ? one->id : std::string{}, what,
                                out.retryable, std::move(out.failed));
     }
 
