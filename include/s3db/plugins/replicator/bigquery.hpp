@@ -191,7 +191,8 @@ private:
         std::vector<std::size_t> failed;  // delivery indices
         std::string error;                // the first failure, described
         bool retryable = true;            // every failure is
-        bool auth_failed = false;         // no token: the remaining requests are not tried
+        std::string auth_error{};         // no token: the remaining requests are not tried
+        bool auth_retryable = true;
     };
 
     template <class T>
@@ -219,7 +220,7 @@ private:
         auto fail_all = [&](const std::string& why, bool retryable) {
             for (std::size_t k = first; k < last; ++k) fail(out, t.from[k], why, retryable);
         };
-        if (out.auth_failed) return fail_all(out.error, out.retryable);
+        if (!out.auth_error.empty()) return fail_all(out.auth_error, out.auth_retryable);
         json body = {{"kind", "bigquery#tableDataInsertAllRequest"},
                      {"skipInvalidRows", options_.skip_invalid_rows},
                      {"ignoreUnknownValues", options_.ignore_unknown_values},
@@ -233,8 +234,9 @@ private:
             resp = post_insert(url, text, token);
             if (resp.status == 401) resp = post_insert(url, text, access_token(token));  // expired or revoked
         } catch (const ReplicationError& e) {  // from the token endpoint
-            out.auth_failed = true;
-            return fail_all(e.what(), e.retryable());
+            out.auth_error = e.what();
+            out.auth_retryable = e.retryable();
+            return fail_all(out.auth_error, out.auth_retryable);
         } catch (const TransportError&) {
             return fail_all(where + ": no HTTP answer (refused, reset or timed out)", true);
         }
