@@ -571,7 +571,10 @@ private:
                 if (e.failed().empty()) throw;
                 for (auto i : e.failed())
                     if (i < from.size()) refused.changes.insert(from[i]);
-                if (refused.error.empty()) refused.error = e.what(), refused.target = failed_target;
+                if (refused.error.empty()) {
+                    refused.error = e.what();
+                    refused.target = failed_target;
+                }
                 refused.retryable = refused.retryable && e.retryable();
             }
             failed_target.clear();
