@@ -266,10 +266,6 @@ struct Google {
 
 ReplicatorOptions fast() {
     ReplicatorOptions o;
-    // The replay at start also takes log entries written in the millisecond it began: writes made
-    // that soon would be sent twice (harmless, one more row with the same state), and these tests
-    // count rows exactly. None of them restarts a process.
-    o.replay_on_start = false;
     o.retry_delay = 5ms;
     o.max_retry_delay = 20ms;
     return o;

@@ -320,6 +320,11 @@ private:
         std::thread replayer;
         bool running = false;
         bool replaying = false;  // the replay at start has not queued everything yet
+        // Log ids this process wrote while the replay at start runs: the replay leaves them to the
+        // writes' own after hooks (a time cut-off alone takes those of its first millisecond too).
+        std::atomic<bool> noting_own{false};
+        std::set<std::string> own_ids;
+        std::mutex own_mutex;
         std::vector<std::string> delivered;  // log ids to delete
         std::mutex deliver_mutex;            // the delivered list
         std::set<std::string> prepared;  // "<target address>/<destination>" prepared
@@ -363,6 +368,10 @@ private:
             const std::int64_t ms = detail::epoch_ms(std::chrono::system_clock::now());
             const std::string now = detail::iso_string(ms);
             std::string id = detail::replicator_log_id(ms);
+            if (noting_own.load(std::memory_order_acquire)) {  // noted before the PUT the replay may read
+                std::lock_guard lock(own_mutex);
+                own_ids.insert(id);
+            }
             json entry = {{"id", id},
                           {"replicator", names},
                           {"resource", ctx.resource},
@@ -425,11 +434,17 @@ private:
                 replaying = true;
                 // Only what was logged before this start: entries this process logs from now on
                 // belong to writes in flight, which their own after hook delivers.
+                noting_own.store(true, std::memory_order_release);
                 const std::string started = detail::iso_string(detail::epoch_ms(std::chrono::system_clock::now()));
                 replayer = std::thread([this, started] {
                     try {
-                        replay({"pending", "failed"}, started);
+                        replay({"pending", "failed"}, started, true);
                     } catch (...) {  // the log unreadable now: entries stay for the next replay
+                    }
+                    noting_own.store(false, std::memory_order_release);
+                    {
+                        std::lock_guard lock(own_mutex);
+                        own_ids.clear();
                     }
                     {
                         std::lock_guard lock(mutex);
@@ -700,7 +715,7 @@ private:
             return true;
         }
 
-        std::size_t replay(std::vector<std::string> statuses, const std::string& before = {}) {
+        std::size_t replay(std::vector<std::string> statuses, const std::string& before = {}, bool skip_own = false) {
             auto l = log_or_null();
             if (!l) return 0;
             std::map<std::pair<std::string, std::string>, Change> by_record;
@@ -712,6 +727,10 @@ private:
                 const std::string status = e.value("status", std::string{});
                 if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) continue;
                 if (!before.empty() && stamp(e) > before) continue;
+                if (skip_own) {
+                    std::lock_guard lock(own_mutex);
+                    if (own_ids.contains(e.value("id", std::string{}))) continue;
+                }
                 const std::string resource = e.value("resourceName", e.value("resource", std::string{}));
                 const std::string id = e.value("recordId", std::string{});
                 if (id.empty() || resource.empty()) continue;  // not one of ours (s3db.js logs failures by data)
