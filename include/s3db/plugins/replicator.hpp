@@ -7,8 +7,9 @@
 //                                              WebhookTarget({.url = "http://hooks.local/in", .secret = "k"})));
 //
 // Targets (policies, plugins/replicator/*.hpp): S3dbTarget (another s3db database, any store),
-// WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature). SQS, PostgreSQL and
-// BigQuery targets are NOT implemented yet; a target is any class modelling ReplicatorTarget.
+// WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature), SqsTarget (SQS's JSON
+// protocol, SigV4, SendMessageBatch, FIFO group and deduplication ids). PostgreSQL and BigQuery
+// targets are NOT implemented yet; a target is any class modelling ReplicatorTarget.
 //
 // What a write costs, and when it is durable (the durable log, `durable_log`, on by default):
 //  1. before the source write (the resource's before hook, on the writer's thread) 1 PUT of a
@@ -80,6 +81,7 @@
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/replicator/common.hpp"
 #include "s3db/plugins/replicator/s3db_target.hpp"
+#include "s3db/plugins/replicator/sqs.hpp"
 #include "s3db/plugins/replicator/webhook.hpp"
 
 namespace s3db {
@@ -532,7 +534,8 @@ private:
                     }
                     if constexpr (requires { target.prepare(d.resource, std::declval<const ResourceConfig&>()); })
                         prepare(target, d.resource, c.resource);
-                    out.push_back({c.resource, d.resource, c.action, c.id, std::move(data), c.timestamp_ms});
+                    out.push_back({c.resource, d.resource, c.action, c.id, std::move(data), c.timestamp_ms,
+                                   c.log_ids.empty() ? std::string{} : c.log_ids.back()});
                 }
             }
             if (out.empty()) return;
