@@ -399,15 +399,27 @@ TEST_F(SqsServer, AMessageTheQueueRefusesFailsAlone) {
     EXPECT_EQ(ids, (std::vector<std::string>{"m0", "m1", "m3", "m4"}));
 }
 
-TEST_F(SqsServer, AQueueNamedAndMissingFailsUnlessCreated) {
-    SqsTarget sqs(options({.queue = unique("absent"), .create_queues = false}));
+TEST_F(SqsServer, AMissingQueueFailsTheBatchUnlessCreated) {
+    const std::string known = create_queue(unique("known"));
+    SqsTarget sqs(options({.queue = unique("absent"), .queues = {{"orders", known}}, .create_queues = false}));
+    auto order = delivery("o", "insert", {{"id", "o"}});
+    order.resource = "orders";
     try {
-        sqs.deliver({delivery("z", "insert", {{"id", "z"}})});
+        sqs.deliver({order, delivery("z", "insert", {{"id", "z"}})});
         ADD_FAILURE() << "a missing queue was not reported";
     } catch (const ReplicationError& e) {
         EXPECT_FALSE(e.retryable());
         EXPECT_NE(std::string(e.what()).find("QueueDoesNotExist"), std::string::npos) << e.what();
     }
+    EXPECT_TRUE(drain(known).empty()) << "nothing of a batch is sent when one of its queues is missing";
+    // Created on request, with the FIFO attribute its name asks for.
+    const std::string fifo = unique("made") + ".fifo";
+    SqsTarget creating(options({.queue = fifo, .create_queues = true}));
+    creating.deliver({delivery("z", "insert", {{"id", "z"}}, "w1")});
+    const std::string url = creating.queue_url("users");
+    EXPECT_EQ(url, endpoint() + "/000000000000/" + fifo);
+    EXPECT_EQ(client_.call("GetQueueAttributes", {{"QueueUrl", url}, {"AttributeNames", {"FifoQueue"}}})["Attributes"]["FifoQueue"], "true");
+    EXPECT_EQ(drain(url).size(), 1u);
 }
 
 }  // namespace

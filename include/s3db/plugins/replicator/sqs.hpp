@@ -9,7 +9,8 @@
 // Queues: `queues` maps a destination resource (its name after the ResourceMap's renaming) to a
 // queue, `queue` is the queue of every other resource. Each is a queue URL, used as given, or a
 // name, resolved once with GetQueueUrl (and created with CreateQueue when `create_queues`; names
-// ending in .fifo get FifoQueue=true). A resource with no queue fails its changes (not retried).
+// ending in .fifo get FifoQueue=true). A batch with a resource that has no queue, or whose queue
+// does not exist, fails whole before anything is sent (not retried).
 //
 // Message body, s3db.js's SQS replicator's shape (plus `id`):
 //   {"resource": <destination>, "action": "insert"|"update"|"delete", "id": <id>,
@@ -339,26 +340,19 @@ S3DB_DECL std::string SqsTarget::resolve(const std::string& queue) {
 }
 
 S3DB_DECL void SqsTarget::deliver(const std::vector<Delivery>& batch) {
-    // Every queue first: nothing is sent when a lookup needs trying again.
+    // Every queue first: when one cannot be found nothing is sent (the Replicator fails or retries
+    // the whole batch, so changes sent now would be sent again).
     std::vector<std::pair<std::string, std::vector<std::size_t>>> by_queue;  // in first-use order
     std::map<std::string, std::string> url_of;                               // resource → URL
-    std::vector<Failure> failures;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         auto& r = batch[i].resource;
         auto known = url_of.find(r);
-        if (known == url_of.end()) {
-            try {
-                known = url_of.emplace(r, queue_url(r)).first;
-            } catch (const ReplicationError& e) {
-                if (e.retryable()) throw;
-                failures.push_back({i, e.what()});
-                continue;
-            }
-        }
+        if (known == url_of.end()) known = url_of.emplace(r, queue_url(r)).first;
         auto q = std::find_if(by_queue.begin(), by_queue.end(), [&](auto& p) { return p.first == known->second; });
         if (q == by_queue.end()) q = by_queue.insert(by_queue.end(), {known->second, {}});
         q->second.push_back(i);
     }
+    std::vector<Failure> failures;
     for (auto& [url, indexes] : by_queue) send(url, batch, indexes, failures);
     if (failures.empty()) return;
     auto& first = batch[failures.front().index];
