@@ -675,7 +675,11 @@ private:
             for (auto& e : entries) {
                 const std::string status = e.value("status", std::string{});
                 if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) continue;
-                if (!before.empty() && stamp(e) > before) continue;
+                // Stamps have millisecond resolution: one in the start's own millisecond is a write of
+                // this process (replayed too, it was sent twice and its entry could be deleted under a
+                // failure being recorded), or one a previous process logged in that very millisecond,
+                // which replay_pending() and the next start still find.
+                if (!before.empty() && stamp(e) >= before) continue;
                 const std::string resource = e.value("resourceName", e.value("resource", std::string{}));
                 const std::string id = e.value("recordId", std::string{});
                 if (id.empty() || resource.empty()) continue;  // not one of ours (s3db.js logs failures by data)
