@@ -14,7 +14,7 @@ else
     echo "run.sh: no node/npm: the database bench runs without s3db.js (./tests/run.sh installs it)" >&2
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DS3DB_BENCH_COMPILED=OFF
 cmake --build build -j2
 
 export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-bench} RGW_PORT=${RGW_PORT:-7490} MON_PORT=${MON_PORT:-6799}

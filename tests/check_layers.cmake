@@ -1,7 +1,8 @@
 # The include graph runs one way: s3db/errors.hpp and s3db/fwd.hpp <- detail/ <- transport/ <- core/
 # <- plugins/ <- s3db.hpp. Fails (and names the edge) when a header includes one from a later layer,
-# when fwd.hpp includes anything but the standard library, or when a header outside transport/
-# includes libcurl. Run: cmake -DROOT=<include dir> -P check_layers.cmake
+# when fwd.hpp includes anything but the standard library, when a header outside transport/
+# includes libcurl, or when libpq reaches beyond its opt-in header: only
+# s3db/plugins/replicator/postgres.hpp includes <libpq-fe.h>, and no header includes it. Run: cmake -DROOT=<include dir> -P check_layers.cmake
 if(NOT ROOT)
     message(FATAL_ERROR "pass -DROOT=<the include directory>")
 endif()
@@ -52,6 +53,14 @@ foreach(header IN LISTS headers)
         endif()
         if(target MATCHES "^curl/" AND NOT from EQUAL 2)
             message(SEND_ERROR "${header} includes ${target}: only transport/ talks to libcurl")
+            math(EXPR violations "${violations} + 1")
+        endif()
+        if(target MATCHES "^(libpq-fe|libpq/|postgres)" AND NOT header STREQUAL "s3db/plugins/replicator/postgres.hpp")
+            message(SEND_ERROR "${header} includes ${target}: only s3db/plugins/replicator/postgres.hpp talks to libpq")
+            math(EXPR violations "${violations} + 1")
+        endif()
+        if(target STREQUAL "s3db/plugins/replicator/postgres.hpp")
+            message(SEND_ERROR "${header} includes ${target}: PostgresTarget is opt-in (it links libpq); users include it")
             math(EXPR violations "${violations} + 1")
         endif()
         if(NOT target MATCHES "^s3db/")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, starts the test servers (Ceph RGW for S3, fauxqs
-# for SQS, both on 127.0.0.1) and runs every test with ctest, then a short run of each fuzz target.
-# The servers are stopped on exit, also when a test fails.
+# Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1),
+# fauxqs for the SQS tests and a throwaway PostgreSQL cluster (the Replicator's PostgresTarget
+# tests), runs every test with ctest, then a short run of each fuzz target. The servers are stopped
+# on exit, also when a test fails.
 #
 # RGW_PORT, MON_PORT and RGW_DIR place the server; by default it takes the first free ports from
-# 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>.
+# 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>. PG_PORT and PG_DIR place
+# PostgreSQL the same way (first free port from 5433, /tmp/s3db-pg-<port>).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,7 +14,8 @@ packages=(cmake g++ ninja-build pkgconf curl
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-14-dev
-    ceph-mon ceph-osd radosgw)
+    ceph-mon ceph-osd radosgw
+    libpq-dev postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,7 +45,7 @@ cmake/install-interop.sh
 # --- end of s3db.js
 
 # -O2, what programs using s3db build with (CMake's Release default, -O3, compiles 14 % slower).
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DS3DB_BENCH_COMPILED=ON
 cmake --build build -j2
 # The fuzz targets (tests/fuzz) need clang's libFuzzer: a build of their own, nothing else in it.
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -60,9 +63,11 @@ export RGW_PORT=${RGW_PORT:-$(free_port 7480)}
 export MON_PORT=${MON_PORT:-$(free_port 6789)}
 export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-$RGW_PORT}
 export FAUXQS_PORT=${FAUXQS_PORT:-$(free_port 4566)}  # the SQS server (tests/sqs/fauxqs.sh)
+export PG_PORT=${PG_PORT:-$(free_port 5433)}
+export PG_DIR=${PG_DIR:-/tmp/s3db-pg-$PG_PORT}
 # ctest starts the servers before the first test that needs them and stops them after the last (the
 # fixtures in tests/CMakeLists.txt); the trap stops them too when ctest itself is interrupted.
-trap 'cmake/test-servers.sh stop; tests/sqs/fauxqs.sh stop' EXIT
+trap 'cmake/test-servers.sh stop; tests/sqs/fauxqs.sh stop; cmake/postgres-server.sh stop' EXIT
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
 status=0

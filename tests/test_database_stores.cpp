@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
+#include <type_traits>
 #include <thread>
 
 #include "s3db/core/any_database.hpp"
@@ -69,7 +71,11 @@ TYPED_TEST(DatabaseOn, CatalogueIsSharedThroughTheStore) {
 
 TYPED_TEST(DatabaseOn, ConcurrentUpdatesLoseNothingUnderEveryBehavior) {
     // On a real server too: each version of a record has its own ETag, so If-Match catches every
-    // concurrent writer, also for records kept in metadata only.
+    // concurrent writer, also for records kept in metadata only. The model: every acknowledged
+    // update is applied exactly once; one that ends in OutcomeUnknown at most once. (RGW answers
+    // 500 to the loser of two simultaneous PUTs of one object, an answer S3 does not promise to be
+    // "not applied"; when more writes than the record's token chain keeps land before the writer
+    // reads again, it cannot tell and says so.) Any other error fails the test.
     for (std::string behavior : {"user-managed", "body-overflow", "body-only", "enforce-limits", "truncate-data"}) {
         auto& counters = this->db.create_resource(
             {.name = "counters-" + behavior, .attributes = ojson{{"n", "number|integer"}}, .behavior = behavior});
@@ -77,10 +83,14 @@ TYPED_TEST(DatabaseOn, ConcurrentUpdatesLoseNothingUnderEveryBehavior) {
         std::vector<std::thread> threads;
         std::mutex failures_mutex;
         std::vector<std::string> failures;  // an escaped exception would abort the whole binary
+        std::atomic<int> acknowledged = 0, unknown = 0;
         for (int t = 0; t < 4; ++t)
             threads.emplace_back([&] {
                 for (int i = 0; i < 10; ++i) try {
                         counters.update("c", [](json& r) { r["n"] = r["n"].template get<int>() + 1; });
+                        ++acknowledged;
+                    } catch (const s3db::OutcomeUnknown&) {
+                        ++unknown;
                     } catch (const std::exception& e) {
                         std::lock_guard lock(failures_mutex);
                         failures.push_back(e.what());
@@ -88,6 +98,9 @@ TYPED_TEST(DatabaseOn, ConcurrentUpdatesLoseNothingUnderEveryBehavior) {
             });
         for (auto& t : threads) t.join();
         EXPECT_THAT(failures, ::testing::IsEmpty()) << behavior;
-        EXPECT_EQ(counters.get("c")["n"], 40 - static_cast<int>(failures.size())) << behavior;
+        const int n = counters.get("c")["n"].template get<int>();
+        EXPECT_GE(n, acknowledged.load()) << behavior;
+        EXPECT_LE(n, acknowledged.load() + unknown.load()) << behavior;
+        if (!std::is_same_v<TypeParam, s3db::S3>) EXPECT_EQ(unknown.load(), 0) << behavior;  // every answer arrives
     }
 }

@@ -142,6 +142,7 @@ TEST(SqsTarget, ThrottlingIsRetriedAndOnlyEntriesFailedOnSqsSideAreSentAgain) {
     } catch (const ReplicationError& e) {
         EXPECT_FALSE(e.retryable()) << "SenderFault: sending it again cannot help";
         EXPECT_EQ(e.id(), "u4");
+        EXPECT_EQ(e.failed(), std::vector<std::size_t>{4});
         std::string what = e.what();
         EXPECT_NE(what.find("1 of 5"), std::string::npos) << what;
         EXPECT_NE(what.find("InvalidMessageContents"), std::string::npos) << what;
@@ -391,6 +392,7 @@ TEST_F(SqsServer, AMessageTheQueueRefusesFailsAlone) {
     } catch (const ReplicationError& e) {
         EXPECT_FALSE(e.retryable());
         EXPECT_EQ(e.id(), "m2");
+        EXPECT_EQ(e.failed(), std::vector<std::size_t>{2}) << "the others count as delivered";
         EXPECT_NE(std::string(e.what()).find("1 of 5"), std::string::npos) << e.what();
     }
     std::vector<std::string> ids;

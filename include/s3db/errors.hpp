@@ -405,21 +405,27 @@ private:
 
 /// A change the Replicator could not deliver to one of its targets: which target, resource and
 /// record (empty for a batch), and whether trying again may help (429, 5xx, a lost connection).
+/// `failed`: when a target applied part of a batch, the indices (into the deliveries it was given)
+/// of those it did not; empty means none of them can be counted as applied.
 /// Never holds a target's secret or the credentials of its URL.
 class ReplicationError : public Error {
 public:
-    ReplicationError(std::string target, std::string resource, std::string id, const std::string& what, bool retryable)
+    ReplicationError(std::string target, std::string resource, std::string id, const std::string& what, bool retryable,
+                     std::vector<std::size_t> failed = {})
         : Error("replication to '" + target + "'" + (resource.empty() ? std::string{} : " of '" + resource + "'") +
                 (id.empty() ? std::string{} : " record '" + id + "'") + " failed: " + what),
-          target_(std::move(target)), resource_(std::move(resource)), id_(std::move(id)), retryable_(retryable) {}
+          target_(std::move(target)), resource_(std::move(resource)), id_(std::move(id)), retryable_(retryable),
+          failed_(std::move(failed)) {}
     const std::string& target() const noexcept { return target_; }
     const std::string& resource() const noexcept { return resource_; }
     const std::string& id() const noexcept { return id_; }
     bool retryable() const noexcept { return retryable_; }
+    const std::vector<std::size_t>& failed() const noexcept { return failed_; }
 
 private:
     std::string target_, resource_, id_;
     bool retryable_;
+    std::vector<std::size_t> failed_;
 };
 
 /// A key, option or stored entry PluginStorage cannot work with. Names the plugin and, when there is

@@ -87,6 +87,33 @@ bool scan_page(T& transport, const Partitions& partitions, ListState& st, Visit&
     return true;
 }
 
+/// The refs of a one-field date partition (`byDate {createdAt}`, values YYYY-MM-DD or ISO text)
+/// in key order, which is day order: from the first key of day `from` (empty: the start), each
+/// visited as (ref key, id, day) until `visit` returns false. Plugins that keep dated logs (Audit's
+/// range reads, Metrics' retention) stop at the first day past what they want, so a scan costs the
+/// LIST pages of the days it covers. Returns false when the resource has no such partition.
+template <class T, class Visit>
+bool scan_days(T& transport, const Partitions& partitions, std::string_view partition, std::string_view from,
+               Visit&& visit) {
+    const Partition* p = partitions.find(partition);
+    if (!p || p->fields.size() != 1) return false;
+    const std::string& field = p->fields[0].name;
+    const std::string root = partitions.prefix(partition).key;
+    ListOptions o{.prefix = root};
+    if (!from.empty()) o.start_after = root + field + "=" + std::string(from);  // every key of that day sorts after
+    for (;;) {
+        auto page = transport.list(o);
+        for (auto& e : page.objects) {
+            auto ref = partitions.parse_ref(e.key);
+            const std::string* day = ref ? ref->value(field) : nullptr;
+            if (!day) continue;
+            if (!visit(e.key, std::move(ref->id), std::string_view(*day))) return true;
+        }
+        if (!page.truncated()) return true;
+        o.continuation_token = page.next_continuation_token;
+    }
+}
+
 /// A partition listing can meet refs left by replace (or by a crash between writes): keep only
 /// records whose current values still put them in the partition.
 S3DB_DECL bool matches_partition(const Partitions& partitions, const ListQuery& q, const json& record);

@@ -107,6 +107,14 @@ inline std::string base64_encode(std::string_view in) {
     return out;
 }
 
+/// base64url without padding (RFC 4648 §5), as JWTs use it.
+inline std::string base64url_encode(std::string_view in) {
+    std::string out = base64_encode(in);
+    while (!out.empty() && out.back() == '=') out.pop_back();
+    for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return out;
+}
+
 /// Decodes standard or URL-safe base64, padded or not; nullopt on any other character.
 inline std::optional<std::string> base64_decode(std::string_view in) {
     static constexpr auto table = [] {

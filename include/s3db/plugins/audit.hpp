@@ -37,6 +37,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
+#include "s3db/core/listing.hpp"
 #include "s3db/core/catalogue.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
@@ -237,26 +238,13 @@ private:
     template <class Store>
     static std::vector<std::string> ids_between_days(Store& store, const Partitions& partitions, const std::string& from,
                                                      const std::string& to) {
-        const Partition* p = partitions.find("byDate");
-        if (!p || p->fields.size() != 1) return {};
-        const std::string& field = p->fields[0].name;
-        const std::string root = partitions.prefix("byDate").key;
-        ListOptions o{.prefix = root};
-        if (!from.empty()) o.start_after = root + field + "=" + from;  // every key of that day sorts after
         std::vector<std::string> ids;
-        for (;;) {
-            auto page = store.list(o);
-            for (auto& e : page.objects) {
-                auto ref = partitions.parse_ref(e.key);
-                const std::string* day = ref ? ref->value(field) : nullptr;
-                if (!day) continue;
-                if (!to.empty() && *day > to) return ids;  // keys come in day order: the rest is later
-                if (!from.empty() && *day < from) continue;
-                ids.push_back(std::move(ref->id));
-            }
-            if (!page.truncated()) return ids;
-            o.continuation_token = page.next_continuation_token;
-        }
+        detail::scan_days(store, partitions, "byDate", from, [&](const std::string&, std::string id, std::string_view day) {
+            if (!to.empty() && day > to) return false;  // keys come in day order: the rest is later
+            if (from.empty() || day >= from) ids.push_back(std::move(id));
+            return true;
+        });
+        return ids;
     }
 
     AuditOptions options_;

@@ -68,6 +68,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
+#include "s3db/core/listing.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/detail/time.hpp"
@@ -440,27 +441,13 @@ private:
     /// DeleteObjects batches when byDate is the only partition; otherwise through the resource.
     template <class Store, class Res>
     static std::size_t remove_before(Store& store, Res& res, const std::string& cutoff) {
-        const Partition* p = res.partitions().find("byDate");
-        if (!p || p->fields.size() != 1) return 0;
-        const std::string& field = p->fields[0].name;
-        ListOptions o{.prefix = res.partitions().prefix("byDate").key};
         std::vector<std::string> ids, keys;
-        for (bool more = true; more;) {
-            auto page = store.list(o);
-            for (auto& e : page.objects) {
-                auto ref = res.partitions().parse_ref(e.key);
-                const std::string* d = ref ? ref->value(field) : nullptr;
-                if (!d) continue;
-                if (*d >= cutoff) {
-                    more = false;
-                    break;
-                }
-                keys.push_back(e.key);
-                ids.push_back(std::move(ref->id));
-            }
-            if (!page.truncated()) break;
-            o.continuation_token = page.next_continuation_token;
-        }
+        detail::scan_days(store, res.partitions(), "byDate", "", [&](const std::string& key, std::string id, std::string_view day) {
+            if (day >= cutoff) return false;  // refs list in day order: the rest is recent
+            keys.push_back(key);
+            ids.push_back(std::move(id));
+            return true;
+        });
         if (ids.empty()) return 0;
         if (res.partitions().partitions().size() != 1) {
             res.remove_many(ids);

@@ -8,8 +8,10 @@
 //
 // Targets (policies, plugins/replicator/*.hpp): S3dbTarget (another s3db database, any store),
 // WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature), SqsTarget (SQS's JSON
-// protocol, SigV4, SendMessageBatch, FIFO group and deduplication ids). PostgreSQL and BigQuery
-// targets are NOT implemented yet; a target is any class modelling ReplicatorTarget.
+// protocol, SigV4, SendMessageBatch, FIFO group and deduplication ids), BigQueryTarget (insertAll
+// with a service-account JWT, append-only rows), and opt-in PostgresTarget (plugins/replicator/
+// postgres.hpp, links libpq: include it yourself, link s3db::postgres). A target is any class
+// modelling ReplicatorTarget.
 //
 // What a write costs, and when it is durable (the durable log, `durable_log`, on by default):
 //  1. before the source write (the resource's before hook, on the writer's thread) 1 PUT of a
@@ -81,6 +83,7 @@
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/replicator/common.hpp"
 #include "s3db/plugins/replicator/s3db_target.hpp"
+#include "s3db/plugins/replicator/bigquery.hpp"
 #include "s3db/plugins/replicator/sqs.hpp"
 #include "s3db/plugins/replicator/webhook.hpp"
 
@@ -320,6 +323,11 @@ private:
         std::thread replayer;
         bool running = false;
         bool replaying = false;  // the replay at start has not queued everything yet
+        // Log ids this process wrote while the replay at start runs: the replay leaves them to the
+        // writes' own after hooks (a time cut-off alone takes those of its first millisecond too).
+        std::atomic<bool> noting_own{false};
+        std::set<std::string> own_ids;
+        std::mutex own_mutex;
         std::vector<std::string> delivered;  // log ids to delete
         std::mutex deliver_mutex;            // the delivered list
         std::set<std::string> prepared;  // "<target address>/<destination>" prepared
@@ -363,6 +371,10 @@ private:
             const std::int64_t ms = detail::epoch_ms(std::chrono::system_clock::now());
             const std::string now = detail::iso_string(ms);
             std::string id = detail::replicator_log_id(ms);
+            if (noting_own.load(std::memory_order_acquire)) {  // noted before the PUT the replay may read
+                std::lock_guard lock(own_mutex);
+                own_ids.insert(id);
+            }
             json entry = {{"id", id},
                           {"replicator", names},
                           {"resource", ctx.resource},
@@ -425,11 +437,17 @@ private:
                 replaying = true;
                 // Only what was logged before this start: entries this process logs from now on
                 // belong to writes in flight, which their own after hook delivers.
+                noting_own.store(true, std::memory_order_release);
                 const std::string started = detail::iso_string(detail::epoch_ms(std::chrono::system_clock::now()));
                 replayer = std::thread([this, started] {
                     try {
-                        replay({"pending", "failed"}, started);
+                        replay({"pending", "failed"}, started, true);
                     } catch (...) {  // the log unreadable now: entries stay for the next replay
+                    }
+                    noting_own.store(false, std::memory_order_release);
+                    {
+                        std::lock_guard lock(own_mutex);
+                        own_ids.clear();
                     }
                     {
                         std::lock_guard lock(mutex);
@@ -485,62 +503,99 @@ private:
             }
         }
 
+        /// Changes a target refused one by one (ReplicationError::failed()), the others it applied.
+        struct Refused {
+            std::set<const Change*> changes;
+            std::string error, target;
+            bool retryable = true;
+        };
+
         void process(std::vector<Change>& batch) {
             for (auto& c : batch)
                 if (c.reconcile) reconcile(c);
-            std::optional<std::string> error;
-            std::string failed_target;
+            std::vector<Change*> todo;
+            for (auto& c : batch) todo.push_back(&c);
+            std::string error, failed_target;
+            bool retryable = true;
             std::size_t attempt = 0;
             auto delay = options.retry_delay;
             for (;;) {
+                Refused refused;
+                bool thrown = true;
                 try {
-                    std::apply([&](auto&... t) { (deliver_to(t, batch, failed_target), ...); }, targets);
-                    error.reset();
-                    break;
+                    std::apply([&](auto&... t) { (deliver_to(t, todo, failed_target, refused), ...); }, targets);
+                    thrown = false;
                 } catch (const ReplicationError& e) {
                     error = e.what();
-                    if (!e.retryable()) break;
+                    retryable = e.retryable();
                 } catch (const std::exception& e) {
                     error = failed_target.empty() ? std::string(e.what()) : "'" + failed_target + "': " + e.what();
+                    retryable = true;
                 }
-                if (attempt++ >= options.retry_attempts || !is_running()) break;
+                if (!thrown) {
+                    // Every target took every change but the refused ones: those alone are tried again.
+                    std::vector<Change*> done, again;
+                    for (auto* c : todo) (refused.changes.contains(c) ? again : done).push_back(c);
+                    delivered_all(done);
+                    if (again.empty()) return;
+                    todo = std::move(again);
+                    error = refused.error;
+                    retryable = refused.retryable;
+                    failed_target = refused.target;
+                }
+                if (!retryable || attempt++ >= options.retry_attempts || !is_running()) break;
                 n.retries.fetch_add(1, std::memory_order_relaxed);
                 sleep_unless_stopped(delay);
                 delay = std::min(delay * 2, options.max_retry_delay);
             }
-            if (!error) {
-                std::lock_guard lock(deliver_mutex);
-                for (auto& c : batch) delivered.insert(delivered.end(), c.log_ids.begin(), c.log_ids.end());
-                n.replicated.fetch_add(batch.size(), std::memory_order_relaxed);
-                if (emit_ && listened_replicated_())
-                    for (auto& c : batch) emit_("replicator.replicated", json{{"resource", c.resource}, {"id", c.id}, {"action", c.action}});
-                return;
-            }
-            for (auto& c : batch) fail(c, *error, failed_target);
+            for (auto* c : todo) fail(*c, error, failed_target);
+        }
+
+        void delivered_all(const std::vector<Change*>& done) {
+            if (done.empty()) return;
+            std::lock_guard lock(deliver_mutex);
+            for (auto* c : done) delivered.insert(delivered.end(), c->log_ids.begin(), c->log_ids.end());
+            n.replicated.fetch_add(done.size(), std::memory_order_relaxed);
+            if (emit_ && listened_replicated_())
+                for (auto* c : done)
+                    emit_("replicator.replicated", json{{"resource", c->resource}, {"id", c->id}, {"action", c->action}});
         }
 
         template <class T>
-        void deliver_to(T& target, const std::vector<Change>& batch, std::string& failed_target) {
+        void deliver_to(T& target, const std::vector<Change*>& batch, std::string& failed_target, Refused& refused) {
             std::vector<Delivery> out;
-            for (auto& c : batch) {
-                if (c.action.empty()) continue;  // a reconcile that found nothing to do
-                for (auto& d : target.resources().route(c.resource)) {
-                    if (!d.takes(c.action)) continue;
-                    json data = c.data;
+            std::vector<const Change*> from;  // the change each delivery carries
+            for (auto* c : batch) {
+                if (c->action.empty()) continue;  // a reconcile that found nothing to do
+                for (auto& d : target.resources().route(c->resource)) {
+                    if (!d.takes(c->action)) continue;
+                    json data = c->data;
                     if (d.transform && !data.is_null()) {
                         data = d.transform(data);
                         if (data.is_null()) continue;
-                        if (data.is_object()) data["id"] = c.id;
+                        if (data.is_object()) data["id"] = c->id;
                     }
                     if constexpr (requires { target.prepare(d.resource, std::declval<const ResourceConfig&>()); })
-                        prepare(target, d.resource, c.resource);
-                    out.push_back({c.resource, d.resource, c.action, c.id, std::move(data), c.timestamp_ms,
-                                   c.log_ids.empty() ? std::string{} : c.log_ids.back()});
+                        prepare(target, d.resource, c->resource);
+                    out.push_back({c->resource, d.resource, c->action, c->id, std::move(data), c->timestamp_ms,
+                                   c->log_ids.empty() ? std::string{} : c->log_ids.back()});
+                    from.push_back(c);
                 }
             }
             if (out.empty()) return;
             failed_target = target.target_name();
-            target.deliver(out);
+            try {
+                target.deliver(out);
+            } catch (const ReplicationError& e) {
+                if (e.failed().empty()) throw;
+                for (auto i : e.failed())
+                    if (i < from.size()) refused.changes.insert(from[i]);
+                if (refused.error.empty()) {
+                    refused.error = e.what();
+                    refused.target = failed_target;
+                }
+                refused.retryable = refused.retryable && e.retryable();
+            }
             failed_target.clear();
         }
 
@@ -664,7 +719,7 @@ private:
             return true;
         }
 
-        std::size_t replay(std::vector<std::string> statuses, const std::string& before = {}) {
+        std::size_t replay(std::vector<std::string> statuses, const std::string& before = {}, bool skip_own = false) {
             auto l = log_or_null();
             if (!l) return 0;
             std::map<std::pair<std::string, std::string>, Change> by_record;
@@ -675,11 +730,11 @@ private:
             for (auto& e : entries) {
                 const std::string status = e.value("status", std::string{});
                 if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) continue;
-                // Stamps have millisecond resolution: one in the start's own millisecond is a write of
-                // this process (replayed too, it was sent twice and its entry could be deleted under a
-                // failure being recorded), or one a previous process logged in that very millisecond,
-                // which replay_pending() and the next start still find.
-                if (!before.empty() && stamp(e) >= before) continue;
+                if (!before.empty() && stamp(e) > before) continue;
+                if (skip_own) {
+                    std::lock_guard lock(own_mutex);
+                    if (own_ids.contains(e.value("id", std::string{}))) continue;
+                }
                 const std::string resource = e.value("resourceName", e.value("resource", std::string{}));
                 const std::string id = e.value("recordId", std::string{});
                 if (id.empty() || resource.empty()) continue;  // not one of ours (s3db.js logs failures by data)

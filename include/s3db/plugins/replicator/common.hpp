@@ -108,7 +108,9 @@ private:
 
 /// A Replicator target policy. `deliver` receives a batch (in the order the writes were made, per
 /// record) and returns once every delivery is applied, or throws (ReplicationError::retryable()
-/// says whether to try again; any other exception is retried too). Applying a batch twice must
+/// says whether to try again; any other exception is retried too). A target that applied part of
+/// the batch says which deliveries it did not in ReplicationError::failed(): only their changes
+/// are retried (and marked failed when the retries run out). Applying a batch twice must
 /// leave the destination as applying it once: delivery is at-least-once.
 /// Optional: `prepare(destination, source_config)` before the first delivery to a destination.
 template <class T>

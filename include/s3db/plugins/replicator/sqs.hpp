@@ -36,9 +36,10 @@
 // Failures: a request that fails with a throttling code, 5xx, 429 or no answer is tried again under
 // `retry` (the S3 transport's RetryPolicy: full-jitter backoff, budget). Entries SendMessageBatch
 // lists as Failed are sent again, alone, under the same policy when SQS says the fault is its own
-// (SenderFault false); those with SenderFault true fail. What still fails is thrown as a
-// ReplicationError: retryable (the Replicator tries the batch again later) or not (its changes are
-// marked failed at once; retry_failed() tries again). A retried entry may land after a later one of
+// (SenderFault false); those with SenderFault true fail alone: the ReplicationError lists them in
+// failed() (not retryable: their changes are marked failed, retry_failed() tries again), the others
+// count as delivered. A request that still fails after its retries throws a retryable
+// ReplicationError for the whole batch (the Replicator tries it again later). A retried entry may land after a later one of
 // its batch. Errors name queues by URL without user info or query, never the credentials.
 
 #include <algorithm>
@@ -357,7 +358,9 @@ S3DB_DECL void SqsTarget::deliver(const std::vector<Delivery>& batch) {
     if (failures.empty()) return;
     auto& first = batch[failures.front().index];
     std::string what = std::to_string(failures.size()) + " of " + std::to_string(batch.size()) + " messages refused: " + failures.front().why;
-    throw ReplicationError(name_, first.resource, first.id, what, false);
+    std::vector<std::size_t> refused;
+    for (auto& f : failures) refused.push_back(f.index);
+    throw ReplicationError(name_, first.resource, first.id, what, false, std::move(refused));
 }
 
 S3DB_DECL void SqsTarget::send(const std::string& url, const std::vector<Delivery>& batch, const std::vector<std::size_t>& indexes,
