@@ -2,13 +2,16 @@
 // other systems, from background workers, without slowing the writes, and without losing a change
 // if the process dies (a durable log, `plg_replicator_logs`, replayed at the next start).
 // Here: a second s3db database opened from a connection string, with a rename, a transform and an
-// inserts-only destination; then a restart that replays what was pending.
+// inserts-only destination; then a restart that replays what was pending; then, when SQS_ENDPOINT
+// names an SQS server (e.g. fauxqs: `FAUXQS_PORT=4566 node tests/sqs/fauxqs-loopback.mjs`, then
+// SQS_ENDPOINT=http://127.0.0.1:4566), the same changes as messages on a FIFO queue.
 
 #include <s3db/s3db.hpp>
 
 #include "check.hpp"
 #include <s3db/plugins/replicator.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -85,6 +88,27 @@ int main() {
         backup.connect();
         check(backup.resource("people").get("u1")["plan"] == "team", "the backup caught up with the source");
         std::cout << "after restart: " << backup.resource("people").get("u1").dump() << "\n";
+    }
+    if (const char* endpoint = std::getenv("SQS_ENDPOINT")) {
+        // SQS: each change one message {resource, action, id, data, timestamp, source}, sent with
+        // SendMessageBatch; on a .fifo queue grouped per resource and deduplicated per write.
+        using ToSqs = s3db::Replicator<s3db::SqsTarget>;
+        s3db::SqsOptions sqs{.endpoint = endpoint,
+                             .credentials = s3db::Credentials{"example", "example-secret", ""},
+                             .queue = "s3db-example-changes.fifo",
+                             .create_queues = true,  // by name: GetQueueUrl, else CreateQueue
+                             .message_attributes = {{"origin", "plugin_replicator example"}}};
+        s3db::Database<ToSqs> db("memory://replicator-sqs", {}, ToSqs(s3db::SqsTarget(sqs, s3db::ResourceMap::only({"orders"}))));
+        db.connect();
+        auto& orders = db.create_resource({.name = "orders", .attributes = {{"total", "number"}}});
+        orders.insert({{"id", "o1"}, {"total", 10}});
+        orders.update("o1", s3db::json{{"total", 12}});
+        auto& rep = db.plugin<ToSqs>();
+        check(rep.wait_idle() && rep.stats().replicated == 2, "two changes sent to SQS");
+        std::cout << "sqs: 2 messages on " << rep.target<0>().queue_url("orders") << " in "
+                  << rep.target<0>().requests() << " requests\n";
+    } else {
+        std::cout << "sqs: set SQS_ENDPOINT to an SQS server to replicate to a queue too\n";
     }
     std::cout << "ok\n";
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1)
-# and a throwaway PostgreSQL cluster (the Replicator's PostgresTarget tests) and runs every test with
-# ctest, then a short run of each fuzz target. The servers are stopped on exit, also when a test fails.
+# Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1),
+# fauxqs for the SQS tests and a throwaway PostgreSQL cluster (the Replicator's PostgresTarget
+# tests), runs every test with ctest, then a short run of each fuzz target. The servers are stopped
+# on exit, also when a test fails.
 #
 # RGW_PORT, MON_PORT and RGW_DIR place the server; by default it takes the first free ports from
 # 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>. PG_PORT and PG_DIR place
@@ -26,8 +27,9 @@ if ((${#missing[@]})); then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-# --- s3db.js for the interop tests (tests/interop): node from apt only when there is none (the
-# image may carry its own node), then the locked npm packages, reinstalled when the lock changes.
+# --- s3db.js for the interop tests (tests/interop) and fauxqs for the SQS tests (tests/sqs): node
+# from apt only when there is none (the image may carry its own node), then the locked npm
+# packages, reinstalled when a lock changes.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt_sudo=()
     if ((EUID != 0)); then apt_sudo=(sudo); fi
@@ -60,11 +62,12 @@ free_port() {
 export RGW_PORT=${RGW_PORT:-$(free_port 7480)}
 export MON_PORT=${MON_PORT:-$(free_port 6789)}
 export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-$RGW_PORT}
+export FAUXQS_PORT=${FAUXQS_PORT:-$(free_port 4566)}  # the SQS server (tests/sqs/fauxqs.sh)
 export PG_PORT=${PG_PORT:-$(free_port 5433)}
 export PG_DIR=${PG_DIR:-/tmp/s3db-pg-$PG_PORT}
-# ctest starts the server before the first test that needs it and stops it after the last (the
-# fixture in tests/CMakeLists.txt); the trap stops it too when ctest itself is interrupted.
-trap 'cmake/test-servers.sh stop; cmake/postgres-server.sh stop' EXIT
+# ctest starts the servers before the first test that needs them and stops them after the last (the
+# fixtures in tests/CMakeLists.txt); the trap stops them too when ctest itself is interrupted.
+trap 'cmake/test-servers.sh stop; tests/sqs/fauxqs.sh stop; cmake/postgres-server.sh stop' EXIT
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
 status=0

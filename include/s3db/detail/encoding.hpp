@@ -221,6 +221,9 @@ S3DB_DECL std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t*
 /// text and S3 metadata carry Unicode, and nlohmann's dump throws on anything else.
 S3DB_DECL bool valid_utf8(std::string_view s) noexcept;
 
+/// Error text from a server, made safe to show: printable ASCII, bounded.
+S3DB_DECL std::string printable_message(std::string_view m);
+
 }  // namespace s3db::detail
 
 #if S3DB_DEFINE_BODIES
@@ -279,6 +282,15 @@ S3DB_DECL bool valid_utf8(std::string_view s) noexcept {
         i += len;
     }
     return true;
+}
+
+S3DB_DECL std::string printable_message(std::string_view m) {
+    std::string out;
+    for (char c : m.substr(0, 300)) {
+        auto u = static_cast<unsigned char>(c);
+        out += (u < 0x20 || u >= 0x7f) ? ' ' : c;
+    }
+    return out;
 }
 
 }  // namespace s3db::detail

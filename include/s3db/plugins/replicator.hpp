@@ -7,7 +7,8 @@
 //                                              WebhookTarget({.url = "http://hooks.local/in", .secret = "k"})));
 //
 // Targets (policies, plugins/replicator/*.hpp): S3dbTarget (another s3db database, any store),
-// WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature), BigQueryTarget (insertAll
+// WebhookTarget (POST JSON over libcurl, batches, HMAC-SHA256 signature), SqsTarget (SQS's JSON
+// protocol, SigV4, SendMessageBatch, FIFO group and deduplication ids), BigQueryTarget (insertAll
 // with a service-account JWT, append-only rows), and opt-in PostgresTarget (plugins/replicator/
 // postgres.hpp, links libpq: include it yourself, link s3db::postgres). A target is any class
 // modelling ReplicatorTarget.
@@ -83,6 +84,7 @@
 #include "s3db/plugins/replicator/common.hpp"
 #include "s3db/plugins/replicator/s3db_target.hpp"
 #include "s3db/plugins/replicator/bigquery.hpp"
+#include "s3db/plugins/replicator/sqs.hpp"
 #include "s3db/plugins/replicator/webhook.hpp"
 
 namespace s3db {
@@ -575,7 +577,8 @@ private:
                     }
                     if constexpr (requires { target.prepare(d.resource, std::declval<const ResourceConfig&>()); })
                         prepare(target, d.resource, c->resource);
-                    out.push_back({c->resource, d.resource, c->action, c->id, std::move(data), c->timestamp_ms});
+                    out.push_back({c->resource, d.resource, c->action, c->id, std::move(data), c->timestamp_ms,
+                                   c->log_ids.empty() ? std::string{} : c->log_ids.back()});
                     from.push_back(c);
                 }
             }

@@ -88,9 +88,6 @@ struct S3Address {
 /// Parses an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`); nullopt if malformed.
 S3DB_DECL std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s);
 
-/// Error text from a server, made safe to show: printable ASCII, bounded.
-S3DB_DECL std::string printable_message(std::string_view m);
-
 }  // namespace detail
 
 class S3 {
@@ -326,15 +323,6 @@ S3DB_DECL std::optional<std::chrono::system_clock::time_point> parse_http_date(s
         return std::nullopt;
     std::int64_t days = days_from_civil(year, static_cast<unsigned>(mon + 1), static_cast<unsigned>(day));
     return std::chrono::system_clock::time_point(std::chrono::seconds(days * 86400 + h * 3600 + m * 60 + sec));
-}
-
-S3DB_DECL std::string printable_message(std::string_view m) {
-    std::string out;
-    for (char c : m.substr(0, 300)) {
-        auto u = static_cast<unsigned char>(c);
-        out += (u < 0x20 || u >= 0x7f) ? ' ' : c;
-    }
-    return out;
 }
 
 }  // namespace detail

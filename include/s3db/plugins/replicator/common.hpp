@@ -31,6 +31,10 @@ struct Delivery {
     std::string id;
     json data;             // the record with its id; null for a delete
     std::int64_t timestamp_ms = 0;  // when the source write was made
+    /// The durable log's entry for the write (its latest, when a replay covers several): the same
+    /// when the write is replayed after a crash, so a target can recognise a change it already
+    /// has (SQS FIFO deduplication). Empty without the durable log and for sync_all().
+    std::string write_id{};
 };
 
 /// Where one source resource goes: a destination name (empty: the same name), an optional transform

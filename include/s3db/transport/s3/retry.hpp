@@ -271,8 +271,9 @@ S3DB_DECL bool retryable_status(int status) noexcept {
 }
 
 S3DB_DECL bool throttling_code(std::string_view code) noexcept {
+    // RequestThrottled: SQS's (answered with HTTP 400, so only the code tells).
     return code == "SlowDown" || code.starts_with("Throttling") || code == "TooManyRequests" ||
-           code == "RequestLimitExceeded";
+           code == "RequestLimitExceeded" || code.starts_with("RequestThrottled");
 }
 
 S3DB_DECL bool retryable_error(int status, std::string_view code) noexcept {
