@@ -570,29 +570,37 @@ S3DB_DECL std::vector<SearchHit> FullText::search(std::string_view resource, std
             std::set<std::string> fields, terms;
         };
         std::map<std::string, Hit> hits;
+        auto add = [&](const std::string& candidate, const json& docs, double factor) {
+            for (auto& [doc, p] : docs.items()) {
+                double freq = 0;
+                Hit& h = hits[doc];
+                for (auto& [field, tf] : p.at(1).items())
+                    if (allowed(field)) {
+                        freq += weight(field) * tf.get<double>();
+                        h.fields.insert(field);
+                    }
+                if (freq == 0) continue;
+                h.freq += factor * freq;
+                h.length = p.at(0).get<std::uint32_t>();
+                h.terms.insert(candidate);
+            }
+        };
+        const bool prefix = expand && o.prefix_search;
         for (auto& name : shards_of_word[term]) {
             const auto& shard = shards[name];
             if (!shard || !shard->contains("terms")) continue;
-            for (auto& [candidate, docs] : shard->at("terms").items()) {
-                double factor = 0;
-                if (candidate == term) factor = 1;
-                else if (expand && o.prefix_search && candidate.starts_with(term)) factor = o.expansion_weight;
-                else if (distance && fulltext::within_edit_distance(candidate, term, distance)) factor = o.expansion_weight;
-                if (factor == 0) continue;
-                for (auto& [doc, p] : docs.items()) {
-                    const auto posting = fulltext::posting_from_json(p);
-                    double freq = 0;
-                    Hit& h = hits[doc];
-                    for (auto& [field, tf] : posting.fields)
-                        if (allowed(field)) {
-                            freq += weight(field) * tf;
-                            h.fields.insert(field);
-                        }
-                    if (freq == 0) continue;
-                    h.freq += factor * freq;
-                    h.length = posting.length;
-                    h.terms.insert(candidate);
-                }
+            const auto& all = shard->at("terms").get_ref<const json::object_t&>();
+            if (distance) {  // fuzzy: every term of the shard is a candidate
+                for (auto& [candidate, docs] : all)
+                    if (candidate == term) add(candidate, docs, 1);
+                    else if ((prefix && candidate.starts_with(term)) ||
+                             fulltext::within_edit_distance(candidate, term, distance))
+                        add(candidate, docs, o.expansion_weight);
+            } else if (prefix) {  // terms are sorted: the ones term prefixes follow it
+                for (auto it = all.lower_bound(term); it != all.end() && it->first.starts_with(term); ++it)
+                    add(it->first, it->second, it->first == term ? 1 : o.expansion_weight);
+            } else if (auto it = all.find(term); it != all.end()) {
+                add(it->first, it->second, 1);
             }
         }
         std::erase_if(hits, [](auto& kv) { return kv.second.freq == 0; });
