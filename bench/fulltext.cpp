@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -73,15 +74,16 @@ double percentile(std::vector<double> v, double q) {
     return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
-/// FTS5's top 10 ids for `words` (all required), best first, by bm25() with equal weights.
-std::vector<std::string> fts5_top10(sqlite3* db, const std::vector<std::string>& words) {
+/// FTS5's top 10 (id, -bm25) for `words` (all required), best first, by bm25() with equal weights.
+std::vector<std::pair<std::string, double>> fts5_top10(sqlite3* db, const std::vector<std::string>& words) {
     std::string match;
     for (auto& w : words) match += (match.empty() ? "\"" : " \"") + w + "\"";
     sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db, "SELECT id FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs) LIMIT 10", -1, &st, nullptr);
+    sqlite3_prepare_v2(db, "SELECT id, bm25(docs) FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs), rowid LIMIT 10", -1, &st, nullptr);
     sqlite3_bind_text(st, 1, match.c_str(), -1, SQLITE_TRANSIENT);
-    std::vector<std::string> out;
-    while (sqlite3_step(st) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    std::vector<std::pair<std::string, double>> out;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), -sqlite3_column_double(st, 1));
     sqlite3_finalize(st);
     return out;
 }
@@ -107,7 +109,12 @@ int main(int argc, char** argv) {
     const ResourceConfig packages{.name = "packages",
                                   .attributes = {{"name", "string"}, {"description", "string"}},
                                   .behavior = "body-only"};
-    auto record = [&](std::size_t i) { return json{{"id", "p" + std::to_string(i)}, {"name", docs[i].name}, {"description", docs[i].description}}; };
+    // Ids in rowid order (zero-padded), so documents of equal score come in the same order from both.
+    auto id_of = [](std::size_t i) {
+        std::string n = std::to_string(i);
+        return "p" + std::string(7 - n.size(), '0') + n;
+    };
+    auto record = [&](std::size_t i) { return json{{"id", id_of(i)}, {"name", docs[i].name}, {"description", docs[i].description}}; };
 
     // Incremental: every insert indexed as it is written.
     {
@@ -153,7 +160,7 @@ int main(int argc, char** argv) {
         sqlite3_stmt* st = nullptr;
         sqlite3_prepare_v2(sq, "INSERT INTO docs(id, name, description) VALUES (?1, ?2, ?3)", -1, &st, nullptr);
         for (std::size_t i = 0; i < docs.size(); ++i) {
-            const std::string id = "p" + std::to_string(i);
+            const std::string id = id_of(i);
             sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(st, 2, docs[i].name.c_str(), -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(st, 3, docs[i].description.c_str(), -1, SQLITE_TRANSIENT);
@@ -171,7 +178,7 @@ int main(int argc, char** argv) {
         "qt widgets", "command line", "bluetooth", "printer driver", "sql", "http client", "mathematics",
         "scientific computing", "terminal emulator", "debug symbols", "transitional package", "emacs",
         "ruby gem", "machine learning", "spell checker", "pdf viewer", "email client", "backup", "firewall"};
-    double overlap_sum = 0;
+    double overlap_sum = 0, max_score_error = 0;
     std::size_t compared = 0;
     const auto& tok = ft.tokenizer();
     for (auto& q : queries) {
@@ -179,7 +186,10 @@ int main(int argc, char** argv) {
         for (auto& t : tok.tokens(q)) words.push_back(t.term);
         auto theirs = fts5_top10(sq, words);
         auto ours = ft.search("packages", q, {.limit = 10, .exact = true, .match_all = true});
-        std::set<std::string> a(theirs.begin(), theirs.end());
+        std::set<std::string> a;
+        for (auto& [id, _] : theirs) a.insert(id);
+        if (!theirs.empty() && !ours.empty() && ours[0].id == theirs[0].first)
+            max_score_error = std::max(max_score_error, std::abs(ours[0].score - theirs[0].second) / theirs[0].second);
         std::size_t common = 0;
         for (auto& h : ours) common += a.count(h.id);
         const std::size_t denominator = std::max<std::size_t>(1, std::min<std::size_t>(10, theirs.size()));
@@ -188,7 +198,8 @@ int main(int argc, char** argv) {
         ++compared;
         std::printf("  %-26s overlap@10 %.1f (fts5 %zu, ours %zu)\n", q.c_str(), overlap, theirs.size(), ours.size());
     }
-    std::printf("overlap@10 with FTS5 bm25(): %.3f over %zu queries\n", overlap_sum / compared, compared);
+    std::printf("overlap@10 with FTS5 bm25(): %.3f over %zu queries; top-1 score vs -bm25(): largest relative "
+                "difference %.2g\n", overlap_sum / compared, compared, max_score_error);
 
     // Requests per cold search: a new database (empty cache) per query.
     {
