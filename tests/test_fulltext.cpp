@@ -439,3 +439,29 @@ TEST(FullText, ValidatesItsOptions) {
     EXPECT_THROW(FullText({.field_weights = {{"title", 0.0}}}).validate(), ConfigError);
     EXPECT_NO_THROW(FullText(article_index()).validate());
 }
+
+TEST(FullText, CaseSensitiveIndexAndAccentFoldedSearch) {
+    auto cased = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), {.case_sensitive = true, .prefix_search = false});
+    cased->resource("articles").insert({{"id", "1"}, {"title", "Apple pie"}});
+    cased->resource("articles").insert({{"id", "2"}, {"title", "apple tree"}});
+    EXPECT_EQ(ids_of(cased->plugin<FullText>().search("articles", "Apple")), (std::vector<std::string>{"1"}));
+    EXPECT_EQ(ids_of(cased->plugin<FullText>().search("articles", "apple")), (std::vector<std::string>{"2"}));
+
+    auto folded = open<MemDb>(Counting<Memory>(test::make_store<Memory>()));
+    folded->resource("articles").insert({{"id", "fr"}, {"title", "Crème brûlée à la française"}});
+    auto records = folded->plugin<FullText>().search_records("articles", "CREME brulee");
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["_highlights"]["title"], "<mark>Crème brûlée</mark> à la française")
+        << "the text as written is marked, whatever the folding";
+}
+
+TEST(FullText, SnippetsCutLongTextAtWordsAndWholeCharacters) {
+    const std::string text = "Ωραία μέρα σήμερα, και μετά από πολλές λέξεις βρίσκουμε τη θάλασσα που ψάχναμε όλοι μαζί εδώ";
+    Tokenizer t(TokenizerOptions{});
+    auto s = fulltext::highlight(text, t, [](std::string_view term) { return term == "θαλασσα"; },
+                                 {.start_tag = "<", .end_tag = ">", .snippet_bytes = 60, .ellipsis = "..."});
+    // 15 bytes (a quarter) before the match is inside βρίσκουμε: the snippet starts at the next word,
+    // takes 60 bytes from there and ends at the last blank within them.
+    EXPECT_EQ(s, "...τη <θάλασσα> που ψάχναμε όλοι μαζί...");
+    EXPECT_TRUE(fulltext::highlight(text, t, [](std::string_view) { return false; }, {}).empty());
+}

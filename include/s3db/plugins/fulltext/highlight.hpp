@@ -47,8 +47,8 @@ S3DB_DECL std::string highlight(std::string_view text, const Tokenizer& tokenize
     if (o.snippet_bytes && text.size() > o.snippet_bytes) {
         // A window starting a quarter of the snippet before the first match, moved to word edges.
         from = spans.front().first > o.snippet_bytes / 4 ? spans.front().first - o.snippet_bytes / 4 : 0;
-        to = std::min(text.size(), std::max(from + o.snippet_bytes, spans.front().second));
         while (from > 0 && from < spans.front().first && text[from - 1] != ' ') ++from;
+        to = std::min(text.size(), std::max(from + o.snippet_bytes, spans.front().second));
         while (to < text.size() && to > spans.front().second && text[to] != ' ') --to;
         while (to < text.size() && (static_cast<unsigned char>(text[to]) & 0xC0) == 0x80) ++to;  // whole characters
     }
