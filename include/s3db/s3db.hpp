@@ -30,6 +30,7 @@
 #include "s3db/plugins/backup.hpp"
 #include "s3db/plugins/cache.hpp"
 #include "s3db/plugins/costs.hpp"
+#include "s3db/plugins/fulltext.hpp"
 #include "s3db/plugins/metrics.hpp"
 #include "s3db/plugins/replicator.hpp"
 #include "s3db/transport/any.hpp"
