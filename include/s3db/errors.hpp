@@ -144,6 +144,23 @@ public:
         : TransportError(what, {0, "InternalError", {}, key, false}) {}
 };
 
+/// A PUT's storage class (`PutOptions::storage_class`) that the store refuses: AWS's 400
+/// InvalidStorageClass, Ceph RGW's 400 InvalidArgument to a PUT naming a class its placement
+/// target lacks (`code()` keeps the server's), or a name that is not a storage class at all
+/// (checked before sending). Nothing is stored.
+class InvalidStorageClass : public TransportError {
+public:
+    InvalidStorageClass(const std::string& key, std::string storage_class, const std::string& why, std::string request_id = {},
+                        std::string code = "InvalidStorageClass")
+        : TransportError("storage class '" + InvalidKey::printable(storage_class) + "' refused: " + why,
+                         {400, std::move(code), std::move(request_id), key, false}),
+          storage_class_(std::move(storage_class)) {}
+    const std::string& storage_class() const noexcept { return storage_class_; }
+
+private:
+    std::string storage_class_;
+};
+
 /// User metadata over the store's limit (AWS: 2 KB, keys plus values, UTF-8 bytes). Nothing is stored.
 class MetadataTooLarge : public TransportError {
 public:
