@@ -1,7 +1,8 @@
 # The include graph runs one way: s3db/errors.hpp and s3db/fwd.hpp <- detail/ <- transport/ <- core/
 # <- plugins/ <- s3db.hpp. Fails (and names the edge) when a header includes one from a later layer,
 # when fwd.hpp includes anything but the standard library, or when a header outside transport/
-# includes libcurl. Run: cmake -DROOT=<include dir> -P check_layers.cmake
+# includes libcurl, or a header other than plugins/backup/gzip.hpp includes zlib (an opt-in
+# dependency: only programs that include that header link it). Run: cmake -DROOT=<include dir> -P check_layers.cmake
 if(NOT ROOT)
     message(FATAL_ERROR "pass -DROOT=<the include directory>")
 endif()
@@ -52,6 +53,10 @@ foreach(header IN LISTS headers)
         endif()
         if(target MATCHES "^curl/" AND NOT from EQUAL 2)
             message(SEND_ERROR "${header} includes ${target}: only transport/ talks to libcurl")
+            math(EXPR violations "${violations} + 1")
+        endif()
+        if(target STREQUAL "zlib.h" AND NOT header STREQUAL "s3db/plugins/backup/gzip.hpp")
+            message(SEND_ERROR "${header} includes zlib.h: only s3db/plugins/backup/gzip.hpp may (zlib is opt-in)")
             math(EXPR violations "${violations} + 1")
         endif()
         if(NOT target MATCHES "^s3db/")

@@ -425,18 +425,23 @@ private:
 /// Never holds a target's secret or the credentials of its URL.
 class ReplicationError : public Error {
 public:
-    ReplicationError(std::string target, std::string resource, std::string id, const std::string& what, bool retryable)
+    ReplicationError(std::string target, std::string resource, std::string id, const std::string& what, bool retryable,
+                     std::optional<std::chrono::milliseconds> retry_after = std::nullopt)
         : Error("replication to '" + target + "'" + (resource.empty() ? std::string{} : " of '" + resource + "'") +
                 (id.empty() ? std::string{} : " record '" + id + "'") + " failed: " + what),
-          target_(std::move(target)), resource_(std::move(resource)), id_(std::move(id)), retryable_(retryable) {}
+          target_(std::move(target)), resource_(std::move(resource)), id_(std::move(id)), retryable_(retryable),
+          retry_after_(retry_after) {}
     const std::string& target() const noexcept { return target_; }
     const std::string& resource() const noexcept { return resource_; }
     const std::string& id() const noexcept { return id_; }
     bool retryable() const noexcept { return retryable_; }
+    /// How long the target asked to be left alone (HTTP Retry-After), when it did.
+    std::optional<std::chrono::milliseconds> retry_after() const noexcept { return retry_after_; }
 
 private:
     std::string target_, resource_, id_;
     bool retryable_;
+    std::optional<std::chrono::milliseconds> retry_after_;
 };
 
 /// A key, option or stored entry PluginStorage cannot work with. Names the plugin and, when there is

@@ -11,9 +11,10 @@
 //
 //   manifest.json                 {"format":"s3db-backup","version":1,"id","type","createdAt","parent",
 //                                  "chain":[full id, …, this id],"resources":[{"name","records","present",
-//                                  "deleted","files":[…]}],"files":[{"name","size","sha256","records"}],
+//                                  "deleted","files":[…]}],"files":[{"name","size","sha256","plainSize",
+//                                  "records"}],"compression":null | {"algorithm":"gzip","level"},
 //                                  "encryption":null | {"algorithm":"AES-256-GCM","kdf":"PBKDF2-HMAC-SHA256",
-//                                  "iterations","salt"(base64),"check"(base64)}}        — never encrypted
+//                                  "iterations","salt"(base64),"check"(base64)}}  — never compressed or encrypted
 //   s3db.json                     the database's catalogue as it was
 //   <resource>/definition.json    {"config": the resource's definition} (its schema registry: in s3db.json)
 //   <resource>/records-NNNNN.jsonl one line per record object, at most `records_per_file` per file:
@@ -23,11 +24,20 @@
 //   <resource>/index.tsv          `<key>\t<etag>\t<lastModified ms>` of every record at backup time:
 //                                  what the next incremental compares LIST's entries with
 //
+// Compression is a policy, `Backup<Driver, Compression>`: NoCompression (the default) or
+// GzipCompression from s3db/plugins/backup/gzip.hpp (the one header that needs zlib; CMake target
+// s3db::gzip). Compressed, every file but the manifest is stored as `<name>.gz`, one gzip member;
+// `size` and `sha256` are of the bytes stored, `plainSize` of the file before compression. Each
+// file is compressed, then encrypted (ciphertext does not compress); restore checks size and
+// SHA-256, decrypts, then decompresses to exactly `plainSize` bytes (gzip's CRC-32 checked), all
+// before it writes anything. A restore reads each backup as its manifest says: a gzip Backup
+// restores uncompressed archives too; one without gzip refuses a gzip archive (BackupError).
+//
 // Records are the stored objects, byte for byte (metadata, body, content type): secrets stay the
 // ciphertext they are, binary content and every behavior's body come back exactly, and restore
 // writes them with 1 PUT each, then rebuilds the partition refs (Resource::repair_partitions).
 // Secrets need the same database passphrase wherever they are restored. Each file's SHA-256 (of
-// the bytes stored, i.e. after encryption) is in the manifest; restore reads and checks every file
+// the bytes stored, i.e. after compression and encryption) is in the manifest; restore reads and checks every file
 // of the whole chain, and the passphrase, before it writes anything.
 //
 // Events (db.on_plugin_event): backup.start, backup.resource (per resource: records, present,
@@ -52,8 +62,9 @@
 // that index) and use no index the archive burned; otherwise restore throws BackupRegistryMismatch
 // (backup, resource, attribute, both indices) before it writes anything.
 //
-// Not done: compression (gzip needs zlib, not among the allowed packages), scheduling (there is no
-// Scheduler plugin yet), S3 storage classes (s3db's transports do not send the header).
+// S3 storage classes: S3Backup's `storage_class` (plugins/backup/driver.hpp).
+//
+// Not done: scheduling (there is no Scheduler plugin yet).
 
 #include <algorithm>
 #include <atomic>
@@ -632,6 +643,14 @@ private:
         if (m.is_discarded() || !m.is_object() || m.value("format", std::string{}) != "s3db-backup" || m.value("id", std::string{}) != id ||
             !m["files"].is_array() || !m["resources"].is_array() || !m["chain"].is_array())
             throw BackupChecksumMismatch(id, "the manifest is damaged or not this backup's", "manifest.json");
+        if (const json& c = compression_of(m); !c.is_null()) {
+            const auto algorithm = c.is_object() ? c.value("algorithm", std::string{}) : std::string{};
+            if (algorithm != Compression::algorithm)
+                throw BackupError(id, "the archive is compressed with '" + algorithm + "'; this Backup's compression is '" +
+                                          std::string(Compression::algorithm) +
+                                          "' (gzip: Backup<Driver, GzipCompression> from s3db/plugins/backup/gzip.hpp)",
+                                  "manifest.json");
+        }
         return m;
     }
 
@@ -664,14 +683,8 @@ private:
             data = std::move(*plain);
         }
         const auto plain_size = f.contains("plainSize") ? std::optional(f["plainSize"].template get<std::size_t>()) : std::nullopt;
-        const json& compression = compression_of(l.manifest);
-        if (!compression.is_null()) {
-            const auto algorithm = compression.value("algorithm", std::string{});
-            if (algorithm != Compression::algorithm)
-                throw BackupError(l.stamp.id, "the archive is compressed with '" + algorithm + "'; this Backup's compression is '" +
-                                                  std::string(Compression::algorithm) +
-                                                  "' (gzip: Backup<Driver, GzipCompression> from s3db/plugins/backup/gzip.hpp)",
-                                  file);
+        if (!compression_of(l.manifest).is_null()) {  // this policy's (read_manifest checked)
+            const std::string algorithm(Compression::algorithm);
             if (!plain_size) throw BackupChecksumMismatch(l.stamp.id, "a compressed file without plainSize in the manifest", file);
             auto plain = compression_.decompress(data, *plain_size);
             if (!plain)
@@ -694,9 +707,7 @@ private:
     static std::string suffix_of(const json& manifest) {
         const json& c = compression_of(manifest);
         if (c.is_null()) return {};
-        const auto algorithm = c.value("algorithm", std::string{});
-        if (algorithm == Compression::algorithm) return std::string(Compression::suffix);
-        return c.value("suffix", std::string{});  // another policy's: named in its entry, if it says
+        return std::string(Compression::suffix);  // read_manifest let only this policy's archives in
     }
     /// A file name without its compression suffix.
     static std::string logical_name(const Loaded& l, const std::string& file) {

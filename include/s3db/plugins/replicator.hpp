@@ -491,6 +491,7 @@ private:
             std::size_t attempt = 0;
             auto delay = options.retry_delay;
             for (;;) {
+                std::optional<std::chrono::milliseconds> asked;  // the target's Retry-After
                 try {
                     std::apply([&](auto&... t) { (deliver_to(t, batch, failed_target), ...); }, targets);
                     error.reset();
@@ -498,12 +499,14 @@ private:
                 } catch (const ReplicationError& e) {
                     error = e.what();
                     if (!e.retryable()) break;
+                    asked = e.retry_after();
                 } catch (const std::exception& e) {
                     error = failed_target.empty() ? std::string(e.what()) : "'" + failed_target + "': " + e.what();
                 }
                 if (attempt++ >= options.retry_attempts || !is_running()) break;
                 n.retries.fetch_add(1, std::memory_order_relaxed);
-                sleep_unless_stopped(delay);
+                // A target that says when to come back is believed, up to the longest backoff.
+                sleep_unless_stopped(asked ? std::min(*asked, options.max_retry_delay) : delay);
                 delay = std::min(delay * 2, options.max_retry_delay);
             }
             if (!error) {
