@@ -1,8 +1,10 @@
 # The include graph runs one way: s3db/errors.hpp and s3db/fwd.hpp <- detail/ <- transport/ <- core/
 # <- plugins/ <- s3db.hpp. Fails (and names the edge) when a header includes one from a later layer,
 # when fwd.hpp includes anything but the standard library, when a header outside transport/
-# includes libcurl, or when libpq reaches beyond its opt-in header: only
-# s3db/plugins/replicator/postgres.hpp includes <libpq-fe.h>, and no header includes it. Run: cmake -DROOT=<include dir> -P check_layers.cmake
+# includes libcurl, or when an opt-in library reaches beyond its one header: only
+# s3db/plugins/replicator/postgres.hpp includes libpq and only s3db/plugins/backup/gzip.hpp zlib
+# (programs that include them link s3db::postgres, s3db::gzip), and no library header includes
+# either of those two. Run: cmake -DROOT=<include dir> -P check_layers.cmake
 if(NOT ROOT)
     message(FATAL_ERROR "pass -DROOT=<the include directory>")
 endif()
@@ -55,14 +57,24 @@ foreach(header IN LISTS headers)
             message(SEND_ERROR "${header} includes ${target}: only transport/ talks to libcurl")
             math(EXPR violations "${violations} + 1")
         endif()
-        if(target MATCHES "^(libpq-fe|libpq/|postgres)" AND NOT header STREQUAL "s3db/plugins/replicator/postgres.hpp")
-            message(SEND_ERROR "${header} includes ${target}: only s3db/plugins/replicator/postgres.hpp talks to libpq")
-            math(EXPR violations "${violations} + 1")
-        endif()
-        if(target STREQUAL "s3db/plugins/replicator/postgres.hpp")
-            message(SEND_ERROR "${header} includes ${target}: PostgresTarget is opt-in (it links libpq); users include it")
-            math(EXPR violations "${violations} + 1")
-        endif()
+        # Opt-in libraries: the one header that may include each, and the pattern of its includes.
+        foreach(optin IN ITEMS postgres gzip)
+            if(optin STREQUAL "postgres")
+                set(owner "s3db/plugins/replicator/postgres.hpp")
+                set(library "^(libpq-fe|libpq/|postgres)")
+            else()
+                set(owner "s3db/plugins/backup/gzip.hpp")
+                set(library "^zlib\\.h$")
+            endif()
+            if(target MATCHES "${library}" AND NOT header STREQUAL owner)
+                message(SEND_ERROR "${header} includes ${target}: only ${owner} may (s3db::${optin} is opt-in)")
+                math(EXPR violations "${violations} + 1")
+            endif()
+            if(target STREQUAL owner)
+                message(SEND_ERROR "${header} includes ${target}: it is opt-in (it links s3db::${optin}); users include it")
+                math(EXPR violations "${violations} + 1")
+            endif()
+        endforeach()
         if(NOT target MATCHES "^s3db/")
             continue()
         endif()

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(cmake g++ ninja-build pkgconf curl
-    libcurl4-openssl-dev libssl-dev nlohmann-json3-dev
+    libcurl4-openssl-dev libssl-dev nlohmann-json3-dev zlib1g-dev
     libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
     clang libclang-rt-14-dev
     ceph-mon ceph-osd radosgw

@@ -2,20 +2,26 @@
 // as stored ciphertext, binary content, every behavior) with partitions rebuilt, on Memory and
 // Filesystem, into the same and into another database; a flipped byte or a wrong passphrase refuses
 // before anything is written; full + incremental chains; retention; multi destinations; events;
-// request counts. One test on Ceph RGW (OnS3).
+// request counts; gzip compression (valid gzip, smaller, compress-then-encrypt, a flipped byte
+// refused); storage classes sent signed. Tests on Ceph RGW are named OnS3.
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "s3db/s3db.hpp"
 #include "s3db/plugins/backup.hpp"
+#include "s3db/plugins/backup/gzip.hpp"
+#include "support/http_server.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
@@ -25,6 +31,7 @@ using ojson = nlohmann::ordered_json;
 namespace {
 
 using FsBackup = Backup<FilesystemBackup>;
+using GzBackup = Backup<FilesystemBackup, GzipCompression>;
 
 ResourceConfig users_config() {  // body-overflow, a secret, a partition, timestamps
     return {.name = "users",
@@ -114,6 +121,26 @@ std::set<std::string> partition_ids(Db& db, const std::string& res, const std::s
 }
 
 std::filesystem::path backup_dir() { return test::scratch_dir() / "backups"; }
+
+std::string read_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << bytes;
+}
+/// The whole content of a gzip file, read with zlib's own gzread (not the code under test).
+std::string gunzip_file(const std::filesystem::path& p) {
+    gzFile f = gzopen(p.c_str(), "rb");
+    if (!f) return "<gzopen failed>";
+    std::string out;
+    char buf[16384];
+    int n;
+    while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    const bool ok = n == 0 && gzclose(f) == Z_OK;
+    return ok ? out : "<gzread failed>";
+}
 
 template <class T>
 class BackupOn : public ::testing::Test {};
@@ -731,6 +758,303 @@ TEST(BackupOnS3, FullBackupToAnotherPrefixAndRestoreOnRgw) {
     local.plugin<Backup<S3Backup<S3>>>().restore(id);
     EXPECT_EQ(objects(local.store()), before_objects);
     EXPECT_EQ(records(local), before_records);
+}
+
+// ---- compression ---------------------------------------------------------------------------------
+
+TYPED_TEST(BackupOn, GzipBackupIsValidGzipSmallerAndRestoresEveryObject) {
+    using Db = BasicDatabase<TypeParam, GzBackup>;
+    const auto dir = backup_dir();
+    Db db(test::make_store<TypeParam>(), {}, GzBackup(FilesystemBackup{(dir / "{date}").string()}, {.records_per_file = 8}, GzipCompression{.level = 6}));
+    db.connect();
+    populate(db);
+    const auto before_objects = objects(db.store());
+    const auto before_records = records(db);
+    auto& plugin = db.template plugin<GzBackup>();
+    auto full = plugin.backup();
+    const auto where = plugin.driver().directory(*detail::backup_stamp(full.id));
+
+    // The manifest says gzip and describes every stored file: .gz name, stored size and SHA-256, plain size.
+    const json manifest = json::parse(read_bytes(where / "manifest.json"));
+    EXPECT_EQ(manifest["compression"], (json{{"algorithm", "gzip"}, {"level", 6}}));
+    std::uint64_t plain_total = 0;
+    std::size_t checked = 0;
+    for (auto& f : manifest["files"]) {
+        const auto name = f["name"].template get<std::string>();
+        ASSERT_TRUE(name.ends_with(".gz")) << name;
+        const auto path = where / name;
+        const std::string stored = read_bytes(path);
+        EXPECT_EQ(stored.size(), f["size"].template get<std::size_t>()) << name;
+        EXPECT_EQ(detail::sha256_hex(stored), f["sha256"]) << name;
+        // Valid gzip by zlib's own reader and by gzip(1).
+        const std::string plain = gunzip_file(path);
+        EXPECT_EQ(plain.size(), f["plainSize"].template get<std::size_t>()) << name;
+        if (name.find("/records-") != std::string::npos) {
+            EXPECT_TRUE(plain.starts_with("{\"body\":") || plain.starts_with("{\"contentType\":")) << name;
+            EXPECT_NE(plain.find("\"key\":\""), std::string::npos) << name;
+        }
+        EXPECT_EQ(std::system(("gzip -t '" + path.string() + "'").c_str()), 0) << name;
+        plain_total += plain.size();
+        ++checked;
+    }
+    EXPECT_GT(checked, 10u);  // s3db.json + per resource definition, records files, index
+    EXPECT_EQ(full.plain_bytes, plain_total + read_bytes(where / "manifest.json").size());
+    const double ratio = static_cast<double>(full.bytes) / static_cast<double>(full.plain_bytes);
+    std::printf("gzip level 6 archive: %llu bytes for %llu plain (ratio %.3f)\n", (unsigned long long)full.bytes,
+                (unsigned long long)full.plain_bytes, ratio);
+    EXPECT_LT(ratio, 0.5) << "repeated bios and texts compress";
+    auto status = *plugin.get_backup_status(full.id);
+    EXPECT_EQ(status.at("compression"), "gzip");
+    EXPECT_EQ(status.at("plainSize"), full.plain_bytes);
+
+    // An incremental over it (reads the parent's index.tsv.gz), then the chain restores exactly.
+    db.resource("users").update("u1", json{{"name", "Changed"}, {"region", "eu"}});
+    db.resource("users").remove("u2");
+    auto inc = plugin.backup(BackupType::incremental);
+    EXPECT_EQ(inc.records, 1u);
+    EXPECT_EQ(inc.deleted, 1u);
+    const auto at_inc = objects(db.store());
+    const auto records_at_inc = records(db);
+    wipe(db.store());
+    auto r = plugin.restore(inc.id, {.mode = RestoreMode::replace});
+    EXPECT_EQ(r.chain, (std::vector<std::string>{full.id, inc.id}));
+    EXPECT_EQ(objects(db.store()), at_inc);  // every behavior, secrets, binary content, byte for byte
+    EXPECT_EQ(records(db), records_at_inc);
+    EXPECT_TRUE(partition_ids(db, "users", "byRegion", "region", "eu").count("u1"));
+
+    // The full alone gives back the state before.
+    wipe(db.store());
+    plugin.restore(full.id, {.mode = RestoreMode::replace});
+    EXPECT_EQ(objects(db.store()), before_objects);
+    EXPECT_EQ(records(db), before_records);
+}
+
+TEST(Backup, GzipFlippedByteRefusesBeforeWriting) {
+    using Db = BasicDatabase<Memory, GzBackup>;
+    Db db(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{(backup_dir() / "{date}").string()}));
+    db.connect();
+    populate(db);
+    auto& plugin = db.plugin<GzBackup>();
+    auto id = plugin.backup().id;
+    db.resource("users").update("u1", json{{"name", "Changed"}});
+    db.resource("users").remove("u2");
+    const auto before = objects(db.store());
+
+    const auto where = plugin.driver().directory(*detail::backup_stamp(id));
+    const auto file = where / "users" / "records-00000.jsonl.gz";
+    const std::string good = read_bytes(file);
+    std::string bad = good;
+    bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x01);
+    write_bytes(file, bad);
+    for (auto mode : {RestoreMode::merge, RestoreMode::replace}) {
+        EXPECT_THROW(plugin.restore(id, {.mode = mode}), BackupChecksumMismatch);
+        EXPECT_EQ(objects(db.store()), before);
+    }
+
+    // A manifest rewritten to match the damaged file: the SHA-256 passes, gzip's CRC-32 and the
+    // plain size do not, and still nothing is written.
+    const auto manifest_path = where / "manifest.json";
+    const std::string manifest_text = read_bytes(manifest_path);
+    json manifest = json::parse(manifest_text);
+    for (auto& f : manifest["files"])
+        if (f["name"] == "users/records-00000.jsonl.gz") f["sha256"] = detail::sha256_hex(bad);
+    write_bytes(manifest_path, manifest.dump(2));
+    try {
+        plugin.restore(id, {.mode = RestoreMode::replace});
+        FAIL() << "a file that does not decompress was restored";
+    } catch (const BackupChecksumMismatch& e) {
+        EXPECT_NE(std::string(e.what()).find("decompress"), std::string::npos) << e.what();
+        EXPECT_EQ(e.file(), "users/records-00000.jsonl.gz");
+    }
+    EXPECT_EQ(objects(db.store()), before);
+
+    write_bytes(file, good);
+    write_bytes(manifest_path, manifest_text);
+    plugin.restore(id, {.mode = RestoreMode::replace});
+    EXPECT_EQ(db.resource("users").get("u1")["name"], "User 1");
+    EXPECT_TRUE(db.resource("users").exists("u2"));
+}
+
+TEST(Backup, GzipWithEncryptionCompressesThenEncrypts) {
+    using Db = BasicDatabase<Memory, GzBackup>;
+    const std::string tmpl = (backup_dir() / "{date}").string();
+    Db db(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{tmpl}, {.passphrase = "correct horse", .kdf_iterations = 2000}, GzipCompression{.level = 9}));
+    db.connect();
+    populate(db);
+    auto& plugin = db.plugin<GzBackup>();
+    auto result = plugin.backup();
+    EXPECT_LT(result.bytes * 2, result.plain_bytes) << "compressed before it was encrypted";
+    const auto where = plugin.driver().directory(*detail::backup_stamp(result.id));
+    const json manifest = json::parse(read_bytes(where / "manifest.json"));
+    EXPECT_EQ(manifest["compression"]["level"], 9);
+    ASSERT_TRUE(manifest["encryption"].is_object());
+
+    // Open one stored file by hand: IV + AES-256-GCM around a gzip member (magic 1f 8b) of the lines.
+    const std::string stored = read_bytes(where / "users" / "records-00000.jsonl.gz");
+    EXPECT_EQ(stored.find("User 2"), std::string::npos);
+    const auto salt = *detail::base64_decode(manifest["encryption"]["salt"].get<std::string>());
+    const std::string key = detail::pbkdf2_sha256("correct horse", salt, manifest["encryption"]["iterations"].get<int>());
+    auto opened = detail::aes_256_gcm_open(key, std::string_view(stored).substr(0, detail::secret_iv_bytes),
+                                           std::string_view(stored).substr(detail::secret_iv_bytes));
+    ASSERT_TRUE(opened);
+    ASSERT_GE(opened->size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>((*opened)[0]), 0x1f);
+    EXPECT_EQ(static_cast<unsigned char>((*opened)[1]), 0x8b);
+    std::size_t plain_size = 0;
+    for (auto& f : manifest["files"])
+        if (f["name"] == "users/records-00000.jsonl.gz") plain_size = f["plainSize"].get<std::size_t>();
+    auto lines = GzipCompression{}.decompress(*opened, plain_size);
+    ASSERT_TRUE(lines);
+    EXPECT_NE(lines->find("\"key\":\"u2\""), std::string::npos) << lines->substr(0, 300);
+
+    const auto before = objects(db.store());
+    Db wrong(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{tmpl}, {.passphrase = "wrong horse"}));
+    wrong.connect();
+    EXPECT_THROW(wrong.plugin<GzBackup>().restore(result.id), BackupDecryptionFailed);
+    EXPECT_FALSE(wrong.has_resource("users"));
+
+    Db right(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{tmpl}, {.passphrase = "correct horse"}));
+    right.connect();
+    right.plugin<GzBackup>().restore(result.id);
+    EXPECT_EQ(objects(right.store()), before);
+    EXPECT_EQ(right.resource("users").get("u2")["password"], "pw-2");
+}
+
+TEST(Backup, CompressionIsReadFromEachArchive) {
+    const std::string tmpl = (backup_dir() / "{date}").string();
+    BasicDatabase<Memory, GzBackup> gz(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{tmpl}));
+    gz.connect();
+    populate(gz, 5);
+    const auto gz_id = gz.plugin<GzBackup>().backup().id;
+
+    // A Backup without gzip cannot read a gzip archive: it says so, and writes nothing.
+    BasicDatabase<Memory, FsBackup> plain(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{tmpl}));
+    plain.connect();
+    try {
+        plain.plugin<FsBackup>().restore(gz_id);
+        FAIL();
+    } catch (const BackupError& e) {
+        EXPECT_NE(std::string(e.what()).find("GzipCompression"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(plain.has_resource("users"));
+
+    // A gzip Backup reads an uncompressed archive (older ones, or another database's).
+    populate(plain, 5);
+    const auto plain_id = plain.plugin<FsBackup>().backup().id;
+    BasicDatabase<Memory, GzBackup> other(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{tmpl}));
+    other.connect();
+    other.plugin<GzBackup>().restore(plain_id);
+    EXPECT_EQ(objects(other.store()), objects(plain.store()));
+}
+
+TEST(Backup, GzipCompressionRoundTripsAndRefusesWhatIsNotOneMember) {
+    const GzipCompression gz{.level = 1};
+    std::string big;  // over 1 MiB: several input chunks; half random so it does not all collapse
+    std::mt19937 rng(7);
+    while (big.size() < 3 * 1024 * 1024 + 17) big += (rng() % 2 ? std::string(100, 'a') : std::to_string(rng()));
+    for (const std::string& plain : {std::string{}, std::string("x"), big}) {
+        const auto packed = gz.compress(plain);
+        auto back = gz.decompress(packed, plain.size());
+        ASSERT_TRUE(back) << plain.size();
+        EXPECT_EQ(*back, plain);
+        EXPECT_FALSE(gz.decompress(packed, plain.size() + 1)) << "shorter than the manifest says";
+        if (!plain.empty()) {
+            EXPECT_FALSE(gz.decompress(packed, plain.size() - 1)) << "longer than the manifest says";
+        }
+        EXPECT_FALSE(gz.decompress(packed + "junk", plain.size())) << "bytes after the member";
+        EXPECT_FALSE(gz.decompress(packed.substr(0, packed.size() - 1), plain.size())) << "truncated";
+    }
+    EXPECT_LT(gz.compress(big).size(), big.size() / 2);
+    EXPECT_THROW((GzipCompression{.level = 10}.validate()), ConfigError);
+    using Db = BasicDatabase<Memory, GzBackup>;
+    EXPECT_THROW(Db(test::make_store<Memory>(), {}, GzBackup(FilesystemBackup{(backup_dir() / "x").string()}, {}, GzipCompression{.level = 12})),
+                 PluginError);  // the plugin's validate(), whose message names the level
+}
+
+// ---- storage classes -----------------------------------------------------------------------------
+
+TEST(Backup, StorageClassNamesAreCheckedOnEveryStore) {
+    Memory m = test::make_store<Memory>();
+    Filesystem f = test::make_store<Filesystem>();
+    m.put("a", "x", {.storage_class = "STANDARD_IA"});  // one tier: accepted, not kept
+    f.put("a", "x", {.storage_class = "GLACIER_IR"});
+    EXPECT_EQ(m.head("a")->storage_class, "");
+    EXPECT_EQ(f.head("a")->storage_class, "");
+    EXPECT_THROW(m.put("b", "x", {.storage_class = "standard ia"}), InvalidStorageClass);
+    EXPECT_THROW(f.put("b", "x", {.storage_class = "STANDARD\r\nX-Evil: 1"}), InvalidStorageClass);
+    EXPECT_FALSE(m.head("b"));
+    EXPECT_FALSE(f.head("b"));
+    EXPECT_THROW(S3Backup<Memory>(m, "bk/", "lower"), InvalidStorageClass);
+}
+
+TEST(Backup, S3SendsTheStorageClassSignedAndTypesARefusal) {
+    std::vector<std::string> classes;
+    test::HttpServer server([](const test::HttpRequest& r, int) {
+        if (r.header("x-amz-storage-class") == "DEEP_FREEZE")
+            return test::http_response(400, "Bad Request",
+                                       "<?xml version=\"1.0\"?><Error><Code>InvalidStorageClass</Code><Message>The storage class you "
+                                       "specified is not valid</Message><RequestId>R1</RequestId></Error>",
+                                       {"Content-Type: application/xml"});
+        return test::http_response(200, "OK", "", {"ETag: \"0cc175b9c0f1b6a831c399e269772661\""});
+    });
+    S3Options o;
+    o.bucket = "bucket";
+    o.endpoint = server.url();
+    o.region = "us-east-1";
+    o.credentials = Credentials{"AKIDEXAMPLE", "secret", ""};
+    S3 s3(o);
+    s3.put("k", "a", {.storage_class = "STANDARD_IA"});
+    s3.put("k2", "a");
+    try {
+        s3.put("k3", "a", {.storage_class = "DEEP_FREEZE"});
+        FAIL();
+    } catch (const InvalidStorageClass& e) {
+        EXPECT_EQ(e.storage_class(), "DEEP_FREEZE");
+        EXPECT_EQ(e.code(), "InvalidStorageClass");
+        EXPECT_EQ(e.status(), 400);
+        EXPECT_NE(std::string(e.what()).find("not valid"), std::string::npos) << e.what();
+    }
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 3u) << "a refused class is not retried";
+    EXPECT_EQ(reqs[0].header("x-amz-storage-class"), "STANDARD_IA");
+    const auto auth = reqs[0].header("authorization");
+    const auto signed_headers = auth.substr(auth.find("SignedHeaders=") + 14);
+    EXPECT_NE(signed_headers.substr(0, signed_headers.find(',')).find("x-amz-storage-class"), std::string::npos) << auth;
+    EXPECT_EQ(reqs[1].header("x-amz-storage-class"), "") << "no class: the bucket's default, nothing sent";
+}
+
+TEST(BackupOnS3, StorageClassReachesRgwAndAnUnknownOneFailsTheBackupTyped) {
+    using Bk = Backup<S3Backup<S3>>;
+    S3 dest = test::make_store<S3>();
+    BasicDatabase<Memory, Bk> db(test::make_store<Memory>(), {}, Bk(S3Backup<S3>(dest, "sc/{date}/", "STANDARD")));
+    db.connect();
+    populate(db, 3);
+    auto& plugin = db.plugin<Bk>();
+    auto id = plugin.backup().id;
+    const auto prefix = plugin.driver().prefix(*detail::backup_stamp(id));
+    auto head = dest.head(prefix + "manifest.json");
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->storage_class, "STANDARD") << "RGW reports the class it stored";
+    EXPECT_EQ(dest.head(prefix + "users/records-00000.jsonl")->storage_class, "STANDARD");
+    plugin.restore(id, {.mode = RestoreMode::replace});
+
+    // RGW's default placement has STANDARD only: STANDARD_IA is refused (400 InvalidArgument).
+    BasicDatabase<Memory, Bk> ia(test::make_store<Memory>(), {}, Bk(S3Backup<S3>(dest, "sc-ia/{date}/", "STANDARD_IA")));
+    std::vector<std::string> failed;
+    ia.on_plugin_event("backup.error", [&](const json& e) { failed.push_back(e["id"].get<std::string>()); });
+    ia.connect();
+    populate(ia, 2);
+    try {
+        ia.plugin<Bk>().backup();
+        FAIL() << "RGW took STANDARD_IA";
+    } catch (const InvalidStorageClass& e) {
+        EXPECT_EQ(e.storage_class(), "STANDARD_IA");
+        EXPECT_EQ(e.status(), 400);
+        std::printf("RGW's answer to STANDARD_IA: %s\n", e.what());
+    }
+    ASSERT_EQ(failed.size(), 1u);
+    EXPECT_EQ((*ia.plugin<Bk>().get_backup_status(failed[0]))["status"], "failed");
+    EXPECT_TRUE(dest.list({.prefix = "sc-ia/"}).objects.empty());
 }
 
 }  // namespace

@@ -144,6 +144,23 @@ public:
         : TransportError(what, {0, "InternalError", {}, key, false}) {}
 };
 
+/// A PUT's storage class (`PutOptions::storage_class`) that the store refuses: AWS's 400
+/// InvalidStorageClass, Ceph RGW's 400 InvalidArgument to a PUT naming a class its placement
+/// target lacks (`code()` keeps the server's), or a name that is not a storage class at all
+/// (checked before sending). Nothing is stored.
+class InvalidStorageClass : public TransportError {
+public:
+    InvalidStorageClass(const std::string& key, std::string storage_class, const std::string& why, std::string request_id = {},
+                        std::string code = "InvalidStorageClass")
+        : TransportError("storage class '" + InvalidKey::printable(storage_class) + "' refused: " + why,
+                         {400, std::move(code), std::move(request_id), key, false}),
+          storage_class_(std::move(storage_class)) {}
+    const std::string& storage_class() const noexcept { return storage_class_; }
+
+private:
+    std::string storage_class_;
+};
+
 /// User metadata over the store's limit (AWS: 2 KB, keys plus values, UTF-8 bytes). Nothing is stored.
 class MetadataTooLarge : public TransportError {
 public:
@@ -411,21 +428,24 @@ private:
 class ReplicationError : public Error {
 public:
     ReplicationError(std::string target, std::string resource, std::string id, const std::string& what, bool retryable,
-                     std::vector<std::size_t> failed = {})
+                     std::vector<std::size_t> failed = {}, std::optional<std::chrono::milliseconds> retry_after = std::nullopt)
         : Error("replication to '" + target + "'" + (resource.empty() ? std::string{} : " of '" + resource + "'") +
                 (id.empty() ? std::string{} : " record '" + id + "'") + " failed: " + what),
           target_(std::move(target)), resource_(std::move(resource)), id_(std::move(id)), retryable_(retryable),
-          failed_(std::move(failed)) {}
+          failed_(std::move(failed)), retry_after_(retry_after) {}
     const std::string& target() const noexcept { return target_; }
     const std::string& resource() const noexcept { return resource_; }
     const std::string& id() const noexcept { return id_; }
     bool retryable() const noexcept { return retryable_; }
     const std::vector<std::size_t>& failed() const noexcept { return failed_; }
+    /// How long the target asked to be left alone (HTTP Retry-After), when it did.
+    std::optional<std::chrono::milliseconds> retry_after() const noexcept { return retry_after_; }
 
 private:
     std::string target_, resource_, id_;
     bool retryable_;
     std::vector<std::size_t> failed_;
+    std::optional<std::chrono::milliseconds> retry_after_;
 };
 
 /// A key, option or stored entry PluginStorage cannot work with. Names the plugin and, when there is

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -36,6 +37,7 @@ struct HttpRequest {
     std::string path;    ///< the target without its query
     std::string body;
     std::map<std::string, std::string> headers;  ///< lowercase names
+    std::chrono::steady_clock::time_point received{};  ///< when its head was read in full
 
     /// The value of a header (by its lowercase name), "" when absent.
     std::string header(const std::string& lower_name) const {
@@ -129,6 +131,7 @@ private:
         while ((end = buffer.find("\r\n\r\n")) == std::string::npos)
             if (!fill(c, buffer)) return false;
         HttpRequest r;
+        r.received = std::chrono::steady_clock::now();
         std::string head = buffer.substr(0, end);
         std::size_t line_end = head.find("\r\n");
         std::string first = head.substr(0, line_end);
@@ -175,8 +178,9 @@ private:
     std::thread thread_;
 };
 
-/// A handler that answers with the next scripted status (200 once the script is used up).
-/// Declare it before the server that uses it: `HttpServer server(script.handler());`.
+/// A handler that answers with the next scripted status (200 once the script is used up), and
+/// the headers scripted with it. Declare it before the server that uses it:
+/// `HttpServer server(script.handler());`.
 class StatusScript {
 public:
     explicit StatusScript(std::vector<int> statuses = {}) { add(std::move(statuses)); }
@@ -184,26 +188,36 @@ public:
     /// The statuses of the next answers, in order.
     void add(std::vector<int> statuses) {
         std::lock_guard lock(mutex_);
-        statuses_.insert(statuses_.end(), statuses.begin(), statuses.end());
+        for (int s : statuses) answers_.push_back({s, {}});
+    }
+    /// One more answer: `status` with these header lines ("Retry-After: 2").
+    void add(int status, std::vector<std::string> headers) {
+        std::lock_guard lock(mutex_);
+        answers_.push_back({status, std::move(headers)});
     }
 
     HttpServer::Handler handler() {
         return [this](const HttpRequest&, int) {
-            int status = 200;
+            Answer a{200, {}};
             {
                 std::lock_guard lock(mutex_);
-                if (!statuses_.empty()) {
-                    status = statuses_.front();
-                    statuses_.pop_front();
+                if (!answers_.empty()) {
+                    a = std::move(answers_.front());
+                    answers_.pop_front();
                 }
             }
-            return http_response(status, "X", "ok", {"Content-Type: text/plain"});
+            a.headers.push_back("Content-Type: text/plain");
+            return http_response(a.status, "X", "ok", a.headers);
         };
     }
 
 private:
+    struct Answer {
+        int status;
+        std::vector<std::string> headers;
+    };
     std::mutex mutex_;
-    std::deque<int> statuses_;
+    std::deque<Answer> answers_;
 };
 
 }  // namespace s3db::test

@@ -11,9 +11,10 @@
 //
 //   manifest.json                 {"format":"s3db-backup","version":1,"id","type","createdAt","parent",
 //                                  "chain":[full id, …, this id],"resources":[{"name","records","present",
-//                                  "deleted","files":[…]}],"files":[{"name","size","sha256","records"}],
+//                                  "deleted","files":[…]}],"files":[{"name","size","sha256","plainSize",
+//                                  "records"}],"compression":null | {"algorithm":"gzip","level"},
 //                                  "encryption":null | {"algorithm":"AES-256-GCM","kdf":"PBKDF2-HMAC-SHA256",
-//                                  "iterations","salt"(base64),"check"(base64)}}        — never encrypted
+//                                  "iterations","salt"(base64),"check"(base64)}}  — never compressed or encrypted
 //   s3db.json                     the database's catalogue as it was
 //   <resource>/definition.json    {"config": the resource's definition} (its schema registry: in s3db.json)
 //   <resource>/records-NNNNN.jsonl one line per record object, at most `records_per_file` per file:
@@ -23,11 +24,20 @@
 //   <resource>/index.tsv          `<key>\t<etag>\t<lastModified ms>` of every record at backup time:
 //                                  what the next incremental compares LIST's entries with
 //
+// Compression is a policy, `Backup<Driver, Compression>`: NoCompression (the default) or
+// GzipCompression from s3db/plugins/backup/gzip.hpp (the one header that needs zlib; CMake target
+// s3db::gzip). Compressed, every file but the manifest is stored as `<name>.gz`, one gzip member;
+// `size` and `sha256` are of the bytes stored, `plainSize` of the file before compression. Each
+// file is compressed, then encrypted (ciphertext does not compress); restore checks size and
+// SHA-256, decrypts, then decompresses to exactly `plainSize` bytes (gzip's CRC-32 checked), all
+// before it writes anything. A restore reads each backup as its manifest says: a gzip Backup
+// restores uncompressed archives too; one without gzip refuses a gzip archive (BackupError).
+//
 // Records are the stored objects, byte for byte (metadata, body, content type): secrets stay the
 // ciphertext they are, binary content and every behavior's body come back exactly, and restore
 // writes them with 1 PUT each, then rebuilds the partition refs (Resource::repair_partitions).
 // Secrets need the same database passphrase wherever they are restored. Each file's SHA-256 (of
-// the bytes stored, i.e. after encryption) is in the manifest; restore reads and checks every file
+// the bytes stored, i.e. after compression and encryption) is in the manifest; restore reads and checks every file
 // of the whole chain, and the passphrase, before it writes anything.
 //
 // Events (db.on_plugin_event): backup.start, backup.resource (per resource: records, present,
@@ -52,8 +62,9 @@
 // that index) and use no index the archive burned; otherwise restore throws BackupRegistryMismatch
 // (backup, resource, attribute, both indices) before it writes anything.
 //
-// Not done: compression (gzip needs zlib, not among the allowed packages), scheduling (there is no
-// Scheduler plugin yet), S3 storage classes (s3db's transports do not send the header).
+// S3 storage classes: S3Backup's `storage_class` (plugins/backup/driver.hpp).
+//
+// Not done: scheduling (there is no Scheduler plugin yet).
 
 #include <algorithm>
 #include <atomic>
@@ -130,6 +141,7 @@ struct BackupResult {
     std::size_t deleted = 0;  // deletions recorded (incremental)
     std::size_t files = 0;
     std::uint64_t bytes = 0;  // archive bytes, manifest included
+    std::uint64_t plain_bytes = 0;  // the same files before compression and encryption
     std::string checksum{};   // SHA-256 of manifest.json
     std::int64_t duration_ms = 0;
 };
@@ -139,6 +151,33 @@ struct RestoreResult {
     std::vector<std::string> chain{};      // backups applied, full first
     std::vector<std::string> resources{};  // resources restored
     std::size_t written = 0, skipped = 0, deleted = 0;
+};
+
+/// How archive files are compressed: a policy, `Backup<Driver, Compression>`. `algorithm` names it
+/// in the manifest (`"compression": describe()`), `suffix` is appended to every file name but the
+/// manifest's, `compress` takes a whole file and `decompress(bytes, size)` gives it back, or
+/// nullopt unless it yields exactly `size` bytes (the manifest's `plainSize`: no bomb gets past
+/// it). Both run once per file: memory holds one file, plain and packed, at a time.
+template <class C>
+concept BackupCompression = requires(const C& c, std::string_view bytes, std::size_t size) {
+    { C::algorithm } -> std::convertible_to<std::string_view>;
+    { C::suffix } -> std::convertible_to<std::string_view>;
+    { c.compress(bytes) } -> std::same_as<std::string>;
+    { c.decompress(bytes, size) } -> std::same_as<std::optional<std::string>>;
+    { c.describe() } -> std::convertible_to<json>;
+};
+
+/// The default: files are stored as they are (`"compression": null`). gzip is
+/// `GzipCompression` in s3db/plugins/backup/gzip.hpp, the one header that needs zlib.
+struct NoCompression {
+    static constexpr std::string_view algorithm = "none";
+    static constexpr std::string_view suffix = "";
+    std::string compress(std::string_view bytes) const { return std::string(bytes); }
+    std::optional<std::string> decompress(std::string_view bytes, std::size_t size) const {
+        if (bytes.size() != size) return std::nullopt;
+        return std::string(bytes);
+    }
+    json describe() const { return nullptr; }
 };
 
 namespace detail {
@@ -154,20 +193,26 @@ S3DB_DECL std::set<std::string> backup_retained(const std::vector<json>& backups
 
 }  // namespace detail
 
-template <BackupDriver Driver>
-class Backup : public Plugin<Backup<Driver>> {
-    using Base = Plugin<Backup<Driver>>;
+template <BackupDriver Driver, BackupCompression Compression = NoCompression>
+class Backup : public Plugin<Backup<Driver, Compression>> {
+    using Base = Plugin<Backup<Driver, Compression>>;
 
 public:
     static constexpr std::string_view name = "Backup";
 
     explicit Backup(Driver driver, BackupOptions options = {}, PluginOptions plugin_options = {})
         : Base(plugin_options), options_(std::move(options)), state_(std::make_shared<State>(std::move(driver))) {}
+    /// With a compression policy: `Backup(FilesystemBackup{…}, {}, GzipCompression{.level = 9})`.
+    Backup(Driver driver, BackupOptions options, Compression compression, PluginOptions plugin_options = {})
+        : Base(plugin_options), options_(std::move(options)), compression_(std::move(compression)),
+          state_(std::make_shared<State>(std::move(driver))) {}
 
     const BackupOptions& options() const noexcept { return options_; }
+    const Compression& compression() const noexcept { return compression_; }
     Driver& driver() noexcept { return state_->driver; }
 
     void validate() const {
+        if constexpr (requires { compression_.validate(); }) compression_.validate();
         if (options_.resource_name.empty()) throw ConfigError("Backup: resource_name is empty");
         if (options_.records_per_file == 0) throw ConfigError("Backup: records_per_file must be at least 1");
         if (!options_.passphrase.empty() && options_.kdf_iterations < 1000)
@@ -244,10 +289,11 @@ public:
                             {"createdAt", detail::iso_string(ms)},
                             {"parent", result.parent},
                             {"destination", std::string(state_->driver.describe())},
+                            {"compression", std::string(Compression::algorithm)},
                             {"encrypted", !options_.passphrase.empty()}});
         this->emit("backup.start", {{"id", stamp.id}, {"type", type_name}, {"parent", result.parent}});
         try {
-            Writer w{*this, stamp, {}, json::array(), 0};
+            Writer w{*this, stamp, {}, json::array(), 0, 0};
             json encryption = nullptr;
             if (!options_.passphrase.empty()) {
                 std::string salt(detail::secret_salt_bytes, '\0');
@@ -281,11 +327,13 @@ public:
                              {"chain", chain},
                              {"resources", manifest_resources},
                              {"files", w.files},
+                             {"compression", compression_.describe()},
                              {"encryption", encryption}};
             const std::string text = manifest.dump(2);
             state_->driver.write(stamp, "manifest.json", text);
             result.files = w.files.size() + 1;
             result.bytes = w.bytes + text.size();
+            result.plain_bytes = w.plain_bytes + text.size();
             result.checksum = detail::sha256_hex(text);
             result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
             json files_summary = json::array();
@@ -293,6 +341,7 @@ public:
             b->meta_update(stamp.id, json{{"status", "completed"},
                                           {"completedAt", detail::iso_string(detail::epoch_ms(now()))},
                                           {"size", result.bytes},
+                                          {"plainSize", result.plain_bytes},
                                           {"records", result.records},
                                           {"deleted", result.deleted},
                                           {"checksum", result.checksum},
@@ -350,7 +399,7 @@ public:
             std::vector<std::optional<DatabaseMetadata>> catalogues(chain.size());  // each backup's s3db.json
             for (std::size_t i = 0; i < chain.size(); ++i)
                 for (auto& f : chain[i].manifest["files"]) {
-                    const auto file = f["name"].template get<std::string>();
+                    const auto file = logical_name(chain[i], f["name"].template get<std::string>());
                     if (file != "s3db.json" && !wanted(file, names)) continue;
                     auto text = read_file(chain[i], f);
                     if (file == "s3db.json") catalogues[i] = DatabaseMetadata::parse(text);
@@ -393,7 +442,7 @@ public:
                     if (!entry) continue;
                     for (auto& fname : (*entry)["files"]) {
                         const json& f = file_entry(l, fname.template get<std::string>());
-                        const auto file = f["name"].template get<std::string>();
+                        const auto file = logical_name(l, f["name"].template get<std::string>());
                         const bool records = file.find("/records-") != std::string::npos;
                         const bool deletions = file.ends_with("/deleted.jsonl");
                         if (!records && !deletions) continue;
@@ -477,6 +526,8 @@ public:
                                              {"destination", "string|optional"},
                                              {"encrypted", "boolean|optional"},
                                              {"size", "number|optional"},
+                                             {"plainSize", "number|optional"},
+                                             {"compression", "string|optional"},
                                              {"records", "number|optional"},
                                              {"deleted", "number|optional"},
                                              {"checksum", "string|optional"},
@@ -514,18 +565,34 @@ private:
         std::mutex run_mutex;  // one backup or restore at a time
         std::shared_ptr<const Backend> backend;
     };
-    /// Files being written for one backup: each sealed when there is a key, hashed, handed to the driver.
+    /// Files being written for one backup: each compressed, then sealed when there is a key,
+    /// hashed, handed to the driver. Compression comes first because ciphertext does not compress
+    /// (it looks random); compressing first also hides nothing from a reader without the key, who
+    /// sees sizes either way.
     struct Writer {
         Backup& self;
         BackupStamp stamp;
         std::string key;
         json files;
-        std::uint64_t bytes;
-        void put(const std::string& name, std::string_view plain, std::size_t records) {
-            std::string sealed = key.empty() ? std::string(plain) : seal(key, plain);
+        std::uint64_t bytes, plain_bytes;
+        void put(const std::string& logical, std::string_view plain, std::size_t records) {
+            std::string packed;
+            std::string_view data = plain;
+            if constexpr (!std::same_as<Compression, NoCompression>) {
+                packed = self.compression_.compress(plain);
+                data = packed;
+            }
+            std::string sealed = key.empty() ? std::string(data) : seal(key, data);
+            packed = std::string{};  // one file's bytes at a time
+            const std::string name = logical + std::string(Compression::suffix);
             self.state_->driver.write(stamp, name, sealed);
             bytes += sealed.size();
-            files.push_back({{"name", name}, {"size", sealed.size()}, {"sha256", detail::sha256_hex(sealed)}, {"records", records}});
+            plain_bytes += plain.size();
+            files.push_back({{"name", name},
+                             {"size", sealed.size()},
+                             {"sha256", detail::sha256_hex(sealed)},
+                             {"plainSize", plain.size()},
+                             {"records", records}});
         }
     };
     /// One backup of a chain being restored.
@@ -533,6 +600,9 @@ private:
         BackupStamp stamp;
         json manifest;
         std::string key;
+        /// The manifest name of a file the archive format names (`users/index.tsv` →
+        /// `users/index.tsv.gz` in a gzip backup): the suffix of the backup's own compression.
+        std::string named(const std::string& logical) const { return logical + suffix_of(manifest); }
     };
 
     std::chrono::system_clock::time_point now() const {
@@ -573,6 +643,14 @@ private:
         if (m.is_discarded() || !m.is_object() || m.value("format", std::string{}) != "s3db-backup" || m.value("id", std::string{}) != id ||
             !m["files"].is_array() || !m["resources"].is_array() || !m["chain"].is_array())
             throw BackupChecksumMismatch(id, "the manifest is damaged or not this backup's", "manifest.json");
+        if (const json& c = compression_of(m); !c.is_null()) {
+            const auto algorithm = c.is_object() ? c.value("algorithm", std::string{}) : std::string{};
+            if (algorithm != Compression::algorithm)
+                throw BackupError(id, "the archive is compressed with '" + algorithm + "'; this Backup's compression is '" +
+                                          std::string(Compression::algorithm) +
+                                          "' (gzip: Backup<Driver, GzipCompression> from s3db/plugins/backup/gzip.hpp)",
+                                  "manifest.json");
+        }
         return m;
     }
 
@@ -598,10 +676,43 @@ private:
         if (!bytes) throw BackupNotFound(l.stamp.id, "the file is missing at " + std::string(state_->driver.describe()), file);
         if (bytes->size() != f["size"].template get<std::size_t>() || detail::sha256_hex(*bytes) != f["sha256"].template get<std::string>())
             throw BackupChecksumMismatch(l.stamp.id, "SHA-256 or size differs from the manifest's", file);
-        if (l.key.empty()) return std::move(*bytes);
-        auto plain = open(l.key, *bytes);
-        if (!plain) throw BackupDecryptionFailed(l.stamp.id, "the file does not decrypt (GCM tag)", file);
-        return std::move(*plain);
+        std::string data = std::move(*bytes);
+        if (!l.key.empty()) {  // decrypt, then decompress: the reverse of Writer::put
+            auto plain = open(l.key, data);
+            if (!plain) throw BackupDecryptionFailed(l.stamp.id, "the file does not decrypt (GCM tag)", file);
+            data = std::move(*plain);
+        }
+        const auto plain_size = f.contains("plainSize") ? std::optional(f["plainSize"].template get<std::size_t>()) : std::nullopt;
+        if (!compression_of(l.manifest).is_null()) {  // this policy's (read_manifest checked)
+            const std::string algorithm(Compression::algorithm);
+            if (!plain_size) throw BackupChecksumMismatch(l.stamp.id, "a compressed file without plainSize in the manifest", file);
+            auto plain = compression_.decompress(data, *plain_size);
+            if (!plain)
+                throw BackupChecksumMismatch(l.stamp.id, "the file does not decompress (" + algorithm + ") to the manifest's " +
+                                                             std::to_string(*plain_size) + " bytes",
+                                             file);
+            return std::move(*plain);
+        }
+        if (plain_size && data.size() != *plain_size)
+            throw BackupChecksumMismatch(l.stamp.id, "the plain size differs from the manifest's", file);
+        return data;
+    }
+
+    /// The compression entry of a manifest (null: none; absent in archives older than compression).
+    static const json& compression_of(const json& manifest) {
+        static const json none = nullptr;
+        auto it = manifest.find("compression");
+        return it == manifest.end() ? none : *it;
+    }
+    static std::string suffix_of(const json& manifest) {
+        const json& c = compression_of(manifest);
+        if (c.is_null()) return {};
+        return std::string(Compression::suffix);  // read_manifest let only this policy's archives in
+    }
+    /// A file name without its compression suffix.
+    static std::string logical_name(const Loaded& l, const std::string& file) {
+        const auto suffix = suffix_of(l.manifest);
+        return !suffix.empty() && file.ends_with(suffix) ? file.substr(0, file.size() - suffix.size()) : file;
     }
 
     static const json* resource_entry(const json& manifest, const std::string& r) {
@@ -698,7 +809,7 @@ private:
     nlohmann::ordered_json definition_of(const std::vector<Loaded>& chain, const std::string& r) {
         for (auto it = chain.rbegin(); it != chain.rend(); ++it)
             if (resource_entry(it->manifest, r)) {
-                auto text = read_file(*it, file_entry(*it, r + "/definition.json"));
+                auto text = read_file(*it, file_entry(*it, it->named(r + "/definition.json")));
                 return nlohmann::ordered_json::parse(text).at("config");
             }
         throw BackupNotFound(chain.back().stamp.id, "no definition of resource '" + r + "'");
@@ -735,7 +846,7 @@ private:
             Loaded pl{stamp_of(parent->at("id").template get<std::string>()), *parent, {}};
             pl.key = key_of(pl);
             if (resource_entry(*parent, r)) {
-                const std::string idx = read_file(pl, file_entry(pl, r + "/index.tsv"));
+                const std::string idx = read_file(pl, file_entry(pl, pl.named(r + "/index.tsv")));
                 for (std::size_t at = 0; at < idx.size();) {
                     auto nl = idx.find('\n', at);
                     if (nl == std::string::npos) nl = idx.size();
@@ -828,6 +939,7 @@ private:
     }
 
     BackupOptions options_;
+    Compression compression_{};
     std::shared_ptr<State> state_;
 };
 

@@ -522,12 +522,14 @@ private:
             for (;;) {
                 Refused refused;
                 bool thrown = true;
+                std::optional<std::chrono::milliseconds> asked;  // the target's Retry-After
                 try {
                     std::apply([&](auto&... t) { (deliver_to(t, todo, failed_target, refused), ...); }, targets);
                     thrown = false;
                 } catch (const ReplicationError& e) {
                     error = e.what();
                     retryable = e.retryable();
+                    asked = e.retry_after();
                 } catch (const std::exception& e) {
                     error = failed_target.empty() ? std::string(e.what()) : "'" + failed_target + "': " + e.what();
                     retryable = true;
@@ -545,7 +547,8 @@ private:
                 }
                 if (!retryable || attempt++ >= options.retry_attempts || !is_running()) break;
                 n.retries.fetch_add(1, std::memory_order_relaxed);
-                sleep_unless_stopped(delay);
+                // A target that says when to come back is believed, up to the longest backoff.
+                sleep_unless_stopped(asked ? std::min(*asked, options.max_retry_delay) : delay);
                 delay = std::min(delay * 2, options.max_retry_delay);
             }
             for (auto* c : todo) fail(*c, error, failed_target);

@@ -914,6 +914,7 @@ S3DB_DECL std::size_t Filesystem::cleanup_temp_files(std::chrono::seconds older_
 
 S3DB_DECL PutResult Filesystem::put(std::string_view key, std::string_view body, PutOptions o) {
     auto full = prefix_.apply(key);
+    check_storage_class(full, o.storage_class);  // one tier: checked, not kept
     detail::fs::Record r;
     r.metadata = detail::normalize_metadata(std::move(o.metadata), full, opts_.metadata_limit);
     r.etag = detail::etag_of(body);

@@ -197,6 +197,7 @@ public:
 
     PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
         auto full = prefix_.apply(key);
+        check_storage_class(full, o.storage_class);  // one tier: checked, not kept
         auto etag = detail::etag_of(body);
         Stored obj{std::string(body), ShortText(etag), ShortText(o.content_type),
                    std::chrono::system_clock::now(),

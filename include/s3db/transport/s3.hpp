@@ -189,6 +189,7 @@ private:
     S3DB_DECL void add_content_headers(Call& c, const std::string& content_type, const Metadata& meta) const;
 
     S3DB_DECL void add_write_conditions(Call& c, const PutOptions& o) const;
+    S3DB_DECL static void add_storage_class(Call& c, const PutOptions& o);
 
     /// One attempt: sign with the current time, send, return whatever HTTP status came back.
     S3DB_DECL detail::http::Response send(const Call& c) const;
@@ -332,11 +333,13 @@ S3DB_DECL S3::S3(Options o) : s_(std::make_shared<State>(std::move(o))), prefix_
 S3DB_DECL PutResult S3::put(std::string_view key, std::string_view body, PutOptions o) {
     auto full = prefix_.apply(key);
     Metadata meta = detail::normalize_metadata(std::move(o.metadata), full, s_->opts.metadata_limit);
+    check_storage_class(full, o.storage_class);
     if (multipart(body.size(), o)) return put_multipart(full, body, o, meta);
     Call c = object_call("PUT", full);
     c.body = body;
     c.payload_hash = detail::sha256_hex(body);
     add_content_headers(c, o.content_type, meta);
+    add_storage_class(c, o);
     add_write_conditions(c, o);
     auto attempt = [&](int) {
         auto r = send(c);
@@ -608,6 +611,11 @@ S3DB_DECL void S3::add_content_headers(Call& c, const std::string& content_type,
     }
 }
 
+S3DB_DECL void S3::add_storage_class(Call& c, const PutOptions& o) {
+    // An x-amz-* header: sign_request signs it with the others.
+    if (!o.storage_class.empty()) c.headers.emplace_back("x-amz-storage-class", o.storage_class);
+}
+
 S3DB_DECL void S3::add_write_conditions(Call& c, const PutOptions& o) const {
     if (!o.if_match.empty()) c.headers.emplace_back("if-match", condition_etag(o.if_match));
     if (o.if_none_match) c.headers.emplace_back("if-none-match", "*");
@@ -653,6 +661,18 @@ S3DB_DECL std::string S3::request_id(const detail::http::Response& r, const std:
     if (code == "NoSuchKey" || (r.status == 404 && code.empty() && !key.empty())) throw NotFound(key, rid);
     if (r.status == 416 || code == "InvalidRange") throw InvalidRange(key);
     if (code == "MetadataTooLarge") throw MetadataTooLarge(key, c.metadata_bytes, s_->opts.metadata_limit);
+    if (code == "InvalidStorageClass" || (r.status == 400 && code == "InvalidArgument")) {
+        // RGW answers a class its placement target lacks with a bare InvalidArgument: on a
+        // request that names a class, that is what it refused.
+        const std::string* sent = nullptr;
+        for (const auto& [name, value] : c.headers)
+            if (name == "x-amz-storage-class") sent = &value;
+        if (sent || code == "InvalidStorageClass")
+            throw InvalidStorageClass(key, sent ? *sent : std::string{},
+                                      "the server does not offer it" +
+                                          (doc && !doc->message.empty() ? " (" + detail::printable_message(doc->message) + ")" : std::string{}),
+                                      rid, code);
+    }
     TransportError::Details d{r.status, code, rid, key, detail::retryable_error(r.status, code),
                               detail::parse_retry_after(r.header("retry-after"), r.header("x-amz-retry-after"))};
     std::string what = std::string("S3 ") + c.method + " failed";
@@ -687,6 +707,7 @@ S3DB_DECL ObjectInfo S3::info_from(const detail::http::Response& r, std::string 
     info.key = std::move(key);
     info.etag = quoted(r.header("etag"));
     info.content_type = std::string(r.header("content-type"));
+    info.storage_class = std::string(r.header("x-amz-storage-class"));
     if (auto t = detail::parse_http_date(r.header("last-modified"))) info.last_modified = *t;
     // A ranged read reports the whole object's size after the '/' of "bytes 0-9/443".
     std::string_view range = r.header("content-range"), length = r.header("content-length");
@@ -746,6 +767,7 @@ S3DB_DECL PutResult S3::put_multipart(const std::string& full, std::string_view 
     Call init = object_call("POST", full);
     init.query.emplace_back("uploads", "");
     add_content_headers(init, o.content_type, meta);
+    add_storage_class(init, o);  // a multipart object gets its class when the upload starts
     // A retried initiation can leave an unused upload behind; S3 bills nothing for it and a
     // lifecycle rule cleans it. Worth it against a failed put.
     std::string upload_id = s_->retrier.run(detail::RetryMode::idempotent, [&](int) {

@@ -191,6 +191,9 @@ struct ObjectInfo {
     std::string content_type;
     std::chrono::system_clock::time_point last_modified{};
     Metadata metadata;
+    /// S3's `x-amz-storage-class` as the store reports it; empty where it reports none (S3 omits
+    /// it for STANDARD; Memory and Filesystem keep no class).
+    std::string storage_class{};
 };
 
 /// An object read with GET: its description and the bytes asked for.
@@ -220,7 +223,22 @@ struct PutOptions {
     Metadata metadata{};
     std::string if_match{};      // write only if the current ETag is this one (quoted or not)
     bool if_none_match = false;  // `If-None-Match: *`: write only if the key does not exist
+    /// `x-amz-storage-class` (STANDARD, STANDARD_IA, GLACIER_IR, ...); empty: the bucket's default.
+    /// S3 sends it (signed) and the server decides what it accepts: a class it does not know
+    /// throws InvalidStorageClass. Memory and Filesystem have one tier: they check the name's form
+    /// (check_storage_class) and keep nothing, so a malformed name fails on every store alike.
+    std::string storage_class{};
 };
+
+/// InvalidStorageClass unless `name` is empty or looks like an S3 storage class: 1 to 64 of
+/// A-Z, 0-9 and '_' (AWS's classes and RGW's placement classes all do). Which classes exist is
+/// the server's to say.
+inline void check_storage_class(std::string_view key, std::string_view name) {
+    if (name.empty()) return;
+    bool ok = name.size() <= 64;
+    for (char c : name) ok = ok && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+    if (!ok) throw InvalidStorageClass(std::string(key), std::string(name), "not a storage class name (A-Z, 0-9, '_')");
+}
 
 struct PutResult {
     std::string etag;

@@ -164,22 +164,35 @@ private:
 
 /// Objects on a store: `S3Backup<>("s3://key:secret@host/backups-bucket", "nightly/{date}/")`, or any
 /// transport given directly (`S3Backup<Memory>(Memory{})`). The transport is shared by copies of the
-/// driver. S3's storage class is not set: s3db's transports do not send that header (yet).
+/// driver.
+///
+/// `storage_class` (e.g. "STANDARD_IA", "GLACIER_IR"; empty: the bucket's default) is sent as
+/// `x-amz-storage-class` with every file, manifest included. The server decides which classes it
+/// has: AWS refuses unknown ones, Ceph RGW accepts STANDARD and the classes its placement target
+/// defines; either way the first write throws InvalidStorageClass and the backup is marked failed.
+/// Memory and Filesystem check the name's form and keep no class. Prefer classes that are read
+/// at once (STANDARD_IA, ONEZONE_IA, GLACIER_IR, INTELLIGENT_TIERING): an incremental reads its
+/// parent's manifest and index, and restore reads everything, which GLACIER and DEEP_ARCHIVE
+/// objects only allow after an S3 RestoreObject.
 template <Transport T = Any>
 class S3Backup {
 public:
-    explicit S3Backup(T store, std::string path_template = "backups/{date}/")
-        : store_(std::make_shared<T>(std::move(store))), template_(std::move(path_template)) {}
+    explicit S3Backup(T store, std::string path_template = "backups/{date}/", std::string storage_class = {})
+        : store_(std::make_shared<T>(std::move(store))), template_(std::move(path_template)), storage_class_(std::move(storage_class)) {
+        check_storage_class(template_, storage_class_);
+    }
     /// From a connection string (only when T is Any).
-    explicit S3Backup(std::string_view url, std::string path_template = "backups/{date}/")
+    explicit S3Backup(std::string_view url, std::string path_template = "backups/{date}/", std::string storage_class = {})
         requires std::same_as<T, Any>
-        : S3Backup(Any(url), std::move(path_template)) {}
+        : S3Backup(Any(url), std::move(path_template), std::move(storage_class)) {}
 
     T& store() noexcept { return *store_; }
+    const std::string& storage_class() const noexcept { return storage_class_; }
     std::string prefix(const BackupStamp& s) const { return detail::backup_path(template_, s); }
 
     void write(const BackupStamp& s, std::string_view name, std::string_view bytes) {
-        store_->put(prefix(s) + std::string(name), bytes, PutOptions{.content_type = "application/octet-stream"});
+        store_->put(prefix(s) + std::string(name), bytes,
+                    PutOptions{.content_type = "application/octet-stream", .storage_class = storage_class_});
     }
     std::optional<std::string> read(const BackupStamp& s, std::string_view name) {
         auto o = store_->get(prefix(s) + std::string(name), GetOptions{});
@@ -187,11 +200,12 @@ public:
         return std::move(o->body);
     }
     void remove(const BackupStamp& s) { remove_prefix(*store_, prefix(s)); }
-    std::string describe() const { return "s3:" + template_; }
+    std::string describe() const { return "s3:" + template_ + (storage_class_.empty() ? std::string{} : " (" + storage_class_ + ")"); }
 
 private:
     std::shared_ptr<T> store_;
     std::string template_;
+    std::string storage_class_;
 };
 
 enum class MultiStrategy {

@@ -11,13 +11,19 @@
 // With `secret`, the header `X-S3DB-Signature: sha256=<hex HMAC-SHA256(secret, body)>` signs the body.
 // A 2xx answer is success; 429, 5xx and transport failures (refused, reset, timed out) throw a
 // retryable ReplicationError (the Replicator retries them with exponential backoff), any other
-// status a non-retryable one (marked failed at once; retry_failed() tries again). Error messages
-// name the URL without its user info or query, never the secret.
+// status a non-retryable one (marked failed at once; retry_failed() tries again). A 429 or 503
+// with `Retry-After` (seconds, or an HTTP date) sets the wait before the next attempt instead
+// of the backoff, capped by ReplicatorOptions::max_retry_delay (a date in the past: at once).
+// Error messages name the URL without its user info or query, never the secret.
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +32,7 @@
 #include "s3db/detail/hashing.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/replicator/common.hpp"
+#include "s3db/transport/s3.hpp"  // detail::parse_http_date
 #include "s3db/transport/s3/http.hpp"
 
 namespace s3db {
@@ -47,10 +54,20 @@ S3DB_DECL json webhook_item(const Delivery& d);
 /// `url` without user info, query or fragment: what errors may print.
 S3DB_DECL std::string redacted_url(const std::string& url);
 
-/// POSTs `body` through `client`; returns the HTTP status, or throws ReplicationError (retryable)
+/// What a webhook answered: its status and, on 429 and 503, the Retry-After it asked for.
+struct WebhookAnswer {
+    int status = 0;
+    std::optional<std::chrono::milliseconds> retry_after{};
+};
+
+/// A Retry-After value (delay-seconds or an HTTP date) as a wait from `now`; nullopt when it is
+/// neither. A date in the past is no wait.
+S3DB_DECL std::optional<std::chrono::milliseconds> retry_after_wait(std::string_view value, std::chrono::system_clock::time_point now);
+
+/// POSTs `body` through `client`; returns the answer, or throws ReplicationError (retryable)
 /// when no answer came.
-S3DB_DECL int webhook_post(http::Client& client, const WebhookOptions& o, const std::string& target,
-                           const std::string& body);
+S3DB_DECL WebhookAnswer webhook_post(http::Client& client, const WebhookOptions& o, const std::string& target,
+                                     const std::string& body);
 
 }  // namespace detail
 
@@ -81,12 +98,14 @@ public:
 
 private:
     void send(const std::string& body, const Delivery& about) {
-        const int status = detail::webhook_post(*client_, options_, name_, body);
+        const auto answer = detail::webhook_post(*client_, options_, name_, body);
+        const int status = answer.status;
         if (status >= 200 && status < 300) return;
         const bool retryable = status == 429 || status >= 500;
         throw ReplicationError(name_, about.resource, about.id,
-                               "POST " + detail::redacted_url(options_.url) + " answered HTTP " + std::to_string(status),
-                               retryable);
+                               "POST " + detail::redacted_url(options_.url) + " answered HTTP " + std::to_string(status) +
+                                   (answer.retry_after ? " (Retry-After " + std::to_string(answer.retry_after->count()) + " ms)" : std::string{}),
+                               retryable, {}, answer.retry_after);
     }
 
     WebhookOptions options_;
@@ -121,13 +140,31 @@ S3DB_DECL std::string redacted_url(const std::string& url) {
     return out;
 }
 
-S3DB_DECL int webhook_post(http::Client& client, const WebhookOptions& o, const std::string& target,
-                           const std::string& body) {
+S3DB_DECL std::optional<std::chrono::milliseconds> retry_after_wait(std::string_view value, std::chrono::system_clock::time_point now) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (value.empty()) return std::nullopt;
+    if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+        if (value.size() > 9) return std::chrono::milliseconds(std::chrono::hours(24 * 365));  // "forever": the cap decides
+        std::int64_t s = 0;
+        for (char c : value) s = s * 10 + (c - '0');
+        return std::chrono::milliseconds(s * 1000);
+    }
+    auto at = parse_http_date(value);
+    if (!at) return std::nullopt;
+    return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(*at - now));
+}
+
+S3DB_DECL WebhookAnswer webhook_post(http::Client& client, const WebhookOptions& o, const std::string& target,
+                                     const std::string& body) {
     http::HeaderList headers{{"Content-Type", "application/json"}};
     for (auto& [k, v] : o.headers) headers.emplace_back(k, v);
     if (!o.secret.empty()) headers.emplace_back(o.signature_header, "sha256=" + to_hex(hmac_sha256(o.secret, body)));
     try {
-        return client.perform({.method = "POST", .url = o.url, .headers = headers, .body = body, .key = {}}).status;
+        auto r = client.perform({.method = "POST", .url = o.url, .headers = headers, .body = body, .key = {}});
+        WebhookAnswer answer{r.status, {}};
+        if (r.status == 429 || r.status == 503) answer.retry_after = retry_after_wait(r.header("retry-after"), std::chrono::system_clock::now());
+        return answer;
     } catch (const TransportError&) {
         // Its message may hold the URL as given (user info, query): say what happened without it.
         throw ReplicationError(target, {}, {}, "POST " + redacted_url(o.url) + ": no HTTP answer (refused, reset or timed out)",
