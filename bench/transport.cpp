@@ -21,6 +21,9 @@
 #include "s3db/transport/s3/sigv4.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/counting.hpp"
+#include "s3db/transport/filesystem.hpp"
+#include "s3db/transport/memory.hpp"
+#include "s3db/transport/s3.hpp"
 
 using namespace s3db;
 using s3db::bench::cpu_seconds;

@@ -6,9 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -25,6 +22,7 @@
 #include "s3db/detail/hashing.hpp"
 #include "s3db/plugins/replicator.hpp"
 #include "support/http_server.hpp"
+#include "support/kill_midway.hpp"
 #include "support/stores.hpp"
 
 using namespace s3db;
@@ -523,52 +521,35 @@ TEST(Replicator, AProcessKilledMidwayLosesNothing) {
         setup.connect();
         setup.create_resource(users_config());
     }
-    int progress[2];
-    ASSERT_EQ(::pipe(progress), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        ::close(progress[0]);
-        try {
-            BasicDatabase<Filesystem> target{target_store()};
-            target.connect();
-            ReplicatorOptions o = fast();
-            o.batch_size = 5;
-            BasicDatabase<Filesystem, R> db(source_store(), {}, R(o, S3dbTarget(target)));
-            db.connect();
-            auto& users = db.resource("users");
-            std::map<std::string, json> model;
-            std::mt19937 rng(7);
-            for (int i = 0; i < 1000; ++i) {
-                const int op = model.empty() ? 0 : static_cast<int>(rng() % 3);
-                if (op == 0) {
-                    std::string id = "k" + std::to_string(i);
-                    model[id] = users.insert({{"id", id}, {"name", "n"}, {"region", "eu"}});
-                } else {
-                    auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
-                    std::string id = it->first;
-                    if (op == 1) model[id] = users.update(id, {{"visits", i}});
-                    else {
-                        users.remove(id);
-                        model.erase(id);
-                    }
+    const auto acked = test::kill_midway(400, [&](const std::function<bool()>& ack) {
+        BasicDatabase<Filesystem> target{target_store()};
+        target.connect();
+        ReplicatorOptions o = fast();
+        o.batch_size = 5;
+        BasicDatabase<Filesystem, R> db(source_store(), {}, R(o, S3dbTarget(target)));
+        db.connect();
+        auto& users = db.resource("users");
+        std::map<std::string, json> model;
+        std::mt19937 rng(7);
+        for (int i = 0; i < 1000; ++i) {
+            const int op = model.empty() ? 0 : static_cast<int>(rng() % 3);
+            if (op == 0) {
+                std::string id = "k" + std::to_string(i);
+                model[id] = users.insert({{"id", id}, {"name", "n"}, {"region", "eu"}});
+            } else {
+                auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+                std::string id = it->first;
+                if (op == 1) model[id] = users.update(id, {{"visits", i}});
+                else {
+                    users.remove(id);
+                    model.erase(id);
                 }
-                char c = 'w';
-                if (::write(progress[1], &c, 1) != 1) break;
             }
-        } catch (...) {
+            if (!ack()) break;
         }
-        ::_exit(0);
-    }
-    ::close(progress[1]);
-    int done = 0;
-    char c;
-    while (done < 400 && ::read(progress[0], &c, 1) == 1) ++done;
-    ASSERT_EQ(::kill(child, SIGKILL), 0);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    ::close(progress[0]);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the child was to be killed midway, after " << done << " writes";
+    });
+    ASSERT_TRUE(acked);
+    const int done = *acked;
 
     std::size_t pending = 0;
     bool diverged = false;

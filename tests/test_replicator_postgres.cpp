@@ -7,9 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -28,6 +25,7 @@
 #include "s3db/plugins/replicator/postgres.hpp"
 #include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"
+#include "support/kill_midway.hpp"
 #include "support/stores.hpp"
 
 using namespace s3db;
@@ -441,44 +439,26 @@ TEST(PostgresServer, AProcessKilledMidwayLosesNothingInEitherTarget) {
         setup.create_resource(crash_config());
     }
     constexpr int total = 1000, kill_after = 400;
-    int progress[2];
-    ASSERT_EQ(::pipe(progress), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        ::close(progress[0]);
-        try {
-            BasicDatabase<Filesystem> target{target_store()};
-            target.connect();
-            ReplicatorOptions o = fast();
-            o.batch_size = 5;
-            o.workers = 2;
-            BasicDatabase<Filesystem, R> db(source_store(), {}, R(o, S3dbTarget(target), pg()));
-            db.connect();
-            auto& users = db.resource("users");
-            CrashScript script;
-            for (int i = 0; i < total; ++i) {
-                auto op = script.next(i);
-                if (op.kind == CrashScript::Op::insert) users.insert(op.body);
-                else if (op.kind == CrashScript::Op::update) users.update(op.id, op.body);
-                else users.remove(op.id);
-                char c = 'w';  // acknowledged: the write returned
-                if (::write(progress[1], &c, 1) != 1) break;
-            }
-        } catch (...) {
+    const auto acked_or = test::kill_midway(kill_after, [&](const std::function<bool()>& ack) {
+        BasicDatabase<Filesystem> target{target_store()};
+        target.connect();
+        ReplicatorOptions o = fast();
+        o.batch_size = 5;
+        o.workers = 2;
+        BasicDatabase<Filesystem, R> db(source_store(), {}, R(o, S3dbTarget(target), pg()));
+        db.connect();
+        auto& users = db.resource("users");
+        CrashScript script;
+        for (int i = 0; i < total; ++i) {
+            auto op = script.next(i);
+            if (op.kind == CrashScript::Op::insert) users.insert(op.body);
+            else if (op.kind == CrashScript::Op::update) users.update(op.id, op.body);
+            else users.remove(op.id);
+            if (!ack()) break;  // acknowledged: the write returned
         }
-        ::_exit(0);
-    }
-    ::close(progress[1]);
-    int acked = 0;
-    char c;
-    while (acked < kill_after && ::read(progress[0], &c, 1) == 1) ++acked;
-    ASSERT_EQ(::kill(child, SIGKILL), 0);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    while (::read(progress[0], &c, 1) == 1) ++acked;  // acknowledgements already in the pipe
-    ::close(progress[0]);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the child was to be killed midway, after " << acked << " writes";
+    });
+    ASSERT_TRUE(acked_or);
+    const int acked = *acked_or;
     ASSERT_LT(acked, total);
 
     // The model: the acknowledged writes; the write in flight at the kill may or may not be in.
