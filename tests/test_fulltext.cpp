@@ -17,8 +17,10 @@
 #include "s3db/plugins/fulltext.hpp"
 #include "s3db/plugins/fulltext/porter2.hpp"
 #include "s3db/transport/counting.hpp"
+#include "s3db/transport/faulty.hpp"
 #include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"
+#include "s3db/transport/retry.hpp"
 #include "support/stores.hpp"
 
 using namespace s3db;
@@ -464,4 +466,30 @@ TEST(FullText, SnippetsCutLongTextAtWordsAndWholeCharacters) {
     // takes 60 bytes from there and ends at the last blank within them.
     EXPECT_EQ(s, "...τη <θάλασσα> που ψάχναμε όλοι μαζί...");
     EXPECT_TRUE(fulltext::highlight(text, t, [](std::string_view) { return false; }, {}).empty());
+}
+
+TEST(FullText, LostAnswersNeverCountADocumentTwice) {
+    // Writes whose answer is lost after they landed (Faulty), retried (Retry): the retry meets 412,
+    // and each index object's write tokens tell that the write landed, so the stats' increments are
+    // applied once. Without the tokens a lost stats write was applied again and counted twice.
+    using Store = Retry<Faulty<Memory>>;
+    Faulty<Memory> faults(FaultOptions{}, test::make_store<Memory>());  // copies share the fault settings
+    RetryPolicy retries{.max_attempts = 4, .budget_capacity = 1 << 30, .sleep = [](std::chrono::milliseconds) {}};
+    auto db = open<BasicDatabase<Store, FullText>>(Store(retries, faults));
+    faults.set_faults(FaultOptions{.seed = 11, .lost_response = 0.3});
+    std::set<std::string> acknowledged;
+    for (int i = 0; i < 60; ++i) {
+        const std::string id = "d" + std::to_string(i);
+        try {
+            db->resource("articles").insert({{"id", id}, {"title", "lost answers " + id}});
+            acknowledged.insert(id);
+        } catch (const OutcomeUnknown&) {  // the record's own write may be unknown: not indexed then
+        }
+    }
+    faults.set_faults(FaultOptions{});
+    ASSERT_GT(faults.injected().lost_response, 20u);
+    ASSERT_GT(acknowledged.size(), 40u);
+    EXPECT_EQ(db->plugin<FullText>().index_stats("articles").documents, acknowledged.size());
+    auto hits = ids_of(db->plugin<FullText>().search("articles", "lost", {.limit = 100}));
+    EXPECT_EQ(std::set<std::string>(hits.begin(), hits.end()), acknowledged);
 }

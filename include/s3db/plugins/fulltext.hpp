@@ -61,6 +61,7 @@
 #include "s3db/core/plugin.hpp"
 #include "s3db/core/plugin_storage.hpp"
 #include "s3db/core/resource.hpp"
+#include "s3db/core/write_tokens.hpp"
 #include "s3db/plugins/fulltext/highlight.hpp"
 #include "s3db/plugins/fulltext/index.hpp"
 #include "s3db/plugins/fulltext/tokenizer.hpp"
@@ -200,6 +201,7 @@ private:
     struct Cached {
         std::shared_ptr<const json> data;
         std::string etag;
+        std::string tokens;  // the object's write tokens (core/write_tokens.hpp)
         std::chrono::steady_clock::time_point checked{};
     };
     /// One document's terms, as indexed.
@@ -368,6 +370,7 @@ S3DB_DECL FullText::Cached FullText::load(const std::string& key, bool force) {
         if (obj) {
             fresh.data = std::make_shared<const json>(json::parse(obj->body));
             fresh.etag = obj->info.etag;
+            fresh.tokens = std::string(detail::stored_write_tokens(obj->info.metadata));
         }
     } catch (const NotModified&) {
         fresh = *cached;
@@ -390,28 +393,50 @@ S3DB_DECL void FullText::change(const std::string& key, const std::function<void
         }
     }
     if (!known) current = load(key, true);
-    thread_local std::minstd_rand jitter{std::random_device{}()};
     for (std::size_t attempt = 1;; ++attempt) {
+        const auto round_start = std::chrono::steady_clock::now();
         json next = current.data ? *current.data : json::object();
         fn(next);
         const std::string body = next.dump(-1, ' ', false, json::error_handler_t::replace);
+        // A write token, as records carry: after a lost answer it tells whether this write landed,
+        // so the stats' counters are never added twice.
+        const std::string token = detail::new_write_token();
         try {
             PutOptions po{.content_type = "application/json"};
+            detail::stamp_write_tokens(po.metadata, current.tokens, token, s3db_metadata_limit);
+            std::string tokens(detail::stored_write_tokens(po.metadata));
             if (current.etag.empty()) po.if_none_match = true;
             else po.if_match = current.etag;
             auto put = b->store->put(key, body, po);
             std::lock_guard lock(state_->cache_mutex);
-            state_->cache[key] = Cached{std::make_shared<const json>(std::move(next)), put.etag,
+            state_->cache[key] = Cached{std::make_shared<const json>(std::move(next)), put.etag, std::move(tokens),
                                         std::chrono::steady_clock::now()};
             return;
-        } catch (const PreconditionFailed&) {
+        } catch (const PreconditionFailed& e) {
             if (attempt >= state_->options.cas_attempts)
                 throw PluginError(name, "index object '" + key + "' changed under " + std::to_string(attempt) +
                                             " conditional writes in a row");
-            // Someone else wrote it: read theirs and redo; back off a little when it keeps happening.
-            if (attempt > 2)
-                std::this_thread::sleep_for(std::chrono::microseconds(jitter() % (200 * std::min<std::size_t>(attempt, 50))));
+            if (!e.after_unanswered_attempt()) {
+                // Someone else wrote it: redo on theirs, after a pause that grows with each lost round.
+                detail::contention_pause(attempt, std::chrono::microseconds(200), std::chrono::milliseconds(10),
+                                         detail::elapsed_since(round_start));
+                current = load(key, true);
+                continue;
+            }
+            // Our answer was lost, then the retry found the object changed: did ours land? Read now,
+            // while its token is still in the chain.
+            const std::string base_newest(detail::newest_write_token(current.tokens));
+            const bool created = current.etag.empty();
             current = load(key, true);
+            if (detail::has_write_token(current.tokens, token)) return;  // it landed: applied once
+            // Not applied when the version it replaced is still in the chain, or the chain is whole
+            // from the object's creation without ours; otherwise the store cannot tell.
+            const bool not_applied = created ? current.tokens.size() < detail::write_tokens_kept * detail::write_token_size
+                                             : !base_newest.empty() && detail::has_write_token(current.tokens, base_newest);
+            if (!not_applied)
+                throw PluginError(name, "index object '" + key +
+                                            "': a write's answer was lost and it cannot be told whether it landed; "
+                                            "rebuild_index repairs the index");
         }
     }
 }
