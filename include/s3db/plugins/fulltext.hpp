@@ -248,8 +248,6 @@ private:
 
 #if S3DB_DEFINE_BODIES
 #include <algorithm>
-#include <random>
-#include <thread>
 #include <unordered_map>
 
 namespace s3db {
@@ -493,7 +491,9 @@ S3DB_DECL void FullText::reindex(std::string_view resource, std::string_view id,
                });
     };
     for (auto& [shard, change_of] : by_shard) {
-        auto& [old_terms, new_terms] = change_of;
+        // Plain references: clang before 16 cannot capture structured bindings in a lambda.
+        const auto& old_terms = change_of.first;
+        const auto& new_terms = change_of.second;
         if (same(old_terms, new_terms)) continue;
         change(shard_key(resource, shard),
                [&](json& s) { fulltext::apply_document(s, id, old_terms, new_terms); });
@@ -733,10 +733,12 @@ S3DB_DECL std::size_t FullText::rebuild_index(std::string_view resource) {
         length += doc.length;
         for (auto& [f, n] : doc.field_lengths) field_lengths[f] += n;
     }
-    for (auto& [shard, docs] : by_shard)
-        change(shard_key(resource, shard), [&](json& s) {
+    for (auto& entry : by_shard) {
+        const auto& docs = entry.second;  // not a structured binding: captured below (clang < 16)
+        change(shard_key(resource, entry.first), [&](json& s) {
             for (auto& [id, postings] : docs) fulltext::apply_document(s, id, {}, postings);
         });
+    }
     change(stats_key(resource), [&](json& s) {
         s["documents"] = s.value("documents", std::int64_t{0}) + static_cast<std::int64_t>(records.size());
         s["length"] = s.value("length", std::int64_t{0}) + length;
