@@ -355,15 +355,31 @@ S3DB_DECL SchemaRegistry DatabaseMetadata::read_registry(const nlohmann::ordered
         return r;
     }
     const auto& s = entry["schemaRegistry"];
-    r.next_index = s.value("nextIndex", 0);
+    // Read loosely, as s3db.js does: a field of the wrong type counts as absent (a fuzzed or
+    // hand-edited s3db.json must open, never throw nlohmann's type_error).
+    auto int_of = [](const nlohmann::ordered_json& o, const char* key, int fallback) {
+        auto it = o.find(key);
+        return it != o.end() && it->is_number_integer() ? it->get<int>() : fallback;
+    };
+    auto text_of = [](const nlohmann::ordered_json& o, const char* key) {
+        auto it = o.find(key);
+        return it != o.end() && it->is_string() ? it->get<std::string>() : std::string{};
+    };
+    if (!s.is_object()) {
+        r.mapping = assign_indices(c.attributes);
+        r.next_index = static_cast<int>(r.mapping.size());
+        return r;
+    }
     if (s.contains("mapping") && s["mapping"].is_object())
         for (auto& [k, v] : s["mapping"].items())
             if (v.is_number_integer()) r.mapping.emplace(k, v.get<int>());
+    int next = 0;
+    for (auto& [k, v] : r.mapping) next = std::max(next, v + 1);
+    r.next_index = int_of(s, "nextIndex", next);
     if (s.contains("burned") && s["burned"].is_array())
         for (auto& b : s["burned"])
             if (b.is_object())
-                r.burned.push_back({b.value("index", 0), b.value("attribute", std::string{}),
-                                    b.value("burnedAt", std::string{}), b.value("reason", std::string{})});
+                r.burned.push_back({int_of(b, "index", 0), text_of(b, "attribute"), text_of(b, "burnedAt"), text_of(b, "reason")});
     return r;
 }
 
