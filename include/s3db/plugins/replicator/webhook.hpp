@@ -141,15 +141,8 @@ S3DB_DECL std::string redacted_url(const std::string& url) {
 }
 
 S3DB_DECL std::optional<std::chrono::milliseconds> retry_after_wait(std::string_view value, std::chrono::system_clock::time_point now) {
+    if (auto seconds = parse_retry_after(value, {})) return seconds;  // delay-seconds, read as S3's answers are
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (value.empty()) return std::nullopt;
-    if (value.find_first_not_of("0123456789") == std::string_view::npos) {
-        if (value.size() > 9) return std::chrono::milliseconds(std::chrono::hours(24 * 365));  // "forever": the cap decides
-        std::int64_t s = 0;
-        for (char c : value) s = s * 10 + (c - '0');
-        return std::chrono::milliseconds(s * 1000);
-    }
     auto at = parse_http_date(value);
     if (!at) return std::nullopt;
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(*at - now));
