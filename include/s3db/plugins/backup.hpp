@@ -682,18 +682,21 @@ private:
             if (!plain) throw BackupDecryptionFailed(l.stamp.id, "the file does not decrypt (GCM tag)", file);
             data = std::move(*plain);
         }
-        const auto plain_size = f.contains("plainSize") ? std::optional(f["plainSize"].template get<std::size_t>()) : std::nullopt;
+        // A flag and a number, not std::optional: GCC at -O1 warns (falsely) that the optional's value
+        // may be used uninitialised once decompress() is inlined.
+        const bool has_plain_size = f.contains("plainSize");
+        const std::size_t plain_size = has_plain_size ? f["plainSize"].template get<std::size_t>() : 0;
         if (!compression_of(l.manifest).is_null()) {  // this policy's (read_manifest checked)
             const std::string algorithm(Compression::algorithm);
-            if (!plain_size) throw BackupChecksumMismatch(l.stamp.id, "a compressed file without plainSize in the manifest", file);
-            auto plain = compression_.decompress(data, *plain_size);
+            if (!has_plain_size) throw BackupChecksumMismatch(l.stamp.id, "a compressed file without plainSize in the manifest", file);
+            auto plain = compression_.decompress(data, plain_size);
             if (!plain)
                 throw BackupChecksumMismatch(l.stamp.id, "the file does not decompress (" + algorithm + ") to the manifest's " +
-                                                             std::to_string(*plain_size) + " bytes",
+                                                             std::to_string(plain_size) + " bytes",
                                              file);
             return std::move(*plain);
         }
-        if (plain_size && data.size() != *plain_size)
+        if (has_plain_size && data.size() != plain_size)
             throw BackupChecksumMismatch(l.stamp.id, "the plain size differs from the manifest's", file);
         return data;
     }
