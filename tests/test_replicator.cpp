@@ -510,23 +510,22 @@ TEST(Replicator, AFullQueueKeepsChangesInTheLogAndReplaysThem) {
 
 // ---- crash: SIGKILL in the middle of 1,000 writes ---------------------------------------------------
 
-TEST(Replicator, AProcessKilledMidwayLosesNothing) {
-    const auto root = test::scratch_dir();
-    const std::string src_prefix = test::next_prefix(), tgt_prefix = test::next_prefix();
-    auto source_store = [&] { return Filesystem(FilesystemOptions{.root = root, .prefix = src_prefix}); };
-    auto target_store = [&] { return Filesystem(FilesystemOptions{.root = root, .prefix = tgt_prefix}); };
+/// The crash proof on any store two processes share: a child replicating 1000 random writes is
+/// killed midway; a restart replays the log, and then the target equals the source.
+template <class T, class MakeSource, class MakeTarget>
+void killed_midway_loses_nothing(MakeSource source_store, MakeTarget target_store) {
     using R = Replicator<S3dbTarget>;
     {
-        BasicDatabase<Filesystem> setup{source_store()};
+        BasicDatabase<T> setup{source_store()};
         setup.connect();
         setup.create_resource(users_config());
     }
     const auto acked = test::kill_midway(400, [&](const std::function<bool()>& ack) {
-        BasicDatabase<Filesystem> target{target_store()};
+        BasicDatabase<T> target{target_store()};
         target.connect();
         ReplicatorOptions o = fast();
         o.batch_size = 5;
-        BasicDatabase<Filesystem, R> db(source_store(), {}, R(o, S3dbTarget(target)));
+        BasicDatabase<T, R> db(source_store(), {}, R(o, S3dbTarget(target)));
         db.connect();
         auto& users = db.resource("users");
         std::map<std::string, json> model;
@@ -554,17 +553,17 @@ TEST(Replicator, AProcessKilledMidwayLosesNothing) {
     std::size_t pending = 0;
     bool diverged = false;
     {
-        BasicDatabase<Filesystem> src{source_store()}, tgt{target_store()};
+        BasicDatabase<T> src{source_store()}, tgt{target_store()};
         src.connect();
         tgt.connect();
         pending = src.resource("plg_replicator_logs").count();
         diverged = records_of(src, "users") != records_of(tgt, "users");
     }
-    BasicDatabase<Filesystem> target{target_store()};
+    BasicDatabase<T> target{target_store()};
     target.connect();
-    BasicDatabase<Filesystem, R> db(source_store(), {}, R(fast(), S3dbTarget(target)));
+    BasicDatabase<T, R> db(source_store(), {}, R(fast(), S3dbTarget(target)));
     db.connect();  // replays the log's pending entries against the source's state
-    auto& rep = db.plugin<R>();
+    auto& rep = db.template plugin<R>();
     ASSERT_TRUE(rep.wait_idle());
     auto source = records_of(db, "users");
     EXPECT_GE(source.size(), 1u);
@@ -574,6 +573,20 @@ TEST(Replicator, AProcessKilledMidwayLosesNothing) {
                 "%llu records replayed; %zu records equal\n",
                 done, pending, diverged ? "behind" : "equal to", static_cast<unsigned long long>(rep.stats().replayed),
                 source.size());
+}
+
+TEST(Replicator, AProcessKilledMidwayLosesNothing) {
+    const auto root = test::scratch_dir();
+    const std::string src_prefix = test::next_prefix(), tgt_prefix = test::next_prefix();
+    killed_midway_loses_nothing<Filesystem>([&] { return Filesystem(FilesystemOptions{.root = root, .prefix = src_prefix}); },
+                                            [&] { return Filesystem(FilesystemOptions{.root = root, .prefix = tgt_prefix}); });
+}
+
+TEST(Replicator, AProcessKilledMidwayLosesNothingOnRgw) {
+    const auto bucket = test::TestBucket::name();
+    const std::string src_prefix = test::next_prefix(), tgt_prefix = test::next_prefix();
+    killed_midway_loses_nothing<S3>([&] { return S3(test::s3_options(test::s3_under_test(), bucket, src_prefix)); },
+                                    [&] { return S3(test::s3_options(test::s3_under_test(), bucket, tgt_prefix)); });
 }
 
 }  // namespace
