@@ -122,18 +122,23 @@ TEST(QueueConsumerContract, RedeliveriesLeaveTheDatabaseAsOneDelivery) {
 
 TEST(QueueConsumerContract, ConfigurationIsChecked) {
     EXPECT_THROW(QueueConsumer({.consumers = {{.name = "x"}}}).validate(), ConfigError);
-    auto q = std::make_shared<SqsQueue>(SqsQueueOptions{.endpoint = "http://127.0.0.1:1", .credentials = test_credentials, .queue = "q"});
+    RetryPolicy once;
+    once.max_attempts = 1;
+    auto q = std::make_shared<SqsQueue>(
+        SqsQueueOptions{.endpoint = "http://127.0.0.1:1", .credentials = test_credentials, .queue = "http://127.0.0.1:1/000/q", .retry = once});
     EXPECT_THROW(QueueConsumer({.consumers = {{.name = "a", .driver = q}, {.name = "a", .driver = q}}}).validate(), ConfigError);
     EXPECT_THROW(QueueConsumer({.consumers = {{.driver = q, .concurrency = 0}}}).validate(), ConfigError);
     EXPECT_THROW(SqsQueue({.credentials = test_credentials}), ConfigError);
     EXPECT_THROW(SqsQueue({.credentials = test_credentials, .queue = "q", .wait_time = 21s}), ConfigError);
     QueueConsumer ok({.consumers = {{.resources = {"users"}, .driver = q}}});
     EXPECT_NO_THROW(ok.validate());
-    EXPECT_EQ(ok.options().consumers[0].name, "q") << "a consumer is named after its queue by default";
+    EXPECT_EQ(ok.options().consumers[0].name, "http://127.0.0.1:1/000/q") << "a consumer is named after its queue by default";
     EXPECT_THROW(ok.publish("nope", {{"resource", "users"}, {"action", "insert"}, {"data", json::object()}}), QueueError);
-    EXPECT_THROW(ok.publish("q", {{"resource", "orders"}, {"action", "insert"}, {"data", json::object()}}), QueueError)
+    EXPECT_THROW(ok.publish("http://127.0.0.1:1/000/q", {{"resource", "orders"}, {"action", "insert"}, {"data", json::object()}}), QueueError)
         << "a resource the consumer does not serve is refused before sending";
-    EXPECT_THROW(ok.publish("q", {{"resource", "users"}, {"action", "drop"}, {"data", json::object()}}), QueueError);
+    EXPECT_THROW(ok.publish("http://127.0.0.1:1/000/q", {{"resource", "users"}, {"action", "drop"}, {"data", json::object()}}), QueueError);
+    // A valid message (nested under $body) gets as far as the broker, here unreachable: a TransportError.
+    EXPECT_THROW(ok.publish("http://127.0.0.1:1/000/q", {{"$body", {{"resource", "users"}, {"action", "delete"}, {"data", {{"id", "u1"}}}}}}), TransportError);
 }
 
 // ---- against fauxqs ----------------------------------------------------------------------------------

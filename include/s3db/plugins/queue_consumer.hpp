@@ -117,6 +117,7 @@ namespace detail {
 struct QueueCommand {
     std::string resource, action, id;
     json data;
+    bool id_derived = false;  // an insert without data.id: id from the message id
 };
 
 /// Parses a body under the contract (see the header comment); throws QueueError (permanent).
@@ -285,6 +286,7 @@ S3DB_DECL QueueCommand parse_queue_message(std::string_view consumer, const Queu
     } else if (c.action == "insert") {
         c.id = queue_message_record_id(consumer, m);
         c.data["id"] = c.id;
+        c.id_derived = true;
     } else {
         throw refuse(c.action + " without data.id", c.resource);
     }
@@ -319,9 +321,8 @@ S3DB_DECL void QueueConsumer::publish(const std::string& consumer, const json& m
     QueueMessage probe{.id = "publish", .body = body};
     auto cmd = detail::parse_queue_message(consumer, probe);
     if (!c->resources.empty() && std::find(c->resources.begin(), c->resources.end(), cmd.resource) == c->resources.end())
-        throw QueueError(consumer, cmd.resource, cmd.id, "the consumer does not serve this resource", true);
-    const bool has_id = message["data"].contains("id");
-    c->driver->publish(body, has_id ? cmd.resource + ":" + cmd.id : cmd.resource);
+        throw QueueError(consumer, cmd.resource, cmd.id_derived ? std::string{} : cmd.id, "the consumer does not serve this resource", true);
+    c->driver->publish(body, cmd.id_derived ? cmd.resource : cmd.resource + ":" + cmd.id);
 }
 
 S3DB_DECL void QueueConsumer::State::start() {
@@ -375,6 +376,10 @@ S3DB_DECL void QueueConsumer::State::run(const QueueConsumerConfig& c) {
             ++receive_errors;
             if (emit) emit("queue-consumer.error", json{{"consumer", c.name}, {"message", nullptr}, {"error", e.what()}, {"dead", false}});
         }
+    }
+    try {
+        c.driver->worker_done();
+    } catch (const std::exception&) {  // only closing: what it held is redelivered either way
     }
 }
 

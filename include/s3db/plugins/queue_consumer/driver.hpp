@@ -58,6 +58,9 @@ public:
     virtual bool fail(const QueueMessage& m, const std::string& error, bool dead) = 0;
     /// Sends `body`; `group` keeps one record's messages in order where the queue can (FIFO).
     virtual void publish(const std::string& body, const std::string& group) = 0;
+    /// The calling worker thread stops receiving (a driver with per-thread connections closes its
+    /// own, so deliveries it holds go back to the queue at once).
+    virtual void worker_done() {}
 };
 
 }  // namespace s3db
