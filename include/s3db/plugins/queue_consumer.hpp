@@ -44,12 +44,15 @@
 // message attribute), permanent failures go at once instead of after maxReceiveCount tries, and it
 // works on queues whose redrive the application does not own. Without a dead-letter queue, the
 // message is left to the queue's own RedrivePolicy (or redelivered forever). Moving is send then
-// delete: a crash between leaves the message in both (at least once, again).
+// delete: a crash between leaves the message in both (at least once, again). RabbitMQ (s3db.js's
+// behaviour): every failure is nacked without requeue, so the queue's dead-letter exchange takes it
+// at once (queue_consumer/rabbitmq.hpp).
 //
 // Costs per message applied: the resource operation's own (insert 1 PUT; update 1 GET + 1 PUT;
-// delete 1 DELETE, +1 GET with partitions/hooks; an insert redelivered over its own record adds
-// 1 GET), plus the broker's: SQS 1 ReceiveMessage per batch of up to 10 and 1 DeleteMessageBatch
-// per batch; an idle worker makes 1 ReceiveMessage per `wait_time` (long poll).
+// delete 1 DELETE, +1 GET with partitions/hooks; an insert redelivered over its own record: its
+// refused PUT + 1 GET), plus the broker's: SQS 1 ReceiveMessage per batch of up to 10 and 1
+// DeleteMessageBatch per batch; an idle worker makes 1 ReceiveMessage per `wait_time` (long poll).
+// publish: 1 SendMessage (RabbitMQ: basic.publish and its confirm).
 //
 // Events (db.on_plugin_event): "queue-consumer.applied" {consumer, resource, action, id, duplicate},
 // "queue-consumer.error" {consumer, message, error, dead}. Thread-safety: publish and stats from

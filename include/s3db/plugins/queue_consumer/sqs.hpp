@@ -50,7 +50,7 @@ struct SqsQueueOptions {
     std::optional<std::chrono::seconds> retry_delay{};         // failed messages visible again after this
     std::chrono::milliseconds timeout{10'000};  // one request, beyond the long poll
     RetryPolicy retry{};
-    std::size_t max_connections = 8;
+    std::size_t max_connections = 16;  // at least the consumer's concurrency + 1: a long poll holds one
 };
 
 class SqsQueue final : public QueueDriver {
