@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <random>
@@ -24,6 +25,7 @@
 
 #include "s3db/core/database.hpp"
 #include "s3db/plugins/queue_consumer.hpp"
+#include "s3db/transport/counting.hpp"
 #include "s3db/transport/memory.hpp"
 
 using namespace s3db;
@@ -188,15 +190,14 @@ protected:
 
 TEST_F(SqsServer, AThousandMessagesLeaveTheModelAndThePoisonIsDeadLettered) {
     const std::string source = unique("users") + ".fifo", dead = unique("users-dead") + ".fifo";
-    auto queue = std::make_shared<SqsQueue>(options({.queue = source, .dead_letter_queue = dead, .wait_time = 1s,
-                                                     .visibility_timeout = 5s, .retry_delay = 0s}));
-    BasicDatabase<Memory, QueueConsumer> db(
-        memory_store(), {},
-        QueueConsumer({.consumers = {{.name = "users-in", .resources = {"users"}, .driver = queue, .concurrency = 4}},
-                       .max_receive_count = 3}));
-    db.connect();
-    db.create_resource(users_config());
-    auto& qc = db.plugin<QueueConsumer>();
+    auto sqs_options = options({.queue = source, .dead_letter_queue = dead, .wait_time = 1s, .visibility_timeout = 5s,
+                                .retry_delay = 0s});
+    // Published first, by a QueueConsumer that consumes nothing (publish needs no database), so the
+    // consumer's requests per message are measured on a full queue.
+    auto outbox = std::make_shared<SqsQueue>(sqs_options);
+    QueueConsumer producer({.enabled = false, .consumers = {{.name = "users-in", .resources = {"users"}, .driver = outbox}}});
+    auto& qc = producer;
+    std::uint64_t inserts = 0, updates = 0, deletes = 0;
 
     // 1,000 messages over 150 records: each a valid next step of its record in the model.
     std::mt19937 rng(20261207);
@@ -209,32 +210,62 @@ TEST_F(SqsServer, AThousandMessagesLeaveTheModelAndThePoisonIsDeadLettered) {
             msg["action"] = "insert";
             msg["data"] = data;
             model[id] = data;
+            ++inserts;
         } else if (rng() % 5 == 0) {
             msg["action"] = "delete";
             msg["data"] = {{"id", id}};
             model.erase(id);
+            ++deletes;
         } else {
             msg["action"] = "update";
             msg["data"] = {{"id", id}, {"visits", i}, {"region", i % 2 ? "eu" : "us"}};
             model[id]["visits"] = i;
             model[id]["region"] = i % 2 ? "eu" : "us";
+            ++updates;
         }
         qc.publish("users-in", msg);
         if (i == 500) {
             // Poison: an update of a record that never exists fails on every delivery.
             qc.publish("users-in", {{"resource", "users"}, {"action", "update"}, {"data", {{"id", "ghost"}, {"visits", 1}}}});
             // Malformed: not the contract at all, dead-lettered on its first delivery.
-            client_.call("SendMessage", {{"QueueUrl", queue->queue_url()}, {"MessageBody", "{not json"},
+            client_.call("SendMessage", {{"QueueUrl", outbox->queue_url()}, {"MessageBody", "{not json"},
                                          {"MessageGroupId", "raw"}, {"MessageDeduplicationId", "raw-1"}});
         }
     }
-    ASSERT_TRUE(qc.wait_for([](auto& s) { return s.applied >= 1000 && s.dead_lettered >= 2; }, 45s))
-        << "applied " << qc.stats().applied << ", dead " << qc.stats().dead_lettered << ", failed " << qc.stats().failed;
+
+    Memory store = memory_store();  // copies share one bucket
+    {
+        BasicDatabase<Memory> setup(store);  // the resource exists before the workers start
+        setup.connect();
+        setup.create_resource(users_config());
+    }
+    auto queue = std::make_shared<SqsQueue>(sqs_options);
+    BasicDatabase<Counting<Memory>, QueueConsumer> db(
+        Counting<Memory>(store), {},
+        QueueConsumer({.consumers = {{.name = "users-in", .resources = {"users"}, .driver = queue, .concurrency = 4}},
+                       .max_receive_count = 3}));
+    db.connect();  // 1 GET of s3db.json, then the workers start
+    auto& consumer = db.plugin<QueueConsumer>();
+    ASSERT_TRUE(consumer.wait_for([](auto& s) { return s.applied >= 1000 && s.dead_lettered >= 2; }, 45s))
+        << "applied " << consumer.stats().applied << ", dead " << consumer.stats().dead_lettered << ", failed " << consumer.stats().failed;
     db.disconnect();
-    auto s = qc.stats();
+    auto s = consumer.stats();
     EXPECT_EQ(s.applied, 1000u);
     EXPECT_EQ(s.dead_lettered, 2u);
     EXPECT_EQ(s.failed, 2u) << "the poison failed twice before its third delivery dead-lettered it";
+    // Budget on the database: insert 1 PUT, update 1 GET + 1 PUT, delete 1 DELETE; the poison 1 GET
+    // per delivery (3); the malformed message none; + the catalogue's GET at connect.
+    const auto c = db.transport().counts();
+    EXPECT_EQ(c.put, inserts + updates);
+    EXPECT_EQ(c.get, updates + 3 + 1);
+    EXPECT_EQ(c.remove, deletes);
+    EXPECT_EQ(c.head + c.list + c.copy + c.remove_many, 0u);
+    // On SQS: per received batch (≤ 10) 1 ReceiveMessage and 1 DeleteMessageBatch, 2 requests per
+    // dead letter, 1 ChangeMessageVisibility per failure, 2 to resolve the queues, the idle polls at the end.
+    const auto consuming = queue->requests();
+    std::cout << "[ budget ] database " << c.total() << " requests for 1,000 messages (" << inserts << " inserts, " << updates
+              << " updates, " << deletes << " deletes); SQS " << consuming << " requests to consume 1,002 messages\n";
+    EXPECT_LE(consuming, 320u) << "batches of up to 10: ~0.23 requests per message measured (s3db.js: 1 DeleteMessage each)";
 
     auto& users = db.resource("users");
     auto ids = users.list_ids();

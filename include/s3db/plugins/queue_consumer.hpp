@@ -57,6 +57,9 @@
 // Events (db.on_plugin_event): "queue-consumer.applied" {consumer, resource, action, id, duplicate},
 // "queue-consumer.error" {consumer, message, error, dead}. Thread-safety: publish and stats from
 // any thread.
+//
+// Its bodies (and SqsQueue's) are inline in every mode: the umbrella s3db.hpp, which the
+// compiled-once implementation file compiles, does not include this plugin.
 
 #include <algorithm>
 #include <atomic>
@@ -124,13 +127,13 @@ struct QueueCommand {
 };
 
 /// Parses a body under the contract (see the header comment); throws QueueError (permanent).
-S3DB_DECL QueueCommand parse_queue_message(std::string_view consumer, const QueueMessage& m);
+inline QueueCommand parse_queue_message(std::string_view consumer, const QueueMessage& m);
 
 /// The id an insert without one gets: the same for every delivery of one broker message.
-S3DB_DECL std::string queue_message_record_id(std::string_view consumer, const QueueMessage& m);
+inline std::string queue_message_record_id(std::string_view consumer, const QueueMessage& m);
 
 /// Whether `stored` holds every field of `given` with the same value (an insert already applied).
-S3DB_DECL bool queue_same_fields(const json& given, const json& stored);
+inline bool queue_same_fields(const json& given, const json& stored);
 
 /// Applies `c` to `res`; returns true when it was found already applied (insert duplicate).
 template <class Res>
@@ -158,7 +161,7 @@ bool apply_queue_command(std::string_view consumer, Res& res, QueueCommand& c) {
 }
 
 /// Whether an error means the message can never be applied (dead-letter it at once).
-S3DB_DECL bool queue_permanent(const std::exception& e) noexcept;
+inline bool queue_permanent(const std::exception& e) noexcept;
 
 }  // namespace detail
 
@@ -210,7 +213,7 @@ public:
     /// Sends `message` ({resource, action, data}) to consumer `consumer`'s queue. Checked first:
     /// QueueError (nothing sent) when the consumer does not exist or the message breaks the contract.
     /// FIFO queues: the group is "<resource>:<data.id>" (one per record), else the resource.
-    S3DB_DECL void publish(const std::string& consumer, const json& message);
+    inline void publish(const std::string& consumer, const json& message);
 
     QueueConsumerStats stats() const {
         auto& s = *state_;
@@ -242,13 +245,13 @@ private:
         explicit State(QueueConsumerOptions o) : options(std::move(o)) {}
         ~State() { stop(); }
 
-        S3DB_DECL void start();
-        S3DB_DECL void stop();
-        S3DB_DECL void run(const QueueConsumerConfig& c);
+        inline void start();
+        inline void stop();
+        inline void run(const QueueConsumerConfig& c);
         /// Applies a batch; returns the messages to acknowledge.
-        S3DB_DECL std::vector<QueueMessage> handle(const QueueConsumerConfig& c, std::vector<QueueMessage>& batch);
+        inline std::vector<QueueMessage> handle(const QueueConsumerConfig& c, std::vector<QueueMessage>& batch);
         /// Sleeps `d` unless stopping; false when stopping.
-        S3DB_DECL bool pause(std::chrono::milliseconds d);
+        inline bool pause(std::chrono::milliseconds d);
     };
 
     std::shared_ptr<State> state_;
@@ -256,11 +259,10 @@ private:
 
 }  // namespace s3db
 
-#if S3DB_DEFINE_BODIES
 namespace s3db {
 namespace detail {
 
-S3DB_DECL QueueCommand parse_queue_message(std::string_view consumer, const QueueMessage& m) {
+inline QueueCommand parse_queue_message(std::string_view consumer, const QueueMessage& m) {
     auto refuse = [&](const std::string& why, std::string resource = {}, std::string id = {}) {
         return QueueError(std::string(consumer), std::move(resource), std::move(id), "message " + m.id + ": " + why, true);
     };
@@ -296,11 +298,11 @@ S3DB_DECL QueueCommand parse_queue_message(std::string_view consumer, const Queu
     return c;
 }
 
-S3DB_DECL std::string queue_message_record_id(std::string_view consumer, const QueueMessage& m) {
+inline std::string queue_message_record_id(std::string_view consumer, const QueueMessage& m) {
     return sha256_hex(std::string(consumer) + '\0' + m.id).substr(0, 22);
 }
 
-S3DB_DECL bool queue_same_fields(const json& given, const json& stored) {
+inline bool queue_same_fields(const json& given, const json& stored) {
     for (auto& [k, v] : given.items()) {
         auto s = stored.find(k);
         if (s == stored.end() || *s != v) return false;
@@ -308,7 +310,7 @@ S3DB_DECL bool queue_same_fields(const json& given, const json& stored) {
     return true;
 }
 
-S3DB_DECL bool queue_permanent(const std::exception& e) noexcept {
+inline bool queue_permanent(const std::exception& e) noexcept {
     if (auto q = dynamic_cast<const QueueError*>(&e)) return q->permanent();
     return dynamic_cast<const ValidationError*>(&e) || dynamic_cast<const InvalidId*>(&e) ||
            dynamic_cast<const RecordTooLarge*>(&e);
@@ -316,7 +318,7 @@ S3DB_DECL bool queue_permanent(const std::exception& e) noexcept {
 
 }  // namespace detail
 
-S3DB_DECL void QueueConsumer::publish(const std::string& consumer, const json& message) {
+inline void QueueConsumer::publish(const std::string& consumer, const json& message) {
     auto& cs = state_->options.consumers;
     auto c = std::find_if(cs.begin(), cs.end(), [&](auto& x) { return x.name == consumer; });
     if (c == cs.end()) throw QueueError(consumer, {}, {}, "no consumer of that name to publish through", true);
@@ -328,7 +330,7 @@ S3DB_DECL void QueueConsumer::publish(const std::string& consumer, const json& m
     c->driver->publish(body, cmd.id_derived ? cmd.resource : cmd.resource + ":" + cmd.id);
 }
 
-S3DB_DECL void QueueConsumer::State::start() {
+inline void QueueConsumer::State::start() {
     std::lock_guard lock(mutex);
     if (!options.enabled || !workers.empty()) return;
     stopping = false;
@@ -336,7 +338,7 @@ S3DB_DECL void QueueConsumer::State::start() {
         for (std::size_t i = 0; i < c.concurrency; ++i) workers.emplace_back([this, &c] { run(c); });
 }
 
-S3DB_DECL void QueueConsumer::State::stop() {
+inline void QueueConsumer::State::stop() {
     std::vector<std::thread> joining;
     {
         std::lock_guard lock(mutex);
@@ -348,12 +350,12 @@ S3DB_DECL void QueueConsumer::State::stop() {
         if (t.joinable()) t.join();
 }
 
-S3DB_DECL bool QueueConsumer::State::pause(std::chrono::milliseconds d) {
+inline bool QueueConsumer::State::pause(std::chrono::milliseconds d) {
     std::unique_lock lock(mutex);
     return !wake.wait_for(lock, d, [&] { return stopping.load(); });
 }
 
-S3DB_DECL void QueueConsumer::State::run(const QueueConsumerConfig& c) {
+inline void QueueConsumer::State::run(const QueueConsumerConfig& c) {
     auto backoff = options.error_backoff;
     while (!stopping) {
         std::vector<QueueMessage> batch;
@@ -386,7 +388,7 @@ S3DB_DECL void QueueConsumer::State::run(const QueueConsumerConfig& c) {
     }
 }
 
-S3DB_DECL std::vector<QueueMessage> QueueConsumer::State::handle(const QueueConsumerConfig& c, std::vector<QueueMessage>& batch) {
+inline std::vector<QueueMessage> QueueConsumer::State::handle(const QueueConsumerConfig& c, std::vector<QueueMessage>& batch) {
     std::vector<QueueMessage> done;
     std::set<std::string> blocked;  // FIFO groups with a failed message in this batch
     for (auto& m : batch) {
@@ -429,4 +431,3 @@ S3DB_DECL std::vector<QueueMessage> QueueConsumer::State::handle(const QueueCons
 }
 
 }  // namespace s3db
-#endif  // S3DB_DEFINE_BODIES

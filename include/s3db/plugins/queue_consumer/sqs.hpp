@@ -55,24 +55,24 @@ struct SqsQueueOptions {
 
 class SqsQueue final : public QueueDriver {
 public:
-    S3DB_DECL explicit SqsQueue(SqsQueueOptions options);
+    inline explicit SqsQueue(SqsQueueOptions options);
 
     std::string describe() const override { return options_.queue; }
     const SqsQueueOptions& options() const noexcept { return options_; }
     /// The queue's and the dead-letter queue's URLs, resolved (created) on first use.
-    S3DB_DECL std::string queue_url();
-    S3DB_DECL std::string dead_letter_url();
+    inline std::string queue_url();
+    inline std::string dead_letter_url();
     /// HTTP requests sent so far (every attempt).
     std::uint64_t requests() const noexcept { return client_.requests(); }
     detail::SqsClient& client() noexcept { return client_; }
 
-    S3DB_DECL std::vector<QueueMessage> receive(std::size_t max, const std::atomic<bool>& stop) override;
-    S3DB_DECL void ack(const std::vector<QueueMessage>& done) override;
-    S3DB_DECL bool fail(const QueueMessage& m, const std::string& error, bool dead) override;
-    S3DB_DECL void publish(const std::string& body, const std::string& group) override;
+    inline std::vector<QueueMessage> receive(std::size_t max, const std::atomic<bool>& stop) override;
+    inline void ack(const std::vector<QueueMessage>& done) override;
+    inline bool fail(const QueueMessage& m, const std::string& error, bool dead) override;
+    inline void publish(const std::string& body, const std::string& group) override;
 
 private:
-    S3DB_DECL std::string resolve(const std::string& queue, std::string& cache, bool source);
+    inline std::string resolve(const std::string& queue, std::string& cache, bool source);
 
     SqsQueueOptions options_;
     detail::SqsClient client_;
@@ -82,10 +82,9 @@ private:
 
 }  // namespace s3db
 
-#if S3DB_DEFINE_BODIES
 namespace s3db {
 
-S3DB_DECL SqsQueue::SqsQueue(SqsQueueOptions options)
+inline SqsQueue::SqsQueue(SqsQueueOptions options)
     : options_(std::move(options)),
       client_([&] {
           if (options_.queue.empty()) throw ConfigError("SqsQueue: give a queue (URL or name)");
@@ -95,7 +94,7 @@ S3DB_DECL SqsQueue::SqsQueue(SqsQueueOptions options)
                                   options_.timeout + options_.wait_time, options_.retry, options_.max_connections};
       }()) {}
 
-S3DB_DECL std::string SqsQueue::resolve(const std::string& queue, std::string& cache, bool source) {
+inline std::string SqsQueue::resolve(const std::string& queue, std::string& cache, bool source) {
     {
         std::lock_guard lock(mutex_);
         if (!cache.empty()) return cache;
@@ -107,14 +106,14 @@ S3DB_DECL std::string SqsQueue::resolve(const std::string& queue, std::string& c
     return url;
 }
 
-S3DB_DECL std::string SqsQueue::queue_url() { return resolve(options_.queue, url_, true); }
+inline std::string SqsQueue::queue_url() { return resolve(options_.queue, url_, true); }
 
-S3DB_DECL std::string SqsQueue::dead_letter_url() {
+inline std::string SqsQueue::dead_letter_url() {
     if (options_.dead_letter_queue.empty()) return {};
     return resolve(options_.dead_letter_queue, dead_url_, false);
 }
 
-S3DB_DECL std::vector<QueueMessage> SqsQueue::receive(std::size_t max, const std::atomic<bool>& stop) {
+inline std::vector<QueueMessage> SqsQueue::receive(std::size_t max, const std::atomic<bool>& stop) {
     json req = {{"QueueUrl", queue_url()},
                 {"MaxNumberOfMessages", std::clamp<std::size_t>(max, 1, 10)},
                 {"WaitTimeSeconds", options_.wait_time.count()},
@@ -140,7 +139,7 @@ S3DB_DECL std::vector<QueueMessage> SqsQueue::receive(std::size_t max, const std
     return out;
 }
 
-S3DB_DECL void SqsQueue::ack(const std::vector<QueueMessage>& done) {
+inline void SqsQueue::ack(const std::vector<QueueMessage>& done) {
     const std::string url = queue_url();
     std::size_t failed = 0;
     std::string why;
@@ -160,7 +159,7 @@ S3DB_DECL void SqsQueue::ack(const std::vector<QueueMessage>& done) {
                              {200, "BatchEntryFailed", {}, {}, true});
 }
 
-S3DB_DECL bool SqsQueue::fail(const QueueMessage& m, const std::string& error, bool dead) {
+inline bool SqsQueue::fail(const QueueMessage& m, const std::string& error, bool dead) {
     if (dead && !options_.dead_letter_queue.empty()) {
         const std::string dlq = dead_letter_url();
         std::string why = detail::printable_message(error);
@@ -190,7 +189,7 @@ S3DB_DECL bool SqsQueue::fail(const QueueMessage& m, const std::string& error, b
     return false;
 }
 
-S3DB_DECL void SqsQueue::publish(const std::string& body, const std::string& group) {
+inline void SqsQueue::publish(const std::string& body, const std::string& group) {
     const std::string url = queue_url();
     json req = {{"QueueUrl", url}, {"MessageBody", body}};
     if (detail::sqs_fifo(url)) {
@@ -201,4 +200,3 @@ S3DB_DECL void SqsQueue::publish(const std::string& body, const std::string& gro
 }
 
 }  // namespace s3db
-#endif  // S3DB_DEFINE_BODIES
