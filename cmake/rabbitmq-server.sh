@@ -40,6 +40,8 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 stop() {
     if [[ -f $D/rabbit.pid ]]; then
         "$BIN/rabbitmqctl" stop "$D/rabbit.pid" >/dev/null 2>&1 || say "rabbitmqctl stop failed"
+        # The node started Erlang's port mapper; it goes too unless another node still uses it.
+        if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep -q '^name '; then epmd -kill >/dev/null 2>&1 || true; fi
         say "stopped ($D)"
     else
         say "nothing running in $D"
