@@ -2,8 +2,9 @@
 # <- plugins/ <- s3db.hpp. Fails (and names the edge) when a header includes one from a later layer,
 # when fwd.hpp includes anything but the standard library, when a header outside transport/
 # includes libcurl, or when an opt-in library reaches beyond its one header: only
-# s3db/plugins/replicator/postgres.hpp includes libpq and only s3db/plugins/backup/gzip.hpp zlib
-# (programs that include them link s3db::postgres, s3db::gzip), and no library header includes
+# s3db/plugins/replicator/postgres.hpp includes libpq, only s3db/plugins/backup/gzip.hpp zlib and only
+# s3db/plugins/queue_consumer/rabbitmq.hpp rabbitmq-c (programs that include them link
+# s3db::postgres, s3db::gzip, s3db::rabbitmq), and no library header includes
 # either of those two. Run: cmake -DROOT=<include dir> -P check_layers.cmake
 if(NOT ROOT)
     message(FATAL_ERROR "pass -DROOT=<the include directory>")
@@ -58,10 +59,13 @@ foreach(header IN LISTS headers)
             math(EXPR violations "${violations} + 1")
         endif()
         # Opt-in libraries: the one header that may include each, and the pattern of its includes.
-        foreach(optin IN ITEMS postgres gzip)
+        foreach(optin IN ITEMS postgres gzip rabbitmq)
             if(optin STREQUAL "postgres")
                 set(owner "s3db/plugins/replicator/postgres.hpp")
                 set(library "^(libpq-fe|libpq/|postgres)")
+            elseif(optin STREQUAL "rabbitmq")
+                set(owner "s3db/plugins/queue_consumer/rabbitmq.hpp")
+                set(library "^(amqp|rabbitmq-c/)")
             else()
                 set(owner "s3db/plugins/backup/gzip.hpp")
                 set(library "^zlib\\.h$")

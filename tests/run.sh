@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything, starts the S3 test server (Ceph RGW on 127.0.0.1),
-# fauxqs for the SQS tests and a throwaway PostgreSQL cluster (the Replicator's PostgresTarget
-# tests), runs every test with ctest, then a short run of each fuzz target. The servers are stopped
-# on exit, also when a test fails.
+# fauxqs for the SQS tests, a throwaway PostgreSQL cluster (the Replicator's PostgresTarget
+# tests) and a throwaway RabbitMQ node (the QueueConsumer's RabbitMqQueue tests), runs every test
+# with ctest, then a short run of each fuzz target. The servers are stopped on exit, also when a
+# test fails.
 #
 # RGW_PORT, MON_PORT and RGW_DIR place the server; by default it takes the first free ports from
 # 7480 (S3) and 6789 (monitor) and the directory /tmp/s3db-rgw-<S3 port>. PG_PORT and PG_DIR place
-# PostgreSQL the same way (first free port from 5433, /tmp/s3db-pg-<port>).
+# PostgreSQL the same way (first free port from 5433, /tmp/s3db-pg-<port>), RMQ_PORT and RMQ_DIR
+# RabbitMQ (first free port from 5672, /tmp/s3db-rmq-<port>).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,7 +17,8 @@ packages=(cmake g++ ninja-build pkgconf curl
     libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
     clang libclang-rt-14-dev
     ceph-mon ceph-osd radosgw
-    libpq-dev postgresql)
+    libpq-dev postgresql
+    librabbitmq-dev rabbitmq-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -67,9 +70,11 @@ export RGW_DIR=${RGW_DIR:-/tmp/s3db-rgw-$RGW_PORT}
 export FAUXQS_PORT=${FAUXQS_PORT:-$(free_port 4566)}  # the SQS server (tests/sqs/fauxqs.sh)
 export PG_PORT=${PG_PORT:-$(free_port 5433)}
 export PG_DIR=${PG_DIR:-/tmp/s3db-pg-$PG_PORT}
+export RMQ_PORT=${RMQ_PORT:-$(free_port 5672)}  # RabbitMQ (cmake/rabbitmq-server.sh)
+export RMQ_DIR=${RMQ_DIR:-/tmp/s3db-rmq-$RMQ_PORT}
 # ctest starts the servers before the first test that needs them and stops them after the last (the
 # fixtures in tests/CMakeLists.txt); the trap stops them too when ctest itself is interrupted.
-trap 'cmake/test-servers.sh stop; tests/sqs/fauxqs.sh stop; cmake/postgres-server.sh stop' EXIT
+trap 'cmake/test-servers.sh stop; tests/sqs/fauxqs.sh stop; cmake/postgres-server.sh stop; cmake/rabbitmq-server.sh stop' EXIT
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
 status=0

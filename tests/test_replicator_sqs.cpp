@@ -251,7 +251,7 @@ protected:
         return client_.call("CreateQueue", req)["QueueUrl"];
     }
 
-    detail::SqsClient client_{options()};
+    detail::SqsClient client_{options().client_options()};
 };
 
 TEST_F(SqsServer, InsertsUpdatesDeletesArriveFieldByField) {

@@ -1,7 +1,6 @@
 #pragma once
-// SqsTarget: each change as one message on an SQS queue, sent with SendMessageBatch over SQS's JSON
-// protocol (POST application/x-amz-json-1.0, X-Amz-Target: AmazonSQS.<Action>), signed with SigV4
-// (service "sqs"), through the library's pooled libcurl client and its retry policy.
+// SqsTarget: each change as one message on an SQS queue, sent with SendMessageBatch through the
+// library's SQS client (transport/sqs.hpp: JSON protocol, SigV4, pooled libcurl, retry policy).
 //
 //   SqsTarget sqs({.endpoint = "http://127.0.0.1:4566", .credentials = Credentials{"key", "secret"},
 //                  .queue = "changes", .queues = {{"orders", "orders.fifo"}}, .create_queues = true});
@@ -62,10 +61,8 @@
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/replicator/common.hpp"
 #include "s3db/plugins/replicator/webhook.hpp"
-#include "s3db/transport/credentials.hpp"
-#include "s3db/transport/s3/http.hpp"
 #include "s3db/transport/s3/retry.hpp"
-#include "s3db/transport/s3/sigv4.hpp"
+#include "s3db/transport/sqs.hpp"
 
 namespace s3db {
 
@@ -83,15 +80,11 @@ struct SqsOptions {
     std::size_t max_batch_bytes = 256 * 1024;
     std::chrono::milliseconds timeout{10'000};  // one request
     RetryPolicy retry{};
+
+    SqsClientOptions client_options() const { return {endpoint, region, credentials, timeout, retry}; }
 };
 
 namespace detail {
-
-/// Where SQS requests go: "scheme://host[:port]" and the path ("/" or the endpoint's own).
-struct SqsEndpoint {
-    std::string origin, host, path;
-    S3DB_DECL static SqsEndpoint make(std::string_view endpoint, std::string_view region);
-};
 
 /// The message body for `d` (see the header comment).
 S3DB_DECL std::string sqs_message_body(const Delivery& d);
@@ -101,28 +94,6 @@ S3DB_DECL std::string sqs_deduplication_id(const Delivery& d);
 
 /// The size SQS counts for a message: its body plus each attribute's name, type and value.
 S3DB_DECL std::size_t sqs_message_size(std::string_view body, const std::map<std::string, std::string>& attributes);
-
-/// Whether a queue URL or name is a FIFO queue's.
-S3DB_DECL bool sqs_fifo(std::string_view queue) noexcept;
-
-/// Signs and sends one JSON-protocol action, with retries; returns the parsed answer or throws
-/// TransportError (code: SQS's error code, e.g. QueueDoesNotExist).
-class SqsClient {
-public:
-    S3DB_DECL explicit SqsClient(const SqsOptions& o);
-    S3DB_DECL json call(std::string_view action, const json& payload);
-    /// One attempt, for callers that run their own loop under `retrier()`.
-    S3DB_DECL json call_once(std::string_view action, const json& payload);
-    Retrier& retrier() noexcept { return retrier_; }
-    std::uint64_t requests() const noexcept { return http_.stats().requests; }
-
-private:
-    std::string region_;
-    SqsEndpoint endpoint_;
-    Credentials credentials_;
-    http::Client http_;
-    Retrier retrier_;
-};
 
 }  // namespace detail
 
@@ -161,7 +132,7 @@ private:
         detail::SqsClient client;
         std::mutex mutex;                         // resolved
         std::map<std::string, std::string> resolved;  // queue name → URL
-        explicit State(SqsOptions o) : options(std::move(o)), client(options) {}
+        explicit State(SqsOptions o) : options(std::move(o)), client(options.client_options()) {}
     };
 
     ResourceMap resources_;
@@ -174,26 +145,6 @@ private:
 #if S3DB_DEFINE_BODIES
 namespace s3db {
 namespace detail {
-
-S3DB_DECL SqsEndpoint SqsEndpoint::make(std::string_view endpoint, std::string_view region) {
-    std::string given(endpoint);
-    if (given.empty()) given = aws_files::env("AWS_ENDPOINT_URL_SQS").value_or(aws_files::env("AWS_ENDPOINT_URL").value_or(""));
-    if (given.empty()) given = "https://sqs." + std::string(region) + ".amazonaws.com";
-    const auto sep = given.find("://");
-    std::string scheme = aws_files::ascii_lower(given.substr(0, sep == std::string::npos ? 0 : sep));
-    if (scheme != "http" && scheme != "https") throw ConfigError("SQS endpoint must start with http:// or https://");
-    std::string rest = given.substr(sep + 3);
-    if (rest.find_first_of("?#") != std::string::npos) throw ConfigError("SQS endpoint must not carry a query or fragment");
-    const auto slash = rest.find('/');
-    SqsEndpoint e;
-    e.host = rest.substr(0, slash);
-    if (e.host.find('@') != std::string::npos)  // never echo it: it holds a secret
-        throw ConfigError("SQS endpoint must not carry credentials; pass them in SqsOptions::credentials");
-    if (e.host.empty()) throw ConfigError("SQS endpoint has no host");
-    e.path = slash == std::string::npos ? "/" : rest.substr(slash);
-    e.origin = scheme + "://" + e.host;
-    return e;
-}
 
 S3DB_DECL std::string sqs_message_body(const Delivery& d) {
     json m = {{"resource", d.resource},
@@ -234,65 +185,6 @@ S3DB_DECL std::size_t sqs_message_size(std::string_view body, const std::map<std
     return n;
 }
 
-S3DB_DECL bool sqs_fifo(std::string_view queue) noexcept { return queue.ends_with(".fifo"); }
-
-S3DB_DECL SqsClient::SqsClient(const SqsOptions& o)
-    : region_(resolve_region(o.region)),
-      endpoint_(SqsEndpoint::make(o.endpoint, region_)),
-      credentials_(resolve_credentials(o.credentials)),
-      http_([&] {
-          http::Options h;
-          h.request_timeout = o.timeout;
-          h.max_connections = 4;
-          return h;
-      }()),
-      retrier_(o.retry) {}
-
-S3DB_DECL json SqsClient::call(std::string_view action, const json& payload) {
-    return retrier_.run(RetryMode::idempotent, [&](int) { return call_once(action, payload); });
-}
-
-S3DB_DECL json SqsClient::call_once(std::string_view action, const json& payload) {
-    const std::string body = payload.dump();
-    sigv4::Request r{"POST",
-                     endpoint_.path,
-                     {},
-                     {{"host", endpoint_.host},
-                      {"content-type", "application/x-amz-json-1.0"},
-                      {"x-amz-target", "AmazonSQS." + std::string(action)}},
-                     sha256_hex(body),
-                     true};
-    sigv4::sign_request(r, credentials_, region_, "sqs", std::chrono::system_clock::now());
-    const std::string url = endpoint_.origin + endpoint_.path;
-    auto resp = http_.perform({"POST", url, r.headers, body, {}});
-    std::string request_id(resp.header("x-amzn-requestid"));
-    if (request_id.empty()) request_id = resp.header("x-amz-request-id");
-    json doc = json::parse(resp.body, nullptr, false);
-    if (resp.status == 200) {
-        if (doc.is_object()) return doc;
-        throw TransportError("SQS " + std::string(action) + " answered HTTP 200 with a body that is not JSON (" +
-                                 std::to_string(resp.body.size()) + " bytes)",
-                             {200, "MalformedResponse", request_id, {}, true});
-    }
-    // The JSON protocol's error: {"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": ...};
-    // the query protocol's code rides along in x-amzn-query-error ("AWS.SimpleQueueService.NonExistentQueue;Sender").
-    std::string code, message;
-    if (doc.is_object()) {
-        code = doc.value("__type", std::string{});
-        if (auto hash = code.rfind('#'); hash != std::string::npos) code.erase(0, hash + 1);
-        message = doc.value("message", doc.value("Message", std::string{}));
-    }
-    if (code.empty()) {
-        std::string_view q = resp.header("x-amzn-query-error");
-        code = std::string(q.substr(0, q.find(';')));
-    }
-    std::string what = "SQS " + std::string(action) + " failed";
-    if (!message.empty()) what += ": " + printable_message(message);
-    throw TransportError(what, {resp.status, printable_message(code), printable_message(request_id), {},
-                                retryable_error(resp.status, code),
-                                parse_retry_after(resp.header("retry-after"), resp.header("x-amz-retry-after"))});
-}
-
 }  // namespace detail
 
 S3DB_DECL SqsTarget::SqsTarget(SqsOptions options, ResourceMap resources, std::string name)
@@ -320,21 +212,10 @@ S3DB_DECL std::string SqsTarget::resolve(const std::string& queue) {
     auto& o = state_->options;
     std::string url;
     try {
-        try {
-            url = state_->client.call("GetQueueUrl", {{"QueueName", queue}}).value("QueueUrl", std::string{});
-        } catch (const TransportError& e) {
-            const bool missing = e.code() == "QueueDoesNotExist" || e.code() == "AWS.SimpleQueueService.NonExistentQueue";
-            if (!missing || !o.create_queues) throw;
-            json attributes(o.queue_attributes);
-            if (detail::sqs_fifo(queue)) attributes["FifoQueue"] = "true";
-            json create = {{"QueueName", queue}};
-            if (!attributes.empty()) create["Attributes"] = attributes;
-            url = state_->client.call("CreateQueue", create).value("QueueUrl", std::string{});
-        }
+        url = state_->client.queue_url(queue, o.create_queues, o.queue_attributes);
     } catch (const TransportError& e) {
         throw ReplicationError(name_, {}, {}, "queue '" + queue + "': " + e.what(), e.retryable());
     }
-    if (url.empty()) throw ReplicationError(name_, {}, {}, "queue '" + queue + "': SQS answered without a QueueUrl", true);
     std::lock_guard lock(state_->mutex);
     state_->resolved[queue] = url;
     return url;

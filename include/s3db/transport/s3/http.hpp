@@ -43,6 +43,9 @@ struct Request {
     std::span<const std::pair<std::string, std::string>> headers;  // sent as given (Host included)
     std::string_view body;    // sent for PUT and POST (an empty body is sent as Content-Length: 0)
     std::string_view key;     // object key, only for error messages
+    /// When set and it turns true, the transfer is abandoned within about a second (libcurl's
+    /// progress callback): TransportError code "Cancelled", not retryable. Lets a long poll stop.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct Response {
@@ -106,6 +109,8 @@ private:
 
     // curl_code is a CURLcode, passed as int so that this declaration needs no curl.h.
     [[noreturn]] S3DB_DECL static void fail(const Handle& h, const Request& r, int curl_code);
+
+    S3DB_DECL static int on_progress(void* cancel, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
 
     Options opts_;
     std::mutex mutex_;
@@ -295,6 +300,11 @@ S3DB_DECL void Client::setup(Handle& h, const Request& r, Response& resp) {
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, opts_.low_speed_limit);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts_.low_speed_time.count()));
     }
+    if (r.cancel) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Client::on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(r.cancel));
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     if (!opts_.verify_tls) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -315,6 +325,11 @@ S3DB_DECL void Client::setup(Handle& h, const Request& r, Response& resp) {
     }
 }
 
+static_assert(sizeof(curl_off_t) == sizeof(std::int64_t), "on_progress is libcurl's xferinfo callback");
+S3DB_DECL int Client::on_progress(void* cancel, std::int64_t, std::int64_t, std::int64_t, std::int64_t) {
+    return static_cast<const std::atomic<bool>*>(cancel)->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 [[noreturn]] S3DB_DECL void Client::fail(const Handle& h, const Request& r, int curl_code) {
     const auto rc = static_cast<CURLcode>(curl_code);
     std::string code = "NetworkError";
@@ -329,6 +344,10 @@ S3DB_DECL void Client::setup(Handle& h, const Request& r, Response& resp) {
         case CURLE_SSL_ISSUER_ERROR:
         case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
             code = "TlsError";
+            retryable = false;
+            break;
+        case CURLE_ABORTED_BY_CALLBACK:
+            code = "Cancelled";
             retryable = false;
             break;
         case CURLE_UNSUPPORTED_PROTOCOL:
