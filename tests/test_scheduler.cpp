@@ -378,6 +378,37 @@ TEST(Scheduler, AClaimLeftRunningByADeadRunnerIsRecordedAndRetried) {
     EXPECT_EQ(rec.size(), 1u);
 }
 
+TEST(Scheduler, OldClaimsAreSweptKeepingEachJobsNewest) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
+    Recorder rec;
+    Db db(Counting<Memory>(bucket), {}, Scheduler(manual(clock, {{"j", {.schedule = "* * * * *", .action = rec.action()}},
+                                                                 {"y", {.schedule = "0 10 1 5 *", .action = rec.action()}}})));
+    db.connect();
+    auto& s = db.plugin<Scheduler>();
+    for (int m = 1; m <= 3; ++m) {
+        clock.set(utc(2026, 5, 1, 10, m));
+        s.tick(true);
+    }
+    auto claims = [&](const std::string& job) {
+        std::vector<std::string> keys;
+        for (auto& e : bucket.list({.prefix = "plugin=scheduler/claims/" + job + "/"}).objects) keys.push_back(e.key);
+        return keys;
+    };
+    ASSERT_EQ(claims("j").size(), 3u);
+    bucket.put("plugin=scheduler/claims/y/" + detail::scheduler_rev(utc(2025, 5, 1, 10, 0)), "{}");  // a yearly job's only claim
+    clock.set(utc(2026, 5, 2, 12, 0) + 30'000);  // 26 h later: older than missed_window + 1 h
+    db.transport().reset();
+    s.tick(true);
+    auto left = claims("j");
+    ASSERT_EQ(left.size(), 1u) << "the three old claims are gone, the new tick's claim stays";
+    EXPECT_EQ(left[0], "plugin=scheduler/claims/j/" + detail::scheduler_rev(utc(2026, 5, 2, 12, 0)));
+    EXPECT_EQ(claims("y").size(), 1u) << "a job's newest claim is kept, however old";
+    // j: tick (5 PUTs) + sweep (2 LISTs + 1 DeleteObjects); y: 2 LISTs, nothing deleted (its newest)
+    EXPECT_EQ(db.transport().counts(), (RequestCounts{.put = 5, .remove_many = 1, .list = 4}));
+    EXPECT_THROW(Scheduler({.missed_window = std::chrono::hours(2), .claims_retention = std::chrono::hours(1)}), PluginError);
+}
+
 // ---- processes ----
 
 namespace {

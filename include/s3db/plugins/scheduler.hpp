@@ -27,7 +27,10 @@
 // finished → forgotten; still running but not renewed in time → the runner died: the taker moves
 // the claim to itself (If-Match, so one taker), records the dead attempt as an `error`
 // ("runner lost") and retries per the job's policy. So a run is never lost, and never run twice
-// while its runner lives (a runner paused past its claim finds its renew refused and stops).
+// while its runner renews in time. A runner paused past claim_ttl + max_clock_skew (SIGSTOP, a
+// stalled VM) may find its run already retried elsewhere: its next renew is refused, its action
+// sees ctx.cancelled(), and it records nothing — but what the action did before is done; actions
+// with outside effects that must not repeat should be idempotent or fence them (core/lease.hpp).
 //
 // Runs missed while no process was up: at start, the newest claim of each job says when it last
 // ran; the ticks since (within `missed_window`) are skipped, run once (the latest), or all run
@@ -41,6 +44,8 @@
 //                              + 4 PUTs per retry)
 //   a run, every other process 1 PUT (412) + 1 GET claim_ttl later
 //   start                      1 LIST + ≤ 3 GETs per job
+//   claims sweep (hourly)      1 LIST per job (+1 LIST + 1 DeleteObjects when claims are older
+//                              than claims_retention)
 // s3db.js's scheduler: a lock (PUT + GET + DELETE) per run on the coordinator-elected leader, and
 // a coordinator's heartbeats on every process.
 //
@@ -119,6 +124,11 @@ struct SchedulerOptions {
     MissedRuns missed_runs = MissedRuns::run_once;
     std::size_t max_missed_runs = 10;
     std::chrono::milliseconds missed_window{std::chrono::hours(24)};
+    /// Claims older than this are deleted (except each job's newest), by a sweep every
+    /// claims_sweep_every: 1 LIST (+1 LIST and 1 DeleteObjects when there are old ones) per job.
+    /// Must exceed missed_window: a tick whose claim is gone could be claimed again. 0: missed_window + 1 h.
+    std::chrono::milliseconds claims_retention{0};
+    std::chrono::milliseconds claims_sweep_every{std::chrono::hours(1)};
     std::string history_resource = "plg_job_executions";
     bool persist_history = true;
     bool autostart = true;  // on_start starts the timer thread (false: call tick() yourself)
@@ -178,6 +188,10 @@ public:
         if (!c.o.clock) c.o.clock = [] { return std::chrono::system_clock::now(); };
         if (c.o.worker_id.empty()) c.o.worker_id = detail::default_lease_holder();
         if (c.o.claim_ttl.count() < 30) throw PluginError(name, "claim_ttl must be at least 30 ms");
+        if (c.o.claims_retention.count() == 0) c.o.claims_retention = c.o.missed_window + std::chrono::hours(1);
+        if (c.o.claims_retention <= c.o.missed_window + c.o.claim_ttl)
+            throw PluginError(name, "claims_retention must exceed missed_window + claim_ttl (an older tick could run again)");
+        c.next_sweep = now_ms(c) + c.o.claims_sweep_every.count();
         auto jobs = std::move(c.o.jobs);
         c.o.jobs.clear();
         for (auto& [n, j] : jobs) c.jobs.emplace(n, make_job(c, n, std::move(j)));
@@ -334,6 +348,7 @@ public:
             if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
             cfg = it->second.config;
         }
+        join_runs(c, false);
         auto now = now_ms(c);
         auto base = job + "_manual-" + std::to_string(now) + "-" + detail::lease_random_hex(6);
         return execute(core_, job, cfg, now, 0, std::nullopt, base, true);
@@ -362,10 +377,28 @@ private:
         std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> runs;  // thread, done
         std::list<std::shared_ptr<std::atomic<bool>>> cancels;
         std::optional<TransportRef> store;
+        std::int64_t next_sweep = 0;
         std::function<void(std::string_view, const json&)> emit;
         std::function<void(json)> insert_history;
         std::function<std::optional<json>(const std::string&)> get_history;
         std::function<std::vector<json>(const std::string&)> job_history;
+
+        /// Threads still joinable here (a manual run's action after stop()) are joined; the last
+        /// owner may be one of them, which cannot join itself: that one is detached as it ends.
+        ~Core() {
+            {
+                std::lock_guard g(m);
+                stopping = true;
+            }
+            cv.notify_all();
+            auto finish = [](std::thread& t) {
+                if (!t.joinable()) return;
+                if (t.get_id() == std::this_thread::get_id()) t.detach();
+                else t.join();
+            };
+            finish(loop);
+            for (auto& r : runs) finish(r.first);
+        }
     };
     using CorePtr = std::shared_ptr<Core>;
 
@@ -494,6 +527,10 @@ private:
             for (auto& w : c.watch) next = std::min(next, w.check_at);
         }
         for (auto& d : due) guarded(c, d.first, d.second, [&] { claim_and_spawn(core, d.first, d.second); });
+        if (now >= c.next_sweep) {
+            c.next_sweep = now + c.o.claims_sweep_every.count();
+            sweep(c, now);
+        }
         for (auto& w : checks) guarded(c, w.job, w.scheduled, [&] { check_claim(core, w); });
         std::lock_guard g(c.m);
         for (auto& w : c.watch) next = std::min(next, w.check_at);
@@ -621,7 +658,7 @@ private:
             JobContext ctx{job, scheduled, attempt, manual};
             {
                 std::lock_guard g(c.m);
-                if (c.stopping) return json{{"status", "cancelled"}};
+                if (c.stopping && !manual) return json{{"status", "cancelled"}};
                 c.cancels.push_back(ctx.cancel);
                 if (auto it = c.jobs.find(job); it != c.jobs.end()) ++it->second.running;
             }
@@ -700,7 +737,7 @@ private:
             auto until = std::chrono::steady_clock::now() + pause;
             while (std::chrono::steady_clock::now() < until) {
                 std::unique_lock g(c.m);
-                if (c.cv.wait_until(g, std::min(until, std::chrono::steady_clock::now() + slice), [&] { return c.stopping; }))
+                if (c.cv.wait_until(g, std::min(until, std::chrono::steady_clock::now() + slice), [&] { return c.stopping && !manual; }))
                     return json{{"status", "cancelled"}};
                 g.unlock();
                 if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) return json{{"status", "lost"}};
@@ -742,6 +779,30 @@ private:
         } catch (const AlreadyExists&) {  // written by an earlier attempt whose answer was lost
         } catch (const std::exception& e) {
             emit_event(c, "scheduler.error", {{"jobName", job}, {"error", std::string("history: ") + e.what()}});
+        }
+    }
+
+    /// Deletes claims older than claims_retention, each job's newest kept (it dates the last run).
+    static void sweep(Core& c, std::int64_t now) {
+        std::vector<std::string> names;
+        {
+            std::lock_guard g(c.m);
+            for (auto& [n, j] : c.jobs) names.push_back(n);
+        }
+        for (auto& job : names) {
+            try {
+                auto prefix = "plugin=scheduler/claims/" + job + "/";
+                // Keys count down: those after the cutoff's key are the older claims.
+                auto old = c.store->list(ListOptions{.prefix = prefix, .start_after = prefix + detail::scheduler_rev(now - c.o.claims_retention.count())});
+                if (old.objects.empty()) continue;
+                auto newest = c.store->list(ListOptions{.prefix = prefix, .max_keys = 1});
+                std::vector<std::string> keys;
+                for (auto& e : old.objects)
+                    if (newest.objects.empty() || e.key != newest.objects.front().key) keys.push_back(e.key);
+                if (!keys.empty()) c.store->remove_many(keys);
+            } catch (const TransportError& e) {
+                emit_event(c, "scheduler.error", {{"jobName", job}, {"error", std::string("claims sweep: ") + e.what()}});
+            }
         }
     }
 
