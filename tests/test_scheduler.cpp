@@ -22,6 +22,8 @@
 #include "s3db/core/database.hpp"
 #include "s3db/plugins/scheduler.hpp"
 #include "s3db/transport/counting.hpp"
+#include "s3db/transport/faulty.hpp"
+#include "s3db/transport/retry.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
@@ -376,6 +378,38 @@ TEST(Scheduler, AClaimLeftRunningByADeadRunnerIsRecordedAndRetried) {
     other.connect();
     other.plugin<Scheduler>().tick(true);
     EXPECT_EQ(rec.size(), 1u);
+}
+
+TEST(Scheduler, LostAnswersAndServerErrorsNeitherRunATickTwiceNorLoseOne) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    Faulty<Memory> faults(FaultOptions{}, bucket);  // copies share the faults and the bucket
+    RetryPolicy retries{.max_attempts = 3, .budget_capacity = 1 << 30, .sleep = [](std::chrono::milliseconds) {}};
+    test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
+    Recorder rec;
+    using FaultyDb = BasicDatabase<Retry<Faulty<Memory>>, Scheduler>;
+    auto o = manual(clock, {{"j", {.schedule = "* * * * *", .action = rec.action(), .retries = 0}}});
+    FaultyDb a(Retry<Faulty<Memory>>(retries, faults), {}, Scheduler(o));
+    FaultyDb b(Retry<Faulty<Memory>>(retries, faults), {}, Scheduler(o));
+    a.connect();
+    b.connect();
+    faults.set_faults(FaultOptions{.seed = 3, .server_error = 0.05, .timeout = 0.05, .lost_response = 0.2});
+    for (int m = 1; m <= 30; ++m) {
+        clock.set(utc(2026, 5, 1, 10, m) + 50);
+        for (int round = 0; round < 4; ++round) {  // the tick, then checks of lost claims and retries
+            for (auto* s : {&a.plugin<Scheduler>(), &b.plugin<Scheduler>()}) {
+                try {
+                    s->tick(true);
+                } catch (const TransportError&) {
+                }
+            }
+            clock.advance(12s);
+        }
+    }
+    std::map<std::int64_t, int> runs;
+    for (auto& r : *rec.runs) ++runs[r.first];
+    EXPECT_EQ(runs.size(), 30u) << "no tick lost";
+    for (auto& [t, n] : runs) EXPECT_EQ(n, 1) << "tick " << detail::iso_string(t) << " ran " << n << " times";
+    EXPECT_GT(faults.injected().lost_response, 10u);
 }
 
 TEST(Scheduler, OldClaimsAreSweptKeepingEachJobsNewest) {

@@ -158,6 +158,7 @@ struct SchedJob {
 struct SchedClaim {
     std::string key, etag;
     int attempt = 0;
+    std::string nonce;  // this holding's: every version it writes carries it
 };
 
 }  // namespace detail
@@ -454,27 +455,40 @@ private:
         return "plugin=scheduler/claims/" + job + "/" + detail::scheduler_rev(scheduled);
     }
     static std::string claim_body(const Core& c, const std::string& job, std::int64_t scheduled, std::string_view status,
-                                  int attempt) {
+                                  int attempt, const std::string& nonce) {
         auto now = now_ms(c);
         return json{{"job", job}, {"scheduledAt", scheduled}, {"status", status}, {"owner", c.o.worker_id},
                     {"attempt", attempt}, {"updatedAt", now}, {"expiresAt", now + c.o.claim_ttl.count()},
-                    {"wt", detail::lease_random_hex(16)}}
+                    {"nonce", nonce}, {"wt", detail::lease_random_hex(16)}}
             .dump();
     }
-    /// A conditional PUT of a claim; a lost answer is settled by reading our body back.
-    static std::optional<std::string> put_claim(Core& c, const std::string& key, const std::string& body, PutOptions o) {
+    /// A conditional PUT of a claim: the new ETag, or nullopt when the claim is someone else's.
+    /// A lost answer is settled by reading the claim: our body there → it landed; an older version
+    /// of our own holding there (an earlier write whose answer was lost) → written again over it.
+    /// A plain 412 on a create is final without a GET (a fresh nonce cannot be ours).
+    static std::optional<std::string> put_claim(Core& c, const std::string& key, const std::string& body, PutOptions o,
+                                                const std::string& nonce) {
         o.content_type = "application/json";
-        try {
-            return c.store->put(key, body, std::move(o)).etag;
-        } catch (const PreconditionFailed& e) {
-            if (!e.after_unanswered_attempt()) return std::nullopt;
-        } catch (const NotFound&) {
-            return std::nullopt;
-        } catch (const TransportError& e) {
-            if (e.status() != 0) throw;
+        for (int round = 0; round < 4; ++round) {
+            try {
+                return c.store->put(key, body, o).etag;
+            } catch (const PreconditionFailed& e) {
+                if (o.if_none_match && !e.after_unanswered_attempt()) return std::nullopt;
+            } catch (const NotFound&) {
+                return std::nullopt;
+            } catch (const TransportError& e) {
+                if (e.status() != 0) throw;
+            }
+            auto raw = c.store->get(key);
+            if (!raw) {
+                if (o.if_none_match) continue;  // the create did not land: again
+                return std::nullopt;            // swept away
+            }
+            if (raw->body == body) return raw->info.etag;
+            auto j = json::parse(raw->body, nullptr, false);
+            if (!j.is_object() || j.value("nonce", "") != nonce || o.if_none_match) return std::nullopt;
+            o.if_match = raw->info.etag;  // our own earlier version
         }
-        auto raw = c.store->get(key);
-        if (raw && raw->body == body) return raw->info.etag;
         return std::nullopt;
     }
 
@@ -552,13 +566,14 @@ private:
     static void claim_and_spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled) {
         auto& c = *core;
         auto key = claim_key(job, scheduled);
-        auto etag = put_claim(c, key, claim_body(c, job, scheduled, "running", 0), PutOptions{.if_none_match = true});
+        auto nonce = detail::lease_random_hex(16);
+        auto etag = put_claim(c, key, claim_body(c, job, scheduled, "running", 0, nonce), PutOptions{.if_none_match = true}, nonce);
         if (!etag) {  // another process has it: look again once its claim could have expired
             std::lock_guard g(c.m);
             c.watch.push_back({job, scheduled, now_ms(c) + c.o.claim_ttl.count() + c.o.max_clock_skew.count()});
             return;
         }
-        spawn(core, job, scheduled, detail::SchedClaim{key, *etag, 0});
+        spawn(core, job, scheduled, detail::SchedClaim{key, *etag, 0, nonce});
     }
 
     /// A claim another process made: finished → forget; renewed → look again later; expired → take
@@ -590,22 +605,23 @@ private:
         }
         int retries = cfg.retries.value_or(c.o.default_retries);
         bool again = dead < retries;
-        auto etag = put_claim(c, key, claim_body(c, w.job, w.scheduled, again ? "running" : "failed", dead + 1),
-                              PutOptions{.if_match = raw->info.etag});
+        auto nonce = detail::lease_random_hex(16);
+        auto etag = put_claim(c, key, claim_body(c, w.job, w.scheduled, again ? "running" : "failed", dead + 1, nonce),
+                              PutOptions{.if_match = raw->info.etag}, nonce);
         if (!etag) return;  // another process took it over first
         auto id = w.job + "_" + std::to_string(w.scheduled) + "-" + std::to_string(dead);
         std::optional<json> prior;
         if (c.get_history) prior = c.get_history(id);
         emit_event(c, "scheduler.job-recovered", {{"jobName", w.job}, {"scheduledTime", w.scheduled}, {"attempt", dead}});
         if (prior && prior->value("status", "") == "success") {  // it finished, then died before closing the claim
-            put_claim(c, key, claim_body(c, w.job, w.scheduled, "success", dead), PutOptions{.if_match = *etag});
+            put_claim(c, key, claim_body(c, w.job, w.scheduled, "success", dead, nonce), PutOptions{.if_match = *etag}, nonce);
             return;
         }
         if (!prior)
             record(c, id, w.job, w.scheduled, "error", now, now, json(nullptr),
                    "the runner stopped renewing its claim (process died mid-run)", dead);
         if (!again) return;
-        spawn(core, w.job, w.scheduled, detail::SchedClaim{key, *etag, dead + 1});
+        spawn(core, w.job, w.scheduled, detail::SchedClaim{key, *etag, dead + 1, nonce});
     }
 
     static void spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled, detail::SchedClaim claim) {
@@ -729,7 +745,7 @@ private:
             emit_event(c, status == "success" ? "scheduler.job-complete" : status == "timeout" ? "scheduler.job-timeout" : "scheduler.job-error",
                        json{{"jobName", job}, {"scheduledTime", scheduled}, {"attempt", attempt}, {"status", status}, {"error", error}});
             if (status == "success" || attempt >= retries) {
-                if (claim) renew_claim(c, job, scheduled, *claim, status, attempt);
+                if (claim) close_claim(c, job, scheduled, *claim, status, attempt);
                 return out;
             }
             // Back off (renewing the claim), then the next attempt.
@@ -756,12 +772,30 @@ private:
     static bool renew_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
                             std::string_view status, int attempt) {
         try {
-            auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt), PutOptions{.if_match = claim.etag});
+            auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce),
+                                  PutOptions{.if_match = claim.etag}, claim.nonce);
             if (!etag) return false;
             claim.etag = *etag;
             return true;
         } catch (const TransportError&) {
             return true;  // no verdict: keep running, the next renew tells
+        }
+    }
+
+    /// The end of a run: retried through store errors, since a claim left `running` would make
+    /// another process take the run over (it would find the history and not run it again, but
+    /// only if that write landed).
+    static void close_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
+                            std::string_view status, int attempt) {
+        for (int i = 0; i < 5; ++i) {
+            try {
+                auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce),
+                                      PutOptions{.if_match = claim.etag}, claim.nonce);
+                if (etag) claim.etag = *etag;
+                return;
+            } catch (const TransportError&) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50 << i));
+            }
         }
     }
 
