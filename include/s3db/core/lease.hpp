@@ -43,6 +43,19 @@
 // object, no write with a token < t ever lands on it; and a holder that finds the lease moved on
 // learns it (FencedOut, a LeaseLost) before writing. 3 requests per fenced write.
 //
+// Using it (S3Queue, EventualConsistency, your own code):
+//
+//   LeaseService leases(db.store(), {.ttl = 15s, .max_clock_skew = 1s, .safety_margin = 1s});
+//   if (auto l = leases.try_acquire("consolidate/wallets")) {     // 1 GET + 1 PUT
+//       while (work_left()) {
+//           if (!leases.renew(*l)) break;                          // 1 PUT, at least every ttl - margin
+//           leases.fenced_put(*l, key, body);                      // throws FencedOut once superseded
+//       }
+//       leases.release(*l);                                        // 1 PUT
+//   }
+//   LeaderElection e(leases, "coordinator", {.on_lost = [](const Lease&) { /* stop leader work */ }});
+//   e.start();  ... if (e.is_leader()) ... e.fencing_token() ...
+//
 // Thread-safety: LeaseService is safe from any thread (it holds no mutable state besides its
 // options). A Lease is a value owned by one holder; don't renew one copy from two threads.
 // LeaderElection is safe from any thread.

@@ -128,7 +128,11 @@ public:
     }
 
     void on_start() {
-        recover();
+        try {
+            recover();
+        } catch (const TransportError& e) {  // the timer runs anyway; missed runs are not caught up
+            emit_event(*core_, "scheduler.error", {{"error", std::string("recover: ") + e.what()}});
+        }
         if (core_->o.autostart) start();
     }
     void on_stop() { stop(); }
