@@ -234,7 +234,7 @@ TYPED_TEST(LeaseTest, LostAnswersNeverMakeTwoHolders) {
 }
 
 TYPED_TEST(LeaseTest, LeaderElectionHasOneLeaderAndFailsOver) {
-    LeaseOptions o{.ttl = 900ms, .max_clock_skew = 100ms, .safety_margin = 200ms};
+    LeaseOptions o{.ttl = 1500ms, .max_clock_skew = 100ms, .safety_margin = 200ms};
     std::vector<std::unique_ptr<LeaseService>> services;
     std::vector<std::unique_ptr<LeaderElection>> elections;
     std::atomic<int> elected{0};
@@ -259,7 +259,7 @@ TYPED_TEST(LeaseTest, LeaderElectionHasOneLeaderAndFailsOver) {
     while (!elections[first]->is_leader()) ++first;
     auto token = elections[first]->fencing_token();
     EXPECT_GE(token, 1u);
-    for (int i = 0; i < 10; ++i) {  // renewals keep it (ttl 900 ms, 1.5 s observed)
+    for (int i = 0; i < 10; ++i) {  // renewals keep it (ttl 1.5 s, renewed every 0.5 s; 1.5 s observed)
         std::this_thread::sleep_for(150ms);
         EXPECT_LE(leaders(), 1);
     }

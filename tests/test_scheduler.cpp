@@ -505,6 +505,8 @@ void three_processes_run_every_tick_once(MakeStore make_store, int seconds) {
                                           }}}},
                                .claim_ttl = 2s,
                                .max_clock_skew = 200ms,
+                               // a loop stalled past a tick (a loaded machine) still runs it
+                               .missed_runs = MissedRuns::run_all,
                                .worker_id = "p" + std::to_string(i)}));
                 db.connect();
                 std::this_thread::sleep_until(end);
