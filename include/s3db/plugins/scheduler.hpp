@@ -1,0 +1,799 @@
+#pragma once
+// Scheduler: cron and interval jobs that run exactly once per scheduled time across any number of
+// processes, with timeouts, retries with backoff, a history in s3db.js's `plg_job_executions`, and
+// runs that survive the death of the process running them.
+//
+//   BasicDatabase<S3, Scheduler> db(s3, {}, Scheduler({.timezone = "Europe/Berlin", .jobs = {
+//       {"cleanup", {.schedule = "0 3 * * *", .action = [](JobContext&) { return json{{"ok", 1}}; }}},
+//       {"ping",    {.interval = 2s, .action = ...}}}}));
+//   db.connect();   // starts the timer thread
+//
+// Schedules: 5-field cron (scheduler/cron.hpp: lists, ranges, steps, names, @hourly…@yearly,
+// day-of-month/day-of-week OR rule) in a time zone read from the system's TZif files
+// (scheduler/tzif.hpp: a local time skipped by a DST gap runs once, when the gap ends; a local time
+// repeated by an overlap runs once, at its first occurrence). Interval jobs run at the multiples of
+// their interval since the epoch, so every process agrees on the ticks.
+//
+// One execution per tick, no leader. Each scheduled run is claimed by creating
+// `plugin=scheduler/claims/<job>/<13 digits: 9999999999999 - scheduled ms>` with If-None-Match:*:
+// the scheduled time is the claim key, so of all processes that see the tick exactly one creates it
+// and runs the job; the others get 412. (Why not a leader: a leader would need its own lease
+// renewals on every process, fail over only after a ttl, and still need per-run records to survive
+// its own crash mid-run; per-run claims give the same exactness with no idle traffic and no
+// failover gap.) Keys count down so one LIST with max-keys 1 finds a job's newest claim.
+// A claim is `{status: running|success|error|timeout|failed, owner, attempt, expiresAt, …}`; its
+// runner renews `expiresAt` (If-Match) every claim_ttl / 3 while the job runs, and ends it with a
+// terminal status. A process that lost the claim checks it once after claim_ttl + max_clock_skew:
+// finished → forgotten; still running but not renewed in time → the runner died: the taker moves
+// the claim to itself (If-Match, so one taker), records the dead attempt as an `error`
+// ("runner lost") and retries per the job's policy. So a run is never lost, and never run twice
+// while its runner renews in time. A runner paused past claim_ttl + max_clock_skew (SIGSTOP, a
+// stalled VM) may find its run already retried elsewhere: its next renew is refused, its action
+// sees ctx.cancelled(), and it records nothing — but what the action did before is done; actions
+// with outside effects that must not repeat should be idempotent or fence them (core/lease.hpp).
+//
+// Runs missed while no process was up: at start, the newest claim of each job says when it last
+// ran; the ticks since (within `missed_window`) are skipped, run once (the latest), or all run
+// (`missed_runs`, at most `max_missed_runs`), each through the same claim (so processes starting
+// together still run each once). A job never run before has nothing missed.
+//
+// Requests (Counting transport in tests/test_scheduler.cpp):
+//   idle (no run due)          0 — the loop sleeps until the next tick, it does not poll
+//   a run, the process that    1 PUT claim + 1 PUT history record + 2 PUT partition refs
+//   executes it                + 1 PUT claim end = 5 PUTs (+1 PUT per claim_ttl/3 of run time,
+//                              + 4 PUTs per retry)
+//   a run, every other process 1 PUT (412) + 1 GET claim_ttl later
+//   start                      1 LIST + ≤ 3 GETs per job
+//   claims sweep (hourly)      1 LIST per job (+1 LIST + 1 DeleteObjects when claims are older
+//                              than claims_retention)
+// s3db.js's scheduler: a lock (PUT + GET + DELETE) per run on the coordinator-elected leader, and
+// a coordinator's heartbeats on every process.
+//
+// Thread-safety: every public member may be called from any thread.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "s3db/errors.hpp"
+#include "s3db/core/catalogue.hpp"
+#include "s3db/core/lease.hpp"
+#include "s3db/core/listing.hpp"
+#include "s3db/core/plugin.hpp"
+#include "s3db/detail/time.hpp"
+#include "s3db/plugins/scheduler/cron.hpp"
+#include "s3db/plugins/scheduler/jobs.hpp"
+#include "s3db/plugins/scheduler/tzif.hpp"
+#include "s3db/transport/transport.hpp"
+#include "s3db/transport/transport_ref.hpp"
+
+namespace s3db {
+
+class Scheduler : public Plugin<Scheduler> {
+public:
+    static constexpr std::string_view name = "Scheduler";
+
+    explicit Scheduler(SchedulerOptions options = {}, PluginOptions plugin_options = {})
+        : Plugin<Scheduler>(plugin_options), core_(std::make_shared<Core>()) {
+        auto& c = *core_;
+        c.o = std::move(options);
+        if (!c.o.clock) c.o.clock = [] { return std::chrono::system_clock::now(); };
+        if (c.o.worker_id.empty()) c.o.worker_id = detail::default_lease_holder();
+        if (c.o.claim_ttl.count() < 30) throw PluginError(name, "claim_ttl must be at least 30 ms");
+        if (c.o.claims_retention.count() == 0) c.o.claims_retention = c.o.missed_window + std::chrono::hours(1);
+        if (c.o.claims_retention <= c.o.missed_window + c.o.claim_ttl)
+            throw PluginError(name, "claims_retention must exceed missed_window + claim_ttl (an older tick could run again)");
+        c.next_sweep = now_ms(c) + c.o.claims_sweep_every.count();
+        auto jobs = std::move(c.o.jobs);
+        c.o.jobs.clear();
+        for (auto& [n, j] : jobs) c.jobs.emplace(n, make_job(c, n, std::move(j)));
+    }
+
+    // ---- lifecycle ----
+
+    template <class Db>
+    void on_install(Db& db) {
+        auto& c = *core_;
+        c.store.emplace(db.store());
+        c.emit = [this](std::string_view e, const json& d) { emit(e, d); };
+        if (!c.o.persist_history) return;
+        auto& res = db.has_resource(c.o.history_resource) ? db.resource(c.o.history_resource)
+                                                          : db.create_resource(history_config());
+        c.insert_history = [&res](json r) { res.insert(std::move(r)); };
+        c.get_history = [&res](const std::string& id) { return res.get_or_null(id); };
+        c.job_history = [&res](const std::string& job) {
+            auto ids = res.list_ids(ListQuery{.partition = "byJob", .values = {{"jobName", job}}});
+            std::vector<json> out;
+            for (auto& r : res.get_many(ids))
+                if (r) out.push_back(std::move(*r));
+            return out;
+        };
+    }
+
+    void on_start() {
+        try {
+            recover();
+        } catch (const TransportError& e) {  // the timer runs anyway; missed runs are not caught up
+            emit_event(*core_, "scheduler.error", {{"error", std::string("recover: ") + e.what()}});
+        }
+        if (core_->o.autostart) start();
+    }
+    void on_stop() { stop(); }
+
+    /// The definition of `plg_job_executions` (s3db.js's fields; partitions byJob, byDate).
+    ResourceConfig history_config() const {
+        ResourceConfig c;
+        c.name = core_->o.history_resource;
+        c.attributes = {{"id", "string|required"},          {"jobName", "string|required"},
+                        {"status", "string|required"},      {"startTime", "number|required"},
+                        {"endTime", "number|optional"},     {"duration", "number|optional"},
+                        {"result", "json|optional"},        {"error", "string|optional"},
+                        {"retryCount", "number|default:0"}, {"createdAt", "string|required"},
+                        {"scheduledTime", "number|optional"}, {"worker", "string|optional"}};
+        c.partitions = {{"byJob", {{"fields", {{"jobName", "string"}}}}},
+                        {"byDate", {{"fields", {{"createdAt", "string|maxlength:10"}}}}}};
+        c.behavior = "body-overflow";
+        return c;
+    }
+
+    // ---- the timer ----
+
+    /// Starts the timer thread (on_start does when autostart).
+    void start() {
+        auto core = core_;
+        std::lock_guard g(core->m);
+        if (core->loop.joinable()) return;
+        core->stopping = false;
+        core->loop = std::thread([core] { loop(core); });
+    }
+
+    /// Stops the timer, cancels running actions (ctx.cancelled()) and waits for them. Claims of runs
+    /// cut short stay `running` and expire: another process retries them.
+    void stop() {
+        auto& c = *core_;
+        std::thread t;
+        {
+            std::lock_guard g(c.m);
+            c.stopping = true;
+            t = std::move(c.loop);
+            for (auto& f : c.cancels) f->store(true);
+        }
+        c.cv.notify_all();
+        if (t.joinable()) t.join();
+        join_runs(c, true);
+    }
+
+    /// Claims and runs what is due at the clock's now, checks claims lost to dead runners, and
+    /// returns when the next tick is due (epoch ms). The timer thread calls it; with autostart off,
+    /// tests call it by hand. Runs start on threads of their own; `wait` joins them before returning.
+    std::int64_t tick(bool wait = false) {
+        auto next = tick_core(core_);
+        if (wait) join_runs(*core_, true);
+        return next;
+    }
+
+    /// Reads each job's newest claim: runs missed while no process was up (missed_runs policy) and
+    /// claims a dead runner left `running`. on_start calls it.
+    void recover() { recover_core(core_); }
+
+    // ---- jobs ----
+
+    void add_job(const std::string& job, JobConfig config) {
+        auto& c = *core_;
+        auto j = make_job(c, job, std::move(config));
+        {
+            std::lock_guard g(c.m);
+            if (c.jobs.count(job)) throw PluginError(name, "job '" + job + "' already exists");
+            j.cursor = now_ms(c);
+            c.jobs.emplace(job, std::move(j));
+        }
+        c.cv.notify_all();
+        emit_event(c, "scheduler.job-added", {{"jobName", job}});
+    }
+    void remove_job(const std::string& job) {
+        auto& c = *core_;
+        {
+            std::lock_guard g(c.m);
+            if (!c.jobs.erase(job)) throw PluginError(name, "no job '" + job + "'");
+        }
+        emit_event(c, "scheduler.job-removed", {{"jobName", job}});
+    }
+    void enable_job(const std::string& job) { set_enabled(job, true); }
+    void disable_job(const std::string& job) { set_enabled(job, false); }
+
+    /// {name, enabled, schedule|interval, timezone, nextRun, lastRun, lastStatus, runs, successes,
+    /// errors, running} as this process saw them.
+    json get_job_status(const std::string& job) const {
+        auto& c = *core_;
+        std::lock_guard g(c.m);
+        auto it = c.jobs.find(job);
+        if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
+        auto& j = it->second;
+        json s{{"name", job}, {"enabled", j.config.enabled}, {"timezone", j.zone->name()}, {"runs", j.runs},
+               {"successes", j.successes}, {"errors", j.errors}, {"running", j.running > 0},
+               {"lastStatus", j.last_status}};
+        if (j.cron) s["schedule"] = j.cron->text();
+        else s["interval"] = j.config.interval.count();
+        s["lastRun"] = j.last_run ? json(detail::iso_string(j.last_run)) : json(nullptr);
+        auto n = next_tick(j, std::max(j.cursor, now_ms(c)));
+        s["nextRun"] = n ? json(detail::iso_string(*n)) : json(nullptr);
+        return s;
+    }
+
+    /// The job's executions (every process's), newest first. 1 LIST of the byJob partition + 1 GET each.
+    std::vector<json> get_job_history(const std::string& job, std::size_t limit = 50, std::string status = {}) const {
+        auto& c = *core_;
+        if (!c.job_history) throw PluginError(name, "no history: not installed, or persist_history is off");
+        auto all = c.job_history(job);
+        std::erase_if(all, [&](const json& r) { return !status.empty() && r.value("status", "") != status; });
+        std::sort(all.begin(), all.end(), [](const json& a, const json& b) {
+            return std::pair(a.value("startTime", 0.0), a.value("id", "")) > std::pair(b.value("startTime", 0.0), b.value("id", ""));
+        });
+        if (limit && all.size() > limit) all.resize(limit);
+        return all;
+    }
+
+    /// Runs `job` now on the calling thread (timeout and retries apply; no claim: a manual run is
+    /// not a tick). Returns {status, result, error, retryCount, duration}.
+    json run_job(const std::string& job) {
+        auto& c = *core_;
+        JobConfig cfg;
+        {
+            std::lock_guard g(c.m);
+            auto it = c.jobs.find(job);
+            if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
+            cfg = it->second.config;
+        }
+        join_runs(c, false);
+        auto now = now_ms(c);
+        auto base = job + "_manual-" + std::to_string(now) + "-" + detail::lease_random_hex(6);
+        return execute(core_, job, cfg, now, 0, std::nullopt, base, true);
+    }
+
+    std::vector<std::string> job_names() const {
+        std::lock_guard g(core_->m);
+        std::vector<std::string> out;
+        for (auto& [n, j] : core_->jobs) out.push_back(n);
+        return out;
+    }
+
+private:
+    struct Watch {
+        std::string job;
+        std::int64_t scheduled = 0, check_at = 0;
+    };
+    struct Core {
+        SchedulerOptions o;
+        mutable std::mutex m;
+        std::condition_variable cv;
+        bool stopping = false;
+        std::thread loop;
+        std::map<std::string, detail::SchedJob> jobs;
+        std::vector<Watch> watch;
+        std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> runs;  // thread, done
+        std::list<std::shared_ptr<std::atomic<bool>>> cancels;
+        std::optional<TransportRef> store;
+        std::int64_t next_sweep = 0;
+        std::function<void(std::string_view, const json&)> emit;
+        std::function<void(json)> insert_history;
+        std::function<std::optional<json>(const std::string&)> get_history;
+        std::function<std::vector<json>(const std::string&)> job_history;
+
+        /// Threads still joinable here (a manual run's action after stop()) are joined; the last
+        /// owner may be one of them, which cannot join itself: that one is detached as it ends.
+        ~Core() {
+            {
+                std::lock_guard g(m);
+                stopping = true;
+            }
+            cv.notify_all();
+            auto finish = [](std::thread& t) {
+                if (!t.joinable()) return;
+                if (t.get_id() == std::this_thread::get_id()) t.detach();
+                else t.join();
+            };
+            finish(loop);
+            for (auto& r : runs) finish(r.first);
+        }
+    };
+    using CorePtr = std::shared_ptr<Core>;
+
+    static std::int64_t now_ms(const Core& c) { return detail::epoch_ms(c.o.clock()); }
+
+    static detail::SchedJob make_job(const Core& c, const std::string& n, JobConfig cfg) {
+        if (n.empty() || n.size() > 100 ||
+            !std::all_of(n.begin(), n.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'; }))
+            throw PluginError(name, "job name '" + InvalidKey::printable(n) + "': 1 to 100 letters, digits, '-', '_', '.'");
+        if (!cfg.action) throw PluginError(name, "job '" + n + "' has no action");
+        if (cfg.schedule.empty() == (cfg.interval.count() <= 0))
+            throw PluginError(name, "job '" + n + "' needs exactly one of schedule (cron) and interval");
+        if (cfg.retries && *cfg.retries < 0) throw PluginError(name, "job '" + n + "': retries cannot be negative");
+        detail::SchedJob j;
+        if (!cfg.schedule.empty()) j.cron = CronExpr::parse(cfg.schedule);
+        auto tz = cfg.timezone.empty() ? c.o.timezone : cfg.timezone;
+        j.zone = std::make_shared<const TimeZone>(TimeZone::load(tz, c.o.zoneinfo_dir));
+        j.config = std::move(cfg);
+        j.cursor = now_ms(c);
+        return j;
+    }
+
+    static std::optional<std::int64_t> next_tick(const detail::SchedJob& j, std::int64_t after) {
+        if (j.cron) return next_cron_run(*j.cron, *j.zone, after);
+        auto iv = j.config.interval.count();
+        return (detail::floor_div(after, iv) + 1) * iv;
+    }
+
+    void set_enabled(const std::string& job, bool on) {
+        auto& c = *core_;
+        {
+            std::lock_guard g(c.m);
+            auto it = c.jobs.find(job);
+            if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
+            if (on && !it->second.config.enabled) it->second.cursor = now_ms(c);  // no catch-up of disabled time
+            it->second.config.enabled = on;
+        }
+        c.cv.notify_all();
+        emit_event(c, on ? "scheduler.job-enabled" : "scheduler.job-disabled", {{"jobName", job}});
+    }
+
+    static void emit_event(Core& c, std::string_view e, const json& d) {
+        if (!c.emit) return;
+        try {
+            c.emit(e, d);
+        } catch (const std::exception&) {
+        }
+    }
+
+    // ---- claims ----
+
+    static std::string claim_key(const std::string& job, std::int64_t scheduled) {
+        return "plugin=scheduler/claims/" + job + "/" + detail::scheduler_rev(scheduled);
+    }
+    static std::string claim_body(const Core& c, const std::string& job, std::int64_t scheduled, std::string_view status,
+                                  int attempt, const std::string& nonce) {
+        auto now = now_ms(c);
+        return json{{"job", job}, {"scheduledAt", scheduled}, {"status", status}, {"owner", c.o.worker_id},
+                    {"attempt", attempt}, {"updatedAt", now}, {"expiresAt", now + c.o.claim_ttl.count()},
+                    {"nonce", nonce}, {"wt", detail::lease_random_hex(16)}}
+            .dump();
+    }
+    /// A conditional PUT of a claim: the new ETag, or nullopt when the claim is someone else's.
+    /// A lost answer is settled by reading the claim: our body there → it landed; an older version
+    /// of our own holding there (an earlier write whose answer was lost) → written again over it.
+    /// A plain 412 on a create is final without a GET (a fresh nonce cannot be ours).
+    static std::optional<std::string> put_claim(Core& c, const std::string& key, const std::string& body, PutOptions o,
+                                                const std::string& nonce) {
+        o.content_type = "application/json";
+        for (int round = 0; round < 4; ++round) {
+            try {
+                return c.store->put(key, body, o).etag;
+            } catch (const PreconditionFailed& e) {
+                if (o.if_none_match && !e.after_unanswered_attempt()) return std::nullopt;
+            } catch (const NotFound&) {
+                return std::nullopt;
+            } catch (const TransportError& e) {
+                if (e.status() != 0) throw;
+            }
+            auto raw = c.store->get(key);
+            if (!raw) {
+                if (o.if_none_match) continue;  // the create did not land: again
+                return std::nullopt;            // swept away
+            }
+            if (raw->body == body) return raw->info.etag;
+            auto j = json::parse(raw->body, nullptr, false);
+            if (!j.is_object() || j.value("nonce", "") != nonce || o.if_none_match) return std::nullopt;
+            o.if_match = raw->info.etag;  // our own earlier version
+        }
+        return std::nullopt;
+    }
+
+    // ---- the loop ----
+
+    static void loop(CorePtr core) {
+        auto& c = *core;
+        std::unique_lock g(c.m);
+        while (!c.stopping) {
+            g.unlock();
+            std::int64_t next = 0;
+            try {
+                next = tick_core(core);
+            } catch (const std::exception& e) {
+                emit_event(c, "scheduler.error", {{"error", e.what()}});
+                next = now_ms(c) + 1000;
+            }
+            g.lock();
+            auto wait = std::chrono::milliseconds(std::clamp<std::int64_t>(next - now_ms(c), 1, 60'000));
+            c.cv.wait_for(g, wait, [&] { return c.stopping; });
+        }
+    }
+
+    static std::int64_t tick_core(const CorePtr& core) {
+        auto& c = *core;
+        join_runs(c, false);
+        auto now = now_ms(c);
+        std::vector<std::pair<std::string, std::int64_t>> due;
+        std::vector<Watch> checks;
+        std::int64_t next = now + 60'000;
+        {
+            std::lock_guard g(c.m);
+            for (auto& [n, j] : c.jobs) {
+                if (!j.config.enabled) continue;
+                // Ticks more than one behind (a stalled loop, a suspended process) are missed runs:
+                // the latest always runs, the older ones follow missed_runs.
+                std::vector<std::int64_t> ticks;
+                for (auto t = next_tick(j, j.cursor); t && *t <= now; t = next_tick(j, j.cursor)) {
+                    j.cursor = *t;
+                    ticks.push_back(*t);
+                    if (ticks.size() > c.o.max_missed_runs + 1) ticks.erase(ticks.begin());
+                }
+                std::size_t keep = c.o.missed_runs == MissedRuns::run_all ? ticks.size() : std::min<std::size_t>(1, ticks.size());
+                for (auto i = ticks.size() - keep; i < ticks.size(); ++i) due.emplace_back(n, ticks[i]);
+                if (auto t = next_tick(j, j.cursor)) next = std::min(next, *t);
+            }
+            auto split = std::partition(c.watch.begin(), c.watch.end(), [&](const Watch& w) { return w.check_at > now; });
+            checks.assign(split, c.watch.end());
+            c.watch.erase(split, c.watch.end());
+            for (auto& w : c.watch) next = std::min(next, w.check_at);
+        }
+        for (auto& d : due) guarded(c, d.first, d.second, [&] { claim_and_spawn(core, d.first, d.second); });
+        if (now >= c.next_sweep) {
+            c.next_sweep = now + c.o.claims_sweep_every.count();
+            sweep(c, now);
+        }
+        for (auto& w : checks) guarded(c, w.job, w.scheduled, [&] { check_claim(core, w); });
+        std::lock_guard g(c.m);
+        for (auto& w : c.watch) next = std::min(next, w.check_at);
+        return next;
+    }
+
+    /// A store error while claiming or checking: look at that tick again in a second.
+    template <class F>
+    static void guarded(Core& c, const std::string& job, std::int64_t scheduled, F&& f) {
+        try {
+            f();
+        } catch (const TransportError& e) {
+            emit_event(c, "scheduler.error", {{"jobName", job}, {"scheduledTime", scheduled}, {"error", e.what()}});
+            std::lock_guard g(c.m);
+            c.watch.push_back({job, scheduled, now_ms(c) + 1000});
+        }
+    }
+
+    static void claim_and_spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled) {
+        auto& c = *core;
+        auto key = claim_key(job, scheduled);
+        auto nonce = detail::lease_random_hex(16);
+        auto etag = put_claim(c, key, claim_body(c, job, scheduled, "running", 0, nonce), PutOptions{.if_none_match = true}, nonce);
+        if (!etag) {  // another process has it: look again once its claim could have expired
+            std::lock_guard g(c.m);
+            c.watch.push_back({job, scheduled, now_ms(c) + c.o.claim_ttl.count() + c.o.max_clock_skew.count()});
+            return;
+        }
+        spawn(core, job, scheduled, detail::SchedClaim{key, *etag, 0, nonce});
+    }
+
+    /// A claim another process made: finished → forget; renewed → look again later; expired → take
+    /// it over, record the dead attempt, retry.
+    static void check_claim(const CorePtr& core, const Watch& w) {
+        auto& c = *core;
+        auto key = claim_key(w.job, w.scheduled);
+        auto raw = c.store->get(key);
+        if (!raw) {  // our claim attempt got no verdict: try again while the tick is recent
+            if (w.scheduled >= now_ms(c) - c.o.missed_window.count()) claim_and_spawn(core, w.job, w.scheduled);
+            return;
+        }
+        auto j = json::parse(raw->body, nullptr, false);
+        if (!j.is_object() || j.value("status", "") != "running") return;
+        auto expires = j.value("expiresAt", std::int64_t{0});
+        auto now = now_ms(c);
+        if (now <= expires + c.o.max_clock_skew.count()) {
+            std::lock_guard g(c.m);
+            c.watch.push_back({w.job, w.scheduled, expires + c.o.max_clock_skew.count() + 1});
+            return;
+        }
+        int dead = j.value("attempt", 0);
+        JobConfig cfg;
+        {
+            std::lock_guard g(c.m);
+            auto it = c.jobs.find(w.job);
+            if (it == c.jobs.end()) return;
+            cfg = it->second.config;
+        }
+        int retries = cfg.retries.value_or(c.o.default_retries);
+        bool again = dead < retries;
+        auto nonce = detail::lease_random_hex(16);
+        auto etag = put_claim(c, key, claim_body(c, w.job, w.scheduled, again ? "running" : "failed", dead + 1, nonce),
+                              PutOptions{.if_match = raw->info.etag}, nonce);
+        if (!etag) return;  // another process took it over first
+        auto id = w.job + "_" + std::to_string(w.scheduled) + "-" + std::to_string(dead);
+        std::optional<json> prior;
+        if (c.get_history) prior = c.get_history(id);
+        emit_event(c, "scheduler.job-recovered", {{"jobName", w.job}, {"scheduledTime", w.scheduled}, {"attempt", dead}});
+        if (prior && prior->value("status", "") == "success") {  // it finished, then died before closing the claim
+            put_claim(c, key, claim_body(c, w.job, w.scheduled, "success", dead, nonce), PutOptions{.if_match = *etag}, nonce);
+            return;
+        }
+        if (!prior)
+            record(c, id, w.job, w.scheduled, "error", now, now, json(nullptr),
+                   "the runner stopped renewing its claim (process died mid-run)", dead);
+        if (!again) return;
+        spawn(core, w.job, w.scheduled, detail::SchedClaim{key, *etag, dead + 1, nonce});
+    }
+
+    static void spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled, detail::SchedClaim claim) {
+        auto& c = *core;
+        JobConfig cfg;
+        {
+            std::lock_guard g(c.m);
+            auto it = c.jobs.find(job);
+            if (it == c.jobs.end()) return;
+            cfg = it->second.config;
+        }
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        std::lock_guard g(c.m);
+        c.runs.emplace_back(std::thread([core, job, cfg, scheduled, claim, done] {
+                                try {
+                                    run_claimed(core, job, cfg, scheduled, claim);
+                                } catch (const std::exception& e) {
+                                    emit_event(*core, "scheduler.error", {{"jobName", job}, {"error", e.what()}});
+                                }
+                                done->store(true);
+                            }),
+                            done);
+    }
+
+    static void join_runs(Core& c, bool all) {
+        std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> finished;
+        {
+            std::lock_guard g(c.m);
+            for (auto it = c.runs.begin(); it != c.runs.end();) {
+                if (all || it->second->load()) finished.splice(finished.end(), c.runs, it++);
+                else ++it;
+            }
+        }
+        for (auto& [t, d] : finished) t.join();
+    }
+
+    static void run_claimed(const CorePtr& core, const std::string& job, const JobConfig& cfg, std::int64_t scheduled,
+                            detail::SchedClaim claim) {
+        execute(core, job, cfg, scheduled, claim.attempt, claim, job + "_" + std::to_string(scheduled), false);
+    }
+
+    /// Attempts from `attempt` on until success or retries run out; history per attempt; the claim
+    /// (when there is one) renewed while running and closed at the end.
+    static json execute(const CorePtr& core, const std::string& job, const JobConfig& cfg, std::int64_t scheduled,
+                        int attempt, std::optional<detail::SchedClaim> claim, const std::string& base, bool manual) {
+        auto& c = *core;
+        int retries = cfg.retries.value_or(c.o.default_retries);
+        auto timeout = cfg.timeout.value_or(c.o.default_timeout);
+        for (;;) {
+            JobContext ctx{job, scheduled, attempt, manual};
+            {
+                std::lock_guard g(c.m);
+                if (c.stopping && !manual) return json{{"status", "cancelled"}};
+                c.cancels.push_back(ctx.cancel);
+                if (auto it = c.jobs.find(job); it != c.jobs.end()) ++it->second.running;
+            }
+            emit_event(c, "scheduler.job-start", {{"jobName", job}, {"scheduledTime", scheduled}, {"attempt", attempt}});
+            auto start = now_ms(c);
+            auto steady_start = std::chrono::steady_clock::now();
+            auto promise = std::make_shared<std::promise<json>>();
+            auto fut = promise->get_future();
+            auto action = cfg.action;
+            auto worker_done = std::make_shared<std::atomic<bool>>(false);
+            std::thread worker([promise, action, ctx, worker_done]() mutable {
+                try {
+                    promise->set_value(action(ctx));
+                } catch (...) {
+                    promise->set_exception(std::current_exception());
+                }
+                worker_done->store(true);
+            });
+            std::string status = "success", error;
+            json result = nullptr;
+            bool claim_lost = false;
+            auto deadline = steady_start + timeout;
+            auto slice = std::max(std::chrono::milliseconds(10), c.o.claim_ttl / 3);
+            for (;;) {
+                auto left = deadline - std::chrono::steady_clock::now();
+                if (fut.wait_for(std::min<std::chrono::steady_clock::duration>(slice, std::max(left, left.zero()))) ==
+                    std::future_status::ready) {
+                    try {
+                        result = fut.get();
+                    } catch (const std::exception& e) {
+                        status = "error", error = e.what();
+                    } catch (...) {
+                        status = "error", error = "unknown exception";
+                    }
+                    break;
+                }
+                if (std::chrono::steady_clock::now() >= deadline) {
+                    status = "timeout", error = "timed out after " + std::to_string(timeout.count()) + " ms";
+                    ctx.cancel->store(true);
+                    break;
+                }
+                if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) {
+                    claim_lost = true;  // declared dead by another process, which retries this run
+                    ctx.cancel->store(true);
+                    break;
+                }
+            }
+            auto end = now_ms(c);
+            keep_worker(c, std::move(worker), worker_done);
+            {
+                std::lock_guard g(c.m);
+                c.cancels.remove(ctx.cancel);
+                if (auto it = c.jobs.find(job); it != c.jobs.end()) {
+                    auto& j = it->second;
+                    --j.running;
+                    if (!claim_lost) {
+                        ++j.runs;
+                        (status == "success" ? j.successes : j.errors) += 1;
+                        j.last_run = start;
+                        j.last_status = status;
+                    }
+                }
+            }
+            if (claim_lost) return json{{"status", "lost"}};
+            record(c, base + "-" + std::to_string(attempt), job, scheduled, status, start, end, result, error, attempt);
+            json out{{"status", status}, {"result", result}, {"retryCount", attempt}, {"duration", end - start}};
+            if (!error.empty()) out["error"] = error;
+            emit_event(c, status == "success" ? "scheduler.job-complete" : status == "timeout" ? "scheduler.job-timeout" : "scheduler.job-error",
+                       json{{"jobName", job}, {"scheduledTime", scheduled}, {"attempt", attempt}, {"status", status}, {"error", error}});
+            if (status == "success" || attempt >= retries) {
+                if (claim) close_claim(c, job, scheduled, *claim, status, attempt);
+                return out;
+            }
+            // Back off (renewing the claim), then the next attempt.
+            auto pause = std::min(c.o.retry_max_delay, c.o.retry_base_delay * (1 << std::min(attempt, 20)));
+            auto until = std::chrono::steady_clock::now() + pause;
+            while (std::chrono::steady_clock::now() < until) {
+                std::unique_lock g(c.m);
+                if (c.cv.wait_until(g, std::min(until, std::chrono::steady_clock::now() + slice), [&] { return c.stopping && !manual; }))
+                    return json{{"status", "cancelled"}};
+                g.unlock();
+                if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) return json{{"status", "lost"}};
+            }
+            ++attempt;
+            if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) return json{{"status", "lost"}};
+        }
+    }
+
+    /// The action's thread, joined once it ends (one that outlived its timeout: at the latest at stop).
+    static void keep_worker(Core& c, std::thread worker, std::shared_ptr<std::atomic<bool>> done) {
+        std::lock_guard g(c.m);
+        c.runs.emplace_back(std::move(worker), done);
+    }
+
+    static bool renew_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
+                            std::string_view status, int attempt) {
+        try {
+            auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce),
+                                  PutOptions{.if_match = claim.etag}, claim.nonce);
+            if (!etag) return false;
+            claim.etag = *etag;
+            return true;
+        } catch (const TransportError&) {
+            return true;  // no verdict: keep running, the next renew tells
+        }
+    }
+
+    /// The end of a run: retried through store errors, since a claim left `running` would make
+    /// another process take the run over (it would find the history and not run it again, but
+    /// only if that write landed).
+    static void close_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
+                            std::string_view status, int attempt) {
+        for (int i = 0; i < 5; ++i) {
+            try {
+                auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce),
+                                      PutOptions{.if_match = claim.etag}, claim.nonce);
+                if (etag) claim.etag = *etag;
+                return;
+            } catch (const TransportError&) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50 << i));
+            }
+        }
+    }
+
+    static void record(Core& c, const std::string& id, const std::string& job, std::int64_t scheduled,
+                       std::string_view status, std::int64_t start, std::int64_t end, const json& result,
+                       const std::string& error, int attempt) {
+        if (!c.insert_history) return;
+        json r{{"id", id}, {"jobName", job}, {"status", status}, {"startTime", start}, {"endTime", end},
+               {"duration", end - start}, {"retryCount", attempt}, {"createdAt", detail::iso_string(start)},
+               {"scheduledTime", scheduled}, {"worker", c.o.worker_id}};
+        if (!result.is_null()) r["result"] = result;
+        if (!error.empty()) r["error"] = error;
+        try {
+            c.insert_history(std::move(r));
+        } catch (const AlreadyExists&) {  // written by an earlier attempt whose answer was lost
+        } catch (const std::exception& e) {
+            emit_event(c, "scheduler.error", {{"jobName", job}, {"error", std::string("history: ") + e.what()}});
+        }
+    }
+
+    /// Deletes claims older than claims_retention, each job's newest kept (it dates the last run).
+    static void sweep(Core& c, std::int64_t now) {
+        std::vector<std::string> names;
+        {
+            std::lock_guard g(c.m);
+            for (auto& [n, j] : c.jobs) names.push_back(n);
+        }
+        for (auto& job : names) {
+            try {
+                auto prefix = "plugin=scheduler/claims/" + job + "/";
+                // Keys count down: those after the cutoff's key are the older claims.
+                auto old = c.store->list(ListOptions{.prefix = prefix, .start_after = prefix + detail::scheduler_rev(now - c.o.claims_retention.count())});
+                if (old.objects.empty()) continue;
+                auto newest = c.store->list(ListOptions{.prefix = prefix, .max_keys = 1});
+                std::vector<std::string> keys;
+                for (auto& e : old.objects)
+                    if (newest.objects.empty() || e.key != newest.objects.front().key) keys.push_back(e.key);
+                if (!keys.empty()) c.store->remove_many(keys);
+            } catch (const TransportError& e) {
+                emit_event(c, "scheduler.error", {{"jobName", job}, {"error", std::string("claims sweep: ") + e.what()}});
+            }
+        }
+    }
+
+    static void recover_core(const CorePtr& core) {
+        auto& c = *core;
+        if (!c.store) return;
+        std::vector<std::string> names;
+        {
+            std::lock_guard g(c.m);
+            for (auto& [n, j] : c.jobs) names.push_back(n);
+        }
+        auto now = now_ms(c);
+        for (auto& job : names) {
+            auto page = c.store->list(ListOptions{.prefix = "plugin=scheduler/claims/" + job + "/", .max_keys = 3});
+            std::vector<std::int64_t> missed;
+            std::optional<std::int64_t> last;
+            for (auto& e : page.objects) {
+                std::int64_t t = 0;
+                try {
+                    t = 9'999'999'999'999LL - std::stoll(e.key.substr(e.key.rfind('/') + 1));
+                } catch (const std::exception&) {
+                    continue;  // not a claim of ours
+                }
+                if (!last) last = t;
+                std::lock_guard g(c.m);
+                c.watch.push_back({job, t, now});  // a claim left running by a dead runner is taken over
+            }
+            if (!last) continue;
+            std::lock_guard g(c.m);
+            auto it = c.jobs.find(job);
+            if (it == c.jobs.end() || !it->second.config.enabled) continue;
+            auto& j = it->second;
+            auto from = std::max(*last, now - c.o.missed_window.count());
+            for (auto t = next_tick(j, from); t && *t <= now; t = next_tick(j, *t)) {
+                missed.push_back(*t);
+                if (missed.size() > c.o.max_missed_runs) missed.erase(missed.begin());
+            }
+            if (c.o.missed_runs == MissedRuns::skip || missed.empty()) continue;
+            if (c.o.missed_runs == MissedRuns::run_once) missed.erase(missed.begin(), missed.end() - 1);
+            // Hand them to the next tick: the cursor goes back to just before the first.
+            j.cursor = std::min(j.cursor, missed.front() - 1);
+        }
+    }
+
+    CorePtr core_;
+};
+
+}  // namespace s3db
