@@ -252,6 +252,7 @@ TEST(EventualConsistency, GcDeletesOnlyAppliedTransactionsPastRetention) {
     std::set<std::string> kept;
     for (auto& t : ec.transactions("wallets", "balance")) kept.insert(t.id);
     EXPECT_EQ(kept, (std::set<std::string>{old_pending_setup, old_unapplied}));
+    for (auto& t : ec.transactions("wallets", "balance")) EXPECT_EQ(t.applied, t.id == old_pending_setup) << t.id;
     EXPECT_FALSE(db->resource("plg_wallets_tx_balance").exists(old_applied));
     // The value is unchanged, and recalculating from what is kept (base folded) agrees.
     EXPECT_EQ(ec.get_consolidated_value("wallets", "w1", "balance"), 12);
@@ -301,22 +302,9 @@ std::unique_ptr<BasicDatabase<FaultyFs, EventualConsistency>> open_faulty(const 
 TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
     const FilesystemOptions fs{.root = test::scratch_dir(), .prefix = test::next_prefix()};
     open_faulty(fs, 1);  // resources created once, before the processes race
-    const int processes = 4, per_process = 250, records = 10;
+    const int processes = 4, per_process = 500, records = 10;
     const auto out_dir = test::scratch_dir();
     std::filesystem::create_directories(out_dir);
-
-    // The consolidator killed midway, with faults too; it loops until killed.
-    auto killed = test::kill_midway(3, [&](const std::function<bool()>& ack) {
-        auto db = open_faulty(fs, 99);
-        for (;;) {
-            try {
-                db->plugin<EventualConsistency>().consolidate("wallets", "balance");
-            } catch (const Error&) {
-            }
-            if (!ack()) return;
-        }
-    });
-    ASSERT_TRUE(killed);
 
     std::vector<pid_t> children;
     for (int p = 0; p < processes; ++p) {
@@ -357,6 +345,8 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
                 }
                 acked.close();
                 unknown.close();
+                std::ofstream(out_dir / ("faults-" + std::to_string(p))) << db->transport().inner().injected().total() << ' '
+                                                                         << db->transport().inner().injected().lost_response;
                 done = true;
                 if (consolidator.joinable()) consolidator.join();
             } catch (...) {
@@ -366,13 +356,43 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
         }
         children.push_back(pid);
     }
+    // A third consolidator, with faults too, killed with SIGKILL after 5 runs while the writers
+    // write (its lease, if it held it, expires after lock_ttl)...
+    auto killed = test::kill_midway(5, [&](const std::function<bool()>& ack) {
+        auto db = open_faulty(fs, 99);
+        for (;;) {
+            try {
+                db->plugin<EventualConsistency>().consolidate("wallets", "balance");
+            } catch (const Error&) {
+            }
+            if (!ack()) return;
+        }
+    });
+    ASSERT_TRUE(killed);
+    // ... and restarted (here, in this process) until the writers are done.
+    std::atomic<bool> writers_done{false};
+    std::size_t restarted_runs = 0;
+    std::thread restarted([&] {
+        auto db = open_faulty(fs, 98);
+        while (!writers_done) {
+            try {
+                db->plugin<EventualConsistency>().consolidate("wallets", "balance");
+                ++restarted_runs;
+            } catch (const Error&) {
+            }
+        }
+    });
+    bool writers_ok = true;
     for (auto pid : children) {
         int status = 0;
         ::waitpid(pid, &status, 0);
-        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        writers_ok = writers_ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     }
+    writers_done = true;
+    restarted.join();
+    ASSERT_TRUE(writers_ok);
 
-    // The killed consolidator restarts (here, without faults) and finishes the work.
+    // A last consolidation without faults finishes what the faults interrupted.
     auto db = open<BasicDatabase<Filesystem, EventualConsistency>>(Filesystem(fs), manual({.lock_timeout = std::chrono::milliseconds(3000)}));
     auto& ec = db->plugin<EventualConsistency>();
     ec.consolidate("wallets", "balance");
@@ -390,12 +410,20 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
         while (u >> id) unknown.insert(id);
     }
     EXPECT_GT(acked_count, static_cast<std::size_t>(processes * per_process * 9 / 10));
+    std::uint64_t faults = 0, lost = 0;
+    for (int p = 0; p < processes; ++p) {
+        std::ifstream f(out_dir / ("faults-" + std::to_string(p)));
+        std::uint64_t a = 0, b = 0;
+        f >> a >> b;
+        faults += a, lost += b;
+    }
+    EXPECT_GT(lost, 20u);
     // A write whose outcome was unknown counts iff its transaction is in the bucket.
     std::size_t unknown_landed = 0;
     for (auto& t : ec.transactions("wallets", "balance"))
         if (unknown.count(t.id)) expected[t.original_id] += t.op == 's' ? -t.value : t.value, ++unknown_landed;
-    std::printf("proof: %zu acknowledged, %zu unknown (%zu landed), consolidator killed after %d runs\n", acked_count,
-                unknown.size(), unknown_landed, *killed);
+    std::printf("proof: %zu acknowledged, %zu unknown (%zu landed), %llu faults injected in the writers (%llu lost answers), consolidator killed after %d runs, restarted one "
+                "ran %zu\n", acked_count, unknown.size(), unknown_landed, (unsigned long long)faults, (unsigned long long)lost, *killed, restarted_runs);
     for (int i = 0; i < records; ++i) {
         const std::string id = "w" + std::to_string(i);
         EXPECT_EQ(ec.get_consolidated_value("wallets", id, "balance"), expected[id]) << id;

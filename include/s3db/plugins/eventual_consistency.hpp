@@ -143,6 +143,7 @@ struct ParsedTransaction {
     char op = 'a';  // 'a' add, 's' sub, 't' set
     double value = 0;
     std::string original_id;
+    bool applied = false;  // filled by transactions(), from the ledger
 };
 
 /// A transaction write whose outcome S3 could not tell: it may be applied once or never.
@@ -369,7 +370,7 @@ public:
         std::string d = std::to_string(state_->consolidations) + " consolidations, " +
                         std::to_string(state_->applied) + " transactions applied, " + std::to_string(state_->collected) +
                         " collected";
-        if (!state_->last_error.empty()) return {false, d + "; last error: " + state_->last_error};
+        if (state_->last_failed) return {false, d + "; last run failed: " + state_->last_error};
         return {true, d};
     }
 
@@ -419,6 +420,7 @@ public:
             {
                 std::lock_guard lock(state_->stats_mutex);
                 ++state_->consolidations;
+                state_->last_failed = false;
                 state_->applied += r->transactions;
             }
             emit("plg:eventual-consistency:consolidation-completed",
@@ -471,10 +473,14 @@ public:
         return out;
     }
 
-    /// Every transaction kept, pending and applied, in id (= time) order: 1 LIST per 1000.
+    /// Every transaction kept, pending and applied, in id (= time) order: 1 GET + 1 LIST per 1000.
+    /// `applied` comes from the ledger (+1 GET): the records' own `applied` field stays false.
     std::vector<ParsedTransaction> transactions(std::string_view resource, std::string_view field) {
         check(resource, field, std::nullopt);
-        return list_transactions(resource, field);
+        auto ledger = read_ledger(resource, field);
+        auto out = list_transactions(resource, field);
+        for (auto& t : out) t.applied = ledger.applied.count(t.id) > 0;
+        return out;
     }
 
     // ---- garbage collection ----
@@ -490,6 +496,7 @@ public:
             {
                 std::lock_guard lock(state_->stats_mutex);
                 state_->collected += r->deleted.size();
+                state_->last_failed = false;
             }
             emit("plg:eventual-consistency:gc-completed",
                  json{{"resource", resource}, {"field", field}, {"deleted", r->deleted.size()}});
@@ -550,6 +557,7 @@ private:
         std::thread timer;
         mutable std::mutex stats_mutex;
         std::uint64_t consolidations = 0, applied = 0, collected = 0, errors = 0;
+        bool last_failed = false;
         std::string last_error;
         std::atomic<std::size_t> purged{0};
         std::function<void(bool)> tick;  // the timer's work (true: also GC), set by on_start
@@ -696,6 +704,7 @@ private:
             for (auto& t : listed)
                 if (only ? t.original_id == *only : !l.applied.count(t.id)) by_record[t.original_id].push_back(&t);
             if (only && !l.records.count(*only) && by_record.empty()) return result;
+            if (only) by_record[*only];  // recalculated even with no transaction kept: its base
             if (by_record.empty() && l.unprojected.empty()) return result;
             result.transactions = 0;
             result.records = 0;
@@ -716,7 +725,6 @@ private:
                 l.unprojected.insert(id);
                 ++result.records;
             }
-            if (only) l.unprojected.insert(*only);
             if (by_record.empty()) break;  // only unprojected records to copy
             if (auto etag = write_ledger(resource, field, l)) {
                 l.etag = *etag;
@@ -784,7 +792,14 @@ private:
                 auto it = l.records.find(t->original_id);
                 if (it != l.records.end()) it->second.second = detail::ec_fold(it->second.second, *t);
             }
-            for (auto& id : gone) l.applied.erase(id);
+            // Those gone were deleted by a GC whose ledger write did not land (killed, or beaten by a
+            // consolidation's write): folded now, as they would have been then.
+            for (auto& id : gone) {
+                l.applied.erase(id);
+                auto t = detail::ec_parse_id(id);
+                auto it = l.records.find(t->original_id);
+                if (it != l.records.end()) it->second.second = detail::ec_fold(it->second.second, *t);
+            }
             std::vector<std::string> now_deleted;
             for (auto* t : doomed) now_deleted.push_back(t->id);
             if (write_ledger(resource, field, l)) {
@@ -801,6 +816,7 @@ private:
         {
             std::lock_guard lock(state_->stats_mutex);
             ++state_->errors;
+            state_->last_failed = true;
             state_->last_error = std::string(what) + " of " + std::string(resource) + "." + std::string(field) + ": " + e.what();
         }
         emit(std::string("plg:eventual-consistency:") + (what == std::string_view("gc") ? "gc-error" : "consolidation-error"),
