@@ -161,10 +161,12 @@ TEST(EventualConsistency, LostAnswersAndRacingConsolidatorsApplyEachTransactionO
     RetryPolicy retries{.max_attempts = 6, .budget_capacity = 1 << 30, .sleep = [](std::chrono::milliseconds) {}};
     auto db = open<BasicDatabase<Store, EventualConsistency>>(Store(retries, faults),
                                                               manual({.lock_ttl = std::chrono::seconds(2),
-                                                                      .lock_timeout = std::chrono::milliseconds(5000)}));
+                                                                      .lock_timeout = std::chrono::milliseconds(5000),
+                                                                      .enable_analytics = true}));
     auto db2 = open<BasicDatabase<Store, EventualConsistency>>(Store(retries, faults),
                                                                manual({.lock_ttl = std::chrono::seconds(2),
-                                                                       .lock_timeout = std::chrono::milliseconds(5000)}));
+                                                                       .lock_timeout = std::chrono::milliseconds(5000),
+                                                                       .enable_analytics = true}));
     faults.set_faults(FaultOptions{.seed = 7, .server_error = 0.05, .lost_response = 0.2});
     std::map<std::string, double> acked, unknown_max;
     std::set<std::string> unknown_ids;
@@ -200,7 +202,82 @@ TEST(EventualConsistency, LostAnswersAndRacingConsolidatorsApplyEachTransactionO
     // Transactions whose write was unknown count iff they landed.
     for (auto& t : db->plugin<EventualConsistency>().transactions("wallets", "balance"))
         if (unknown_ids.count(t.id)) acked[t.original_id] += t.value;
-    for (auto& [id, v] : acked) EXPECT_EQ(db->plugin<EventualConsistency>().get_consolidated_value("wallets", id, "balance"), v) << id;
+    double total = 0;
+    for (auto& [id, v] : acked) {
+        EXPECT_EQ(db->plugin<EventualConsistency>().get_consolidated_value("wallets", id, "balance"), v) << id;
+        total += v;
+    }
+    // The rollups took every applied transaction once too.
+    double rolled = 0, counted = 0;
+    for (auto& m : db->plugin<EventualConsistency>().get_analytics("wallets", "balance", "month"))
+        rolled += m["totalValue"].get<double>(), counted += m["transactionCount"].get<double>();
+    EXPECT_EQ(rolled, total);
+    EXPECT_EQ(counted, static_cast<double>(db->plugin<EventualConsistency>().transactions("wallets", "balance").size()));
+}
+
+TEST(EventualConsistency, AnalyticsRollUpByHourDayWeekAndMonth) {
+    test::ManualClock clock(test::ManualClock::at(2026, 3, 1, 9, 15));
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), manual({.enable_analytics = true, .clock = clock.fn()}));
+    auto& ec = db->plugin<EventualConsistency>();
+    ASSERT_TRUE(db->has_resource("plg_wallets_an_balance"));
+    ec.add("wallets", "w1", "balance", 10);
+    ec.add("wallets", "w1", "balance", 4);
+    ec.sub("wallets", "w2", "balance", 3);
+    clock.set(test::ManualClock::at(2026, 3, 1, 14, 0));
+    ec.add("wallets", "w2", "balance", 1);
+    ec.consolidate("wallets", "balance");  // one batch over two hours
+    clock.set(test::ManualClock::at(2026, 3, 3, 8, 0));
+    ec.set("wallets", "w1", "balance", 100);
+    ec.add("wallets", "w1", "balance", 2);
+    ec.consolidate("wallets", "balance");
+    EXPECT_EQ(ec.consolidate("wallets", "balance").transactions, 0u);
+
+    auto hours = ec.get_day_by_hour("wallets", "balance", "2026-03-01");
+    ASSERT_EQ(hours.size(), 24u);
+    EXPECT_EQ(hours[9]["cohort"], "2026-03-01T09");
+    EXPECT_EQ(hours[9]["transactionCount"], 3);
+    EXPECT_EQ(hours[9]["totalValue"], 11);
+    EXPECT_EQ(hours[9]["minValue"], -3);
+    EXPECT_EQ(hours[9]["maxValue"], 10);
+    EXPECT_EQ(hours[9]["operations"]["add"]["count"], 2);
+    EXPECT_EQ(hours[9]["operations"]["sub"]["sum"], 3);
+    EXPECT_EQ(hours[14]["transactionCount"], 1);
+    EXPECT_EQ(hours[10]["transactionCount"], 0);  // filled
+
+    auto days = ec.get_last_n_days("wallets", "balance", 3);
+    ASSERT_EQ(days.size(), 3u);
+    EXPECT_EQ(days[0]["cohort"], "2026-03-01");
+    EXPECT_EQ(days[0]["transactionCount"], 4);
+    EXPECT_EQ(days[0]["totalValue"], 12);
+    EXPECT_EQ(days[1]["transactionCount"], 0);
+    EXPECT_EQ(days[2]["transactionCount"], 2);
+    EXPECT_EQ(days[2]["operations"]["set"]["sum"], 100);
+    EXPECT_EQ(ec.get_month_by_day("wallets", "balance", "2026-03").size(), 31u);
+    EXPECT_EQ(ec.get_month_by_day("wallets", "balance", "2026-02").size(), 28u);
+    auto months = ec.get_year_by_month("wallets", "balance", 2026);
+    ASSERT_EQ(months.size(), 12u);
+    EXPECT_EQ(months[2]["transactionCount"], 6);
+    EXPECT_EQ(months[3]["transactionCount"], 0);
+    auto weeks = ec.get_analytics("wallets", "balance", "week");
+    ASSERT_EQ(weeks.size(), 2u);  // Sunday 1 March is in W09, Tuesday 3 March in W10
+    EXPECT_EQ(weeks[0]["cohort"], "2026-W09");
+    EXPECT_EQ(weeks[1]["cohort"], "2026-W10");
+
+    auto top = ec.get_top_records("wallets", "balance", "2026-03-01");
+    ASSERT_EQ(top.size(), 2u);
+    EXPECT_EQ(top[0]["recordId"], "w1");  // 2 transactions that day; w2 too, but w1 sorts first among ties
+    auto by_value = ec.get_top_records("wallets", "balance", {}, 1, true);
+    EXPECT_EQ(by_value.at(0)["recordId"], "w1");
+    EXPECT_THROW(ec.get_analytics("wallets", "balance", "year"), PluginError);
+
+    // A batch merged twice (a consolidator killed before clearing it) counts once.
+    json rec{{"id", "day-x"}};
+    const json delta{{"period", "day"}, {"cohort", "x"}, {"transactionCount", 2}, {"totalValue", 5}};
+    detail::ec_merge_rollup(rec, "batch-1", delta);
+    detail::ec_merge_rollup(rec, "batch-1", delta);
+    EXPECT_EQ(rec["transactionCount"], 2);
+    detail::ec_merge_rollup(rec, "batch-2", delta);
+    EXPECT_EQ(rec["totalValue"], 10);
 }
 
 TEST(EventualConsistency, BudgetIsUnderOneAndAHalfRequestsPerTransactionAtBatchesOf100) {

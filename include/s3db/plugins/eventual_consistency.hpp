@@ -114,6 +114,8 @@ struct EventualConsistencyOptions {
     /// How long consolidate() waits for another's lease (0: one try; it then reports `locked`).
     std::chrono::milliseconds lock_timeout{0};
     std::string worker_id = "eventual-consistency";
+    /// Hour/day/week/month rollups in `plg_<res>_an_<field>` (see analytics below).
+    bool enable_analytics = false;
     /// Transaction timestamps and retention (tests move it); the system clock when unset.
     std::function<std::chrono::system_clock::time_point()> clock{};
 };
@@ -231,6 +233,55 @@ inline std::string ec_id_tail(std::int64_t ms) {
     return out + random_id(5, ordered);
 }
 
+/// Adds one transaction to a rollup delta: transactionCount, totalValue (add +, sub -; a set is
+/// counted but changes no total), min/max of the signed amounts, and per operation count and sum.
+inline void ec_add_to_rollup(json& d, const ParsedTransaction& t) {
+    const char* op = t.op == 'a' ? "add" : t.op == 's' ? "sub" : "set";
+    const double signed_value = t.op == 'a' ? t.value : t.op == 's' ? -t.value : 0.0;
+    d["transactionCount"] = d.value("transactionCount", 0) + 1;
+    d["totalValue"] = d.value("totalValue", 0.0) + signed_value;
+    const double x = t.op == 't' ? t.value : signed_value;
+    d["minValue"] = d.contains("minValue") ? std::min(d["minValue"].get<double>(), x) : x;
+    d["maxValue"] = d.contains("maxValue") ? std::max(d["maxValue"].get<double>(), x) : x;
+    json& o = d["operations"][op];
+    if (!o.is_object()) o = json::object();
+    o["count"] = o.value("count", 0) + 1;
+    o["sum"] = o.value("sum", 0.0) + t.value;
+}
+
+inline constexpr std::size_t ec_batches_kept = 64;
+
+/// Merges a batch's delta into an analytics record, once: the record keeps the last batch ids it took.
+inline void ec_merge_rollup(json& rec, const std::string& batch, const json& delta) {
+    json& seen = rec["batches"];
+    if (!seen.is_array()) seen = json::array();
+    for (auto& b : seen)
+        if (b == batch) return;
+    rec["period"] = delta["period"];
+    rec["cohort"] = delta["cohort"];
+    const auto count = rec.value("transactionCount", 0) + delta.value("transactionCount", 0);
+    rec["transactionCount"] = count;
+    rec["totalValue"] = rec.value("totalValue", 0.0) + delta.value("totalValue", 0.0);
+    rec["avgValue"] = count ? rec["totalValue"].get<double>() / count : 0.0;
+    for (auto [k, pick_min] : {std::pair{"minValue", true}, {"maxValue", false}}) {
+        if (!delta.contains(k)) continue;
+        const double x = delta[k].get<double>();
+        rec[k] = !rec.contains(k) || !rec[k].is_number() ? x
+                 : pick_min                               ? std::min(rec[k].get<double>(), x)
+                                                          : std::max(rec[k].get<double>(), x);
+    }
+    json& ops = rec["operations"];
+    if (!ops.is_object()) ops = json::object();
+    const json delta_ops = delta.value("operations", json::object());  // kept alive for the loop
+    for (auto& [op, v] : delta_ops.items()) {
+        if (!ops[op].is_object()) ops[op] = json::object();
+        ops[op]["count"] = ops[op].value("count", 0) + v.value("count", 0);
+        ops[op]["sum"] = ops[op].value("sum", 0.0) + v.value("sum", 0.0);
+    }
+    seen.push_back(batch);
+    if (seen.size() > ec_batches_kept) seen.erase(seen.begin());
+}
+
 inline double ec_fold(double v, const ParsedTransaction& t) {
     if (t.op == 't') return t.value;
     return t.op == 'a' ? v + t.value : v - t.value;
@@ -293,6 +344,8 @@ public:
             for (auto& f : fields) {
                 const auto tx = transactions_resource(r, f);
                 if (!db.has_resource(tx)) db.create_resource(transactions_config(tx));
+                const auto an = analytics_resource(r, f);
+                if (state_->options.enable_analytics && !db.has_resource(an)) db.create_resource(analytics_config(an));
             }
         b->insert = [&db](const std::string& r, json rec) { db.resource(r).insert(std::move(rec)); };
         b->has = [&db](const std::string& r) { return db.has_resource(r); };
@@ -316,6 +369,28 @@ public:
             }
         };
         b->catalogue = [&db] { return db.resources(); };
+        b->roll = [&db](const std::string& r, const std::string& an_id, const std::string& batch, const json& delta) {
+            auto& res = db.resource(r);
+            for (int attempt = 0;; ++attempt) {
+                try {
+                    res.update(an_id, [&](json& rec) { detail::ec_merge_rollup(rec, batch, delta); });
+                    return;
+                } catch (const RecordNotFound&) {
+                }
+                json rec{{"id", an_id}};
+                detail::ec_merge_rollup(rec, batch, delta);
+                try {
+                    res.insert(std::move(rec));
+                    return;
+                } catch (const AlreadyExists&) {
+                    if (attempt >= 3) throw;
+                }
+            }
+        };
+        b->analytics_ids = [&db](const std::string& r) { return db.resource(r).list_ids(); };
+        b->analytics_get = [&db](const std::string& r, const std::vector<std::string>& ids) {
+            return db.resource(r).get_many(ids, ReadOptions{.cache = false});
+        };
         std::unique_lock lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -359,7 +434,10 @@ public:
         std::size_t n = 0;
         const auto names = b->catalogue();
         for (auto& [r, fields] : state_->options.resources)
-            for (auto& f : fields) n += remove_resource_keys(*b->store, transactions_resource(r, f), names);
+            for (auto& f : fields) {
+                n += remove_resource_keys(*b->store, transactions_resource(r, f), names);
+                n += remove_resource_keys(*b->store, analytics_resource(r, f), names);
+            }
         n += storage().remove_all();
         state_->purged = n;
     }
@@ -518,6 +596,119 @@ public:
         return total;
     }
 
+    // ---- analytics (enable_analytics) ----
+    //
+    // Records of `plg_<res>_an_<field>`, id `<period>-<cohort>` (hour-2026-03-01T14, day-2026-03-01,
+    // week-2026-W09, month-2026-03): period, cohort, transactionCount, totalValue (net: add +, sub -),
+    // avgValue, minValue, maxValue, operations {add|sub|set: {count, sum}}. Updated by consolidation,
+    // each batch exactly once (by CAS, the record keeping the batch ids it took). Missing cohorts of
+    // the day/month/year views are filled with zeros, as s3db.js's fillGaps does.
+
+    static std::string analytics_resource(std::string_view resource, std::string_view field) {
+        return "plg_" + std::string(resource) + "_an_" + std::string(field);
+    }
+
+    /// The analytics records of `period` (hour, day, week, month) whose cohort is in [from, to]
+    /// (inclusive; empty: open). 1 LIST per 1000 analytics records + 1 GET per record returned.
+    std::vector<json> get_analytics(std::string_view resource, std::string_view field, std::string_view period,
+                                    std::string_view from = {}, std::string_view to = {}) {
+        check(resource, field, std::nullopt);
+        if (period != "hour" && period != "day" && period != "week" && period != "month")
+            throw PluginError(name, "analytics period '" + std::string(period) + "' is not hour, day, week or month");
+        if (!state_->options.enable_analytics)
+            throw PluginError(name, "analytics of '" + std::string(resource) + "." + std::string(field) +
+                                        "' need enable_analytics");
+        auto b = backend_or_throw();
+        const auto an = analytics_resource(resource, field);
+        const std::string head = std::string(period) + "-";
+        std::vector<std::string> ids;
+        for (auto& id : b->analytics_ids(an)) {
+            if (!id.starts_with(head)) continue;
+            const auto cohort = std::string_view(id).substr(head.size());
+            if ((!from.empty() && cohort < from) || (!to.empty() && cohort.substr(0, std::min(cohort.size(), to.size())) > to))
+                continue;
+            ids.push_back(id);
+        }
+        std::sort(ids.begin(), ids.end());
+        std::vector<json> out;
+        for (auto& r : b->analytics_get(an, ids))
+            if (r) out.push_back(std::move(*r));
+        return out;
+    }
+
+    /// The 24 hours of `date` (YYYY-MM-DD), oldest first.
+    std::vector<json> get_day_by_hour(std::string_view resource, std::string_view field, std::string_view date) {
+        std::vector<std::string> cohorts;
+        for (int h = 0; h < 24; ++h) cohorts.push_back(std::string(date) + "T" + detail::ec_pad(h, 2));
+        return filled(get_analytics(resource, field, "hour", cohorts.front(), cohorts.back()), "hour", cohorts);
+    }
+
+    /// The last `n` days up to today (the plugin's clock), oldest first.
+    std::vector<json> get_last_n_days(std::string_view resource, std::string_view field, int n) {
+        const std::int64_t today = detail::floor_div(detail::epoch_ms(now()), detail::ms_per_day);
+        std::vector<std::string> cohorts;
+        for (std::int64_t d = today - n + 1; d <= today; ++d) cohorts.push_back(detail::ec_cohorts(d * detail::ms_per_day).date);
+        if (cohorts.empty()) return {};
+        return filled(get_analytics(resource, field, "day", cohorts.front(), cohorts.back()), "day", cohorts);
+    }
+
+    /// The days of `month` (YYYY-MM), oldest first.
+    std::vector<json> get_month_by_day(std::string_view resource, std::string_view field, std::string_view month) {
+        int y = 0, m = 0;
+        std::from_chars(month.data(), month.data() + std::min<std::size_t>(4, month.size()), y);
+        if (month.size() >= 7) std::from_chars(month.data() + 5, month.data() + 7, m);
+        if (month.size() != 7 || m < 1 || m > 12) throw PluginError(name, "month '" + std::string(month) + "' is not YYYY-MM");
+        const auto first = detail::days_from_civil(y, static_cast<unsigned>(m), 1);
+        const auto next = m == 12 ? detail::days_from_civil(y + 1, 1, 1) : detail::days_from_civil(y, static_cast<unsigned>(m + 1), 1);
+        std::vector<std::string> cohorts;
+        for (auto d = first; d < next; ++d) cohorts.push_back(detail::ec_cohorts(d * detail::ms_per_day).date);
+        return filled(get_analytics(resource, field, "day", cohorts.front(), cohorts.back()), "day", cohorts);
+    }
+
+    /// The 12 months of `year`, oldest first.
+    std::vector<json> get_year_by_month(std::string_view resource, std::string_view field, int year) {
+        std::vector<std::string> cohorts;
+        for (int m = 1; m <= 12; ++m) cohorts.push_back(detail::ec_pad(year, 4) + "-" + detail::ec_pad(m, 2));
+        return filled(get_analytics(resource, field, "month", cohorts.front(), cohorts.back()), "month", cohorts);
+    }
+
+    /// The records with the most transactions (or the largest net change, by_value) among the kept
+    /// transactions whose time starts with `cohort` (a date, hour or month prefix; empty: all), as
+    /// {recordId, transactionCount, totalValue}. 1 LIST per 1000 transactions, no GET.
+    std::vector<json> get_top_records(std::string_view resource, std::string_view field, std::string_view cohort = {},
+                                      std::size_t limit = 10, bool by_value = false) {
+        check(resource, field, std::nullopt);
+        std::map<std::string, std::pair<std::size_t, double>> per;
+        for (auto& t : list_transactions(resource, field)) {
+            const auto c = detail::ec_cohorts(t.ms);
+            if (!cohort.empty() && !c.hour.starts_with(cohort)) continue;
+            auto& [count, total] = per[t.original_id];
+            ++count;
+            total += t.op == 'a' ? t.value : t.op == 's' ? -t.value : 0.0;
+        }
+        std::vector<json> out;
+        for (auto& [id, ct] : per) out.push_back(json{{"recordId", id}, {"transactionCount", ct.first}, {"totalValue", ct.second}});
+        std::stable_sort(out.begin(), out.end(), [&](const json& a, const json& c) {
+            return by_value ? a["totalValue"].get<double>() > c["totalValue"].get<double>()
+                            : a["transactionCount"].get<std::size_t>() > c["transactionCount"].get<std::size_t>();
+        });
+        if (out.size() > limit) out.resize(limit);
+        return out;
+    }
+
+    static ResourceConfig analytics_config(std::string name) {
+        ResourceConfig c;
+        c.name = std::move(name);
+        c.attributes = {{"id", "string|required"},           {"period", "string|required"},
+                        {"cohort", "string|required"},       {"transactionCount", "number|required"},
+                        {"totalValue", "number|required"},   {"avgValue", "number|optional"},
+                        {"minValue", "number|optional"},     {"maxValue", "number|optional"},
+                        {"operations", "json|optional"},     {"batches", "json|optional"}};
+        c.behavior = "body-overflow";
+        c.created_by = "EventualConsistencyPlugin";
+        return c;
+    }
+
     /// s3db.js's transactions resource definition.
     static ResourceConfig transactions_config(std::string name) {
         ResourceConfig c;
@@ -545,7 +736,31 @@ private:
         std::function<std::optional<json>(const std::string&, const std::string&)> get;
         std::function<void(const std::string&, const std::string&, const std::string&, double)> project;
         std::function<std::vector<std::string>()> catalogue;
+        std::function<void(const std::string&, const std::string&, const std::string&, const json&)> roll;
+        std::function<std::vector<std::string>(const std::string&)> analytics_ids;
+        std::function<std::vector<std::optional<json>>(const std::string&, const std::vector<std::string>&)> analytics_get;
     };
+    static std::vector<json> filled(const std::vector<json>& found, const char* period, const std::vector<std::string>& cohorts) {
+        std::map<std::string, json> by;
+        for (auto& r : found) by[r.value("cohort", "")] = r;
+        std::vector<json> out;
+        for (auto& c : cohorts) {
+            auto it = by.find(c);
+            out.push_back(it != by.end() ? it->second
+                                         : json{{"id", std::string(period) + "-" + c}, {"period", period}, {"cohort", c},
+                                                {"transactionCount", 0}, {"totalValue", 0}, {"avgValue", 0},
+                                                {"minValue", 0}, {"maxValue", 0}, {"operations", json::object()}});
+        }
+        return out;
+    }
+    static void add_rollup(json& batch, const ParsedTransaction& t) {
+        const auto c = detail::ec_cohorts(t.ms);
+        for (auto [period, cohort] : {std::pair{"hour", &c.hour}, {"day", &c.date}, {"week", &c.week}, {"month", &c.month}}) {
+            json& d = batch[std::string(period) + "-" + *cohort];
+            if (d.is_null()) d = json{{"period", period}, {"cohort", *cohort}};
+            detail::ec_add_to_rollup(d, t);
+        }
+    }
     struct State {
         EventualConsistencyOptions options;
         mutable std::shared_mutex mutex;
@@ -567,11 +782,12 @@ private:
         std::map<std::string, std::pair<double, double>> records;  // id -> (value, base)
         std::set<std::string> applied;
         std::set<std::string> unprojected;
+        json rollups = json::object();  // batch id -> {analytics id -> delta}: not yet in the analytics
         std::string etag;
         json to_json() const {
             json recs = json::object();
             for (auto& [id, vb] : records) recs[id] = json{{"v", vb.first}, {"b", vb.second}};
-            return json{{"records", recs}, {"applied", applied}, {"unprojected", unprojected}};
+            return json{{"records", recs}, {"applied", applied}, {"unprojected", unprojected}, {"rollups", rollups}};
         }
     };
 
@@ -661,6 +877,7 @@ private:
             for (auto& id : *it) l.applied.insert(id.get<std::string>());
         if (auto it = d.find("unprojected"); it != d.end() && it->is_array())
             for (auto& id : *it) l.unprojected.insert(id.get<std::string>());
+        if (auto it = d.find("rollups"); it != d.end() && it->is_object()) l.rollups = *it;
         return l;
     }
 
@@ -705,9 +922,10 @@ private:
                 if (only ? t.original_id == *only : !l.applied.count(t.id)) by_record[t.original_id].push_back(&t);
             if (only && !l.records.count(*only) && by_record.empty()) return result;
             if (only) by_record[*only];  // recalculated even with no transaction kept: its base
-            if (by_record.empty() && l.unprojected.empty()) return result;
+            if (by_record.empty() && l.unprojected.empty() && l.rollups.empty()) return result;
             result.transactions = 0;
             result.records = 0;
+            json batch = json::object();
             for (auto& [id, txs] : by_record) {
                 auto it = l.records.find(id);
                 if (it == l.records.end()) {
@@ -719,12 +937,16 @@ private:
                 double v = only ? it->second.second : it->second.first;
                 for (auto* t : txs) {
                     v = detail::ec_fold(v, *t);
-                    if (l.applied.insert(t->id).second) ++result.transactions;
+                    if (l.applied.insert(t->id).second) {
+                        ++result.transactions;
+                        if (state_->options.enable_analytics) add_rollup(batch, *t);
+                    }
                 }
                 it->second.first = v;
                 l.unprojected.insert(id);
                 ++result.records;
             }
+            if (!batch.empty()) l.rollups[detail::ec_pad(detail::epoch_ms(now()), 13) + "-" + random_id(8)] = batch;
             if (by_record.empty()) break;  // only unprojected records to copy
             if (auto etag = write_ledger(resource, field, l)) {
                 l.etag = *etag;
@@ -744,9 +966,21 @@ private:
             } 
         }
         result.projected = done.size();
-        if (!done.empty()) {
+        // The rollups of each batch into the analytics; each analytics record remembers the batches
+        // it has, so one applied again (a consolidator killed before clearing it) adds nothing.
+        std::set<std::string> rolled;
+        for (auto& [batch_id, deltas] : l.rollups.items()) {
+            try {
+                for (auto& [an_id, delta] : deltas.items()) b->roll(analytics_resource(resource, field), an_id, batch_id, delta);
+                rolled.insert(batch_id);
+            } catch (const std::exception& e) {
+                if (!first_error) first_error = e.what();
+            }
+        }
+        if (!done.empty() || !rolled.empty()) {
             Ledger next = l;
             for (auto& id : done) next.unprojected.erase(id);
+            for (auto& id : rolled) next.rollups.erase(id);
             // Conditional on the version we wrote: if it moved, someone else redid the work.
             write_ledger(resource, field, next);
         }
