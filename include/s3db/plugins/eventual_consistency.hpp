@@ -12,7 +12,7 @@
 // Layout, per (resource, field):
 //   resource `plg_<res>_tx_<field>` (s3db.js's name and fields: id, originalId, field, value,
 //     operation add|sub|set, timestamp ISO, cohortDate/Hour/Week/Month, source, applied; body-overflow,
-//     timestamps). The id is s3db.js's `tx-<13-digit ms>-<9 chars>` followed by `~<op><value>~<originalId>`
+//     without createdAt/updatedAt, whose date partitions would cost 2 PUTs more). The id is s3db.js's `tx-<13-digit ms>-<9 chars>` followed by `~<op><value>~<originalId>`
 //     (op a|s|t for add|sub|set), so ONE LIST of the resource's data keys tells consolidation and GC
 //     everything they need: no GET per transaction. The records are never rewritten: `applied` stays
 //     as written (false); what is applied is the ledger's word (below). No partitions: s3db.js's seven
@@ -23,6 +23,8 @@
 //     into the target record (`unprojected`).
 //   PluginStorage lock `consolidate-<res>-<field>` (lease, lock_ttl), held by consolidate, recalculate
 //   and gc.
+//   resource `plg_<res>_an_<field>` (with enable_analytics): one record per period and cohort, id
+//     `<period>-<cohort>` (hour-2026-03-01T14, day-2026-03-01, week-2026-W09, month-2026-03).
 //
 // Consolidation: take the lease; read the ledger (its ETag E); LIST the transactions; pending = listed
 // minus applied; fold them per record in id (= time) order onto the ledger value (a record seen for the
@@ -37,6 +39,9 @@
 //     transactions changed the ledger, so a commit based on an older listing fails and is redone;
 //   - the record gets an absolute value from the ledger, so copying it again is harmless; a consolidator
 //     killed before copying leaves the record in `unprojected`, and the next consolidation copies it.
+// Analytics: the ledger write of a batch also holds the batch's rollup deltas (per period and cohort);
+// they are merged into the analytics records by CAS, each record keeping the last 64 batch ids it
+// took, and then cleared from the ledger: a batch merged again after a crash adds nothing.
 // The target field belongs to the plugin: a direct update of it is overwritten by the next copy (use
 // set()).
 //
@@ -44,8 +49,12 @@
 // A consolidation is 1 PUT + 1 HEAD + 1 DELETE for the lease, 1 GET + 1 PUT of the ledger (+1 PUT to
 // clear `unprojected`), 1 LIST per 1000 kept transactions, and per record changed 1 GET + 1 PUT (+1 GET
 // the first time a record is seen). 100 transactions over 10 records: 100 + 28 = 1.28 requests per
-// transaction (s3db.js: ~2.5). GC: the lease, 1 LIST per 1000, 1 DeleteObjects per 1000 deleted,
-// 1 GET + 1 PUT of the ledger.
+// transaction (s3db.js: ~2.5); 1.35 measured with a GC per batch. Analytics add 1 GET + 1 PUT per
+// period and cohort a batch touches (8 for a batch within one hour). GC: the lease, 1 LIST per 1000,
+// 1 DeleteObjects per 1000 deleted, 1 GET + 1 PUT of the ledger.
+//
+// Thread safety: every member may be called from many threads and processes at once (the lease and
+// the CAS order them); the plugin's counters are guarded by a mutex.
 //
 // Modes: sync — add() writes the transaction, then consolidates (the call returns the new value);
 // async — add() writes the transaction (durable: it is in the bucket when the call returns, there is no
