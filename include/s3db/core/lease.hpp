@@ -84,46 +84,7 @@
 
 namespace s3db {
 
-// ---- errors ----
-
-/// A lease operation that cannot proceed: bad name or option, or a lease object that is not ours to read.
-class LeaseError : public Error {
-public:
-    LeaseError(std::string lease, const std::string& why)
-        : Error("lease '" + InvalidKey::printable(lease) + "': " + why), lease_(std::move(lease)) {}
-    const std::string& lease() const noexcept { return lease_; }
-
-private:
-    std::string lease_;
-};
-
-/// The holder no longer holds the lease: its validity ran out on its own clock, a renew was refused,
-/// or the stored lease carries another holder. Nothing was written by the call that threw.
-class LeaseLost : public LeaseError {
-public:
-    LeaseLost(std::string lease, std::uint64_t token, const std::string& why)
-        : LeaseError(std::move(lease), "lost (fencing token " + std::to_string(token) + "): " + why), token_(token) {}
-    std::uint64_t token() const noexcept { return token_; }
-
-private:
-    std::uint64_t token_;
-};
-
-/// A fenced write refused: the lease or the object carries a newer fencing token than the writer's.
-class FencedOut : public LeaseLost {
-public:
-    FencedOut(std::string lease, std::string key, std::uint64_t token, std::uint64_t newer)
-        : LeaseLost(std::move(lease), token,
-                    "write to '" + InvalidKey::printable(key) + "' refused: fencing token " + std::to_string(newer) +
-                        " is newer"),
-          key_(std::move(key)), newer_(newer) {}
-    const std::string& key() const noexcept { return key_; }
-    std::uint64_t newer_token() const noexcept { return newer_; }
-
-private:
-    std::string key_;
-    std::uint64_t newer_;
-};
+// The errors (LeaseError, LeaseLost, FencedOut) are in s3db/errors.hpp.
 
 // ---- options and values ----
 
