@@ -1,0 +1,796 @@
+#pragma once
+// StateMachine: finite state machines over entities (an order, a ticket), with guards, entry/exit
+// actions, final states, triggers, a transition log and the entity states kept in the bucket, in
+// the resources s3db.js's StateMachinePlugin uses.
+//
+//   BasicDatabase<S3, StateMachine> db(s3, {}, StateMachine({.state_machines = {{"order", {
+//       .initial_state = "pending",
+//       .states = {{"pending", {.on = {{"PAY", "paid"}}, .guards = {{"PAY", "canPay"}}}},
+//                  {"paid", {.type = "final"}}}}}}, .guards = {{"canPay", …}}}));
+//   auto t = db.plugin<StateMachine>().send("order", "o1", "PAY", {{"amount", 10}});  // t.to == "paid"
+//
+// Resources (body-overflow, so large contexts fit):
+//   plg_state_transitions  id `<machine>_<entity>_<ms>_<8 random>`, machineId, entityId, fromState,
+//                          toState, event, context (json), timestamp (ms), createdAt (YYYY-MM-DD),
+//                          + seq (1, 2, … per entity) and previousId (the entity's transition before);
+//                          partitions byMachine {machineId}, byDate {createdAt}
+//   plg_entity_states      id `<machine>_<entity>`, machineId, entityId, currentState, context,
+//                          lastTransition (the id of the entity's newest transition), triggerCounts,
+//                          updatedAt, + seq and enteredAt (ms the current state was entered)
+//
+// A send is a compare-and-swap on the entity's state record, with no lock: Resource::update reads
+// the record (1 GET, its ETag and write tokens), the event is checked against the state it read and
+// the guard run on it, the transition's log entry is written, and the record is written back with
+// If-Match. When another writer got there first (412) the record is read again and everything is
+// checked again on the new state: the event may no longer be valid (InvalidTransition) or allowed
+// (TransitionBlocked). A write whose answer was lost is settled by Resource::update's write tokens:
+// applied once, not applied, or OutcomeUnknown — never applied twice.
+//
+// The log is written *before* the state's CAS, with a fresh id, and each entry names the entry
+// before it (previousId); the state record names the newest (lastTransition). The history is the
+// chain walked back from the state record, so it is always a valid path from the initial state,
+// and every transition the CAS accepted is on it exactly once, even when a process dies between the
+// two writes. An entry whose CAS lost (or never ran) is an orphan no chain names: readers skip it,
+// and the writer that lost deletes it. s3db.js writes the log after the state and loses the entry
+// when it dies in between.
+//
+// Actions run after the CAS won, on the sender's thread: exit of the state left, then entry of the
+// state entered, each retried per its RetryConfig. So no action runs for a transition that lost a
+// race (s3db.js runs exit before persisting). An action that still fails does not undo the
+// transition (it is committed): it is reported in TransitionResult::action_errors, in status and
+// as the event `plg:state-machine:action-error`.
+//
+// Costs per send with no contention: 1 GET + 1 PUT of the state, 1 PUT of the log entry + 1 PUT per
+// partition of the log (2 with s3db.js's; `transition_partitions = false` drops them): 5 requests,
+// 3 without log partitions (s3db.js: ~11 — a lock object, 3 GETs, a HEAD, 2 PUTs, partition refs,
+// the lock's release). A new entity: 1 GET (404) + the log entry + 1 PUT If-None-Match. Each lost
+// round adds 1 GET + the log entry, and deleting the orphan (GET + DELETE + 1 per partition).
+// get_state: 1 GET. get_transition_history: 1 GET + LIST of the machine's byMachine partition + 1
+// GET per entry of that entity. Triggers that fire on time scan the entity states every
+// trigger_check_interval (LIST + 1 GET per entity) from one thread started in on_start.
+//
+// Thread-safety: every member may be called from any thread once the plugin is installed.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "s3db/errors.hpp"
+#include "s3db/core/catalogue.hpp"
+#include "s3db/core/listing.hpp"
+#include "s3db/core/plugin.hpp"
+#include "s3db/core/resource.hpp"
+#include "s3db/core/write_tokens.hpp"
+#include "s3db/detail/time.hpp"
+#include "s3db/plugins/state_machine/config.hpp"
+#include "s3db/transport/s3/retry.hpp"
+
+namespace s3db {
+
+struct StateMachineOptions {
+    std::map<std::string, MachineConfig> state_machines;
+    std::map<std::string, StateAction> actions{};  // shared by every machine (s3db.js's `actions`)
+    std::map<std::string, StateGuard> guards{};    // shared by every machine (s3db.js's `guards`)
+    bool persist_transitions = true;               // false: no log, no history
+    bool transition_partitions = true;             // byMachine and byDate on the log, as s3db.js
+    std::string transitions_resource = "plg_state_transitions";
+    std::string states_resource = "plg_entity_states";
+    RetryConfig action_retry{};
+    std::chrono::milliseconds trigger_check_interval{60'000};
+    int max_send_attempts = 64;  // compare-and-swap rounds before TransitionConflict
+};
+
+/// What send() did.
+struct TransitionResult {
+    std::string id;  // the log entry's id
+    std::string machine, entity, event, from, to;
+    nlohmann::json context;  // the entity's context after the transition
+    std::int64_t timestamp = 0;
+    std::uint64_t seq = 0;   // the entity's transitions so far, this one included
+    std::vector<std::string> action_errors;  // actions that failed after their retries
+};
+
+struct HistoryOptions {
+    std::size_t limit = 0;  // 0: all
+    std::size_t offset = 0;
+};
+
+namespace detail {
+
+/// The two resources, type-erased at install (the plugin is not a template).
+struct StateMachineBackend {
+    std::function<std::optional<nlohmann::json>(const std::string&)> get_state;
+    std::function<nlohmann::json(const std::string&, std::function<void(nlohmann::json&)>)> update_state;
+    std::function<nlohmann::json(nlohmann::json)> insert_state;
+    std::function<void(const std::string&)> remove_state;
+    std::function<std::vector<nlohmann::json>()> list_states;
+    std::function<void(nlohmann::json)> insert_log;
+    std::function<void(const std::string&)> remove_log;
+    std::function<std::vector<std::string>(const std::string& machine)> log_ids;
+    std::function<std::vector<std::optional<nlohmann::json>>(const std::vector<std::string>&)> get_logs;
+};
+
+/// Thrown inside a state CAS whose trigger is no longer due (the entity left that state entry).
+struct TriggerStale {};
+
+inline std::string sm_date(std::int64_t ms) { return iso_string(ms).substr(0, 10); }
+
+inline std::uint64_t sm_seq(const nlohmann::json& state) {
+    auto it = state.find("seq");
+    return it != state.end() && it->is_number() ? it->get<std::uint64_t>() : 0;
+}
+inline std::string sm_text(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+}  // namespace detail
+
+class StateMachine : public Plugin<StateMachine> {
+public:
+    static constexpr std::string_view name = "StateMachine";
+    using json = nlohmann::json;
+
+    explicit StateMachine(StateMachineOptions options = {}, PluginOptions plugin_options = {})
+        : Plugin<StateMachine>(plugin_options), core_(std::make_shared<Core>()) {
+        core_->options = std::move(options);
+    }
+
+    const StateMachineOptions& options() const noexcept { return core_->options; }
+
+    // ---- lifecycle ------------------------------------------------------------------------------
+
+    /// Every machine's initial state, targets, guard and action names and triggers must exist.
+    void validate() const {
+        const auto& o = core_->options;
+        auto fail = [](const std::string& machine, const std::string& why) {
+            throw PluginError(name, "machine '" + machine + "': " + why);
+        };
+        for (const auto& [mname, m] : o.state_machines) {
+            if (mname.empty() || mname.find('/') != std::string::npos) fail(mname, "a machine name is not empty and has no '/'");
+            if (!m.states.contains(m.initial_state)) fail(mname, "initial_state '" + m.initial_state + "' is not one of its states");
+            for (const auto& [sname, s] : m.states) {
+                if (!s.type.empty() && s.type != "final") fail(mname, "state '" + sname + "': type '" + s.type + "' (only \"final\")");
+                if (s.type == "final" && !s.on.empty()) fail(mname, "final state '" + sname + "' accepts no events");
+                for (const auto& [event, target] : s.on)
+                    if (!m.states.contains(target))
+                        fail(mname, "state '" + sname + "': event '" + event + "' goes to '" + target + "', which is not a state");
+                for (const auto& [event, g] : s.guards) {
+                    if (!s.on.contains(event)) fail(mname, "state '" + sname + "': guard for event '" + event + "' it does not accept");
+                    if (!m.guards.contains(g) && !o.guards.contains(g)) fail(mname, "state '" + sname + "': no guard named '" + g + "'");
+                }
+                for (const auto* a : {&s.entry, &s.exit})
+                    if (!a->empty() && !m.actions.contains(*a) && !o.actions.contains(*a))
+                        fail(mname, "state '" + sname + "': no action named '" + *a + "'");
+                for (const auto& t : s.triggers) {
+                    if (t.name.empty()) fail(mname, "state '" + sname + "': a trigger needs a name");
+                    if (!s.on.contains(t.send_event))
+                        fail(mname, "state '" + sname + "': trigger '" + t.name + "' sends '" + t.send_event + "', which the state does not accept");
+                    if (t.kind == TriggerKind::at && t.date_field.empty()) fail(mname, "trigger '" + t.name + "' needs a date_field");
+                    if (t.kind == TriggerKind::on_event && t.event_name.empty()) fail(mname, "trigger '" + t.name + "' needs an event_name");
+                }
+            }
+        }
+        if (o.max_send_attempts < 1) throw PluginError(name, "max_send_attempts must be at least 1");
+        if (o.trigger_check_interval <= std::chrono::milliseconds(0)) throw PluginError(name, "trigger_check_interval must be positive");
+    }
+
+    /// Opens the two resources (creating them as s3db.js defines them, or adopting the bucket's)
+    /// and listens for the plugin events on_event triggers name.
+    template <class Db>
+    void on_install(Db& db) {
+        auto& o = core_->options;
+        auto& states = db.has_resource(o.states_resource) ? db.resource(o.states_resource)
+                                                          : db.create_resource(states_config());
+        auto* log = o.persist_transitions ? (db.has_resource(o.transitions_resource) ? &db.resource(o.transitions_resource)
+                                                                                      : &db.create_resource(transitions_config()))
+                                          : nullptr;
+        auto b = std::make_shared<detail::StateMachineBackend>();
+        b->get_state = [&states](const std::string& id) { return states.get_or_null(id, ReadOptions{.cache = false}); };
+        b->update_state = [&states](const std::string& id, std::function<void(json&)> change) {
+            return states.update(id, change);
+        };
+        b->insert_state = [&states](json r) { return states.insert(std::move(r)); };
+        b->remove_state = [&states](const std::string& id) { states.remove(id); };
+        b->list_states = [&states] { return states.list(ListQuery{.cache = false}); };
+        if (log) {
+            b->insert_log = [log](json r) { log->insert(std::move(r)); };
+            b->remove_log = [log](const std::string& id) { log->remove(id); };
+            b->log_ids = [log](const std::string& machine) {
+                if (log->partitions().find("byMachine"))
+                    return log->list_ids(ListQuery{.partition = "byMachine", .values = {{"machineId", machine}}, .cache = false});
+                return log->list_ids(ListQuery{.cache = false});
+            };
+            b->get_logs = [log](const std::vector<std::string>& ids) { return log->get_many(ids, ReadOptions{.cache = false}); };
+        }
+        core_->emit = [this](std::string_view event, const json& data) {
+            if (listened(event)) emit(event, data);
+        };
+        {
+            std::lock_guard lock(core_->mutex);
+            core_->backend = std::move(b);
+        }
+        // on_event triggers: a plugin event naming the entity fires them (from the emitter's thread).
+        std::set<std::string> names;
+        for (const auto& [mname, m] : o.state_machines)
+            for (const auto& [sname, s] : m.states)
+                for (const auto& t : s.triggers)
+                    if (t.kind == TriggerKind::on_event) names.insert(t.event_name);
+        std::weak_ptr<Core> weak = core_;
+        for (const auto& n : names)
+            db.on_plugin_event(n, [weak, n](const json& data) {
+                if (auto core = weak.lock()) core->on_plugin_event(n, data);
+            });
+    }
+
+    /// Starts the trigger thread when a machine has a trigger that fires on time.
+    void on_start() { core_->start_timer(); }
+    void on_stop() { core_->stop_timer(); }
+
+    PluginHealth health() const {
+        auto s = status();
+        return {s["conflicts"].get<std::uint64_t>() < 1'000'000, s.dump()};
+    }
+
+    /// Counters since install: sends accepted, rejected, CAS rounds lost, orphans removed, action
+    /// failures, triggers fired, trigger scans.
+    json status() const {
+        const auto& c = core_->counters;
+        return {{"transitions", c.transitions.load()}, {"rejected", c.rejected.load()},
+                {"conflicts", c.conflicts.load()},     {"orphansRemoved", c.orphans_removed.load()},
+                {"actionErrors", c.action_errors.load()}, {"triggersFired", c.triggers_fired.load()},
+                {"triggerScans", c.trigger_scans.load()}, {"timerRunning", core_->timer_running()}};
+    }
+
+    // ---- the API --------------------------------------------------------------------------------
+
+    /// Sends `event` to the entity: its state moves along the event's transition when the event is
+    /// valid there and its guard allows it. InvalidTransition / TransitionBlocked otherwise, before
+    /// anything is written; TransitionConflict after max_send_attempts lost rounds; OutcomeUnknown
+    /// when the store cannot tell whether the state's write landed.
+    TransitionResult send(std::string_view machine, std::string_view entity, std::string_view event,
+                          const json& payload = json::object()) {
+        return *core_->send(std::string(machine), std::string(entity), std::string(event), payload, nullptr);
+    }
+
+    /// The entity's current state (its machine's initial state when it has none yet): 1 GET.
+    std::string get_state(std::string_view machine, std::string_view entity) const {
+        const auto& m = core_->machine(std::string(machine), std::string(entity));
+        auto s = core_->backend_ref().get_state(state_id(machine, entity));
+        return s ? detail::sm_text(*s, "currentState") : m.initial_state;
+    }
+
+    /// The entity's state record (currentState, context, lastTransition, triggerCounts, seq, …);
+    /// nullopt when it has none yet.
+    std::optional<json> get_entity(std::string_view machine, std::string_view entity) const {
+        core_->machine(std::string(machine), std::string(entity));
+        return core_->backend_ref().get_state(state_id(machine, entity));
+    }
+
+    /// The events the entity's current state accepts (none in a final state): 1 GET.
+    std::vector<std::string> get_valid_events(std::string_view machine, std::string_view entity) const {
+        return valid_events_in(machine, get_state(machine, entity));
+    }
+
+    /// The events `state` accepts, without a request.
+    std::vector<std::string> valid_events_in(std::string_view machine, std::string_view state) const {
+        const auto& m = core_->machine(std::string(machine), "");
+        auto it = m.states.find(std::string(state));
+        std::vector<std::string> out;
+        if (it == m.states.end()) return out;
+        for (const auto& [event, target] : it->second.on) out.push_back(event);
+        return out;
+    }
+
+    /// Creates the entity's state record in the initial state (1 PUT If-None-Match); an entity that
+    /// already has one keeps it. Returns the record. Entry action of the initial state: run when
+    /// this call created it.
+    json initialize_entity(std::string_view machine, std::string_view entity, const json& context = json::object()) {
+        return core_->initialize(std::string(machine), std::string(entity), context);
+    }
+
+    /// The entity's transitions, oldest first: the chain the state record names, so a valid path
+    /// from the initial state with every accepted transition once; orphans are skipped.
+    std::vector<json> get_transition_history(std::string_view machine, std::string_view entity,
+                                             const HistoryOptions& o = {}) const {
+        return core_->history(std::string(machine), std::string(entity), o);
+    }
+
+    /// Deletes the entity's state record and its log entries (orphans included).
+    void delete_entity(std::string_view machine, std::string_view entity) {
+        core_->delete_entity(std::string(machine), std::string(entity));
+    }
+
+    /// Checks every time trigger now (the timer thread does this every trigger_check_interval);
+    /// returns how many fired.
+    std::size_t check_triggers() { return core_->check_triggers(); }
+
+    static std::string state_id(std::string_view machine, std::string_view entity) {
+        return std::string(machine) + "_" + std::string(entity);
+    }
+
+    /// s3db.js's definitions of the two resources.
+    ResourceConfig transitions_config() const {
+        ResourceConfig c{.name = core_->options.transitions_resource,
+                         .attributes = {{"machineId", "string|required"}, {"entityId", "string|required"},
+                                        {"fromState", "string|optional"}, {"toState", "string|required"},
+                                        {"event", "string|required"}, {"context", "json|optional"},
+                                        {"timestamp", "number|required"}, {"createdAt", "string|required"},
+                                        {"seq", "number|optional"}, {"previousId", "string|optional"}},
+                         .behavior = "body-overflow",
+                         .created_by = "StateMachinePlugin"};
+        if (core_->options.transition_partitions)
+            c.partitions = {{"byMachine", {{"fields", {{"machineId", "string"}}}}},
+                            {"byDate", {{"fields", {{"createdAt", "string|maxlength:10"}}}}}};
+        return c;
+    }
+    ResourceConfig states_config() const {
+        return {.name = core_->options.states_resource,
+                .attributes = {{"machineId", "string|required"}, {"entityId", "string|required"},
+                               {"currentState", "string|required"}, {"context", "json|optional"},
+                               {"lastTransition", "string|optional"}, {"triggerCounts", "json|optional"},
+                               {"updatedAt", "string|required"}, {"seq", "number|optional"},
+                               {"enteredAt", "number|optional"}},
+                .behavior = "body-overflow",
+                .created_by = "StateMachinePlugin"};
+    }
+
+private:
+    struct Counters {
+        std::atomic<std::uint64_t> transitions{0}, rejected{0}, conflicts{0}, orphans_removed{0}, action_errors{0},
+            triggers_fired{0}, trigger_scans{0};
+    };
+
+    /// A trigger's condition on the CAS: the entity is still in the state entry it was found in.
+    struct TriggerFire {
+        const TriggerConfig* trigger;
+        std::uint64_t entry_seq;
+    };
+
+    /// Everything the plugin does, shared with the timer thread and event listeners (which outlive
+    /// a move of the plugin object).
+    struct Core {
+        StateMachineOptions options;
+        std::mutex mutex;
+        std::shared_ptr<detail::StateMachineBackend> backend;
+        std::function<void(std::string_view, const json&)> emit;
+        Counters counters;
+        std::thread timer;
+        std::mutex timer_mutex;
+        std::condition_variable timer_cv;
+        bool stopping = false;
+
+        ~Core() { stop_timer(); }
+
+        const detail::StateMachineBackend& backend_ref() {
+            std::lock_guard lock(mutex);
+            if (!backend) throw PluginError(name, "not installed");
+            return *backend;
+        }
+
+        const MachineConfig& machine(const std::string& m, const std::string& entity) const {
+            auto it = options.state_machines.find(m);
+            if (it == options.state_machines.end())
+                throw InvalidTransition(m, entity, "", "", "no state machine named '" + m + "'");
+            if (!entity.empty() && entity.find('/') != std::string::npos)
+                throw InvalidTransition(m, entity, "", "", "an entity id has no '/'");
+            return it->second;
+        }
+
+        StateGuard find_guard(const MachineConfig& m, const StateConfig& s, const std::string& event, std::string& gname) const {
+            if (auto f = s.guard_fns.find(event); f != s.guard_fns.end()) {
+                gname = "<callable>";
+                return f->second;
+            }
+            auto g = s.guards.find(event);
+            if (g == s.guards.end()) return {};
+            gname = g->second;
+            if (auto x = m.guards.find(g->second); x != m.guards.end()) return x->second;
+            return options.guards.at(g->second);  // validate() checked it exists
+        }
+
+        static json next_context(const MachineConfig& m, const json& context, const json& payload, const std::string& event) {
+            if (m.assign) return m.assign(context, payload, event);
+            json out = context.is_object() ? context : json::object();
+            if (payload.is_object())
+                for (auto it = payload.begin(); it != payload.end(); ++it) out[it.key()] = it.value();
+            return out;
+        }
+
+        /// One transition planned on one version of the state record: its log entry.
+        struct Plan {
+            std::uint64_t base_seq;
+            std::string base_last;
+            json entry;
+            json context;
+        };
+
+        std::optional<TransitionResult> send(const std::string& mname, const std::string& entity, const std::string& event,
+                                             const json& payload, const TriggerFire* fire) {
+            const auto& m = machine(mname, entity);
+            const auto& b = backend_ref();
+            const std::string sid = state_id(mname, entity);
+            std::vector<std::string> orphans;
+            std::optional<Plan> plan;
+            auto cleanup = [&] {
+                for (auto& id : orphans) {
+                    try {
+                        if (b.remove_log) b.remove_log(id);
+                        counters.orphans_removed.fetch_add(1, std::memory_order_relaxed);
+                    } catch (const std::exception&) {  // readers skip it anyway
+                    }
+                }
+                orphans.clear();
+            };
+            // Checks the event on one version of the record (null: none yet) and writes its log
+            // entry; the same version seen again (after an unanswered write that did not land)
+            // keeps the entry already written.
+            auto plan_on = [&](const json* record) -> const Plan& {
+                const std::uint64_t seq = record ? detail::sm_seq(*record) : 0;
+                const std::string last = record ? detail::sm_text(*record, "lastTransition") : std::string{};
+                if (plan && plan->base_seq == seq && plan->base_last == last) return *plan;
+                if (plan) {
+                    orphans.push_back(plan->entry["id"].get<std::string>());
+                    counters.conflicts.fetch_add(1, std::memory_order_relaxed);
+                    plan.reset();
+                }
+                if (fire && seq != fire->entry_seq) throw detail::TriggerStale{};
+                const std::string from = record ? detail::sm_text(*record, "currentState") : m.initial_state;
+                const json context = record && record->contains("context") && (*record)["context"].is_object()
+                                         ? (*record)["context"] : json::object();
+                auto st = m.states.find(from);
+                if (st == m.states.end()) throw InvalidTransition(mname, entity, from, event, "the state is not one of the machine's");
+                if (st->second.type == "final") throw InvalidTransition(mname, entity, from, event, "the state is final");
+                auto on = st->second.on.find(event);
+                if (on == st->second.on.end()) throw InvalidTransition(mname, entity, from, event, "the state does not accept it");
+                const std::string& to = on->second;
+                std::string gname;
+                if (auto guard = find_guard(m, st->second, event, gname)) {
+                    bool ok = false;
+                    try {
+                        ok = guard(StateMachineCall{context, payload, mname, entity, event, from, to});
+                    } catch (const std::exception&) {
+                        ok = false;
+                    }
+                    if (!ok) throw TransitionBlocked(mname, entity, from, event, gname);
+                }
+                const std::int64_t now = detail::epoch_ms(std::chrono::system_clock::now());
+                json entry{{"id", mname + "_" + entity + "_" + std::to_string(now) + "_" + detail::new_write_token()},
+                           {"machineId", mname}, {"entityId", entity}, {"fromState", from}, {"toState", to},
+                           {"event", event}, {"context", payload}, {"timestamp", now}, {"createdAt", detail::sm_date(now)},
+                           {"seq", seq + 1}};
+                if (!last.empty()) entry["previousId"] = last;
+                // Before the CAS: once the state names it, it is there.
+                if (options.persist_transitions) b.insert_log(entry);
+                plan = Plan{seq, last, std::move(entry), next_context(m, context, payload, event)};
+                return *plan;
+            };
+            auto apply = [&](json& record, const Plan& p) {
+                const auto& e = p.entry;
+                record["machineId"] = mname;
+                record["entityId"] = entity;
+                record["currentState"] = e["toState"];
+                record["context"] = p.context;
+                record["lastTransition"] = e["id"];
+                record["seq"] = e["seq"];
+                record["enteredAt"] = e["timestamp"];
+                record["updatedAt"] = detail::iso_string(e["timestamp"].get<std::int64_t>());
+                if (!record.contains("triggerCounts") || !record["triggerCounts"].is_object()) record["triggerCounts"] = json::object();
+                if (fire) {
+                    auto& n = record["triggerCounts"][fire->trigger->name];
+                    n = (n.is_number() ? n.get<std::int64_t>() : 0) + 1;
+                }
+            };
+
+            json stored;
+            for (int attempt = 1;; ++attempt) {
+                const auto round_start = std::chrono::steady_clock::now();
+                try {
+                    try {
+                        stored = b.update_state(sid, [&](json& record) { apply(record, plan_on(&record)); });
+                        break;
+                    } catch (const RecordNotFound&) {
+                    }
+                    json record{{"id", sid}};
+                    apply(record, plan_on(nullptr));
+                    stored = b.insert_state(record);
+                    break;
+                } catch (const AlreadyExists&) {  // created meanwhile: our entry is an orphan
+                    if (plan) orphans.push_back(plan->entry["id"].get<std::string>());
+                    plan.reset();
+                    counters.conflicts.fetch_add(1, std::memory_order_relaxed);
+                } catch (const UpdateConflict&) {  // Resource::update lost all its rounds
+                } catch (const InvalidTransition&) {
+                    counters.rejected.fetch_add(1, std::memory_order_relaxed);
+                    cleanup();
+                    throw;
+                } catch (const detail::TriggerStale&) {
+                    cleanup();
+                    return std::nullopt;
+                } catch (const OutcomeUnknown&) {
+                    cleanup();  // the planned entry stays: the state may name it
+                    throw;
+                } catch (...) {
+                    // The state's write did not land (a definite failure): the entry is an orphan.
+                    if (plan) orphans.push_back(plan->entry["id"].get<std::string>());
+                    cleanup();
+                    throw;
+                }
+                if (attempt >= options.max_send_attempts) {
+                    if (plan) orphans.push_back(plan->entry["id"].get<std::string>());
+                    cleanup();
+                    throw TransitionConflict(mname, entity, attempt);
+                }
+                detail::contention_pause(static_cast<std::size_t>(attempt), std::chrono::microseconds(500),
+                                         std::chrono::milliseconds(64), detail::elapsed_since(round_start));
+            }
+            // Entries planned on versions before the one that landed are orphans.
+            const std::string landed = detail::sm_text(stored, "lastTransition");
+            if (plan && plan->entry["id"] != landed) orphans.push_back(plan->entry["id"].get<std::string>());
+            cleanup();
+            counters.transitions.fetch_add(1, std::memory_order_relaxed);
+            if (fire) counters.triggers_fired.fetch_add(1, std::memory_order_relaxed);
+
+            const json& e = plan->entry;
+            TransitionResult r{landed, mname, entity, event, e["fromState"], e["toState"], stored.value("context", json::object()),
+                               e["timestamp"].get<std::int64_t>(), e["seq"].get<std::uint64_t>(), {}};
+            run_actions(m, r, payload);
+            emit_event("plg:state-machine:transition",
+                 json{{"machineId", mname}, {"entityId", entity}, {"from", r.from}, {"to", r.to}, {"event", event},
+                      {"context", payload}, {"transitionId", r.id}, {"seq", r.seq}, {"timestamp", r.timestamp}});
+            return r;
+        }
+
+        void run_actions(const MachineConfig& m, TransitionResult& r, const json& payload) {
+            const auto& from = m.states.at(r.from);
+            const auto& to = m.states.at(r.to);
+            run_action(m, from, from.exit, r, payload);
+            run_action(m, to, to.entry, r, payload);
+        }
+
+        void run_action(const MachineConfig& m, const StateConfig& s, const std::string& aname, TransitionResult& r,
+                        const json& payload) {
+            if (aname.empty()) return;
+            auto it = m.actions.find(aname);
+            const StateAction& action = it != m.actions.end() ? it->second : options.actions.at(aname);
+            const RetryConfig& rc = s.retry ? *s.retry : m.retry ? *m.retry : options.action_retry;
+            auto pause = rc.backoff;
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    action(StateMachineCall{r.context, payload, r.machine, r.entity, r.event, r.from, r.to});
+                    return;
+                } catch (const std::exception& e) {
+                    const bool again = attempt < rc.max_attempts && (!rc.retryable || rc.retryable(e));
+                    if (!again) {
+                        counters.action_errors.fetch_add(1, std::memory_order_relaxed);
+                        r.action_errors.push_back(aname + ": " + e.what());
+                        emit_event("plg:state-machine:action-error",
+                             json{{"machineId", r.machine}, {"entityId", r.entity}, {"action", aname},
+                                  {"transitionId", r.id}, {"attempts", attempt}, {"error", e.what()}});
+                        return;
+                    }
+                    if (rc.on_retry) rc.on_retry(attempt, e);
+                    std::this_thread::sleep_for(pause);
+                    pause = std::min(rc.max_backoff, std::chrono::duration_cast<std::chrono::milliseconds>(pause * rc.backoff_multiplier));
+                }
+            }
+        }
+
+        json initialize(const std::string& mname, const std::string& entity, const json& context) {
+            const auto& m = machine(mname, entity);
+            const auto& b = backend_ref();
+            const std::int64_t now = detail::epoch_ms(std::chrono::system_clock::now());
+            json record{{"id", state_id(mname, entity)}, {"machineId", mname}, {"entityId", entity},
+                        {"currentState", m.initial_state}, {"context", context.is_object() ? context : json::object()},
+                        {"triggerCounts", json::object()}, {"updatedAt", detail::iso_string(now)}, {"seq", 0},
+                        {"enteredAt", now}};
+            try {
+                record = b.insert_state(record);
+            } catch (const AlreadyExists&) {
+                if (auto s = b.get_state(state_id(mname, entity))) return *s;
+                throw;
+            }
+            const auto& s = m.states.at(m.initial_state);
+            TransitionResult r{"", mname, entity, "", "", m.initial_state, record["context"], now, 0, {}};
+            run_action(m, s, s.entry, r, json::object());
+            return record;
+        }
+
+        std::vector<json> history(const std::string& mname, const std::string& entity, const HistoryOptions& o) {
+            machine(mname, entity);
+            const auto& b = backend_ref();
+            std::vector<json> out;
+            if (!b.get_logs) return out;
+            auto state = b.get_state(state_id(mname, entity));
+            if (!state) return out;
+            std::string head = detail::sm_text(*state, "lastTransition");
+            if (head.empty()) return out;
+            auto entries = entity_entries(b, mname, entity);
+            std::map<std::string, json> by_id;
+            for (auto& e : entries) by_id.emplace(detail::sm_text(e, "id"), std::move(e));
+            for (std::string id = head; !id.empty();) {
+                auto it = by_id.find(id);
+                if (it == by_id.end()) break;  // deleted by hand: the path stops there
+                id = detail::sm_text(it->second, "previousId");
+                out.push_back(std::move(it->second));
+                by_id.erase(it);  // a cycle (a hand-made log) cannot loop
+            }
+            std::reverse(out.begin(), out.end());
+            if (o.offset >= out.size()) return {};
+            out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(o.offset));
+            if (o.limit && out.size() > o.limit) out.resize(o.limit);
+            return out;
+        }
+
+        /// The log entries of one entity (orphans included): the machine's partition, then 1 GET
+        /// per id that starts with `<machine>_<entity>_`, kept when entityId matches.
+        static std::vector<json> entity_entries(const detail::StateMachineBackend& b, const std::string& mname,
+                                                const std::string& entity) {
+            const std::string prefix = mname + "_" + entity + "_";
+            std::vector<std::string> ids;
+            for (auto& id : b.log_ids(mname))
+                if (id.starts_with(prefix)) ids.push_back(std::move(id));
+            std::vector<json> out;
+            for (auto& e : b.get_logs(ids))
+                if (e && detail::sm_text(*e, "entityId") == entity && detail::sm_text(*e, "machineId") == mname)
+                    out.push_back(std::move(*e));
+            return out;
+        }
+
+        void delete_entity(const std::string& mname, const std::string& entity) {
+            machine(mname, entity);
+            const auto& b = backend_ref();
+            b.remove_state(state_id(mname, entity));  // first: no chain names the entries any more
+            if (!b.get_logs) return;
+            for (auto& e : entity_entries(b, mname, entity)) b.remove_log(detail::sm_text(e, "id"));
+        }
+
+        // ---- triggers -----------------------------------------------------------------------------
+
+        bool has_time_triggers() const {
+            for (const auto& [mname, m] : options.state_machines)
+                for (const auto& [sname, s] : m.states)
+                    for (const auto& t : s.triggers)
+                        if (t.kind != TriggerKind::on_event) return true;
+            return false;
+        }
+
+        static bool under_limit(const TriggerConfig& t, const json& record) {
+            if (t.max_triggers <= 0) return true;
+            auto tc = record.find("triggerCounts");
+            if (tc == record.end() || !tc->is_object() || !tc->contains(t.name)) return true;
+            const auto& n = (*tc)[t.name];
+            return !n.is_number() || n.get<std::int64_t>() < t.max_triggers;
+        }
+
+        /// Fires `t` on the entity unless it left the state entry `record` shows.
+        bool fire(const std::string& mname, const std::string& entity, const TriggerConfig& t, const json& record,
+                  const json& payload) {
+            TriggerFire f{&t, detail::sm_seq(record)};
+            try {
+                return send(mname, entity, t.send_event, payload, &f).has_value();
+            } catch (const InvalidTransition&) {
+                return false;  // left the state meanwhile (or a guard said no)
+            }
+        }
+
+        std::optional<std::int64_t> due_at(const TriggerConfig& t, const json& record) const {
+            if (t.kind == TriggerKind::after) {
+                auto entered = record.find("enteredAt");
+                if (entered == record.end() || !entered->is_number()) return std::nullopt;
+                return entered->get<std::int64_t>() + t.after.count();
+            }
+            auto cx = record.find("context");
+            if (cx == record.end() || !cx->is_object()) return std::nullopt;
+            auto v = cx->find(t.date_field);
+            if (v == cx->end()) return std::nullopt;
+            if (v->is_number()) return v->get<std::int64_t>();
+            if (v->is_string()) return detail::parse_js_date(v->get<std::string>());
+            return std::nullopt;
+        }
+
+        std::size_t check_triggers() {
+            if (!has_time_triggers()) return 0;
+            const auto& b = backend_ref();
+            counters.trigger_scans.fetch_add(1, std::memory_order_relaxed);
+            std::size_t fired = 0;
+            const std::int64_t now = detail::epoch_ms(std::chrono::system_clock::now());
+            for (const auto& record : b.list_states()) {
+                auto mit = options.state_machines.find(detail::sm_text(record, "machineId"));
+                if (mit == options.state_machines.end()) continue;
+                auto sit = mit->second.states.find(detail::sm_text(record, "currentState"));
+                if (sit == mit->second.states.end()) continue;
+                for (const auto& t : sit->second.triggers) {
+                    if (t.kind == TriggerKind::on_event || !under_limit(t, record)) continue;
+                    auto due = due_at(t, record);
+                    if (!due || *due > now) continue;
+                    try {
+                        if (fire(mit->first, detail::sm_text(record, "entityId"), t, record,
+                                 json{{"trigger", t.name}})) {
+                            ++fired;
+                            break;  // the entity left this state entry
+                        }
+                    } catch (const std::exception&) {  // the next scan tries again
+                    }
+                }
+            }
+            return fired;
+        }
+
+        void on_plugin_event(const std::string& event_name, const json& data) {
+            if (!data.is_object() || !data.contains("entityId") || !data["entityId"].is_string()) return;
+            const std::string entity = data["entityId"];
+            const std::string only = data.contains("machineId") && data["machineId"].is_string() ? data["machineId"].get<std::string>() : "";
+            for (const auto& [mname, m] : options.state_machines) {
+                if (!only.empty() && only != mname) continue;
+                bool listens = false;
+                for (const auto& [sname, s] : m.states)
+                    for (const auto& t : s.triggers) listens |= t.kind == TriggerKind::on_event && t.event_name == event_name;
+                if (!listens) continue;
+                try {
+                    auto record = backend_ref().get_state(state_id(mname, entity));
+                    if (!record) continue;
+                    auto sit = m.states.find(detail::sm_text(*record, "currentState"));
+                    if (sit == m.states.end()) continue;
+                    for (const auto& t : sit->second.triggers)
+                        if (t.kind == TriggerKind::on_event && t.event_name == event_name && under_limit(t, *record) &&
+                            fire(mname, entity, t, *record, data))
+                            break;
+                } catch (const std::exception&) {  // an event listener never throws into the emitter
+                }
+            }
+        }
+
+        void start_timer() {
+            if (!has_time_triggers() || timer.joinable()) return;
+            {
+                std::lock_guard lock(timer_mutex);
+                stopping = false;
+            }
+            timer = std::thread([this] {
+                std::unique_lock lock(timer_mutex);
+                while (!timer_cv.wait_for(lock, options.trigger_check_interval, [this] { return stopping; })) {
+                    lock.unlock();
+                    try {
+                        check_triggers();
+                    } catch (const std::exception&) {
+                    }
+                    lock.lock();
+                }
+            });
+        }
+        void stop_timer() {
+            {
+                std::lock_guard lock(timer_mutex);
+                stopping = true;
+            }
+            timer_cv.notify_all();
+            if (timer.joinable()) timer.join();
+        }
+        bool timer_running() const { return timer.joinable(); }
+
+        void emit_event(std::string_view event, const json& data) {
+            if (emit) emit(event, data);
+        }
+    };
+
+    std::shared_ptr<Core> core_;
+};
+
+}  // namespace s3db

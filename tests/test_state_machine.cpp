@@ -1,0 +1,346 @@
+// The StateMachine plugin: the seed's configuration (states, `on`, guards, entry/exit actions,
+// final states, per-action retries), its API, its resources as s3db.js names them, the requests a
+// send costs, lost answers settled without a double transition, triggers (delay, date, event) that
+// fire once per state entry, and the proof: threads and processes sending conflicting events to one
+// entity leave a history that is a valid path with every accepted event exactly once.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "s3db/core/database.hpp"
+#include "s3db/plugins/state_machine.hpp"
+#include "s3db/transport/counting.hpp"
+#include "s3db/transport/faulty.hpp"
+#include "s3db/transport/filesystem.hpp"
+#include "s3db/transport/memory.hpp"
+#include "s3db/transport/retry.hpp"
+#include "s3db/transport/s3.hpp"
+#include "support/stores.hpp"
+
+using namespace s3db;
+
+namespace {
+
+/// The seed's order workflow, with a guard, actions and a final state.
+StateMachineOptions orders(std::vector<std::string>* log = nullptr) {
+    StateMachineOptions o;
+    MachineConfig m{.initial_state = "pending",
+                    .states = {{"pending", {.on = {{"CONFIRM", "confirmed"}, {"CANCEL", "cancelled"}},
+                                            .guards = {{"CONFIRM", "hasItems"}}, .exit = "leaving"}},
+                               {"confirmed", {.on = {{"SHIP", "shipped"}}, .entry = "notify"}},
+                               {"shipped", {.on = {{"DELIVER", "delivered"}}}},
+                               {"delivered", {.type = "final"}},
+                               {"cancelled", {.type = "final"}}}};
+    o.state_machines["order_processing"] = m;
+    o.guards["hasItems"] = [](const StateMachineCall& c) {
+        return c.payload.value("items", 0) > 0 || c.context.value("items", 0) > 0;
+    };
+    o.actions["notify"] = [log](const StateMachineCall& c) {
+        if (log) log->push_back("notify " + std::string(c.entity) + " " + std::string(c.from) + "->" + std::string(c.to));
+    };
+    o.actions["leaving"] = [log](const StateMachineCall& c) {
+        if (log) log->push_back("leaving " + std::string(c.from));
+    };
+    return o;
+}
+
+/// A machine with cycles, so that most events are valid most of the time, and a counted guard:
+/// BUMP (a self-transition) is allowed while context.count < limit, and adds 1 to it.
+StateMachineOptions cycles(int limit) {
+    StateMachineOptions o;
+    MachineConfig m{.initial_state = "a",
+                    .states = {{"a", {.on = {{"NEXT", "b"}, {"BUMP", "a"}}, .guards = {{"BUMP", "underLimit"}}}},
+                               {"b", {.on = {{"NEXT", "c"}, {"BACK", "a"}, {"BUMP", "b"}}, .guards = {{"BUMP", "underLimit"}}}},
+                               {"c", {.on = {{"NEXT", "a"}, {"BACK", "b"}}}}}};
+    m.guards["underLimit"] = [limit](const StateMachineCall& c) { return c.context.value("count", 0) < limit; };
+    m.assign = [](const json& context, const json&, std::string_view event) {
+        json out = context.is_object() ? context : json::object();
+        if (event == "BUMP") out["count"] = out.value("count", 0) + 1;
+        return out;
+    };
+    o.state_machines["flow"] = m;
+    return o;
+}
+
+template <class Db, class Store>
+std::unique_ptr<Db> open(Store store, StateMachineOptions o) {
+    auto db = std::make_unique<Db>(std::move(store), DatabaseOptions{}, StateMachine(std::move(o)));
+    db->connect();
+    return db;
+}
+
+using MemDb = BasicDatabase<Counting<Memory>, StateMachine>;
+
+/// The machine's transition table, for checking paths.
+std::map<std::pair<std::string, std::string>, std::string> table(const MachineConfig& m) {
+    std::map<std::pair<std::string, std::string>, std::string> t;
+    for (auto& [s, cfg] : m.states)
+        for (auto& [e, to] : cfg.on) t[{s, e}] = to;
+    return t;
+}
+
+/// The history is a path of the machine from its initial state: each step a transition of the
+/// table, each starting where the last ended, seq 1, 2, …; returns where it ends.
+std::string check_path(const std::vector<json>& h, const MachineConfig& m) {
+    auto t = table(m);
+    std::string at = m.initial_state;
+    std::uint64_t seq = 0;
+    for (auto& e : h) {
+        EXPECT_EQ(e["fromState"], at) << e.dump();
+        auto it = t.find({e["fromState"].get<std::string>(), e["event"].get<std::string>()});
+        EXPECT_TRUE(it != t.end()) << e.dump();
+        if (it != t.end()) {
+            EXPECT_EQ(e["toState"], it->second) << e.dump();
+        }
+        EXPECT_EQ(e["seq"].get<std::uint64_t>(), ++seq);
+        at = e["toState"].get<std::string>();
+    }
+    return at;
+}
+
+}  // namespace
+
+TEST(StateMachine, SeedWorkflowMovesThroughItsStatesAndStopsAtTheFinalOne) {
+    std::vector<std::string> actions;
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), orders(&actions));
+    auto& sm = db->plugin<StateMachine>();
+    EXPECT_EQ(sm.get_state("order_processing", "o1"), "pending");
+    EXPECT_EQ(sm.get_valid_events("order_processing", "o1"), (std::vector<std::string>{"CANCEL", "CONFIRM"}));
+
+    auto t = sm.send("order_processing", "o1", "CONFIRM", {{"items", 2}});
+    EXPECT_EQ(t.from, "pending");
+    EXPECT_EQ(t.to, "confirmed");
+    EXPECT_EQ(t.seq, 1u);
+    EXPECT_EQ(t.context["items"], 2);
+    EXPECT_EQ(actions, (std::vector<std::string>{"leaving pending", "notify o1 pending->confirmed"}));
+    EXPECT_EQ(sm.send("order_processing", "o1", "SHIP").to, "shipped");
+    EXPECT_EQ(sm.send("order_processing", "o1", "DELIVER").to, "delivered");
+    EXPECT_EQ(sm.get_state("order_processing", "o1"), "delivered");
+    EXPECT_TRUE(sm.get_valid_events("order_processing", "o1").empty());
+    try {
+        sm.send("order_processing", "o1", "SHIP");
+        FAIL() << "a final state accepts no event";
+    } catch (const InvalidTransition& e) {
+        EXPECT_EQ(e.machine(), "order_processing");
+        EXPECT_EQ(e.entity(), "o1");
+        EXPECT_EQ(e.state(), "delivered");
+        EXPECT_EQ(e.event(), "SHIP");
+        EXPECT_NE(std::string(e.what()).find("final"), std::string::npos);
+    }
+    auto h = sm.get_transition_history("order_processing", "o1");
+    ASSERT_EQ(h.size(), 3u);
+    EXPECT_EQ(check_path(h, sm.options().state_machines.at("order_processing")), "delivered");
+    EXPECT_EQ(h[0]["event"], "CONFIRM");
+    EXPECT_EQ(h[0]["context"]["items"], 2);
+    EXPECT_EQ(sm.get_transition_history("order_processing", "o1", {.limit = 1, .offset = 1})[0]["event"], "SHIP");
+
+    // The entity state record, with s3db.js's fields.
+    auto rec = db->resource("plg_entity_states").get("order_processing_o1");
+    EXPECT_EQ(rec["currentState"], "delivered");
+    EXPECT_EQ(rec["machineId"], "order_processing");
+    EXPECT_EQ(rec["entityId"], "o1");
+    EXPECT_EQ(rec["lastTransition"], h.back()["id"]);
+    EXPECT_TRUE(rec["triggerCounts"].is_object());
+    EXPECT_TRUE(rec.contains("updatedAt"));
+}
+
+TEST(StateMachine, GuardsBlockWithATypedErrorAndNothingIsWritten) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), orders());
+    auto& sm = db->plugin<StateMachine>();
+    db->transport().reset();
+    try {
+        sm.send("order_processing", "o2", "CONFIRM", {{"items", 0}});
+        FAIL() << "the guard says no";
+    } catch (const TransitionBlocked& e) {
+        EXPECT_EQ(e.guard(), "hasItems");
+        EXPECT_EQ(e.state(), "pending");
+    }
+    EXPECT_EQ(db->transport().counts().put, 0u);
+    EXPECT_THROW(sm.send("order_processing", "o2", "NOPE"), InvalidTransition);
+    EXPECT_THROW(sm.send("no_machine", "o2", "CONFIRM"), InvalidTransition);
+    EXPECT_THROW(sm.send("order_processing", "a/b", "CONFIRM"), InvalidTransition);
+    EXPECT_EQ(db->transport().counts().put, 0u);
+    EXPECT_EQ(sm.get_state("order_processing", "o2"), "pending");
+    EXPECT_TRUE(sm.get_transition_history("order_processing", "o2").empty());
+    EXPECT_EQ(sm.status()["rejected"], 2);
+    // A callable guard on the state, as well as named ones.
+    auto o = orders();
+    o.state_machines["order_processing"].states["confirmed"].guard_fns["SHIP"] = [](const StateMachineCall& c) {
+        return c.context.value("paid", false) || c.payload.value("paid", false);
+    };
+    auto db2 = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), o);
+    auto& sm2 = db2->plugin<StateMachine>();
+    sm2.send("order_processing", "x", "CONFIRM", {{"items", 1}});
+    EXPECT_THROW(sm2.send("order_processing", "x", "SHIP"), TransitionBlocked);
+    EXPECT_EQ(sm2.send("order_processing", "x", "SHIP", {{"paid", true}}).to, "shipped");
+}
+
+TEST(StateMachine, BadConfigurationIsRefusedAtInstall) {
+    auto bad = [](auto edit) {
+        auto o = orders();
+        edit(o);
+        BasicDatabase<Memory, StateMachine> db(test::make_store<Memory>(), DatabaseOptions{}, StateMachine(o));
+        db.connect();
+    };
+    EXPECT_THROW(bad([](StateMachineOptions& o) { o.state_machines["order_processing"].initial_state = "x"; }), PluginError);
+    EXPECT_THROW(bad([](StateMachineOptions& o) { o.state_machines["order_processing"].states["shipped"].on["X"] = "nowhere"; }),
+                 PluginError);
+    EXPECT_THROW(bad([](StateMachineOptions& o) { o.guards.clear(); }), PluginError);
+    EXPECT_THROW(bad([](StateMachineOptions& o) { o.actions.erase("notify"); }), PluginError);
+    EXPECT_THROW(bad([](StateMachineOptions& o) { o.state_machines["order_processing"].states["delivered"].on["X"] = "pending"; }),
+                 PluginError);
+}
+
+TEST(StateMachine, ActionsRetryAndAFailureDoesNotUndoTheTransition) {
+    auto o = orders();
+    int calls = 0;
+    std::vector<int> retried;
+    o.actions["notify"] = [&calls](const StateMachineCall&) {
+        if (++calls < 3) throw std::runtime_error("mail server down");
+    };
+    o.state_machines["order_processing"].states["confirmed"].retry =
+        RetryConfig{.max_attempts = 3, .backoff = std::chrono::milliseconds(1),
+                    .on_retry = [&retried](int a, const std::exception&) { retried.push_back(a); }};
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), o);
+    auto& sm = db->plugin<StateMachine>();
+    auto t = sm.send("order_processing", "o", "CONFIRM", {{"items", 1}});
+    EXPECT_EQ(calls, 3);
+    EXPECT_EQ(retried, (std::vector<int>{1, 2}));
+    EXPECT_TRUE(t.action_errors.empty());
+
+    // Not retryable: one attempt, reported, and the transition stays.
+    o.actions["notify"] = [&calls](const StateMachineCall&) {
+        ++calls;
+        throw std::invalid_argument("bad address");
+    };
+    o.state_machines["order_processing"].states["confirmed"].retry->retryable = [](const std::exception& e) {
+        return dynamic_cast<const std::invalid_argument*>(&e) == nullptr;
+    };
+    auto db2 = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), o);
+    std::vector<json> events;
+    db2->on_plugin_event("plg:state-machine:action-error", [&](const json& d) { events.push_back(d); });
+    calls = 0;
+    auto t2 = db2->plugin<StateMachine>().send("order_processing", "o", "CONFIRM", {{"items", 1}});
+    EXPECT_EQ(calls, 1);
+    ASSERT_EQ(t2.action_errors.size(), 1u);
+    EXPECT_NE(t2.action_errors[0].find("bad address"), std::string::npos);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0]["action"], "notify");
+    EXPECT_EQ(db2->plugin<StateMachine>().get_state("order_processing", "o"), "confirmed");
+    EXPECT_EQ(db2->plugin<StateMachine>().status()["actionErrors"], 1);
+}
+
+TEST(StateMachine, TransitionEventsInitializeAndDelete) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), orders());
+    auto& sm = db->plugin<StateMachine>();
+    std::vector<json> events;
+    db->on_plugin_event("plg:state-machine:transition", [&](const json& d) { events.push_back(d); });
+    auto rec = sm.initialize_entity("order_processing", "o3", {{"items", 5}});
+    EXPECT_EQ(rec["currentState"], "pending");
+    EXPECT_EQ(sm.initialize_entity("order_processing", "o3")["context"]["items"], 5);  // kept
+    auto t = sm.send("order_processing", "o3", "CONFIRM");  // the guard reads the stored context
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0]["from"], "pending");
+    EXPECT_EQ(events[0]["to"], "confirmed");
+    EXPECT_EQ(events[0]["transitionId"], t.id);
+    EXPECT_EQ(sm.get_transition_history("order_processing", "o3").size(), 1u);
+    sm.delete_entity("order_processing", "o3");
+    EXPECT_EQ(sm.get_state("order_processing", "o3"), "pending");
+    EXPECT_TRUE(sm.get_transition_history("order_processing", "o3").empty());
+    EXPECT_TRUE(db->resource("plg_state_transitions").list_ids().empty());
+}
+
+TEST(StateMachine, ResourcesHaveTheNamesFieldsAndPartitionsOfSdbJs) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), orders());
+    auto& sm = db->plugin<StateMachine>();
+    auto t = sm.send("order_processing", "o4", "CONFIRM", {{"items", 1}});
+    auto& log = db->resource("plg_state_transitions");
+    auto e = log.get(t.id);
+    for (auto f : {"machineId", "entityId", "fromState", "toState", "event", "context", "timestamp", "createdAt"})
+        EXPECT_TRUE(e.contains(f)) << f;
+    EXPECT_TRUE(t.id.starts_with("order_processing_o4_" + std::to_string(t.timestamp) + "_")) << t.id;
+    EXPECT_EQ(e["createdAt"].get<std::string>().size(), 10u);
+    EXPECT_EQ(log.list_ids({.partition = "byMachine", .values = {{"machineId", "order_processing"}}}),
+              std::vector<std::string>{t.id});
+    EXPECT_EQ(log.list_ids({.partition = "byDate", .values = {{"createdAt", e["createdAt"]}}}), std::vector<std::string>{t.id});
+    EXPECT_TRUE(log.list_ids({.partition = "byMachine", .values = {{"machineId", "other"}}}).empty());
+}
+
+TEST(StateMachine, ASendCostsFiveRequestsThreeWithoutLogPartitionsAndAReadOne) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), orders());
+    auto& sm = db->plugin<StateMachine>();
+    sm.initialize_entity("order_processing", "o5", {{"items", 1}});
+    db->transport().reset();
+    sm.send("order_processing", "o5", "CONFIRM");
+    auto c = db->transport().counts();
+    // GET + PUT If-Match of the state, PUT of the log entry + its 2 partition refs.
+    EXPECT_EQ(c.get, 1u);
+    EXPECT_EQ(c.put, 4u);
+    EXPECT_EQ(c.total(), 5u);
+    db->transport().reset();
+    sm.send("order_processing", "fresh", "CONFIRM", {{"items", 1}});  // a new entity: GET 404, PUT If-None-Match
+    EXPECT_EQ(db->transport().counts().total(), 5u);
+    db->transport().reset();
+    EXPECT_EQ(sm.get_state("order_processing", "o5"), "confirmed");
+    EXPECT_EQ(db->transport().counts().total(), 1u);
+
+    auto o = orders();
+    o.transition_partitions = false;
+    auto lean = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), o);
+    lean->plugin<StateMachine>().initialize_entity("order_processing", "o5", {{"items", 1}});
+    lean->transport().reset();
+    lean->plugin<StateMachine>().send("order_processing", "o5", "CONFIRM");
+    EXPECT_EQ(lean->transport().counts().total(), 3u);
+    EXPECT_EQ(lean->plugin<StateMachine>().get_transition_history("order_processing", "o5").size(), 1u);
+}
+
+TEST(StateMachine, LostAnswersNeverMakeADoubleTransition) {
+    // Writes whose answer is lost after they landed (Faulty), retried (Retry): Resource::update's
+    // write tokens settle them, so a BUMP acknowledged once is counted once, and the history is a
+    // path with each acknowledged event once.
+    using Store = Retry<Faulty<Memory>>;
+    Faulty<Memory> faults(FaultOptions{}, test::make_store<Memory>());
+    RetryPolicy retries{.max_attempts = 4, .budget_capacity = 1 << 30, .sleep = [](std::chrono::milliseconds) {}};
+    auto db = open<BasicDatabase<Store, StateMachine>>(Store(retries, faults), cycles(1000));
+    auto& sm = db->plugin<StateMachine>();
+    faults.set_faults(FaultOptions{.seed = 7, .lost_response = 0.3});
+    std::set<std::string> acked;
+    int unknown = 0, bumps = 0;
+    const char* events[] = {"BUMP", "NEXT", "BUMP", "BACK", "NEXT", "NEXT"};
+    for (int i = 0; i < 80; ++i) {
+        try {
+            auto t = sm.send("flow", "e", events[i % 6]);
+            acked.insert(t.id);
+            bumps += t.event == "BUMP";
+        } catch (const OutcomeUnknown&) {
+            ++unknown;
+        } catch (const InvalidTransition&) {
+        } catch (const TransportError&) {
+        }
+    }
+    faults.set_faults(FaultOptions{});
+    ASSERT_GT(faults.injected().lost_response, 20u);
+    ASSERT_GT(acked.size(), 30u);
+    auto h = sm.get_transition_history("flow", "e");
+    check_path(h, sm.options().state_machines.at("flow"));
+    std::set<std::string> ids;
+    int bumps_in_history = 0;
+    for (auto& e : h) {
+        EXPECT_TRUE(ids.insert(e["id"].get<std::string>()).second);
+        bumps_in_history += e["event"] == "BUMP";
+    }
+    for (auto& id : acked) EXPECT_TRUE(ids.contains(id)) << id;
+    EXPECT_LE(h.size(), acked.size() + static_cast<std::size_t>(unknown));
+    // The counter in the context counts the BUMPs on the path: none applied twice.
+    EXPECT_EQ(sm.get_entity("flow", "e")->at("context").value("count", 0), bumps_in_history);
+    EXPECT_GE(bumps_in_history, bumps);
+}
