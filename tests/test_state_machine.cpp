@@ -344,3 +344,144 @@ TEST(StateMachine, LostAnswersNeverMakeADoubleTransition) {
     EXPECT_EQ(sm.get_entity("flow", "e")->at("context").value("count", 0), bumps_in_history);
     EXPECT_GE(bumps_in_history, bumps);
 }
+
+// ---- the proof: conflicting events from threads and processes --------------------------------------
+
+namespace {
+
+struct Outcome {
+    std::map<std::string, std::string> accepted;  // transition id -> "event from to"
+    int rejected = 0, blocked = 0, unknown = 0, errors = 0;
+    std::string first_error;
+};
+
+/// `processes` forked children, each with its own database on the same bucket and `threads`
+/// threads sending `sends` random events each to entity "one". Accepted transitions come back on a
+/// pipe as "A <id> <event> <from> <to>"; rejections as "R", guard blocks as "B", unknown outcomes
+/// as "U", other errors as "E <what>".
+template <class Store>
+Outcome conflicting_sends(const std::function<Store()>& store, int limit, int processes, int threads, int sends) {
+    std::vector<std::pair<pid_t, int>> children;
+    for (int p = 0; p < processes; ++p) {
+        int fds[2];
+        if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(fds[0]);
+            int code = 0;
+            try {
+                BasicDatabase<Store, StateMachine> db(store(), DatabaseOptions{}, StateMachine(cycles(limit)));
+                db.connect();
+                auto& sm = db.template plugin<StateMachine>();
+                std::mutex out_mutex;
+                std::vector<std::thread> pool;
+                for (int t = 0; t < threads; ++t)
+                    pool.emplace_back([&, t] {
+                        static const char* events[] = {"NEXT", "BACK", "BUMP", "BUMP"};
+                        std::minstd_rand rng(static_cast<unsigned>(::getpid() * 131 + t));
+                        for (int i = 0; i < sends; ++i) {
+                            std::string line;
+                            try {
+                                auto r = sm.send("flow", "one", events[rng() % 4]);
+                                line = "A " + r.id + " " + r.event + " " + r.from + " " + r.to + "\n";
+                            } catch (const TransitionBlocked&) {
+                                line = "B\n";
+                            } catch (const InvalidTransition&) {
+                                line = "R\n";
+                            } catch (const OutcomeUnknown&) {
+                                line = "U\n";
+                            } catch (const std::exception& e) {
+                                std::string what = e.what();
+                                std::replace(what.begin(), what.end(), '\n', ' ');
+                                line = "E " + what + "\n";
+                            }
+                            std::lock_guard lock(out_mutex);
+                            (void)!::write(fds[1], line.data(), line.size());
+                        }
+                    });
+                for (auto& th : pool) th.join();
+            } catch (...) {
+                code = 3;
+            }
+            ::close(fds[1]);
+            ::_exit(code);
+        }
+        ::close(fds[1]);
+        children.emplace_back(pid, fds[0]);
+    }
+    Outcome out;
+    for (auto& [pid, fd] : children) {
+        std::string text;
+        char buf[4096];
+        for (ssize_t r; (r = ::read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(r));
+        ::close(fd);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << pid << " status " << status;
+        for (std::size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1) {
+            std::string line = text.substr(at, nl - at);
+            if (line.starts_with("A ")) {
+                auto sp = line.find(' ', 2);
+                EXPECT_TRUE(out.accepted.emplace(line.substr(2, sp - 2), line.substr(sp + 1)).second) << "id twice: " << line;
+            } else if (line == "R") ++out.rejected;
+            else if (line == "B") ++out.blocked;
+            else if (line == "U") ++out.unknown;
+            else {
+                ++out.errors;
+                if (out.first_error.empty()) out.first_error = line;
+            }
+        }
+    }
+    return out;
+}
+
+/// The history after conflicting sends: a valid path from the initial state, holding exactly the
+/// accepted transitions, each once and as send() reported it; the guard's counter held.
+void check_proof(StateMachine& sm, const Outcome& out, int limit, std::size_t total_sends) {
+    EXPECT_EQ(out.errors, 0) << out.first_error;
+    EXPECT_EQ(out.unknown, 0);
+    EXPECT_EQ(out.accepted.size() + static_cast<std::size_t>(out.rejected + out.blocked + out.unknown + out.errors),
+              total_sends);
+    auto h = sm.get_transition_history("flow", "one");
+    const auto& m = sm.options().state_machines.at("flow");
+    const std::string end = check_path(h, m);
+    EXPECT_EQ(sm.get_state("flow", "one"), end);
+    ASSERT_EQ(h.size(), out.accepted.size());
+    int bumps = 0;
+    for (auto& e : h) {
+        auto it = out.accepted.find(e["id"].get<std::string>());
+        ASSERT_TRUE(it != out.accepted.end()) << "not accepted by any send: " << e.dump();
+        EXPECT_EQ(it->second, e["event"].get<std::string>() + " " + e["fromState"].get<std::string>() + " " +
+                                  e["toState"].get<std::string>());
+        bumps += e["event"] == "BUMP";
+    }
+    // The guard allowed BUMP while count < limit, on the state each CAS replaced: never past it.
+    const int count = sm.get_entity("flow", "one")->at("context").value("count", 0);
+    EXPECT_EQ(count, bumps);
+    EXPECT_LE(count, limit);
+    EXPECT_GT(out.blocked, 0) << "the guard never had to block: the test proves less than it says";
+    EXPECT_GT(out.rejected, 0);
+}
+
+}  // namespace
+
+TEST(StateMachineProof, EightThreadsInTwoProcessesLeaveAValidPathWithEveryAcceptedEventOnce) {
+    FilesystemOptions fo{.root = test::scratch_dir(), .prefix = test::next_prefix()};
+    std::function<Filesystem()> store = [fo] { return Filesystem(fo); };
+    const int limit = 12, processes = 2, threads = 4, sends = 12;
+    auto out = conflicting_sends<Filesystem>(store, limit, processes, threads, sends);
+    BasicDatabase<Filesystem, StateMachine> db(store(), DatabaseOptions{}, StateMachine(cycles(limit)));
+    db.connect();
+    check_proof(db.plugin<StateMachine>(), out, limit, static_cast<std::size_t>(processes * threads * sends));
+    EXPECT_GT(out.accepted.size(), 20u);
+}
+
+TEST(StateMachineProof, ThreadsAndProcessesOnSharedRgw) {
+    auto opts = test::s3_options(test::s3_under_test(), test::TestBucket::name(), test::next_prefix());
+    std::function<S3()> store = [opts] { return S3(opts); };
+    const int limit = 4, processes = 2, threads = 2, sends = 8;
+    auto out = conflicting_sends<S3>(store, limit, processes, threads, sends);
+    BasicDatabase<S3, StateMachine> db(store(), DatabaseOptions{}, StateMachine(cycles(limit)));
+    db.connect();
+    check_proof(db.plugin<StateMachine>(), out, limit, static_cast<std::size_t>(processes * threads * sends));
+}
