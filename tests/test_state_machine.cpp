@@ -485,3 +485,120 @@ TEST(StateMachineProof, ThreadsAndProcessesOnSharedRgw) {
     db.connect();
     check_proof(db.plugin<StateMachine>(), out, limit, static_cast<std::size_t>(processes * threads * sends));
 }
+
+// ---- triggers ---------------------------------------------------------------------------------------
+
+namespace {
+
+StateMachineOptions triggered(std::chrono::milliseconds after, std::chrono::milliseconds interval) {
+    StateMachineOptions o;
+    o.trigger_check_interval = interval;
+    o.state_machines["session"] = MachineConfig{
+        .initial_state = "waiting",
+        .states = {{"waiting", {.on = {{"TIMEOUT", "expired"}},
+                                .triggers = {{.name = "timeout", .kind = TriggerKind::after, .after = after, .send_event = "TIMEOUT"}}}},
+                   {"expired", {.on = {{"RETRY", "waiting"}}}}}};
+    o.state_machines["invoice"] = MachineConfig{
+        .initial_state = "open",
+        .states = {{"open", {.on = {{"OVERDUE", "overdue"}, {"PAY", "paid"}},
+                             .triggers = {{.name = "due", .kind = TriggerKind::at, .date_field = "dueAt", .send_event = "OVERDUE"},
+                                          {.name = "paid", .kind = TriggerKind::on_event, .event_name = "payment.received",
+                                           .send_event = "PAY"}}}},
+                   {"overdue", {.on = {{"PAY", "paid"}}}},
+                   {"paid", {.type = "final"}}}};
+    return o;
+}
+
+int count_events(const std::vector<json>& h, std::string_view event) {
+    int n = 0;
+    for (auto& e : h) n += e["event"] == event;
+    return n;
+}
+
+}  // namespace
+
+TEST(StateMachineTriggers, ADelayTriggerFiresOncePerStateEntryAcrossTwoProcesses) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});  // copies share the objects: two "processes"
+    auto a = open<MemDb>(Counting<Memory>(bucket), triggered(std::chrono::milliseconds(80), std::chrono::milliseconds(20)));
+    auto b = open<MemDb>(Counting<Memory>(bucket), triggered(std::chrono::milliseconds(80), std::chrono::milliseconds(20)));
+    auto& sm = a->plugin<StateMachine>();
+    EXPECT_TRUE(sm.status()["timerRunning"].get<bool>());
+    for (auto id : {"s1", "s2", "s3"}) sm.initialize_entity("session", id);
+    auto wait_for = [&](const std::string& id, const std::string& state) {
+        for (int i = 0; i < 200 && sm.get_state("session", id) != state; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return sm.get_state("session", id);
+    };
+    for (auto id : {"s1", "s2", "s3"}) EXPECT_EQ(wait_for(id, "expired"), "expired");
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // more scans by both timers
+    for (auto id : {"s1", "s2", "s3"}) {
+        auto h = sm.get_transition_history("session", id);
+        EXPECT_EQ(h.size(), 1u) << id;
+        EXPECT_EQ(sm.get_entity("session", id)->at("triggerCounts")["timeout"], 1);
+    }
+    // A new entry into the state: the trigger fires again, once.
+    sm.send("session", "s1", "RETRY");
+    EXPECT_EQ(wait_for("s1", "expired"), "expired");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto h = sm.get_transition_history("session", "s1");
+    EXPECT_EQ(count_events(h, "TIMEOUT"), 2);
+    EXPECT_EQ(sm.get_entity("session", "s1")->at("triggerCounts")["timeout"], 2);
+    EXPECT_EQ(a->plugin<StateMachine>().status()["triggersFired"].get<int>() +
+                  b->plugin<StateMachine>().status()["triggersFired"].get<int>(),
+              4);
+    a->disconnect();
+    EXPECT_FALSE(a->plugin<StateMachine>().status()["timerRunning"].get<bool>());
+}
+
+TEST(StateMachineTriggers, ConcurrentChecksFireEachDueTriggerOnce) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    auto o = triggered(std::chrono::milliseconds(0), std::chrono::hours(1));  // the timer never runs on its own here
+    auto a = open<MemDb>(Counting<Memory>(bucket), o);
+    auto b = open<MemDb>(Counting<Memory>(bucket), o);
+    for (int i = 0; i < 10; ++i) a->plugin<StateMachine>().initialize_entity("session", "e" + std::to_string(i));
+    std::atomic<std::size_t> fired{0};
+    std::vector<std::thread> checkers;
+    for (int t = 0; t < 4; ++t)
+        checkers.emplace_back([&, t] { fired += (t % 2 ? a : b)->plugin<StateMachine>().check_triggers(); });
+    for (auto& t : checkers) t.join();
+    EXPECT_EQ(fired.load(), 10u);
+    for (int i = 0; i < 10; ++i) {
+        auto h = a->plugin<StateMachine>().get_transition_history("session", "e" + std::to_string(i));
+        ASSERT_EQ(h.size(), 1u);
+        EXPECT_EQ(h[0]["event"], "TIMEOUT");
+    }
+    EXPECT_EQ(a->plugin<StateMachine>().check_triggers(), 0u);
+}
+
+TEST(StateMachineTriggers, ADateTriggerFiresWhenTheContextsDateHasPassed) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), triggered(std::chrono::hours(1), std::chrono::hours(1)));
+    auto& sm = db->plugin<StateMachine>();
+    const auto now = detail::epoch_ms(std::chrono::system_clock::now());
+    sm.initialize_entity("invoice", "late", {{"dueAt", now - 1000}});
+    sm.initialize_entity("invoice", "late-iso", {{"dueAt", "2020-01-01T00:00:00.000Z"}});
+    sm.initialize_entity("invoice", "early", {{"dueAt", now + 3'600'000}});
+    sm.initialize_entity("invoice", "undated");
+    EXPECT_EQ(sm.check_triggers(), 2u);
+    EXPECT_EQ(sm.get_state("invoice", "late"), "overdue");
+    EXPECT_EQ(sm.get_state("invoice", "late-iso"), "overdue");
+    EXPECT_EQ(sm.get_state("invoice", "early"), "open");
+    EXPECT_EQ(sm.get_state("invoice", "undated"), "open");
+    EXPECT_EQ(sm.check_triggers(), 0u);  // overdue has no trigger
+}
+
+TEST(StateMachineTriggers, AnEventTriggerFiresForTheEntityItNames) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), triggered(std::chrono::hours(1), std::chrono::hours(1)));
+    auto& sm = db->plugin<StateMachine>();
+    sm.initialize_entity("invoice", "i1");
+    sm.initialize_entity("invoice", "i2");
+    db->emit_plugin_event("payment.received", {{"entityId", "i1"}, {"amount", 10}});
+    EXPECT_EQ(sm.get_state("invoice", "i1"), "paid");
+    EXPECT_EQ(sm.get_state("invoice", "i2"), "open");
+    auto h = sm.get_transition_history("invoice", "i1");
+    ASSERT_EQ(h.size(), 1u);
+    EXPECT_EQ(h[0]["context"]["amount"], 10);
+    db->emit_plugin_event("payment.received", {{"entityId", "i1"}});  // paid is final: nothing fires
+    db->emit_plugin_event("payment.received", {{"amount", 1}});       // names no entity: ignored
+    EXPECT_EQ(sm.get_transition_history("invoice", "i1").size(), 1u);
+    EXPECT_EQ(sm.status()["triggersFired"], 1);
+}
