@@ -243,9 +243,10 @@ public:
     void on_start() { core_->start_timer(); }
     void on_stop() { core_->stop_timer(); }
 
+    /// Unhealthy when time triggers need the timer thread and it is not running.
     PluginHealth health() const {
-        auto s = status();
-        return {s["conflicts"].get<std::uint64_t>() < 1'000'000, s.dump()};
+        const bool timer_ok = !core_->has_time_triggers() || core_->timer_running();
+        return {timer_ok, (timer_ok ? std::string{} : std::string("trigger timer not running; ")) + status().dump()};
     }
 
     /// Counters since install: sends accepted, rejected, CAS rounds lost, orphans removed, action
@@ -262,8 +263,9 @@ public:
 
     /// Sends `event` to the entity: its state moves along the event's transition when the event is
     /// valid there and its guard allows it. InvalidTransition / TransitionBlocked otherwise, before
-    /// anything is written; TransitionConflict after max_send_attempts lost rounds; OutcomeUnknown
-    /// when the store cannot tell whether the state's write landed.
+    /// anything is written; TransitionConflict after max_send_attempts lost rounds; TransitionFailed
+    /// when the log entry could not be written (the state untouched); OutcomeUnknown when the store
+    /// cannot tell whether the state's write landed (then it landed once or not at all).
     TransitionResult send(std::string_view machine, std::string_view entity, std::string_view event,
                           const json& payload = json::object()) {
         return *core_->send(std::string(machine), std::string(entity), std::string(event), payload, nullptr);
@@ -477,7 +479,14 @@ private:
                            {"seq", seq + 1}};
                 if (!last.empty()) entry["previousId"] = last;
                 // Before the CAS: once the state names it, it is there.
-                if (options.persist_transitions) b.insert_log(entry);
+                if (options.persist_transitions) {
+                    try {
+                        b.insert_log(entry);
+                    } catch (const OutcomeUnknown& e) {  // an orphan at worst: the state is untouched
+                        orphans.push_back(entry["id"].get<std::string>());
+                        throw TransitionFailed(mname, entity, event, std::string("writing its log entry: ") + e.what());
+                    }
+                }
                 plan = Plan{seq, last, std::move(entry), next_context(m, context, payload, event)};
                 return *plan;
             };

@@ -126,4 +126,12 @@ public:
                 std::to_string(attempts) + " attempts lost to concurrent transitions; nothing applied") {}
 };
 
+/// The transition's log entry could not be written (its state was not touched): nothing applied.
+class TransitionFailed : public Error {
+public:
+    TransitionFailed(const std::string& machine, const std::string& entity, const std::string& event, const std::string& why)
+        : Error("plugin 'StateMachine': machine '" + machine + "', entity '" + entity + "': event '" + event +
+                "' not applied: " + why) {}
+};
+
 }  // namespace s3db
