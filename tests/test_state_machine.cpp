@@ -169,6 +169,7 @@ TEST(StateMachine, GuardsBlockWithATypedErrorAndNothingIsWritten) {
     EXPECT_THROW(sm.send("order_processing", "o2", "NOPE"), InvalidTransition);
     EXPECT_THROW(sm.send("no_machine", "o2", "CONFIRM"), InvalidTransition);
     EXPECT_THROW(sm.send("order_processing", "a/b", "CONFIRM"), InvalidTransition);
+    EXPECT_THROW(sm.send("order_processing", "", "CONFIRM"), InvalidTransition);
     EXPECT_EQ(db->transport().counts().put, 0u);
     EXPECT_EQ(sm.get_state("order_processing", "o2"), "pending");
     EXPECT_TRUE(sm.get_transition_history("order_processing", "o2").empty());

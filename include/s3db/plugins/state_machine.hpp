@@ -292,7 +292,7 @@ public:
 
     /// The events `state` accepts, without a request.
     std::vector<std::string> valid_events_in(std::string_view machine, std::string_view state) const {
-        const auto& m = core_->machine(std::string(machine), "");
+        const auto& m = core_->machine(std::string(machine), "", false);
         auto it = m.states.find(std::string(state));
         std::vector<std::string> out;
         if (it == m.states.end()) return out;
@@ -386,12 +386,12 @@ private:
             return *backend;
         }
 
-        const MachineConfig& machine(const std::string& m, const std::string& entity) const {
+        const MachineConfig& machine(const std::string& m, const std::string& entity, bool check_entity = true) const {
             auto it = options.state_machines.find(m);
             if (it == options.state_machines.end())
                 throw InvalidTransition(m, entity, "", "", "no state machine named '" + m + "'");
-            if (!entity.empty() && entity.find('/') != std::string::npos)
-                throw InvalidTransition(m, entity, "", "", "an entity id has no '/'");
+            if (check_entity && (entity.empty() || entity.find('/') != std::string::npos))
+                throw InvalidTransition(m, entity, "", "", "an entity id is not empty and has no '/'");
             return it->second;
         }
 
