@@ -200,6 +200,8 @@ TEST(StateMachine, BadConfigurationIsRefusedAtInstall) {
     EXPECT_THROW(bad([](StateMachineOptions& o) { o.actions.erase("notify"); }), PluginError);
     EXPECT_THROW(bad([](StateMachineOptions& o) { o.state_machines["order_processing"].states["delivered"].on["X"] = "pending"; }),
                  PluginError);
+    EXPECT_THROW(bad([](StateMachineOptions& o) { o.state_machines["order_processing_eu"] = o.state_machines["order_processing"]; }),
+                 PluginError);
 }
 
 TEST(StateMachine, ActionsRetryAndAFailureDoesNotUndoTheTransition) {
@@ -655,4 +657,21 @@ TEST(StateMachineProof, ASenderKilledMidwayLeavesAValidPathWithEveryAcknowledged
         EXPECT_EQ(entity ? entity->at("seq").get<std::size_t>() : 0u, h.size());
     }
     EXPECT_GT(acked.size(), 10u);
+}
+
+TEST(StateMachine, AnotherMachinesEntityUnderTheSameStateIdIsNeverTakenForThisOne) {
+    // s3db.js's state ids are `<machine>_<entity>`: machine "m", entity "x_y" and machine "m_x",
+    // entity "y" share "m_x_y". Two databases configured apart: the second is refused, not mixed in.
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    auto one = [](const std::string& name) {
+        StateMachineOptions o;
+        o.state_machines[name] = MachineConfig{.initial_state = "a", .states = {{"a", {.on = {{"GO", "b"}}}}, {"b", {}}}};
+        return o;
+    };
+    auto d1 = open<MemDb>(Counting<Memory>(bucket), one("m"));
+    auto d2 = open<MemDb>(Counting<Memory>(bucket), one("m_x"));
+    d1->plugin<StateMachine>().send("m", "x_y", "GO");
+    EXPECT_THROW(d2->plugin<StateMachine>().send("m_x", "y", "GO"), InvalidTransition);
+    EXPECT_THROW(d2->plugin<StateMachine>().get_state("m_x", "y"), InvalidTransition);
+    EXPECT_EQ(d1->plugin<StateMachine>().get_state("m", "x_y"), "b");
 }

@@ -187,6 +187,11 @@ public:
                 }
             }
         }
+        // State ids are `<machine>_<entity>` as in s3db.js: machines "a" and "a_b" could share one.
+        for (const auto& [a, ma] : o.state_machines)
+            for (const auto& [b, mb] : o.state_machines)
+                if (a != b && b.starts_with(a + "_"))
+                    fail(b, "its name starts with machine '" + a + "_': their entities' state ids `<machine>_<entity>` could collide");
         if (o.max_send_attempts < 1) throw PluginError(name, "max_send_attempts must be at least 1");
         if (o.trigger_check_interval <= std::chrono::milliseconds(0)) throw PluginError(name, "trigger_check_interval must be positive");
     }
@@ -275,6 +280,7 @@ public:
     std::string get_state(std::string_view machine, std::string_view entity) const {
         const auto& m = core_->machine(std::string(machine), std::string(entity));
         auto s = core_->backend_ref().get_state(state_id(machine, entity));
+        if (s) Core::check_owner(*s, std::string(machine), std::string(entity));
         return s ? detail::sm_text(*s, "currentState") : m.initial_state;
     }
 
@@ -395,6 +401,15 @@ private:
             return it->second;
         }
 
+        /// A state record of another machine's entity under the same id (`m` + `_x_y` vs `m_x` +
+        /// `_y`) is never taken for this one's.
+        static void check_owner(const json& record, const std::string& m, const std::string& entity) {
+            const std::string rm = detail::sm_text(record, "machineId"), re = detail::sm_text(record, "entityId");
+            if ((!rm.empty() && rm != m) || (!re.empty() && re != entity))
+                throw InvalidTransition(m, entity, detail::sm_text(record, "currentState"), "",
+                                        "its state id '" + state_id(m, entity) + "' holds machine '" + rm + "', entity '" + re + "'");
+        }
+
         StateGuard find_guard(const MachineConfig& m, const StateConfig& s, const std::string& event, std::string& gname) const {
             if (auto f = s.guard_fns.find(event); f != s.guard_fns.end()) {
                 gname = "<callable>";
@@ -453,6 +468,7 @@ private:
                     plan.reset();
                 }
                 if (fire && seq != fire->entry_seq) throw detail::TriggerStale{};
+                if (record) check_owner(*record, mname, entity);
                 const std::string from = record ? detail::sm_text(*record, "currentState") : m.initial_state;
                 const json context = record && record->contains("context") && (*record)["context"].is_object()
                                          ? (*record)["context"] : json::object();
