@@ -1,6 +1,6 @@
 #pragma once
 // StateMachine's configuration (s3db.js's `stateMachines`, `actions`, `guards`, `retryConfig`,
-// triggers) and its typed errors. See s3db/plugins/state_machine.hpp for what the plugin does.
+// triggers), what send() returns, and its typed errors. See s3db/plugins/state_machine.hpp for what the plugin does.
 
 #include <chrono>
 #include <cstdint>
@@ -87,6 +87,34 @@ struct MachineConfig {
     std::map<std::string, StateAction> actions{};  // named actions of this machine
     std::optional<RetryConfig> retry{};            // its actions; else the plugin's action_retry
     ContextAssign assign{};
+};
+
+struct StateMachineOptions {
+    std::map<std::string, MachineConfig> state_machines;
+    std::map<std::string, StateAction> actions{};  // shared by every machine (s3db.js's `actions`)
+    std::map<std::string, StateGuard> guards{};    // shared by every machine (s3db.js's `guards`)
+    bool persist_transitions = true;               // false: no log, no history
+    bool transition_partitions = true;             // byMachine and byDate on the log, as s3db.js
+    std::string transitions_resource = "plg_state_transitions";
+    std::string states_resource = "plg_entity_states";
+    RetryConfig action_retry{};
+    std::chrono::milliseconds trigger_check_interval{60'000};
+    int max_send_attempts = 64;  // compare-and-swap rounds before TransitionConflict
+};
+
+/// What send() did.
+struct TransitionResult {
+    std::string id;  // the log entry's id
+    std::string machine, entity, event, from, to;
+    nlohmann::json context;  // the entity's context after the transition
+    std::int64_t timestamp = 0;
+    std::uint64_t seq = 0;   // the entity's transitions so far, this one included
+    std::vector<std::string> action_errors;  // actions that failed after their retries
+};
+
+struct HistoryOptions {
+    std::size_t limit = 0;  // 0: all
+    std::size_t offset = 0;
 };
 
 /// A send that names no machine, an event the entity's state does not accept, a final state.
