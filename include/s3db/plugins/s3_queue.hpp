@@ -42,9 +42,15 @@
 //    number); before running it the taker reads d/ (1 GET), so a message a stale holder acknowledged
 //    is not run again. A killed worker's messages run again after the timeout; nothing is lost.
 //    A stale holder that comes back may still race the new holder to d/: exactly one of them acks.
-//  - The live keys of an ended message are deleted `visibility_timeout` after its end, M first; a
-//    worker claims only from a LIST younger than visibility_timeout/2, so a claim never lands on a
-//    message already deleted (which would run it again).
+//  - The live keys of an ended message are deleted visibility_timeout/3 after its end (batched, M
+//    first): before any observer can take its last claim for stale (2/3 of the timeout after its
+//    last renewal at the earliest), and after every LIST that showed it unclaimed is too old to
+//    claim from (a worker claims only from a LIST younger than visibility_timeout/6), so a claim
+//    never lands on a deleted message, which would run it again. (A worker thread stalled longer
+//    than that between its check and its PUT is outside this; the d/ check covers retries.)
+//  - Polls list from a cursor past the messages seen held; a full listing from the beginning runs
+//    every visibility_timeout/3 and when a seen release comes due, so a killed worker's claims are
+//    taken over between 1 and 4/3 visibility timeouts after its last renewal.
 //  - stats() counts each status from LISTs (s3db.js's per-status counts all equal the total).
 // Thread-safety: every member may be called from any thread.
 
@@ -315,7 +321,7 @@ public:
         std::size_t runs = 0;
         for (;;) {
             flush(false);
-            auto found = scan(*b, s_->o.batch);
+            auto found = scan(*b, s_->o.batch, true);
             if (found.empty()) return runs;
             for (auto& c : found) runs += process(*b, c, handler) ? 1 : 0;
         }
@@ -361,13 +367,17 @@ public:
         st.completed = ended.size() - std::min<std::size_t>(ended.size(), dead.size() + failed.size());
         const std::int64_t now = now_ms();
         std::lock_guard lock(s_->mutex);
-        for (auto& g : groups(*b, SIZE_MAX, now)) {
+        bool complete = false;
+        for (auto& g : groups(*b, SIZE_MAX, now, {}, SIZE_MAX, complete)) {
             if (!g.has_message || ended.count(g.seq)) continue;
             if (g.claims == 0 || g.released) ++st.pending;
             else ++st.processing;
         }
         return st;
     }
+
+    /// Messages ended (completed, failed or dead): the LIST pages of d/ only.
+    std::uint64_t ended_count() { return list_names(*require_backend(), "d/").size(); }
 
     /// The ended entry of a message (s3db.js's fields), by its queue id; nullopt while it is live.
     std::optional<json> ended_entry(std::string_view queue_id) {
@@ -443,7 +453,9 @@ private:
         std::map<std::string, Held> held;
         std::deque<Deletion> deletions;
         std::size_t order_counter = 0;
-        bool spread = false;  // the last claims met others': take candidates at random, not in order
+        int spread = 0;  // claims met others' lately: sample candidates at random for this many scans
+        std::string cursor;   // the seq past which scans resume
+        std::int64_t next_full = 0;  // when a scan lists from the beginning again
         std::string last_error;
         std::atomic<std::uint64_t> handled{0}, acked{0}, conflicts{0}, errors{0};
     };
@@ -558,18 +570,22 @@ private:
         }
     }
 
-    /// The live messages in LIST order, reading at most `pages` pages (1 LIST each), with what this
-    /// process has seen of their claims. Call with s_->mutex held.
-    std::vector<Group> groups(const Backend& b, std::size_t pages, std::int64_t now) {
+    /// The live messages in LIST order from after `start_after` (a seq; empty: the beginning),
+    /// reading pages (1 LIST each) until `want` of them are visible, the listing ends, or `pages`
+    /// pages were read; with what this process has seen of their claims. `complete`: the listing
+    /// ended. Call with s_->mutex held (it is released during each request).
+    std::vector<Group> groups(const Backend& b, std::size_t pages, std::int64_t now, const std::string& start_after,
+                              std::size_t want, bool& complete) {
         const std::string prefix = b.base + "q/";
         std::vector<Group> out;
         std::map<std::string, std::size_t> at;
         const std::uint64_t gen = ++s_->generation;
-        ListOptions o{.prefix = prefix};
-        bool complete = true;
+        // '~' sorts after every child name (c=, m=, r=): the listing resumes after the whole message.
+        ListOptions o{.prefix = prefix, .start_after = start_after.empty() ? std::string{} : prefix + start_after + "/~"};
+        complete = false;
+        std::size_t judged = 0, visible = 0;
         for (std::size_t n = 0; n < pages; ++n) {
-            // Unlock for the request: workers keep going meanwhile.
-            s_->mutex.unlock();
+            s_->mutex.unlock();  // workers go on during the request
             ListPage page;
             try {
                 page = b.store->list(o);
@@ -615,55 +631,86 @@ private:
                     }
                 }
             }
-            if (!page.truncated()) break;
-            if (n + 1 == pages) {
-                complete = false;
-                break;
+            if (!page.truncated()) complete = true;
+            // The last message of a page may have more keys on the next one: judged with the next.
+            const std::size_t ready = complete ? out.size() : (out.empty() ? 0 : out.size() - 1);
+            for (; judged < ready; ++judged) {
+                judge(out[judged], now);
+                visible += out[judged].has_message && out[judged].visible;
             }
+            if (complete || visible >= want) break;
             o.continuation_token = page.next_continuation_token;
         }
-        // The last message of an unfinished listing may have more keys on the next page.
-        if (!complete && !out.empty()) out.pop_back();
-        for (auto& g : out) {
-            const int release_attempt = g.release_key.empty() ? 0 : std::atoi(g.release_key.substr(g.release_key.rfind("r=") + 2).c_str());
-            g.released = g.claims > 0 && release_attempt == g.claims;
-            if (g.claims == 0) g.visible = true;
-            else if (g.released) g.visible = now >= s_->seen[g.release_key].since + g.release_delay;
-            else {
-                const bool ours = s_->held.count(g.claim_key) > 0;
-                g.stale = !ours && now >= s_->seen[g.claim_key].since + s_->o.visibility_timeout.count();
-                g.visible = g.stale;
-            }
-        }
-        if (complete) std::erase_if(s_->seen, [&](auto& kv) { return kv.second.generation != gen && !s_->held.count(kv.first); });
+        out.resize(judged);
+        if (complete && start_after.empty())
+            std::erase_if(s_->seen, [&](auto& kv) { return kv.second.generation != gen && !s_->held.count(kv.first); });
         return out;
     }
 
-    /// One poll: the visible messages to try, at most `batch`.
-    std::vector<Candidate> scan(const Backend& b, std::size_t batch) {
+    /// Whether a listed message can be claimed now (call with s_->mutex held).
+    void judge(Group& g, std::int64_t now) {
+        const int release_attempt =
+            g.release_key.empty() ? 0 : std::atoi(g.release_key.substr(g.release_key.rfind("r=") + 2).c_str());
+        g.released = g.claims > 0 && release_attempt == g.claims;
+        if (g.claims == 0) g.visible = true;
+        else if (g.released) g.visible = now >= s_->seen[g.release_key].since + g.release_delay;
+        else {
+            const bool ours = s_->held.count(g.claim_key) > 0;
+            g.stale = !ours && now >= s_->seen[g.claim_key].since + s_->o.visibility_timeout.count();
+            g.visible = g.stale;
+        }
+    }
+
+    /// One poll: the visible messages to try, at most `batch`. Polls list from a cursor past the
+    /// messages this process saw held or waiting (ended ones stay listed until their deletion); a
+    /// full listing from the beginning runs every visibility_timeout/3, when a release this process
+    /// saw comes due, and (with `thorough`, for drain) when the cursor's finds nothing.
+    std::vector<Candidate> scan(const Backend& b, std::size_t batch, bool thorough) {
         std::lock_guard lock(s_->mutex);
         const std::int64_t now = now_ms();
-        std::vector<Candidate> visible;
         std::set<std::string> queued;
         for (auto& c : s_->candidates) queued.insert(c.g.seq);
-        for (auto& g : groups(b, 1, now))
-            if (g.has_message && g.visible && !s_->inflight.count(g.seq) && !queued.count(g.seq))
-                visible.push_back(Candidate{std::move(g), now});
-        if (visible.size() > batch) {
-            if (s_->spread) {
-                // Others take the head too: a random sample, kept in order.
-                std::vector<std::size_t> idx(visible.size());
-                for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-                std::mt19937_64 rng(detail::random_u64());
-                std::shuffle(idx.begin(), idx.end(), rng);
-                idx.resize(batch);
-                std::sort(idx.begin(), idx.end());
-                std::vector<Candidate> pick;
-                for (auto i : idx) pick.push_back(std::move(visible[i]));
-                visible = std::move(pick);
-            } else visible.resize(batch);
+        std::vector<Candidate> visible;
+        for (int round = 0; round < 2; ++round) {
+            const bool full = s_->cursor.empty() || round == 1 || now >= s_->next_full;
+            if (full) {
+                s_->next_full = now + s_->o.visibility_timeout.count() / 3;
+                s_->cursor.clear();
+            }
+            const std::string start = s_->cursor;
+            bool complete = false;
+            auto found = groups(b, 10, now, start, batch, complete);
+            std::vector<std::size_t> takeable;
+            for (std::size_t i = 0; i < found.size(); ++i) {
+                auto& g = found[i];
+                if (g.released && !g.visible)
+                    s_->next_full = std::min(s_->next_full, s_->seen[g.release_key].since + g.release_delay);
+                if (g.has_message && g.visible && !s_->inflight.count(g.seq) && !queued.count(g.seq)) takeable.push_back(i);
+            }
+            if (takeable.size() > batch) {
+                if (s_->spread > 0) {
+                    // Other consumers take from the same listing: each takes its own random sample
+                    // (kept in order), so they seldom meet on one message.
+                    std::mt19937_64 rng(detail::random_u64());
+                    std::shuffle(takeable.begin(), takeable.end(), rng);
+                    takeable.resize(batch);
+                    std::sort(takeable.begin(), takeable.end());
+                } else takeable.resize(batch);
+            }
+            // The cursor moves past the leading messages nobody can take now and those taken here.
+            std::string cursor = start;
+            std::size_t next_taken = 0;
+            for (std::size_t i = 0; i < found.size(); ++i) {
+                const bool taken = next_taken < takeable.size() && takeable[next_taken] == i;
+                if (taken) ++next_taken;
+                else if (found[i].has_message && found[i].visible) break;
+                cursor = found[i].seq;
+            }
+            for (auto i : takeable) visible.push_back(Candidate{std::move(found[i]), now});
+            s_->cursor = cursor;
+            if (!visible.empty() || full || !thorough) break;
         }
-        s_->spread = false;
+        if (s_->spread > 0) --s_->spread;
         return visible;
     }
 
@@ -692,7 +739,7 @@ private:
     /// Claims and runs one candidate. True when its handler ran here.
     bool process(const Backend& b, const Candidate& c, const S3QueueHandler& handler) {
         const Group& g = c.g;
-        if (now_ms() - c.listed_at > s_->o.visibility_timeout.count() / 2) return false;  // too old to trust
+        if (now_ms() - c.listed_at > s_->o.visibility_timeout.count() / 6) return false;  // too old to trust
         const int attempt = g.claims + 1;
         const std::string qid = queue_id_of(g.seq);
         const std::string claim_key = b.base + "q/" + g.seq + "/c=" + attempt_name(attempt);
@@ -702,7 +749,7 @@ private:
         if (!create(b, claim_key, body)) {
             s_->conflicts.fetch_add(1);
             std::lock_guard lock(s_->mutex);
-            s_->spread = true;
+            s_->spread = 64;
             return false;
         }
         std::vector<std::string> keys = g.keys;
@@ -776,6 +823,7 @@ private:
                 create(b, rkey, rbody);
                 std::lock_guard lock(s_->mutex);
                 s_->seen[rkey] = Seen{detail::etag_of(rbody), now_ms(), s_->generation};
+                s_->next_full = std::min(s_->next_full, now_ms() + delay);
                 emit("s3queue.message-retry", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt},
                                                {"error", ctx.error_}, {"delay", delay}});
             } else {
@@ -829,7 +877,7 @@ private:
     void schedule(std::vector<std::string> keys) {
         if (keys.empty()) return;
         std::lock_guard lock(s_->mutex);
-        s_->deletions.push_back(Deletion{now_ms() + s_->o.visibility_timeout.count(), std::move(keys)});
+        s_->deletions.push_back(Deletion{now_ms() + s_->o.visibility_timeout.count() / 3, std::move(keys)});
     }
 
     void renew_due(const Backend& b) {
@@ -881,7 +929,7 @@ private:
                     poll_now = idle && (now_ms() >= next_poll || s->found_work);
                 }
                 if (poll_now) {
-                    auto found = scan(*b, s->o.batch);
+                    auto found = scan(*b, s->o.batch, false);
                     std::lock_guard lock(s->mutex);
                     s->found_work = !found.empty();
                     for (auto& c : found) s->candidates.push_back(std::move(c));
