@@ -15,7 +15,7 @@
 //   q/<seq>/r=<NNNN>-<delay>   attempt N failed and released: visible again `delay` ms later
 //   d/<seq>                    the end of the message (If-None-Match: one per message), body: the
 //                              s3db.js entry (status completed|failed|dead, result, error, attempts…)
-//   dead/<seq>, failed/<seq>   markers that split d/ by status for stats()
+//   dead/<seq>, failed/<seq>   markers that split d/ by status for stats(), written just before d/
 // and the dead letter resource `plg_s3queue_<resource>_dead` (originalId, queueId, data, error,
 // attempts), id = the queue id. s3db.js keeps entries as records of `plg_s3queue_<res>_queue` with a
 // byStatus partition: every status change moves partition refs (≈24 requests per message). Here the
@@ -212,6 +212,9 @@ public:
             } catch (const AlreadyExists&) {  // written before a crash: once is enough
             }
         };
+        b->remove_dead = [&db, dead](const std::string& id) {
+            if (db.has_resource(dead)) db.resource(dead).remove(id);
+        };
         b->dead_letters = [&db, dead] { return db.has_resource(dead) ? db.resource(dead).list() : std::vector<json>{}; };
         if (s_->o.dead_letter && !db.has_resource(dead)) db.create_resource(dead_letter_config());
         std::lock_guard lock(s_->mutex);
@@ -361,6 +364,9 @@ public:
         auto ended = list_names(*b, "d/");
         auto dead = list_names(*b, "dead/");
         auto failed = list_names(*b, "failed/");
+        // A marker counts once its end is written (it is written just before).
+        std::erase_if(dead, [&](const std::string& seq) { return !ended.count(seq); });
+        std::erase_if(failed, [&](const std::string& seq) { return !ended.count(seq); });
         S3QueueStats st;
         st.dead = dead.size();
         st.failed = failed.size();
@@ -404,6 +410,7 @@ private:
         std::function<json(json)> insert;
         std::function<std::optional<json>(const std::string&)> get;
         std::function<void(json)> insert_dead;
+        std::function<void(const std::string&)> remove_dead;
         std::function<std::vector<json>()> dead_letters;
     };
 
@@ -834,7 +841,9 @@ private:
         return true;
     }
 
-    /// Writes the end of a message (once per message), then what follows it.
+    /// Writes the end of a message (once per message), then what follows it. A dead or failed end
+    /// writes its marker (and dead letter) first, so whoever sees the end sees them too; if another
+    /// writer ended the message otherwise, they are taken back.
     void end(const Backend& b, const std::string& seq, json entry, const std::string& status,
              const std::vector<std::string>& keys, const std::optional<json>& record) {
         const std::int64_t now = now_ms();
@@ -842,21 +851,31 @@ private:
         entry["completedAt"] = iso(now);
         entry["queuedAt"] = queued_at(seq);
         if (record) entry["data"] = *record;
-        const bool ours = create(b, b.base + "d/" + seq, with_nonce(entry));
+        if (status != "completed") before_end(b, seq, entry);
+        const std::string end_key = b.base + "d/" + seq;
+        const bool ours = create(b, end_key, with_nonce(entry));
         if (!ours) {
+            if (status != "completed") {
+                auto winner = b.store->get(end_key);
+                const std::string theirs = winner ? json::parse(winner->body).value("status", "") : "";
+                if (theirs != status) {
+                    b.store->remove(b.base + status + "/" + seq);
+                    if (status == "dead") b.remove_dead(entry["id"].get<std::string>());
+                }
+            }
             emit("s3queue.message-outcome", {{"queueId", entry["id"]}, {"status", "already-ended"}});
             schedule(keys);
             return;
         }
         if (status == "completed") s_->acked.fetch_add(1);
-        after_end(b, seq, entry, keys);
+        schedule(keys);
         emit(status == "completed" ? "s3queue.message-completed" : "s3queue.message-" + status,
              {{"queueId", entry["id"]}, {"originalId", entry["originalId"]}, {"attempts", entry["attempts"]},
               {"error", entry["error"]}, {"result", entry["result"]}});
     }
 
-    /// What follows an end (repeatable): the dead letter and the status marker, then the deletion.
-    void after_end(const Backend& b, const std::string& seq, const json& entry, const std::vector<std::string>& keys) {
+    /// The dead letter and the status marker of a dead or failed end (repeatable).
+    void before_end(const Backend& b, const std::string& seq, const json& entry) {
         const std::string status = entry.value("status", "completed");
         if (status == "dead") {
             json data = entry.contains("data") ? entry["data"] : json(nullptr);
@@ -871,6 +890,11 @@ private:
                                {"attempts", entry["attempts"]}});
         }
         if (status == "dead" || status == "failed") b.store->put(b.base + status + "/" + seq, "", PutOptions{});
+    }
+
+    /// What an end found by a later taker still needs (a writer may have died before them).
+    void after_end(const Backend& b, const std::string& seq, const json& entry, const std::vector<std::string>& keys) {
+        before_end(b, seq, entry);
         schedule(keys);
     }
 
