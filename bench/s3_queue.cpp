@@ -2,6 +2,7 @@
 // processes (fork) of C handler threads on one store. Prints, never asserts.
 //
 //   build/bench/s3_queue [--url memory://b/p | file:///tmp/q | http://KEY:SECRET@host:port/bucket/prefix]
+//   (on S3 the bucket is created, and emptied and deleted at the end: give it a bucket of its own)
 //                        [--messages N] [--processes P] [--concurrency C]
 //
 // Requests are counted by a Counting transport in every process (the parent's enqueues, each
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +30,7 @@
 #include "s3db/plugins/s3_queue.hpp"
 #include "s3db/transport/any.hpp"
 #include "s3db/transport/counting.hpp"
+#include "s3db/transport/s3.hpp"
 
 using namespace s3db;
 using Clock = std::chrono::steady_clock;
@@ -90,6 +93,14 @@ RequestCounts work(Db& db, Any& checker, int total) {
 int main(int argc, char** argv) {
     const Args a = parse(argc, argv);
     const bool in_memory = a.url.starts_with("memory://");
+    const bool on_s3 = a.url.starts_with("http://") || a.url.starts_with("https://") || a.url.starts_with("s3://");
+    std::optional<S3> admin;  // on S3: the bucket is created if missing, and emptied and removed after
+    if (on_s3) {
+        auto o = s3_options(ConnectionString::parse(a.url));
+        o.prefix.clear();
+        admin.emplace(o);
+        admin->create_bucket();
+    }
     auto db = open(Any(a.url), a.concurrency);
     auto& q = db->plugin<S3Queue>();
     db->transport().reset();
@@ -125,7 +136,7 @@ int main(int argc, char** argv) {
     total += workers;
     const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
     const double n = a.messages;
-    std::printf("S3Queue on %s: %d messages, %d process(es) x %d thread(s)\n", a.url.substr(0, a.url.find('@') == std::string::npos ? a.url.size() : 0).c_str(),
+    std::printf("S3Queue on %s: %d messages, %d process(es) x %d thread(s)\n", (in_memory ? "memory" : on_s3 ? "S3" : "filesystem"),
                 a.messages, in_memory ? 1 : a.processes, a.concurrency);
     std::printf("  enqueue: %.0f msg/s, %.2f requests/message\n", n * 1000.0 / std::max<long long>(1, ms(t1 - t0)),
                 enqueue.total() / n);
@@ -134,5 +145,10 @@ int main(int argc, char** argv) {
                 total.total() / n, total.put / n, total.get / n, total.list / n, (total.remove + total.remove_many) / n,
                 total.head / n);
     std::printf("  s3db.js S3Queue (reference 11.12): ~24 requests per message -> %.1fx fewer\n", 24.0 / (total.total() / n));
+    if (admin) {
+        db.reset();
+        remove_prefix(*admin, "");
+        admin->delete_bucket();
+    }
     return 0;
 }

@@ -564,7 +564,20 @@ void processes_run_each_message_once(Make make, int messages, int processes) {
     auto parent = open_queue(make());
     std::set<std::string> ids;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < messages; ++i) ids.insert(parent->template plugin<S3Queue>().enqueue({{"n", i}})["originalId"]);
+    {
+        std::mutex m;
+        std::vector<std::thread> producers;
+        for (int t = 0; t < 8; ++t)
+            producers.emplace_back([&, t] {
+                for (int i = t; i < messages; i += 8) {
+                    std::string id = parent->template plugin<S3Queue>().enqueue({{"n", i}})["originalId"];
+                    std::lock_guard lock(m);
+                    ids.insert(std::move(id));
+                }
+            });
+        for (auto& p : producers) p.join();
+    }
+    ASSERT_EQ(ids.size(), std::size_t(messages));
     const auto t1 = std::chrono::steady_clock::now();
     const auto dir = test::scratch_dir();
     std::filesystem::create_directories(dir);
@@ -621,9 +634,9 @@ TEST(S3Queue, FourProcessesThousandMessagesEachAckedAndRunOnceOnFilesystem) {
         [&] { return Filesystem(FilesystemOptions{.root = root, .prefix = prefix, .durable = false}); }, 1000, 4);
 }
 
-TEST(S3Queue, FourProcessesEachAckedAndRunOnceOnRgw) {
+TEST(S3Queue, FourProcessesThousandMessagesEachAckedAndRunOnceOnRgw) {
     const auto options = test::s3_options(test::s3_under_test(), test::TestBucket::name(), test::next_prefix());
-    processes_run_each_message_once<S3>([&] { return S3(options); }, 120, 4);
+    processes_run_each_message_once<S3>([&] { return S3(options); }, 1000, 4);
 }
 
 TEST(S3Queue, AKilledWorkersMessagesRunAgainAfterTheTimeoutAndNothingIsLost) {
