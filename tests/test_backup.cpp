@@ -21,6 +21,7 @@
 #include "s3db/s3db.hpp"
 #include "s3db/plugins/backup.hpp"
 #include "s3db/plugins/backup/gzip.hpp"
+#include "s3db/plugins/scheduler.hpp"
 #include "support/http_server.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
@@ -325,6 +326,34 @@ TEST(Backup, IncrementalSeesAMetadataOnlyChangeThatKeepsTheETag) {
     plugin.restore(inc.id);
     EXPECT_EQ(items.get("i3")["n"], 99);
     EXPECT_EQ(items.count(), 20u);
+}
+
+TEST(Backup, ScheduledThroughTheSchedulerWhenBothAreComposed) {
+    // A schedule is a Scheduler job that calls backup(): each tick runs once, whatever number of
+    // processes run the scheduler, and its history records what the backup wrote.
+    using Db = BasicDatabase<Memory, FsBackup, Scheduler>;
+    Db db(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{(backup_dir() / "{backupId}").string()}),
+          Scheduler({.worker_id = "backup-test"}));
+    db.connect();
+    auto& items = db.create_resource({.name = "items", .attributes = ojson{{"n", "number"}}});
+    for (int i = 0; i < 5; ++i) items.insert({{"id", "i" + std::to_string(i)}, {"n", i}});
+    db.plugin<Scheduler>().add_job("backup", {.interval = std::chrono::seconds(1), .action = [&db](JobContext&) -> json {
+                                                  auto r = db.plugin<FsBackup>().backup();
+                                                  return {{"id", r.id}, {"records", r.records}};
+                                              }});
+    std::this_thread::sleep_for(std::chrono::milliseconds(2600));
+    db.disconnect();  // stops the scheduler's timer
+    const auto history = db.plugin<Scheduler>().get_job_history("backup");
+    const auto backups = db.plugin<FsBackup>().list_backups();
+    ASSERT_GE(history.size(), 2u);
+    EXPECT_EQ(backups.size(), history.size());
+    std::set<std::string> ids;
+    for (auto& b : backups) ids.insert(b["id"].get<std::string>());
+    for (auto& run : history) {
+        EXPECT_EQ(run["status"], "success") << run.dump();
+        EXPECT_TRUE(ids.count(run["result"]["id"].get<std::string>())) << run.dump();
+        EXPECT_GE(run["result"]["records"], 5) << run.dump();  // the items, and the plugins' own records
+    }
 }
 
 TEST(Backup, RestoreModesMergeAndSkip) {

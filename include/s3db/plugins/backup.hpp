@@ -64,7 +64,9 @@
 //
 // S3 storage classes: S3Backup's `storage_class` (plugins/backup/driver.hpp).
 //
-// Not done: scheduling (there is no Scheduler plugin yet).
+// Schedules: compose the Scheduler (plugins/scheduler.hpp) and add a job that calls backup(); each
+// tick runs once across processes and its history holds the result (test_backup.cpp:
+// Backup.ScheduledThroughTheSchedulerWhenBothAreComposed).
 
 #include <algorithm>
 #include <atomic>

@@ -203,6 +203,7 @@ public:
             if (c.jobs.count(job)) throw PluginError(name, "job '" + job + "' already exists");
             j.cursor = now_ms(c);
             c.jobs.emplace(job, std::move(j));
+            c.jobs_changed = true;
         }
         c.cv.notify_all();
         emit_event(c, "scheduler.job-added", {{"jobName", job}});
@@ -284,6 +285,7 @@ private:
         mutable std::mutex m;
         std::condition_variable cv;
         bool stopping = false;
+        bool jobs_changed = false;  // add_job / enable_job: the timer computes its next wake-up again
         std::thread loop;
         std::map<std::string, detail::SchedJob> jobs;
         std::vector<Watch> watch;
@@ -348,6 +350,7 @@ private:
             if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
             if (on && !it->second.config.enabled) it->second.cursor = now_ms(c);  // no catch-up of disabled time
             it->second.config.enabled = on;
+            c.jobs_changed = true;
         }
         c.cv.notify_all();
         emit_event(c, on ? "scheduler.job-enabled" : "scheduler.job-disabled", {{"jobName", job}});
@@ -420,7 +423,8 @@ private:
             }
             g.lock();
             auto wait = std::chrono::milliseconds(std::clamp<std::int64_t>(next - now_ms(c), 1, 60'000));
-            c.cv.wait_for(g, wait, [&] { return c.stopping; });
+            c.cv.wait_for(g, wait, [&] { return c.stopping || c.jobs_changed; });
+            c.jobs_changed = false;
         }
     }
 
