@@ -266,6 +266,44 @@ TEST(FullText, SearchRecordsCarryScoresMatchesAndHighlights) {
     EXPECT_EQ(records[1]["_highlights"], json({{"title", "[Learning] to cook"}}));
 }
 
+TEST(FullText, PhrasesMatchWordsInOrderInOneField) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()));
+    auto& a = db->resource("articles");
+    a.insert({{"id", "in-order"}, {"title", "Machine learning for everyone"}});
+    a.insert({{"id", "reversed"}, {"title", "Learning about the machine"}});
+    a.insert({{"id", "apart"}, {"title", "A machine that is always learning"}});
+    a.insert({{"id", "split"}, {"title", "Machine"}, {"body", "learning"}});
+    a.insert({{"id", "stop-words"}, {"title", "State of the art machine"}});
+    a.insert({{"id", "art-state"}, {"title", "Tags"}, {"body", "art state"}});
+    auto& ft = db->plugin<FullText>();
+    EXPECT_EQ(ids_of(ft.search("articles", "\"machine learning\"")), (std::vector<std::string>{"in-order"}))
+        << "order, adjacency and one field";
+    EXPECT_EQ(ft.search("articles", "machine learning", {.match_all = true}).size(), 4u) << "without quotes any order counts";
+    EXPECT_EQ(ids_of(ft.search("articles", "\"state of the art\"")), (std::vector<std::string>{"stop-words"}))
+        << "stop words are skipped on both sides, as the index skips them";
+    EXPECT_EQ(ids_of(ft.search("articles", "\"mach learn\"")), (std::vector<std::string>{}))
+        << "a phrase's words are exact terms, never prefixes";
+    EXPECT_EQ(ids_of(ft.search("articles", "everyone \"machine learning\"", {.match_all = false})),
+              (std::vector<std::string>{"in-order"}))
+        << "a phrase is required even when loose words are not";
+    const auto one_word = db->transport().counts();
+    auto hits = ft.search("articles", "\"machine\" always");
+    EXPECT_EQ(hits.size(), 5u) << "every record with the word";
+    ASSERT_FALSE(hits.empty());
+    EXPECT_EQ(hits[0].id, "apart") << "the loose word ranks";
+    EXPECT_EQ(db->transport().counts().get - one_word.get, 3u) << "a one-word phrase reads no record: 2 shards + the stats";
+    EXPECT_EQ(ft.search("articles", "\"machine learning").size(), 5u) << "an unclosed quote's words are loose";
+
+    // Cost: the reads that check the order, once per document holding every word of the phrase, and
+    // search_records reuses them.
+    const auto before = db->transport().counts();
+    auto records = ft.search_records("articles", "\"machine learning\"");
+    const auto after = db->transport().counts();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["_highlights"]["title"], "<mark>Machine learning</mark> for everyone");
+    EXPECT_EQ(after.get - before.get, 4u + 3) << "4 candidates read once + 2 shards and the stats revalidated";
+}
+
 TEST(FullText, SuggestsIndexedTermsByDocumentFrequency) {
     auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()));
     auto& a = db->resource("articles");

@@ -33,6 +33,13 @@
 // cached with their ETag: a warm search revalidates each with a conditional GET (304, no body), or
 // sends nothing while younger than cache_max_age.
 //
+// Phrases: words in double quotes ("machine learning") match only where they follow one another in
+// one field, after the tokenizer (so stop words and words under min_word_length are skipped on both
+// sides, as they are not indexed: "state of the art" finds "state-of-the-art" and "state art"). A
+// phrase's words are exact terms and all required. The index holds no positions, so a phrase of two
+// or more words costs 1 GET per document holding all of its words, read before offset and limit to
+// check the order (search_records uses these reads again). An unclosed quote's words are loose words.
+//
 // Ranking: BM25 (k1 1.2, b 0.75) as SQLite FTS5's bm25() computes it: a word's frequency in a
 // document is the sum over fields of weight × tf, the document length is its terms over all indexed
 // fields, idf = ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6. A prefix or fuzzy match counts
@@ -169,7 +176,7 @@ public:
                                             const SearchOptions& o = {});
 
     /// The records of search(), each with _searchScore (0-1), _matchedFields, _matchedWords and
-    /// _highlights (field -> snippet). 1 GET per record on top of the search.
+    /// _highlights (field -> snippet). 1 GET per record on top of the search (none for one a phrase check read).
     S3DB_DECL std::vector<json> search_records(std::string_view resource, std::string_view query,
                                                const SearchOptions& o = {});
 
@@ -237,6 +244,9 @@ private:
     S3DB_DECL std::vector<std::string> shards_under(std::string_view resource, std::string_view hex_prefix);
     /// The shards a query term may have matches in.
     S3DB_DECL std::vector<std::string> shards_for(std::string_view resource, std::string_view term, bool expand);
+    /// search(); the records read to check phrases go to `records` when given.
+    S3DB_DECL std::vector<SearchHit> search_impl(std::string_view resource, std::string_view query,
+                                                 const SearchOptions& o, std::map<std::string, json>* records);
 
     S3DB_DECL DocIndex index_of(std::string_view resource, const json& record) const;
     S3DB_DECL void reindex(std::string_view resource, std::string_view id, const json* before, const json* after);
@@ -272,6 +282,33 @@ inline std::string fulltext_text(const json& v) {
     return {};
 }
 
+/// A query split into its loose text and its phrases (the words between double quotes).
+struct FullTextQuery {
+    std::string loose;
+    std::vector<std::string> phrases;
+};
+
+inline FullTextQuery fulltext_parse_query(std::string_view query) {
+    FullTextQuery q;
+    std::string phrase;
+    bool quoted = false;
+    for (const char c : query) {
+        if (c == '"') {
+            if (quoted) q.phrases.push_back(std::move(phrase));
+            phrase.clear();
+            quoted = !quoted;
+            q.loose += ' ';
+        } else {
+            (quoted ? phrase : q.loose) += c;
+        }
+    }
+    if (quoted) q.loose += " " + phrase;
+    return q;
+}
+
+/// Whether `terms` follow one another among the terms of `v` (each element of an array alone).
+inline bool fulltext_has_phrase(const json& v, const fulltext::Tokenizer& tokenizer, const std::vector<std::string>& terms);
+
 /// The value at a dotted path of `record`, or null.
 inline const json* fulltext_field(const json& record, std::string_view path) {
     const json* at = &record;
@@ -285,6 +322,18 @@ inline const json* fulltext_field(const json& record, std::string_view path) {
         path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
     }
     return at;
+}
+
+inline bool fulltext_has_phrase(const json& v, const fulltext::Tokenizer& tokenizer, const std::vector<std::string>& terms) {
+    if (v.is_array())
+        return std::any_of(v.begin(), v.end(), [&](const json& e) { return fulltext_has_phrase(e, tokenizer, terms); });
+    const auto tokens = tokenizer.tokens(fulltext_text(v));
+    for (std::size_t i = 0; i + terms.size() <= tokens.size(); ++i) {
+        std::size_t k = 0;
+        while (k < terms.size() && tokens[i + k].term == terms[k]) ++k;
+        if (k == terms.size()) return true;
+    }
+    return false;
 }
 
 inline std::size_t code_points(std::string_view s) {
@@ -551,23 +600,44 @@ S3DB_DECL void FullText::after_write(const OperationContext& ctx) {
 
 S3DB_DECL std::vector<SearchHit> FullText::search(std::string_view resource, std::string_view query,
                                                   const SearchOptions& so) {
+    return search_impl(resource, query, so, nullptr);
+}
+
+S3DB_DECL std::vector<SearchHit> FullText::search_impl(std::string_view resource, std::string_view query,
+                                                       const SearchOptions& so, std::map<std::string, json>* records) {
     const auto& o = state_->options;
     const auto& tok = state_->tokenizer;
-    // The query's words and their terms, each once.
-    std::vector<std::pair<std::string, std::string>> words;  // folded word, term
-    for (auto& w : fulltext::split_words(query, tok.options())) {
-        std::string term = tok.term(w.term);
-        if (term.empty()) continue;
-        if (std::none_of(words.begin(), words.end(), [&](auto& x) { return x.second == term; }))
-            words.emplace_back(std::move(w.term), std::move(term));
+    const auto parsed = detail::fulltext_parse_query(query);
+    // The query's words and their terms, each once; a phrase's words match exactly.
+    struct Word {
+        std::string word, term;  // folded, and as indexed
+        bool exact = false;
+    };
+    std::vector<Word> words;
+    auto add_word = [&](std::string word, std::string term, bool exact) {
+        auto it = std::find_if(words.begin(), words.end(), [&](const Word& x) { return x.term == term; });
+        if (it == words.end()) words.push_back({std::move(word), std::move(term), exact});
+        else it->exact = it->exact || exact;
+    };
+    for (auto& w : fulltext::split_words(parsed.loose, tok.options()))
+        if (std::string term = tok.term(w.term); !term.empty()) add_word(std::move(w.term), std::move(term), so.exact);
+    std::vector<std::vector<std::string>> phrases;  // each phrase's terms, in order
+    for (const auto& text : parsed.phrases) {
+        std::vector<std::string> terms;
+        for (auto& w : fulltext::split_words(text, tok.options()))
+            if (std::string term = tok.term(w.term); !term.empty()) {
+                terms.push_back(term);
+                add_word(std::move(w.term), std::move(term), true);
+            }
+        if (!terms.empty()) phrases.push_back(std::move(terms));
     }
     if (words.empty()) return {};
 
-    const bool expand = !so.exact;
     std::map<std::string, std::vector<std::string>> shards_of_word;
     std::map<std::string, std::shared_ptr<const json>> shards;
-    for (auto& [_, term] : words) {
-        auto names = shards_for(resource, term, expand);
+    for (auto& w : words) {
+        const auto& term = w.term;
+        auto names = shards_for(resource, term, !w.exact);
         for (auto& n : names)
             if (!shards.contains(n)) shards[n] = load(shard_key(resource, n), false).data;
         shards_of_word[term] = std::move(names);
@@ -586,7 +656,8 @@ S3DB_DECL std::vector<SearchHit> FullText::search(std::string_view resource, std
         std::size_t words_matched = 0;
     };
     std::unordered_map<std::string, Acc> acc;
-    for (auto& [word, term] : words) {
+    for (auto& [word, term, exact] : words) {
+        const bool expand = !exact;
         const std::size_t points = detail::code_points(term);
         const std::size_t distance = !(expand && o.fuzzy_search) || points < 4 ? 0 : points < 8 ? 1 : o.fuzzy_distance;
         struct Hit {
@@ -639,6 +710,34 @@ S3DB_DECL std::vector<SearchHit> FullText::search(std::string_view resource, std
             ++a.words_matched;
         }
     }
+    // Every phrase's terms are required; the order is checked on the records of the documents that
+    // hold them all (the index has no positions).
+    auto has_terms = [](const Acc& a, const std::vector<std::string>& terms) {
+        return std::all_of(terms.begin(), terms.end(), [&](const std::string& t) { return a.terms.contains(t); });
+    };
+    std::erase_if(acc, [&](auto& kv) {
+        return !std::all_of(phrases.begin(), phrases.end(), [&](auto& p) { return has_terms(kv.second, p); });
+    });
+    if (std::any_of(phrases.begin(), phrases.end(), [](auto& p) { return p.size() > 1; }) && !acc.empty()) {
+        std::vector<std::string> ids;
+        for (auto& [doc, _] : acc) ids.push_back(doc);
+        const auto got = backend()->get_many(resource, ids);
+        const auto* configured = indexed_fields(resource);
+        const std::vector<std::string> fields = !so.fields.empty() ? so.fields
+                                                : configured      ? *configured
+                                                                  : std::vector<std::string>{};
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            const bool ordered = i < got.size() && got[i] && std::all_of(phrases.begin(), phrases.end(), [&](auto& p) {
+                return p.size() == 1 || std::any_of(fields.begin(), fields.end(), [&](const std::string& f) {
+                           const json* v = detail::fulltext_field(*got[i], f);
+                           return v && detail::fulltext_has_phrase(*v, tok, p);
+                       });
+            });
+            if (!ordered) acc.erase(ids[i]);
+            else if (records) records->emplace(ids[i], *got[i]);
+        }
+    }
+
     std::vector<SearchHit> out;
     for (auto& [doc, a] : acc) {
         if (so.match_all && a.words_matched < words.size()) continue;
@@ -656,14 +755,19 @@ S3DB_DECL std::vector<SearchHit> FullText::search(std::string_view resource, std
 
 S3DB_DECL std::vector<json> FullText::search_records(std::string_view resource, std::string_view query,
                                                      const SearchOptions& so) {
-    auto hits = search(resource, query, so);
+    std::map<std::string, json> read;  // records a phrase check read already
+    auto hits = search_impl(resource, query, so, &read);
     std::vector<std::string> ids;
-    for (auto& h : hits) ids.push_back(h.id);
-    auto records = backend()->get_many(resource, ids);
+    for (auto& h : hits)
+        if (!read.contains(h.id)) ids.push_back(h.id);
+    auto got = backend()->get_many(resource, ids);
+    for (std::size_t i = 0; i < ids.size() && i < got.size(); ++i)
+        if (got[i]) read.emplace(ids[i], std::move(*got[i]));
     std::vector<json> out;
-    for (std::size_t i = 0; i < hits.size() && i < records.size(); ++i) {
-        if (!records[i]) continue;  // deleted since it was indexed
-        json r = std::move(*records[i]);
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+        auto found = read.find(hits[i].id);
+        if (found == read.end()) continue;  // deleted since it was indexed
+        json r = std::move(found->second);
         const auto& h = hits[i];
         json highlights = json::object();
         for (auto& field : h.matched_fields)
