@@ -3,6 +3,9 @@
 //   - overlap@10 of our top 10 with FTS5's bm25() top 10, per query and on average, with stemming
 //     off, no stop words, minimum word length 1, equal field weights and every word required (FTS5's
 //     implicit AND), so both rank the same documents by the same formula;
+//   - the same for phrases: every multi-word query quoted, on both sides (FTS5's phrase query), with
+//     the records read per phrase search (the index has no positions: the order is checked on the
+//     records holding every word);
 //   - index build rate: incremental (each insert indexed as it is written) and rebuild_index;
 //   - requests per cold search (GETs and LISTs, and the shards the query touches);
 //   - warm search latency p50 / p99 over the whole corpus, in process (Memory store), revalidating
@@ -74,10 +77,13 @@ double percentile(std::vector<double> v, double q) {
     return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
-/// FTS5's top 10 (id, -bm25) for `words` (all required), best first, by bm25() with equal weights.
-std::vector<std::pair<std::string, double>> fts5_top10(sqlite3* db, const std::vector<std::string>& words) {
+/// FTS5's top 10 (id, -bm25) for `words` (all required; as one phrase when `phrase`), best first,
+/// by bm25() with equal weights.
+std::vector<std::pair<std::string, double>> fts5_top10(sqlite3* db, const std::vector<std::string>& words,
+                                                       bool phrase = false) {
     std::string match;
-    for (auto& w : words) match += (match.empty() ? "\"" : " \"") + w + "\"";
+    for (auto& w : words) match += (match.empty() ? "\"" : phrase ? " " : "\" \"") + w;
+    if (!match.empty()) match += "\"";
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db, "SELECT id, bm25(docs) FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs), rowid LIMIT 10", -1, &st, nullptr);
     sqlite3_bind_text(st, 1, match.c_str(), -1, SQLITE_TRANSIENT);
@@ -178,28 +184,41 @@ int main(int argc, char** argv) {
         "qt widgets", "command line", "bluetooth", "printer driver", "sql", "http client", "mathematics",
         "scientific computing", "terminal emulator", "debug symbols", "transitional package", "emacs",
         "ruby gem", "machine learning", "spell checker", "pdf viewer", "email client", "backup", "firewall"};
-    double overlap_sum = 0, max_score_error = 0;
-    std::size_t compared = 0;
     const auto& tok = ft.tokenizer();
-    for (auto& q : queries) {
-        std::vector<std::string> words;
-        for (auto& t : tok.tokens(q)) words.push_back(t.term);
-        auto theirs = fts5_top10(sq, words);
-        auto ours = ft.search("packages", q, {.limit = 10, .exact = true, .match_all = true});
-        std::set<std::string> a;
-        for (auto& [id, _] : theirs) a.insert(id);
-        if (!theirs.empty() && !ours.empty() && ours[0].id == theirs[0].first)
-            max_score_error = std::max(max_score_error, std::abs(ours[0].score - theirs[0].second) / theirs[0].second);
-        std::size_t common = 0;
-        for (auto& h : ours) common += a.count(h.id);
-        const std::size_t denominator = std::max<std::size_t>(1, std::min<std::size_t>(10, theirs.size()));
-        const double overlap = theirs.empty() && ours.empty() ? 1.0 : static_cast<double>(common) / denominator;
-        overlap_sum += overlap;
-        ++compared;
-        std::printf("  %-26s overlap@10 %.1f (fts5 %zu, ours %zu)\n", q.c_str(), overlap, theirs.size(), ours.size());
-    }
-    std::printf("overlap@10 with FTS5 bm25(): %.3f over %zu queries; top-1 score vs -bm25(): largest relative "
-                "difference %.2g\n", overlap_sum / compared, compared, max_score_error);
+    // overlap@10 with FTS5 over `qs`; as phrases: every query quoted on both sides.
+    auto compare = [&](const std::vector<std::string>& qs, bool phrase) {
+        double overlap_sum = 0, max_score_error = 0;
+        std::size_t compared = 0;
+        const auto before = db.transport().counts();
+        for (auto& q : qs) {
+            std::vector<std::string> words;
+            for (auto& t : tok.tokens(q)) words.push_back(t.term);
+            auto theirs = fts5_top10(sq, words, phrase);
+            auto ours = ft.search("packages", phrase ? "\"" + q + "\"" : q, {.limit = 10, .exact = true, .match_all = true});
+            std::set<std::string> a;
+            for (auto& [id, _] : theirs) a.insert(id);
+            if (!theirs.empty() && !ours.empty() && ours[0].id == theirs[0].first)
+                max_score_error = std::max(max_score_error, std::abs(ours[0].score - theirs[0].second) / theirs[0].second);
+            std::size_t common = 0;
+            for (auto& h : ours) common += a.count(h.id);
+            const std::size_t denominator = std::max<std::size_t>(1, std::min<std::size_t>(10, theirs.size()));
+            const double overlap = theirs.empty() && ours.empty() ? 1.0 : static_cast<double>(common) / denominator;
+            overlap_sum += overlap;
+            ++compared;
+            std::printf("  %s%-26s overlap@10 %.1f (fts5 %zu, ours %zu)\n", phrase ? "phrase " : "", q.c_str(), overlap,
+                        theirs.size(), ours.size());
+        }
+        std::printf("overlap@10 with FTS5 bm25()%s: %.3f over %zu queries; top-1 score vs -bm25(): largest relative "
+                    "difference %.2g\n", phrase ? " on phrases" : "", overlap_sum / compared, compared, max_score_error);
+        std::printf("  %.1f GETs per query (shards revalidated + the stats%s)\n",
+                    static_cast<double>(db.transport().counts().get - before.get) / compared,
+                    phrase ? " + the records read to check the order" : "");
+    };
+    compare(queries, false);
+    std::vector<std::string> phrases;
+    for (auto& q : queries)
+        if (q.find(' ') != std::string::npos) phrases.push_back(q);
+    compare(phrases, true);
 
     // Requests per cold search: a new database (empty cache) per query.
     {

@@ -175,6 +175,24 @@ TEST(FullText, Bm25ScoreEqualsTheHandComputedValue) {
     EXPECT_NEAR(banana[0].score, 1e-6 * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2.0 / 3)), 1e-15);
 }
 
+TEST(FullText, APhraseScoresAsOneTermAsFts5Does) {
+    auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()),
+                          {.fields = {{"articles", {"title"}}}, .min_word_length = 1, .remove_stop_words = false});
+    auto& a = db->resource("articles");
+    a.insert({{"id", "once"}, {"title", "red apple pie"}});
+    a.insert({{"id", "reversed"}, {"title", "apple red"}});
+    a.insert({{"id", "twice"}, {"title", "red apple red apple"}});
+    for (auto& [id, title] : {std::pair{"d", "green pear"}, {"e", "blue plum"}, {"f", "yellow lemon"}})
+        a.insert({{"id", id}, {"title", title}});
+    // N = 6, average length 15/6 = 2.5. The phrase is in 2 documents: idf = ln(4.5/2.5); "twice": tf 2,
+    // length 4; "once": tf 1, length 3. The words' own idf (3 documents hold each) plays no part.
+    auto hits = db->plugin<FullText>().search("articles", "\"red apple\"");
+    ASSERT_EQ(ids_of(hits), (std::vector<std::string>{"twice", "once"}));
+    const double idf = std::log(4.5 / 2.5);
+    EXPECT_NEAR(hits[0].score, idf * 2 * 2.2 / (2 + 1.2 * (0.25 + 0.75 * 4 / 2.5)), 1e-12);
+    EXPECT_NEAR(hits[1].score, idf * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 3 / 2.5)), 1e-12);
+}
+
 TEST(FullText, FieldWeightsAndFrequencyRankResults) {
     auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), {.field_weights = {{"title", 5.0}}});
     // Bread in the title (weight 5) beats twice in a shorter body, which beats once: BM25 with

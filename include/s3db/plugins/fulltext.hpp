@@ -38,7 +38,9 @@
 // sides, as they are not indexed: "state of the art" finds "state-of-the-art" and "state art"). A
 // phrase's words are exact terms and all required. The index holds no positions, so a phrase of two
 // or more words costs 1 GET per document holding all of its words, read before offset and limit to
-// check the order (search_records uses these reads again). An unclosed quote's words are loose words.
+// check the order (search_records uses these reads again). A phrase ranks as one term, as in FTS5: its
+// frequency is how often it occurs, its idf counts the documents that match the query's phrases. An
+// unclosed quote's words are loose words.
 //
 // Ranking: BM25 (k1 1.2, b 0.75) as SQLite FTS5's bm25() computes it: a word's frequency in a
 // document is the sum over fields of weight × tf, the document length is its terms over all indexed
@@ -306,8 +308,8 @@ inline FullTextQuery fulltext_parse_query(std::string_view query) {
     return q;
 }
 
-/// Whether `terms` follow one another among the terms of `v` (each element of an array alone).
-inline bool fulltext_has_phrase(const json& v, const fulltext::Tokenizer& tokenizer, const std::vector<std::string>& terms);
+/// How many times `terms` follow one another among the terms of `v` (each element of an array alone).
+inline std::size_t fulltext_phrase_count(const json& v, const fulltext::Tokenizer& tokenizer, const std::vector<std::string>& terms);
 
 /// The value at a dotted path of `record`, or null.
 inline const json* fulltext_field(const json& record, std::string_view path) {
@@ -324,16 +326,19 @@ inline const json* fulltext_field(const json& record, std::string_view path) {
     return at;
 }
 
-inline bool fulltext_has_phrase(const json& v, const fulltext::Tokenizer& tokenizer, const std::vector<std::string>& terms) {
-    if (v.is_array())
-        return std::any_of(v.begin(), v.end(), [&](const json& e) { return fulltext_has_phrase(e, tokenizer, terms); });
+inline std::size_t fulltext_phrase_count(const json& v, const fulltext::Tokenizer& tokenizer, const std::vector<std::string>& terms) {
+    std::size_t n = 0;
+    if (v.is_array()) {
+        for (const json& e : v) n += fulltext_phrase_count(e, tokenizer, terms);
+        return n;
+    }
     const auto tokens = tokenizer.tokens(fulltext_text(v));
     for (std::size_t i = 0; i + terms.size() <= tokens.size(); ++i) {
         std::size_t k = 0;
         while (k < terms.size() && tokens[i + k].term == terms[k]) ++k;
-        if (k == terms.size()) return true;
+        n += k == terms.size();
     }
-    return false;
+    return n;
 }
 
 inline std::size_t code_points(std::string_view s) {
@@ -651,7 +656,8 @@ S3DB_DECL std::vector<SearchHit> FullText::search_impl(std::string_view resource
     };
 
     struct Acc {
-        double score = 0;
+        std::map<std::string, double> score;  // term -> its BM25 part
+        std::uint32_t length = 0;
         std::set<std::string> fields, words, terms;
         std::size_t words_matched = 0;
     };
@@ -703,7 +709,8 @@ S3DB_DECL std::vector<SearchHit> FullText::search_impl(std::string_view resource
         const double idf = fulltext::bm25_idf(documents, static_cast<double>(hits.size()));
         for (auto& [doc, h] : hits) {
             Acc& a = acc[doc];
-            a.score += fulltext::bm25(idf, h.freq, h.length, average);
+            a.score[term] += fulltext::bm25(idf, h.freq, h.length, average);
+            a.length = h.length;
             a.fields.insert(h.fields.begin(), h.fields.end());
             a.terms.insert(h.terms.begin(), h.terms.end());
             a.words.insert(word);
@@ -718,6 +725,9 @@ S3DB_DECL std::vector<SearchHit> FullText::search_impl(std::string_view resource
     std::erase_if(acc, [&](auto& kv) {
         return !std::all_of(phrases.begin(), phrases.end(), [&](auto& p) { return has_terms(kv.second, p); });
     });
+    // A phrase of several words ranks as FTS5 ranks it: as one term, its frequency the times it occurs
+    // (weighted per field), its idf from the documents holding it; its words' own parts drop out.
+    std::map<std::string, std::vector<double>> phrase_freq;  // document -> per phrase
     if (std::any_of(phrases.begin(), phrases.end(), [](auto& p) { return p.size() > 1; }) && !acc.empty()) {
         std::vector<std::string> ids;
         for (auto& [doc, _] : acc) ids.push_back(doc);
@@ -727,21 +737,42 @@ S3DB_DECL std::vector<SearchHit> FullText::search_impl(std::string_view resource
                                                 : configured      ? *configured
                                                                   : std::vector<std::string>{};
         for (std::size_t i = 0; i < ids.size(); ++i) {
-            const bool ordered = i < got.size() && got[i] && std::all_of(phrases.begin(), phrases.end(), [&](auto& p) {
-                return p.size() == 1 || std::any_of(fields.begin(), fields.end(), [&](const std::string& f) {
-                           const json* v = detail::fulltext_field(*got[i], f);
-                           return v && detail::fulltext_has_phrase(*v, tok, p);
-                       });
-            });
-            if (!ordered) acc.erase(ids[i]);
-            else if (records) records->emplace(ids[i], *got[i]);
+            std::vector<double> freq(phrases.size(), 0.0);
+            for (std::size_t p = 0; i < got.size() && got[i] && p < phrases.size(); ++p) {
+                if (phrases[p].size() == 1) {
+                    freq[p] = 1;  // in the postings already
+                    continue;
+                }
+                for (const auto& f : fields)
+                    if (const json* v = detail::fulltext_field(*got[i], f))
+                        freq[p] += weight(f) * static_cast<double>(detail::fulltext_phrase_count(*v, tok, phrases[p]));
+            }
+            if (std::any_of(freq.begin(), freq.end(), [](double f) { return f == 0; })) {
+                acc.erase(ids[i]);
+                continue;
+            }
+            phrase_freq.emplace(ids[i], std::move(freq));
+            if (records) records->emplace(ids[i], *got[i]);
         }
     }
+    std::set<std::string> phrase_terms;
+    std::vector<double> phrase_idf(phrases.size(), 0.0);
+    for (std::size_t p = 0; p < phrases.size(); ++p)
+        if (phrases[p].size() > 1) {
+            phrase_terms.insert(phrases[p].begin(), phrases[p].end());
+            phrase_idf[p] = fulltext::bm25_idf(documents, static_cast<double>(phrase_freq.size()));
+        }
 
     std::vector<SearchHit> out;
     for (auto& [doc, a] : acc) {
         if (so.match_all && a.words_matched < words.size()) continue;
-        out.push_back({doc, a.score, 0, {a.fields.begin(), a.fields.end()}, {a.words.begin(), a.words.end()}, std::move(a.terms)});
+        double score = 0;
+        for (auto& [term, part] : a.score)
+            if (!phrase_terms.contains(term)) score += part;
+        if (auto it = phrase_freq.find(doc); it != phrase_freq.end())
+            for (std::size_t p = 0; p < phrases.size(); ++p)
+                if (phrases[p].size() > 1) score += fulltext::bm25(phrase_idf[p], it->second[p], a.length, average);
+        out.push_back({doc, score, 0, {a.fields.begin(), a.fields.end()}, {a.words.begin(), a.words.end()}, std::move(a.terms)});
     }
     std::sort(out.begin(), out.end(), [](auto& x, auto& y) { return x.score != y.score ? x.score > y.score : x.id < y.id; });
     const double best = out.empty() ? 0 : out.front().score;
