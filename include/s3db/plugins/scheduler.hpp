@@ -37,13 +37,26 @@
 // (`missed_runs`, at most `max_missed_runs`), each through the same claim (so processes starting
 // together still run each once). A job never run before has nothing missed.
 //
+// Enabled or not is shared (shared_enabled, the default): enable_job / disable_job write
+// `plugin=scheduler/jobs/<job>/enabled` ({enabled, updatedAt, worker}; last writer wins) before
+// changing this process. The process that wins a tick's claim reads it before running: disabled →
+// the claim is closed as `disabled` and the tick not run (event scheduler.job-skipped). A process
+// that holds a job disabled reads it at each of the job's ticks, and claims the tick when some
+// process enabled it. At start each process adopts it. So from the first tick claimed after a
+// disable landed, no process runs the job; after an enable, the next tick runs. Jobs themselves
+// (add_job / remove_job) are code: each process adds its own.
+//
 // Requests (Counting transport in tests/test_scheduler.cpp):
 //   idle (no run due)          0 — the loop sleeps until the next tick, it does not poll
-//   a run, the process that    1 PUT claim + 1 PUT history record + 2 PUT partition refs
-//   executes it                + 1 PUT claim end = 5 PUTs (+1 PUT per claim_ttl/3 of run time,
-//                              + 4 PUTs per retry)
+//   a run, the process that    1 PUT claim + 1 GET enabled state + 1 PUT history record + 2 PUT
+//   executes it                partition refs + 1 PUT claim end = 5 PUTs + 1 GET (+1 PUT per
+//                              claim_ttl/3 of run time, + 4 PUTs per retry; no GET without
+//                              shared_enabled)
 //   a run, every other process 1 PUT (412) + 1 GET claim_ttl later
-//   start                      1 LIST + ≤ 3 GETs per job
+//   a tick of a disabled job   the winner: 1 PUT claim + 1 GET + 1 PUT claim end; a process that
+//                              knows it disabled: 1 GET
+//   enable_job / disable_job   1 PUT
+//   start                      1 LIST + ≤ 3 GETs per job (+1 GET, the enabled state)
 //   claims sweep (hourly)      1 LIST per job (+1 LIST + 1 DeleteObjects when claims are older
 //                              than claims_retention)
 // s3db.js's scheduler: a lock (PUT + GET + DELETE) per run on the coordinator-elected leader, and
@@ -346,10 +359,19 @@ private:
         auto& c = *core_;
         {
             std::lock_guard g(c.m);
+            if (!c.jobs.count(job)) throw PluginError(name, "no job '" + job + "'");
+        }
+        // The shared state first: when it cannot be written, nothing changed (the error is thrown).
+        if (shared(c)) {
+            PutOptions o;
+            o.content_type = "application/json";
+            c.store->put(enabled_key(job), json{{"enabled", on}, {"updatedAt", now_ms(c)}, {"worker", c.o.worker_id}}.dump(), o);
+        }
+        {
+            std::lock_guard g(c.m);
             auto it = c.jobs.find(job);
             if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
-            if (on && !it->second.config.enabled) it->second.cursor = now_ms(c);  // no catch-up of disabled time
-            it->second.config.enabled = on;
+            believe_enabled(c, it->second, on);
             c.jobs_changed = true;
         }
         c.cv.notify_all();
@@ -362,6 +384,28 @@ private:
             c.emit(e, d);
         } catch (const std::exception&) {
         }
+    }
+
+    // ---- the shared enabled state ----
+
+    static bool shared(const Core& c) { return c.o.shared_enabled && c.store.has_value(); }
+    static std::string enabled_key(const std::string& job) { return "plugin=scheduler/jobs/" + job + "/enabled"; }
+
+    /// The job's enabled state as some process last set it; nullopt when none did (then each
+    /// process keeps its JobConfig::enabled). 1 GET.
+    static std::optional<bool> read_enabled(Core& c, const std::string& job) {
+        auto raw = c.store->get(enabled_key(job));
+        if (!raw) return std::nullopt;
+        auto j = json::parse(raw->body, nullptr, false);
+        if (!j.is_object() || !j.contains("enabled") || !j["enabled"].is_boolean()) return std::nullopt;
+        return j["enabled"].get<bool>();
+    }
+
+    /// What this process holds (under c.m): a job enabled again starts at now (no catch-up of the
+    /// time it was disabled).
+    static void believe_enabled(Core& c, detail::SchedJob& j, bool on) {
+        if (on && !j.config.enabled) j.cursor = now_ms(c);
+        j.config.enabled = on;
     }
 
     // ---- claims ----
@@ -432,13 +476,16 @@ private:
         auto& c = *core;
         join_runs(c, false);
         auto now = now_ms(c);
-        std::vector<std::pair<std::string, std::int64_t>> due;
+        std::vector<std::pair<std::string, std::int64_t>> due, polls;
         std::vector<Watch> checks;
         std::int64_t next = now + 60'000;
+        const bool share = shared(c);
         {
             std::lock_guard g(c.m);
             for (auto& [n, j] : c.jobs) {
-                if (!j.config.enabled) continue;
+                // A job held disabled: with a shared state, its ticks ask whether another process
+                // enabled it (the latest tick runs if so); else it sleeps.
+                if (!j.config.enabled && !share) continue;
                 // Ticks more than one behind (a stalled loop, a suspended process) are missed runs:
                 // the latest always runs, the older ones follow missed_runs.
                 std::vector<std::int64_t> ticks;
@@ -447,8 +494,12 @@ private:
                     ticks.push_back(*t);
                     if (ticks.size() > c.o.max_missed_runs + 1) ticks.erase(ticks.begin());
                 }
-                std::size_t keep = c.o.missed_runs == MissedRuns::run_all ? ticks.size() : std::min<std::size_t>(1, ticks.size());
-                for (auto i = ticks.size() - keep; i < ticks.size(); ++i) due.emplace_back(n, ticks[i]);
+                if (!j.config.enabled) {
+                    if (!ticks.empty()) polls.emplace_back(n, ticks.back());
+                } else {
+                    std::size_t keep = c.o.missed_runs == MissedRuns::run_all ? ticks.size() : std::min<std::size_t>(1, ticks.size());
+                    for (auto i = ticks.size() - keep; i < ticks.size(); ++i) due.emplace_back(n, ticks[i]);
+                }
                 if (auto t = next_tick(j, j.cursor)) next = std::min(next, *t);
             }
             auto split = std::partition(c.watch.begin(), c.watch.end(), [&](const Watch& w) { return w.check_at > now; });
@@ -456,6 +507,10 @@ private:
             c.watch.erase(split, c.watch.end());
             for (auto& w : c.watch) next = std::min(next, w.check_at);
         }
+        for (auto& p : polls)
+            guarded(c, p.first, p.second, [&] {
+                if (read_enabled(c, p.first).value_or(false) && enable_here(c, p.first)) claim_and_spawn(core, p.first, p.second);
+            });
         for (auto& d : due) guarded(c, d.first, d.second, [&] { claim_and_spawn(core, d.first, d.second); });
         if (now >= c.next_sweep) {
             c.next_sweep = now + c.o.claims_sweep_every.count();
@@ -489,7 +544,37 @@ private:
             c.watch.push_back({job, scheduled, now_ms(c) + c.o.claim_ttl.count() + c.o.max_clock_skew.count()});
             return;
         }
-        spawn(core, job, scheduled, detail::SchedClaim{key, *etag, 0, nonce});
+        detail::SchedClaim claim{key, *etag, 0, nonce};
+        if (shared(c)) {
+            std::optional<bool> on;
+            try {
+                on = read_enabled(c, job);
+            } catch (const TransportError& e) {  // no answer: this process's view decides
+                emit_event(c, "scheduler.error", {{"jobName", job}, {"scheduledTime", scheduled}, {"error", std::string("enabled state: ") + e.what()}});
+            }
+            if (on && !*on) {  // disabled by some process: the tick is closed, not run
+                {
+                    std::lock_guard g(c.m);
+                    if (auto it = c.jobs.find(job); it != c.jobs.end()) believe_enabled(c, it->second, false);
+                }
+                close_claim(c, job, scheduled, claim, "disabled", 0);
+                emit_event(c, "scheduler.job-skipped", {{"jobName", job}, {"scheduledTime", scheduled}, {"reason", "disabled"}});
+                return;
+            }
+        }
+        spawn(core, job, scheduled, std::move(claim));
+    }
+
+    /// A job held disabled found enabled in the shared state: enabled here too. False when it is
+    /// gone (removed meanwhile).
+    static bool enable_here(Core& c, const std::string& job) {
+        std::lock_guard g(c.m);
+        auto it = c.jobs.find(job);
+        if (it == c.jobs.end()) return false;
+        const auto cursor = it->second.cursor;  // the polled tick is the one to run
+        believe_enabled(c, it->second, true);
+        it->second.cursor = cursor;
+        return true;
     }
 
     /// A claim another process made: finished → forget; renewed → look again later; expired → take
@@ -766,6 +851,11 @@ private:
         }
         auto now = now_ms(c);
         for (auto& job : names) {
+            if (shared(c))
+                if (auto on = read_enabled(c, job)) {
+                    std::lock_guard g(c.m);
+                    if (auto it = c.jobs.find(job); it != c.jobs.end()) believe_enabled(c, it->second, *on);
+                }
             auto page = c.store->list(ListOptions{.prefix = "plugin=scheduler/claims/" + job + "/", .max_keys = 3});
             std::vector<std::int64_t> missed;
             std::optional<std::int64_t> last;
