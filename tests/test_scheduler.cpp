@@ -398,6 +398,58 @@ TEST(Scheduler, EnableAndDisableAreSeenByEveryProcess) {
     EXPECT_THROW(d.plugin<Scheduler>().enable_job("nope"), PluginError);
 }
 
+TEST(Scheduler, ManualRunsAreClaimedOncePerRunIdAcrossProcesses) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
+    Recorder rec;
+    std::map<std::string, JobConfig> jobs{{"ping", {.schedule = "@daily", .action = rec.action()}}};
+    Db a(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    Db b(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    a.connect();
+    b.connect();
+    auto& sa = a.plugin<Scheduler>();
+    auto& sb = b.plugin<Scheduler>();
+
+    a.transport().reset();
+    auto r = sa.run_job("ping", "r1");
+    EXPECT_EQ(r["status"], "success");
+    EXPECT_EQ(r["runId"], "r1");
+    EXPECT_EQ(a.transport().counts(), (RequestCounts{.put = 5})) << "claim, history record + 2 refs, claim end";
+    b.transport().reset();
+    EXPECT_EQ(sb.run_job("ping", "r1")["status"], "duplicate");
+    EXPECT_EQ(b.transport().counts(), (RequestCounts{.put = 1})) << "the claim's 412, nothing run";
+    EXPECT_EQ(rec.size(), 1u);
+    auto claim = bucket.get("plugin=scheduler/runs/ping/r1");
+    ASSERT_TRUE(claim);
+    EXPECT_EQ(json::parse(claim->body)["status"], "success");
+
+    // 8 threads in two schedulers ask for the same run at once: one runs it.
+    std::atomic<int> ran{0}, duplicates{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i)
+        threads.emplace_back([&, i] {
+            auto out = (i % 2 ? sa : sb).run_job("ping", "r2");
+            (out["status"] == "success" ? ran : duplicates) += 1;
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ran.load(), 1);
+    EXPECT_EQ(duplicates.load(), 7);
+    EXPECT_EQ(rec.size(), 2u);
+
+    // No run id: a fresh one each call.
+    auto x = sa.run_job("ping"), y = sb.run_job("ping");
+    EXPECT_EQ(x["status"], "success");
+    EXPECT_EQ(y["status"], "success");
+    EXPECT_NE(x["runId"], y["runId"]);
+    EXPECT_EQ(rec.size(), 4u);
+    auto h = sa.get_job_history("ping", 0);
+    EXPECT_EQ(h.size(), 4u);
+    EXPECT_EQ(std::count_if(h.begin(), h.end(), [](const json& e) { return e["id"] == "ping_r1-0"; }), 1);
+    for (const char* bad : {"a b", "123", "a/b"}) EXPECT_THROW(sa.run_job("ping", bad), PluginError) << bad;
+    EXPECT_THROW(sa.run_job("nope"), PluginError);
+    EXPECT_EQ(rec.size(), 4u);
+}
+
 TEST(Scheduler, RunsMissedWhileNoProcessWasUpFollowThePolicy) {
     for (auto policy : {MissedRuns::skip, MissedRuns::run_once, MissedRuns::run_all}) {
         Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
@@ -523,8 +575,9 @@ TEST(Scheduler, OldClaimsAreSweptKeepingEachJobsNewest) {
     ASSERT_EQ(left.size(), 1u) << "the three old claims are gone, the new tick's claim stays";
     EXPECT_EQ(left[0], "plugin=scheduler/claims/j/" + detail::scheduler_rev(utc(2026, 5, 2, 12, 0)));
     EXPECT_EQ(claims("y").size(), 1u) << "a job's newest claim is kept, however old";
-    // j: tick (5 PUTs + 1 GET) + sweep (2 LISTs + 1 DeleteObjects); y: 2 LISTs, nothing deleted (its newest)
-    EXPECT_EQ(db.transport().counts(), (RequestCounts{.put = 5, .get = 1, .remove_many = 1, .list = 4}));
+    // j: tick (5 PUTs + 1 GET) + sweep (2 LISTs + 1 DeleteObjects); y: 2 LISTs, nothing deleted (its
+    // newest); each: 1 LIST of its manual runs' claims (none)
+    EXPECT_EQ(db.transport().counts(), (RequestCounts{.put = 5, .get = 1, .remove_many = 1, .list = 6}));
     EXPECT_THROW(Scheduler({.missed_window = std::chrono::hours(2), .claims_retention = std::chrono::hours(1)}), PluginError);
 }
 
@@ -708,4 +761,62 @@ TEST(SchedulerProcesses, ARunnerKilledMidJobIsRecordedAsFailedAndRetried) {
     int runs_of_tick = 0;
     for (auto& l : read_lines(log)) runs_of_tick += l == std::to_string(tick) + " 1";
     EXPECT_EQ(runs_of_tick, 1);
+}
+
+TEST(SchedulerProcesses, AManualRunKilledMidJobIsRecordedAsFailedAndRetried) {
+    auto root = test::scratch_dir();
+    prepare(root);
+    auto log = (root / "runs.log").string();
+    int started[2];
+    ASSERT_EQ(::pipe(started), 0);
+    auto options = [&](JobAction action) {
+        return SchedulerOptions{.jobs = {{"report", {.schedule = "@yearly", .action = std::move(action), .retries = 2}}},
+                                .claim_ttl = 1s,
+                                .max_clock_skew = 200ms};
+    };
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(started[0]);
+        {
+            BasicDatabase<Filesystem, Scheduler> db(fs_store(root), {}, Scheduler(options([&](JobContext&) -> json {
+                (void)!::write(started[1], "x", 1);  // then never finishes: killed mid-job
+                std::this_thread::sleep_for(60s);
+                return nullptr;
+            })));
+            db.connect();
+            db.plugin<Scheduler>().run_job("report", "nightly-1");
+        }
+        ::_exit(0);
+    }
+    ::close(started[1]);
+    char buf[4] = {};
+    ASSERT_GT(::read(started[0], buf, 1), 0);
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::close(started[0]);
+    // Another process finds the run's claim at its start, dead once claim_ttl + skew have passed.
+    BasicDatabase<Filesystem, Scheduler> db(fs_store(root), {}, Scheduler(options([&](JobContext& ctx) -> json {
+        append_line(log, std::to_string(ctx.attempt) + (ctx.manual ? " manual" : " tick"));
+        return json{{"attempt", ctx.attempt}};
+    })));
+    db.connect();
+    auto& s = db.plugin<Scheduler>();
+    std::vector<json> h;
+    for (int i = 0; i < 60; ++i) {
+        std::this_thread::sleep_for(100ms);
+        h = s.get_job_history("report", 0);
+        if (std::count_if(h.begin(), h.end(), [&](const json& r) { return r["id"] == "report_nightly-1-1"; })) break;
+    }
+    EXPECT_EQ(s.run_job("report", "nightly-1")["status"], "duplicate") << "still one run per run id";
+    db.disconnect();
+    std::map<std::string, json> by_id;
+    for (auto& r : h) by_id[r["id"]] = r;
+    ASSERT_TRUE(by_id.count("report_nightly-1-0")) << "the killed attempt is recorded";
+    EXPECT_EQ(by_id["report_nightly-1-0"]["status"], "error");
+    EXPECT_NE(by_id["report_nightly-1-0"]["error"].get<std::string>().find("died"), std::string::npos);
+    ASSERT_TRUE(by_id.count("report_nightly-1-1")) << "and retried";
+    EXPECT_EQ(by_id["report_nightly-1-1"]["status"], "success");
+    EXPECT_EQ(read_lines(log), std::vector<std::string>{"1 manual"});
 }

@@ -102,6 +102,7 @@ struct SchedClaim {
     std::string key, etag;
     int attempt = 0;
     std::string nonce;  // this holding's: every version it writes carries it
+    std::string run{};  // a manual run's id (run_job); empty for a tick
 };
 
 }  // namespace detail
