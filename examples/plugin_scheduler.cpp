@@ -78,6 +78,12 @@ int main() {
     check(r["status"] == "success" && r["retryCount"] == 2 && flaky_calls == 3, "retried with backoff until it succeeded");
     check(s.get_job_history("flaky", 0, "error").size() == 2, "each failed attempt is in the history");
 
+    // A manual run with a run id is claimed like a tick: asked of both schedulers, it runs once.
+    auto first = s.run_job("flaky", "rerun-after-incident");
+    auto again = b.plugin<s3db::Scheduler>().run_job("flaky", "rerun-after-incident");
+    std::cout << "run_job(\"flaky\", \"rerun-after-incident\") on a: " << first["status"] << ", on b: " << again["status"] << "\n";
+    check(first["status"] == "success" && again["status"] == "duplicate", "one run per run id across schedulers");
+
     // Next runs in Berlin time: on 2026-03-29 02:30 does not exist (clocks jump 02:00 → 03:00),
     // the job runs once, at 03:00 CEST; the day after at 02:30 again.
     auto cron = s3db::CronExpr::parse("30 2 * * *");

@@ -1,8 +1,9 @@
 // The Scheduler (plugins/scheduler.hpp): cron parsing and next-run arithmetic, time zones from
 // TZif files with DST gaps and overlaps, runs claimed once per tick across schedulers, retries,
-// timeouts, missed-run policies, dead runners' claims taken over, request budgets, and the proofs
-// with processes: 3 schedulers × one job every second → every tick once; a runner killed mid-job →
-// the run is recorded as failed and retried.
+// timeouts, missed-run policies, dead runners' claims taken over, request budgets, enabled state
+// shared by every process, and the proofs with processes: 3 schedulers × one job every 2 s for 60 s
+// (S3DB_SCHEDULER_PROOF_SECONDS) → every tick once; a runner killed mid-job → the run is recorded
+// as failed and retried.
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -205,14 +207,15 @@ TEST(Scheduler, EachTickRunsOnceAcrossSchedulersWithinItsRequestBudget) {
     EXPECT_EQ(a.transport().counts().total(), 0u);
     EXPECT_EQ(b.transport().counts().total(), 0u);
 
-    // A tick: a claims and runs it (claim, history record + 2 refs, claim end); b's claim gets 412.
+    // A tick: a claims it, reads its enabled state and runs it (claim, history record + 2 refs,
+    // claim end); b's claim gets 412.
     for (int minute = 1; minute <= 3; ++minute) {
         clock.set(utc(2026, 5, 1, 10, minute) + 100);
         a.transport().reset();
         b.transport().reset();
         sa.tick(true);
         sb.tick(true);
-        EXPECT_EQ(a.transport().counts(), (RequestCounts{.put = 5})) << minute;
+        EXPECT_EQ(a.transport().counts(), (RequestCounts{.put = 5, .get = 1})) << minute;  // + the enabled state
         EXPECT_EQ(b.transport().counts(), (RequestCounts{.put = 1})) << minute;
         // b looks at the claim once it could have expired: finished, so forgotten. 1 GET.
         clock.advance(11s + 100ms);
@@ -311,6 +314,140 @@ TEST(Scheduler, EnableDisableAddRemove) {
     for (const char* e : {"scheduler.job-disabled", "scheduler.job-enabled", "scheduler.job-added", "scheduler.job-start",
                           "scheduler.job-complete", "scheduler.job-removed"})
         EXPECT_NE(std::find(events.begin(), events.end(), e), events.end()) << e;
+}
+
+TEST(Scheduler, EnableAndDisableAreSeenByEveryProcess) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
+    Recorder rec;
+    std::map<std::string, JobConfig> jobs{{"ping", {.interval = 60s, .action = rec.action()}}};
+    Db a(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    Db b(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    a.connect();
+    b.connect();
+    auto& sa = a.plugin<Scheduler>();
+    auto& sb = b.plugin<Scheduler>();
+    auto at = [&](int minute) { clock.set(utc(2026, 5, 1, 10, minute) + 100); };
+    auto both = [&] {
+        a.transport().reset();
+        b.transport().reset();
+        sb.tick(true);  // b first: it wins the claims below
+        sa.tick(true);
+    };
+
+    // a disables; b, which still holds it enabled, wins the 10:01 claim, reads the state, closes the
+    // claim as `disabled` and runs nothing; from then on both hold it disabled.
+    a.transport().reset();
+    sa.disable_job("ping");
+    EXPECT_EQ(a.transport().counts(), (RequestCounts{.put = 1}));
+    EXPECT_EQ(sb.get_job_status("ping")["enabled"], true);
+    at(1);
+    both();
+    EXPECT_EQ(rec.size(), 0u);
+    EXPECT_EQ(b.transport().counts(), (RequestCounts{.put = 2, .get = 1})) << "claim, state, claim closed";
+    EXPECT_EQ(a.transport().counts(), (RequestCounts{.get = 1})) << "a holds it disabled: it only reads the state";
+    EXPECT_EQ(sb.get_job_status("ping")["enabled"], false);
+    auto claim = bucket.get("plugin=scheduler/claims/ping/" + detail::scheduler_rev(utc(2026, 5, 1, 10, 1)));
+    ASSERT_TRUE(claim);
+    EXPECT_EQ(json::parse(claim->body)["status"], "disabled");
+    at(2);
+    both();
+    EXPECT_EQ(rec.size(), 0u);
+    EXPECT_EQ(a.transport().counts(), (RequestCounts{.get = 1}));
+    EXPECT_EQ(b.transport().counts(), (RequestCounts{.get = 1}));
+
+    // A process started now adopts it: disabled although its configuration says enabled.
+    Db c(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    c.connect();
+    EXPECT_EQ(c.plugin<Scheduler>().get_job_status("ping")["enabled"], false);
+
+    // b enables: a sees it at its next tick and the tick runs, once.
+    sb.enable_job("ping");
+    at(3);
+    a.transport().reset();
+    sa.tick(true);
+    c.plugin<Scheduler>().tick(true);
+    sb.tick(true);
+    ASSERT_EQ(rec.size(), 1u);
+    EXPECT_EQ(sa.get_job_status("ping")["enabled"], true);
+    EXPECT_EQ(c.plugin<Scheduler>().get_job_status("ping")["enabled"], true);
+    EXPECT_EQ(a.transport().counts(), (RequestCounts{.put = 5, .get = 2})) << "the state (held disabled), the claim, the state, the run";
+    at(4);
+    both();
+    c.plugin<Scheduler>().tick(true);
+    EXPECT_EQ(rec.size(), 2u);
+    EXPECT_EQ(sa.get_job_history("ping").size(), 2u);
+
+    // Local only (shared_enabled = false): another process does not see it, and a run costs no GET.
+    Memory local(MemoryOptions{.prefix = test::next_prefix()});
+    auto lo = manual(clock, jobs);
+    lo.shared_enabled = false;
+    Db d(Counting<Memory>(local), {}, Scheduler(lo));
+    Db e(Counting<Memory>(local), {}, Scheduler(lo));
+    d.connect();
+    e.connect();
+    d.plugin<Scheduler>().disable_job("ping");
+    at(5);
+    d.transport().reset();
+    e.transport().reset();
+    d.plugin<Scheduler>().tick(true);
+    e.plugin<Scheduler>().tick(true);
+    EXPECT_EQ(rec.size(), 3u) << "e ran it";
+    EXPECT_EQ(d.transport().counts().total(), 0u);
+    EXPECT_EQ(e.transport().counts(), (RequestCounts{.put = 5}));
+    EXPECT_THROW(d.plugin<Scheduler>().enable_job("nope"), PluginError);
+}
+
+TEST(Scheduler, ManualRunsAreClaimedOncePerRunIdAcrossProcesses) {
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
+    Recorder rec;
+    std::map<std::string, JobConfig> jobs{{"ping", {.schedule = "@daily", .action = rec.action()}}};
+    Db a(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    Db b(Counting<Memory>(bucket), {}, Scheduler(manual(clock, jobs)));
+    a.connect();
+    b.connect();
+    auto& sa = a.plugin<Scheduler>();
+    auto& sb = b.plugin<Scheduler>();
+
+    a.transport().reset();
+    auto r = sa.run_job("ping", "r1");
+    EXPECT_EQ(r["status"], "success");
+    EXPECT_EQ(r["runId"], "r1");
+    EXPECT_EQ(a.transport().counts(), (RequestCounts{.put = 5})) << "claim, history record + 2 refs, claim end";
+    b.transport().reset();
+    EXPECT_EQ(sb.run_job("ping", "r1")["status"], "duplicate");
+    EXPECT_EQ(b.transport().counts(), (RequestCounts{.put = 1})) << "the claim's 412, nothing run";
+    EXPECT_EQ(rec.size(), 1u);
+    auto claim = bucket.get("plugin=scheduler/runs/ping/r1");
+    ASSERT_TRUE(claim);
+    EXPECT_EQ(json::parse(claim->body)["status"], "success");
+
+    // 8 threads in two schedulers ask for the same run at once: one runs it.
+    std::atomic<int> ran{0}, duplicates{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i)
+        threads.emplace_back([&, i] {
+            auto out = (i % 2 ? sa : sb).run_job("ping", "r2");
+            (out["status"] == "success" ? ran : duplicates) += 1;
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ran.load(), 1);
+    EXPECT_EQ(duplicates.load(), 7);
+    EXPECT_EQ(rec.size(), 2u);
+
+    // No run id: a fresh one each call.
+    auto x = sa.run_job("ping"), y = sb.run_job("ping");
+    EXPECT_EQ(x["status"], "success");
+    EXPECT_EQ(y["status"], "success");
+    EXPECT_NE(x["runId"], y["runId"]);
+    EXPECT_EQ(rec.size(), 4u);
+    auto h = sa.get_job_history("ping", 0);
+    EXPECT_EQ(h.size(), 4u);
+    EXPECT_EQ(std::count_if(h.begin(), h.end(), [](const json& e) { return e["id"] == "ping_r1-0"; }), 1);
+    for (const char* bad : {"a b", "123", "a/b"}) EXPECT_THROW(sa.run_job("ping", bad), PluginError) << bad;
+    EXPECT_THROW(sa.run_job("nope"), PluginError);
+    EXPECT_EQ(rec.size(), 4u);
 }
 
 TEST(Scheduler, RunsMissedWhileNoProcessWasUpFollowThePolicy) {
@@ -438,8 +575,9 @@ TEST(Scheduler, OldClaimsAreSweptKeepingEachJobsNewest) {
     ASSERT_EQ(left.size(), 1u) << "the three old claims are gone, the new tick's claim stays";
     EXPECT_EQ(left[0], "plugin=scheduler/claims/j/" + detail::scheduler_rev(utc(2026, 5, 2, 12, 0)));
     EXPECT_EQ(claims("y").size(), 1u) << "a job's newest claim is kept, however old";
-    // j: tick (5 PUTs) + sweep (2 LISTs + 1 DeleteObjects); y: 2 LISTs, nothing deleted (its newest)
-    EXPECT_EQ(db.transport().counts(), (RequestCounts{.put = 5, .remove_many = 1, .list = 4}));
+    // j: tick (5 PUTs + 1 GET) + sweep (2 LISTs + 1 DeleteObjects); y: 2 LISTs, nothing deleted (its
+    // newest); each: 1 LIST of its manual runs' claims (none)
+    EXPECT_EQ(db.transport().counts(), (RequestCounts{.put = 5, .get = 1, .remove_many = 1, .list = 6}));
     EXPECT_THROW(Scheduler({.missed_window = std::chrono::hours(2), .claims_retention = std::chrono::hours(1)}), PluginError);
 }
 
@@ -475,10 +613,18 @@ void prepare(const std::filesystem::path& root) {
 
 namespace {
 
-/// 3 processes, each a scheduler over `make_store()`, run a 1-second job for `seconds`; each
+/// How long the process proofs run: the 60 s, or S3DB_SCHEDULER_PROOF_SECONDS (at least
+/// 10) for a quicker run by hand.
+int proof_seconds() {
+    const char* v = std::getenv("S3DB_SCHEDULER_PROOF_SECONDS");
+    return v && *v ? std::max(10, std::atoi(v)) : 60;
+}
+
+/// 3 processes, each a scheduler over `make_store()`, run a job every 2 s for `seconds`; each
 /// execution appends its tick to a shared file, which must hold every tick once.
 template <class MakeStore>
 void three_processes_run_every_tick_once(MakeStore make_store, int seconds) {
+    constexpr std::int64_t every = 2000;
     auto root = test::scratch_dir();
     std::filesystem::create_directories(root);
     {
@@ -498,7 +644,7 @@ void three_processes_run_every_tick_once(MakeStore make_store, int seconds) {
                 BasicDatabase<decltype(make_store()), Scheduler> db(
                     make_store(), {},
                     Scheduler({.jobs = {{"tick",
-                                         {.interval = 1s,
+                                         {.interval = std::chrono::milliseconds(every),
                                           .action = [&, i](JobContext& ctx) -> json {
                                               append_line(log, std::to_string(ctx.scheduled_ms) + " " + std::to_string(i));
                                               return nullptr;
@@ -526,14 +672,14 @@ void three_processes_run_every_tick_once(MakeStore make_store, int seconds) {
         ++count[std::stoll(l.substr(0, l.find(' ')))];
         runners.insert(std::stoi(l.substr(l.find(' ') + 1)));
     }
-    ASSERT_GE(count.size(), static_cast<std::size_t>(seconds - 3)) << "about one tick a second";
+    ASSERT_GE(count.size(), static_cast<std::size_t>(seconds * 1000 / every - 2)) << "one tick every 2 s";
     auto first = count.begin()->first, last = count.rbegin()->first;
-    EXPECT_EQ(static_cast<std::size_t>((last - first) / 1000 + 1), count.size()) << "no tick in between was missed";
+    EXPECT_EQ(static_cast<std::size_t>((last - first) / every + 1), count.size()) << "no tick in between was missed";
     for (auto& [t, n] : count) EXPECT_EQ(n, 1) << "tick " << t << " ran " << n << " times";
     EXPECT_GE(runners.size(), 2u) << "the ticks were shared out between the processes";
     // The history agrees: one success per tick.
     BasicDatabase<decltype(make_store()), Scheduler> db(make_store(), {},
-                                           Scheduler({.jobs = {{"tick", {.interval = 1s, .action = [](JobContext&) { return json(); }}}},
+                                           Scheduler({.jobs = {{"tick", {.interval = std::chrono::milliseconds(every), .action = [](JobContext&) { return json(); }}}},
                                                       .autostart = false}));
     db.connect();
     auto h = db.template plugin<Scheduler>().get_job_history("tick", 0);
@@ -545,13 +691,13 @@ void three_processes_run_every_tick_once(MakeStore make_store, int seconds) {
 
 TEST(SchedulerProcesses, ThreeProcessesRunEveryTickExactlyOnce) {
     auto root = test::scratch_dir();
-    three_processes_run_every_tick_once([root] { return fs_store(root); }, 20);
+    three_processes_run_every_tick_once([root] { return fs_store(root); }, proof_seconds());
 }
 
 TEST(SchedulerProcesses, ThreeProcessesRunEveryTickExactlyOnceOnRgw) {
     auto bucket = test::TestBucket::name();
     auto prefix = test::next_prefix();
-    three_processes_run_every_tick_once([=] { return S3(test::s3_options(test::s3_under_test(), bucket, prefix)); }, 12);
+    three_processes_run_every_tick_once([=] { return S3(test::s3_options(test::s3_under_test(), bucket, prefix)); }, proof_seconds());
 }
 
 TEST(SchedulerProcesses, ARunnerKilledMidJobIsRecordedAsFailedAndRetried) {
@@ -615,4 +761,62 @@ TEST(SchedulerProcesses, ARunnerKilledMidJobIsRecordedAsFailedAndRetried) {
     int runs_of_tick = 0;
     for (auto& l : read_lines(log)) runs_of_tick += l == std::to_string(tick) + " 1";
     EXPECT_EQ(runs_of_tick, 1);
+}
+
+TEST(SchedulerProcesses, AManualRunKilledMidJobIsRecordedAsFailedAndRetried) {
+    auto root = test::scratch_dir();
+    prepare(root);
+    auto log = (root / "runs.log").string();
+    int started[2];
+    ASSERT_EQ(::pipe(started), 0);
+    auto options = [&](JobAction action) {
+        return SchedulerOptions{.jobs = {{"report", {.schedule = "@yearly", .action = std::move(action), .retries = 2}}},
+                                .claim_ttl = 1s,
+                                .max_clock_skew = 200ms};
+    };
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(started[0]);
+        {
+            BasicDatabase<Filesystem, Scheduler> db(fs_store(root), {}, Scheduler(options([&](JobContext&) -> json {
+                (void)!::write(started[1], "x", 1);  // then never finishes: killed mid-job
+                std::this_thread::sleep_for(60s);
+                return nullptr;
+            })));
+            db.connect();
+            db.plugin<Scheduler>().run_job("report", "nightly-1");
+        }
+        ::_exit(0);
+    }
+    ::close(started[1]);
+    char buf[4] = {};
+    ASSERT_GT(::read(started[0], buf, 1), 0);
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::close(started[0]);
+    // Another process finds the run's claim at its start, dead once claim_ttl + skew have passed.
+    BasicDatabase<Filesystem, Scheduler> db(fs_store(root), {}, Scheduler(options([&](JobContext& ctx) -> json {
+        append_line(log, std::to_string(ctx.attempt) + (ctx.manual ? " manual" : " tick"));
+        return json{{"attempt", ctx.attempt}};
+    })));
+    db.connect();
+    auto& s = db.plugin<Scheduler>();
+    std::vector<json> h;
+    for (int i = 0; i < 60; ++i) {
+        std::this_thread::sleep_for(100ms);
+        h = s.get_job_history("report", 0);
+        if (std::count_if(h.begin(), h.end(), [&](const json& r) { return r["id"] == "report_nightly-1-1"; })) break;
+    }
+    EXPECT_EQ(s.run_job("report", "nightly-1")["status"], "duplicate") << "still one run per run id";
+    db.disconnect();
+    std::map<std::string, json> by_id;
+    for (auto& r : h) by_id[r["id"]] = r;
+    ASSERT_TRUE(by_id.count("report_nightly-1-0")) << "the killed attempt is recorded";
+    EXPECT_EQ(by_id["report_nightly-1-0"]["status"], "error");
+    EXPECT_NE(by_id["report_nightly-1-0"]["error"].get<std::string>().find("died"), std::string::npos);
+    ASSERT_TRUE(by_id.count("report_nightly-1-1")) << "and retried";
+    EXPECT_EQ(by_id["report_nightly-1-1"]["status"], "success");
+    EXPECT_EQ(read_lines(log), std::vector<std::string>{"1 manual"});
 }

@@ -274,29 +274,55 @@ TEST(StateMachine, ResourcesHaveTheNamesFieldsAndPartitionsOfSdbJs) {
         EXPECT_TRUE(e.contains(f)) << f;
     EXPECT_TRUE(t.id.starts_with("order_processing_o4_" + std::to_string(t.timestamp) + "_")) << t.id;
     EXPECT_EQ(e["createdAt"].get<std::string>().size(), 10u);
-    EXPECT_EQ(log.list_ids({.partition = "byMachine", .values = {{"machineId", "order_processing"}}}),
-              std::vector<std::string>{t.id});
     EXPECT_EQ(log.list_ids({.partition = "byDate", .values = {{"createdAt", e["createdAt"]}}}), std::vector<std::string>{t.id});
-    EXPECT_TRUE(log.list_ids({.partition = "byMachine", .values = {{"machineId", "other"}}}).empty());
+    // byMachine only on request: the ids' prefix gives a machine's entries.
+    EXPECT_EQ(log.partitions().find("byMachine"), nullptr);
+
+    auto o = orders();
+    o.by_machine_partition = true;
+    auto js = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), o);
+    auto t2 = js->plugin<StateMachine>().send("order_processing", "o4", "CONFIRM", {{"items", 1}});
+    auto& log2 = js->resource("plg_state_transitions");
+    EXPECT_EQ(log2.list_ids({.partition = "byMachine", .values = {{"machineId", "order_processing"}}}),
+              std::vector<std::string>{t2.id});
+    EXPECT_TRUE(log2.list_ids({.partition = "byMachine", .values = {{"machineId", "other"}}}).empty());
+    EXPECT_EQ(log2.list_ids({.partition = "byDate", .values = {{"createdAt", e["createdAt"]}}}), std::vector<std::string>{t2.id});
 }
 
-TEST(StateMachine, ASendCostsFiveRequestsThreeWithoutLogPartitionsAndAReadOne) {
+TEST(StateMachine, ASendCostsFourRequestsThreeWithoutLogPartitionsAndAReadOne) {
     auto db = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), orders());
     auto& sm = db->plugin<StateMachine>();
     sm.initialize_entity("order_processing", "o5", {{"items", 1}});
     db->transport().reset();
     sm.send("order_processing", "o5", "CONFIRM");
     auto c = db->transport().counts();
-    // GET + PUT If-Match of the state, PUT of the log entry + its 2 partition refs.
+    // GET + PUT If-Match of the state, PUT of the log entry + its byDate ref.
     EXPECT_EQ(c.get, 1u);
-    EXPECT_EQ(c.put, 4u);
-    EXPECT_EQ(c.total(), 5u);
+    EXPECT_EQ(c.put, 3u);
+    EXPECT_EQ(c.total(), 4u);
     db->transport().reset();
     sm.send("order_processing", "fresh", "CONFIRM", {{"items", 1}});  // a new entity: GET 404, PUT If-None-Match
-    EXPECT_EQ(db->transport().counts().total(), 5u);
+    EXPECT_EQ(db->transport().counts().total(), 4u);
     db->transport().reset();
     EXPECT_EQ(sm.get_state("order_processing", "o5"), "confirmed");
     EXPECT_EQ(db->transport().counts().total(), 1u);
+
+    // History: 1 GET of the state + 1 LIST by the entity's id prefix + 1 GET per entry. Entities
+    // whose ids extend this one's (o5_1, o5x) and other entities cost nothing.
+    sm.send("order_processing", "o5", "SHIP");
+    sm.initialize_entity("order_processing", "o5_1", {{"items", 1}});
+    sm.send("order_processing", "o5_1", "CONFIRM");
+    sm.send("order_processing", "o5_1", "SHIP");
+    sm.initialize_entity("order_processing", "o5x", {{"items", 1}});
+    sm.send("order_processing", "o5x", "CONFIRM");
+    db->transport().reset();
+    auto h = sm.get_transition_history("order_processing", "o5");
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_EQ(h[0]["toState"], "confirmed");
+    EXPECT_EQ(h[1]["toState"], "shipped");
+    EXPECT_EQ(db->transport().counts(), (RequestCounts{.get = 3, .list = 1}));
+    EXPECT_EQ(sm.get_transition_history("order_processing", "o5_1").size(), 2u);
+    EXPECT_EQ(sm.get_transition_history("order_processing", "o5x").size(), 1u);
 
     auto o = orders();
     o.transition_partitions = false;
@@ -306,6 +332,14 @@ TEST(StateMachine, ASendCostsFiveRequestsThreeWithoutLogPartitionsAndAReadOne) {
     lean->plugin<StateMachine>().send("order_processing", "o5", "CONFIRM");
     EXPECT_EQ(lean->transport().counts().total(), 3u);
     EXPECT_EQ(lean->plugin<StateMachine>().get_transition_history("order_processing", "o5").size(), 1u);
+
+    o = orders();
+    o.by_machine_partition = true;  // s3db.js's two partitions
+    auto js = open<MemDb>(Counting<Memory>(test::make_store<Memory>()), o);
+    js->plugin<StateMachine>().initialize_entity("order_processing", "o5", {{"items", 1}});
+    js->transport().reset();
+    js->plugin<StateMachine>().send("order_processing", "o5", "CONFIRM");
+    EXPECT_EQ(js->transport().counts().total(), 5u);
 }
 
 TEST(StateMachine, LostAnswersNeverMakeADoubleTransition) {
@@ -490,6 +524,25 @@ TEST(StateMachineProof, ThreadsAndProcessesOnSharedRgw) {
     BasicDatabase<S3, StateMachine> db(store(), DatabaseOptions{}, StateMachine(cycles(limit)));
     db.connect();
     check_proof(db.plugin<StateMachine>(), out, limit, static_cast<std::size_t>(processes * threads * sends));
+}
+
+TEST(StateMachine, ASendCostsFourRequestsOnRgw) {
+    auto opts = test::s3_options(test::s3_under_test(), test::TestBucket::name(), test::next_prefix());
+    auto db = open<BasicDatabase<Counting<S3>, StateMachine>>(Counting<S3>(S3(opts)), orders());
+    auto& sm = db->plugin<StateMachine>();
+    sm.initialize_entity("order_processing", "r1", {{"items", 1}});
+    db->transport().reset();
+    sm.send("order_processing", "r1", "CONFIRM");
+    EXPECT_EQ(db->transport().counts(), (RequestCounts{.put = 3, .get = 1}));
+    sm.send("order_processing", "r1", "SHIP");
+    db->transport().reset();
+    auto h = sm.get_transition_history("order_processing", "r1");
+    ASSERT_EQ(h.size(), 2u);
+    check_path(h, orders().state_machines.at("order_processing"));
+    EXPECT_EQ(db->transport().counts(), (RequestCounts{.get = 3, .list = 1}));
+    sm.delete_entity("order_processing", "r1");
+    EXPECT_TRUE(sm.get_transition_history("order_processing", "r1").empty());
+    EXPECT_TRUE(db->resource("plg_state_transitions").list_ids().empty());
 }
 
 // ---- triggers ---------------------------------------------------------------------------------------

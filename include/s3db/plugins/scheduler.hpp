@@ -37,15 +37,37 @@
 // (`missed_runs`, at most `max_missed_runs`), each through the same claim (so processes starting
 // together still run each once). A job never run before has nothing missed.
 //
+// run_job(job, run_id) runs now, on the caller's thread, under a claim like a tick's but keyed by
+// the run id (`plugin=scheduler/runs/<job>/<run id>`): one call per run id runs, in any process
+// (the others get status "duplicate"), renewed while running; a runner that dies mid-run is found
+// at the next start or claims sweep of any process (not within claim_ttl as a tick's is: no
+// process knows the run id before), recorded as `error` and retried.
+//
+// Enabled or not is shared (shared_enabled, the default): enable_job / disable_job write
+// `plugin=scheduler/jobs/<job>/enabled` ({enabled, updatedAt, worker}; last writer wins) before
+// changing this process. The process that wins a tick's claim reads it before running: disabled →
+// the claim is closed as `disabled` and the tick not run (event scheduler.job-skipped). A process
+// that holds a job disabled reads it at each of the job's ticks, and claims the tick when some
+// process enabled it. At start each process adopts it. So from the first tick claimed after a
+// disable landed, no process runs the job; after an enable, the next tick runs. Jobs themselves
+// (add_job / remove_job) are code: each process adds its own.
+//
 // Requests (Counting transport in tests/test_scheduler.cpp):
 //   idle (no run due)          0 — the loop sleeps until the next tick, it does not poll
-//   a run, the process that    1 PUT claim + 1 PUT history record + 2 PUT partition refs
-//   executes it                + 1 PUT claim end = 5 PUTs (+1 PUT per claim_ttl/3 of run time,
-//                              + 4 PUTs per retry)
+//   a run, the process that    1 PUT claim + 1 GET enabled state + 1 PUT history record + 2 PUT
+//   executes it                partition refs + 1 PUT claim end = 5 PUTs + 1 GET (+1 PUT per
+//                              claim_ttl/3 of run time, + 4 PUTs per retry; no GET without
+//                              shared_enabled)
 //   a run, every other process 1 PUT (412) + 1 GET claim_ttl later
-//   start                      1 LIST + ≤ 3 GETs per job
-//   claims sweep (hourly)      1 LIST per job (+1 LIST + 1 DeleteObjects when claims are older
-//                              than claims_retention)
+//   a tick of a disabled job   the winner: 1 PUT claim + 1 GET + 1 PUT claim end; a process that
+//                              knows it disabled: 1 GET
+//   enable_job / disable_job   1 PUT
+//   run_job                    as a run (the claim is `plugin=scheduler/runs/<job>/<run id>`)
+//   start                      2 LISTs + ≤ 3 GETs per job (+1 GET, the enabled state; +1 GET
+//                              per manual run's claim not seen finished before)
+//   claims sweep (hourly)      2 LISTs per job (+1 LIST + 1 DeleteObjects when claims are older
+//                              than claims_retention, +1 GET per manual run's claim not seen
+//                              finished before, +1 DeleteObjects when some are older)
 // s3db.js's scheduler: a lock (PUT + GET + DELETE) per run on the coordinator-elected leader, and
 // a coordinator's heartbeats on every process.
 //
@@ -64,6 +86,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -251,9 +274,15 @@ public:
         return all;
     }
 
-    /// Runs `job` now on the calling thread (timeout and retries apply; no claim: a manual run is
-    /// not a tick). Returns {status, result, error, retryCount, duration}.
-    json run_job(const std::string& job) {
+    /// Runs `job` now on the calling thread (timeout and retries apply), claimed like a tick under
+    /// `plugin=scheduler/runs/<job>/<run_id>` (If-None-Match): of all calls with one run_id, in any
+    /// process, one runs it; the others return {status: "duplicate", runId} at once. The claim is
+    /// renewed while it runs; a runner that dies mid-run is found by any process's next start or
+    /// claims sweep, recorded as `error` and retried like a tick's. run_id: 1 to 100 letters,
+    /// digits, '-', '_', '.', not only digits; empty → a fresh `manual-<ms>-<random>`. History ids:
+    /// `<job>_<run_id>-<attempt>`. Returns {status, result, error, retryCount, duration, runId}.
+    /// Costs: 1 PUT claim + the history record (3 PUTs) + 1 PUT claim end (+ renewals), as a tick.
+    json run_job(const std::string& job, std::string run_id = {}) {
         auto& c = *core_;
         JobConfig cfg;
         {
@@ -262,10 +291,25 @@ public:
             if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
             cfg = it->second.config;
         }
-        join_runs(c, false);
         auto now = now_ms(c);
-        auto base = job + "_manual-" + std::to_string(now) + "-" + detail::lease_random_hex(6);
-        return execute(core_, job, cfg, now, 0, std::nullopt, base, true);
+        if (run_id.empty()) run_id = "manual-" + std::to_string(now) + "-" + detail::lease_random_hex(6);
+        auto id_char = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'; };
+        if (run_id.size() > 100 || !std::all_of(run_id.begin(), run_id.end(), id_char) ||
+            std::all_of(run_id.begin(), run_id.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+            throw PluginError(name, "job '" + job + "': run id '" + InvalidKey::printable(run_id) +
+                                        "': 1 to 100 letters, digits, '-', '_', '.', not only digits");
+        join_runs(c, false);
+        std::optional<detail::SchedClaim> claim;
+        if (c.store) {
+            auto key = run_prefix(job) + run_id;
+            auto nonce = detail::lease_random_hex(16);
+            auto etag = put_claim(c, key, claim_body(c, job, now, "running", 0, nonce, run_id), PutOptions{.if_none_match = true}, nonce);
+            if (!etag) return json{{"status", "duplicate"}, {"runId", run_id}};
+            claim = detail::SchedClaim{key, *etag, 0, nonce, run_id};
+        }
+        auto out = execute(core_, job, cfg, now, 0, claim, history_base(job, now, run_id), true, false);
+        out["runId"] = run_id;
+        return out;
     }
 
     std::vector<std::string> job_names() const {
@@ -279,6 +323,7 @@ private:
     struct Watch {
         std::string job;
         std::int64_t scheduled = 0, check_at = 0;
+        std::string run{};  // a manual run's claim (then `scheduled` comes from it)
     };
     struct Core {
         SchedulerOptions o;
@@ -297,6 +342,7 @@ private:
         std::function<void(json)> insert_history;
         std::function<std::optional<json>(const std::string&)> get_history;
         std::function<std::vector<json>(const std::string&)> job_history;
+        std::set<std::string> settled_runs;  // manual runs' claims seen finished: not read again
 
         /// Threads still joinable here (a manual run's action after stop()) are joined; the last
         /// owner may be one of them, which cannot join itself: that one is detached as it ends.
@@ -346,10 +392,19 @@ private:
         auto& c = *core_;
         {
             std::lock_guard g(c.m);
+            if (!c.jobs.count(job)) throw PluginError(name, "no job '" + job + "'");
+        }
+        // The shared state first: when it cannot be written, nothing changed (the error is thrown).
+        if (shared(c)) {
+            PutOptions o;
+            o.content_type = "application/json";
+            c.store->put(enabled_key(job), json{{"enabled", on}, {"updatedAt", now_ms(c)}, {"worker", c.o.worker_id}}.dump(), o);
+        }
+        {
+            std::lock_guard g(c.m);
             auto it = c.jobs.find(job);
             if (it == c.jobs.end()) throw PluginError(name, "no job '" + job + "'");
-            if (on && !it->second.config.enabled) it->second.cursor = now_ms(c);  // no catch-up of disabled time
-            it->second.config.enabled = on;
+            believe_enabled(c, it->second, on);
             c.jobs_changed = true;
         }
         c.cv.notify_all();
@@ -364,18 +419,42 @@ private:
         }
     }
 
+    // ---- the shared enabled state ----
+
+    static bool shared(const Core& c) { return c.o.shared_enabled && c.store.has_value(); }
+    static std::string enabled_key(const std::string& job) { return "plugin=scheduler/jobs/" + job + "/enabled"; }
+
+    /// The job's enabled state as some process last set it; nullopt when none did (then each
+    /// process keeps its JobConfig::enabled). 1 GET.
+    static std::optional<bool> read_enabled(Core& c, const std::string& job) {
+        auto raw = c.store->get(enabled_key(job));
+        if (!raw) return std::nullopt;
+        auto j = json::parse(raw->body, nullptr, false);
+        if (!j.is_object() || !j.contains("enabled") || !j["enabled"].is_boolean()) return std::nullopt;
+        return j["enabled"].get<bool>();
+    }
+
+    /// What this process holds (under c.m): a job enabled again starts at now (no catch-up of the
+    /// time it was disabled).
+    static void believe_enabled(Core& c, detail::SchedJob& j, bool on) {
+        if (on && !j.config.enabled) j.cursor = now_ms(c);
+        j.config.enabled = on;
+    }
+
     // ---- claims ----
 
     static std::string claim_key(const std::string& job, std::int64_t scheduled) {
         return "plugin=scheduler/claims/" + job + "/" + detail::scheduler_rev(scheduled);
     }
+    static std::string run_prefix(const std::string& job) { return "plugin=scheduler/runs/" + job + "/"; }
     static std::string claim_body(const Core& c, const std::string& job, std::int64_t scheduled, std::string_view status,
-                                  int attempt, const std::string& nonce) {
+                                  int attempt, const std::string& nonce, const std::string& run = {}) {
         auto now = now_ms(c);
-        return json{{"job", job}, {"scheduledAt", scheduled}, {"status", status}, {"owner", c.o.worker_id},
-                    {"attempt", attempt}, {"updatedAt", now}, {"expiresAt", now + c.o.claim_ttl.count()},
-                    {"nonce", nonce}, {"wt", detail::lease_random_hex(16)}}
-            .dump();
+        json b{{"job", job}, {"scheduledAt", scheduled}, {"status", status}, {"owner", c.o.worker_id},
+               {"attempt", attempt}, {"updatedAt", now}, {"expiresAt", now + c.o.claim_ttl.count()},
+               {"nonce", nonce}, {"wt", detail::lease_random_hex(16)}};
+        if (!run.empty()) b["run"] = run;
+        return b.dump();
     }
     /// A conditional PUT of a claim: the new ETag, or nullopt when the claim is someone else's.
     /// A lost answer is settled by reading the claim: our body there → it landed; an older version
@@ -432,13 +511,16 @@ private:
         auto& c = *core;
         join_runs(c, false);
         auto now = now_ms(c);
-        std::vector<std::pair<std::string, std::int64_t>> due;
+        std::vector<std::pair<std::string, std::int64_t>> due, polls;
         std::vector<Watch> checks;
         std::int64_t next = now + 60'000;
+        const bool share = shared(c);
         {
             std::lock_guard g(c.m);
             for (auto& [n, j] : c.jobs) {
-                if (!j.config.enabled) continue;
+                // A job held disabled: with a shared state, its ticks ask whether another process
+                // enabled it (the latest tick runs if so); else it sleeps.
+                if (!j.config.enabled && !share) continue;
                 // Ticks more than one behind (a stalled loop, a suspended process) are missed runs:
                 // the latest always runs, the older ones follow missed_runs.
                 std::vector<std::int64_t> ticks;
@@ -447,8 +529,12 @@ private:
                     ticks.push_back(*t);
                     if (ticks.size() > c.o.max_missed_runs + 1) ticks.erase(ticks.begin());
                 }
-                std::size_t keep = c.o.missed_runs == MissedRuns::run_all ? ticks.size() : std::min<std::size_t>(1, ticks.size());
-                for (auto i = ticks.size() - keep; i < ticks.size(); ++i) due.emplace_back(n, ticks[i]);
+                if (!j.config.enabled) {
+                    if (!ticks.empty()) polls.emplace_back(n, ticks.back());
+                } else {
+                    std::size_t keep = c.o.missed_runs == MissedRuns::run_all ? ticks.size() : std::min<std::size_t>(1, ticks.size());
+                    for (auto i = ticks.size() - keep; i < ticks.size(); ++i) due.emplace_back(n, ticks[i]);
+                }
                 if (auto t = next_tick(j, j.cursor)) next = std::min(next, *t);
             }
             auto split = std::partition(c.watch.begin(), c.watch.end(), [&](const Watch& w) { return w.check_at > now; });
@@ -456,12 +542,16 @@ private:
             c.watch.erase(split, c.watch.end());
             for (auto& w : c.watch) next = std::min(next, w.check_at);
         }
+        for (auto& p : polls)
+            guarded(c, p.first, p.second, [&] {
+                if (read_enabled(c, p.first).value_or(false) && enable_here(c, p.first)) claim_and_spawn(core, p.first, p.second);
+            });
         for (auto& d : due) guarded(c, d.first, d.second, [&] { claim_and_spawn(core, d.first, d.second); });
         if (now >= c.next_sweep) {
             c.next_sweep = now + c.o.claims_sweep_every.count();
             sweep(c, now);
         }
-        for (auto& w : checks) guarded(c, w.job, w.scheduled, [&] { check_claim(core, w); });
+        for (auto& w : checks) guarded(c, w.job, w.scheduled, [&] { check_claim(core, w); }, w.run);
         std::lock_guard g(c.m);
         for (auto& w : c.watch) next = std::min(next, w.check_at);
         return next;
@@ -469,13 +559,13 @@ private:
 
     /// A store error while claiming or checking: look at that tick again in a second.
     template <class F>
-    static void guarded(Core& c, const std::string& job, std::int64_t scheduled, F&& f) {
+    static void guarded(Core& c, const std::string& job, std::int64_t scheduled, F&& f, const std::string& run = {}) {
         try {
             f();
         } catch (const TransportError& e) {
             emit_event(c, "scheduler.error", {{"jobName", job}, {"scheduledTime", scheduled}, {"error", e.what()}});
             std::lock_guard g(c.m);
-            c.watch.push_back({job, scheduled, now_ms(c) + 1000});
+            c.watch.push_back({job, scheduled, now_ms(c) + 1000, run});
         }
     }
 
@@ -489,26 +579,64 @@ private:
             c.watch.push_back({job, scheduled, now_ms(c) + c.o.claim_ttl.count() + c.o.max_clock_skew.count()});
             return;
         }
-        spawn(core, job, scheduled, detail::SchedClaim{key, *etag, 0, nonce});
+        detail::SchedClaim claim{key, *etag, 0, nonce};
+        if (shared(c)) {
+            std::optional<bool> on;
+            try {
+                on = read_enabled(c, job);
+            } catch (const TransportError& e) {  // no answer: this process's view decides
+                emit_event(c, "scheduler.error", {{"jobName", job}, {"scheduledTime", scheduled}, {"error", std::string("enabled state: ") + e.what()}});
+            }
+            if (on && !*on) {  // disabled by some process: the tick is closed, not run
+                {
+                    std::lock_guard g(c.m);
+                    if (auto it = c.jobs.find(job); it != c.jobs.end()) believe_enabled(c, it->second, false);
+                }
+                close_claim(c, job, scheduled, claim, "disabled", 0);
+                emit_event(c, "scheduler.job-skipped", {{"jobName", job}, {"scheduledTime", scheduled}, {"reason", "disabled"}});
+                return;
+            }
+        }
+        spawn(core, job, scheduled, std::move(claim));
+    }
+
+    /// A job held disabled found enabled in the shared state: enabled here too. False when it is
+    /// gone (removed meanwhile).
+    static bool enable_here(Core& c, const std::string& job) {
+        std::lock_guard g(c.m);
+        auto it = c.jobs.find(job);
+        if (it == c.jobs.end()) return false;
+        const auto cursor = it->second.cursor;  // the polled tick is the one to run
+        believe_enabled(c, it->second, true);
+        it->second.cursor = cursor;
+        return true;
     }
 
     /// A claim another process made: finished → forget; renewed → look again later; expired → take
     /// it over, record the dead attempt, retry.
     static void check_claim(const CorePtr& core, const Watch& w) {
         auto& c = *core;
-        auto key = claim_key(w.job, w.scheduled);
+        const bool manual = !w.run.empty();
+        auto key = manual ? run_prefix(w.job) + w.run : claim_key(w.job, w.scheduled);
         auto raw = c.store->get(key);
         if (!raw) {  // our claim attempt got no verdict: try again while the tick is recent
-            if (w.scheduled >= now_ms(c) - c.o.missed_window.count()) claim_and_spawn(core, w.job, w.scheduled);
+            if (!manual && w.scheduled >= now_ms(c) - c.o.missed_window.count()) claim_and_spawn(core, w.job, w.scheduled);
             return;
         }
         auto j = json::parse(raw->body, nullptr, false);
-        if (!j.is_object() || j.value("status", "") != "running") return;
+        if (!j.is_object() || j.value("status", "") != "running") {
+            if (manual) {
+                std::lock_guard g(c.m);
+                c.settled_runs.insert(key);
+            }
+            return;
+        }
+        const std::int64_t scheduled = manual ? j.value("scheduledAt", std::int64_t{0}) : w.scheduled;
         auto expires = j.value("expiresAt", std::int64_t{0});
         auto now = now_ms(c);
         if (now <= expires + c.o.max_clock_skew.count()) {
             std::lock_guard g(c.m);
-            c.watch.push_back({w.job, w.scheduled, expires + c.o.max_clock_skew.count() + 1});
+            c.watch.push_back({w.job, w.scheduled, expires + c.o.max_clock_skew.count() + 1, w.run});
             return;
         }
         int dead = j.value("attempt", 0);
@@ -522,22 +650,22 @@ private:
         int retries = cfg.retries.value_or(c.o.default_retries);
         bool again = dead < retries;
         auto nonce = detail::lease_random_hex(16);
-        auto etag = put_claim(c, key, claim_body(c, w.job, w.scheduled, again ? "running" : "failed", dead + 1, nonce),
+        auto etag = put_claim(c, key, claim_body(c, w.job, scheduled, again ? "running" : "failed", dead + 1, nonce, w.run),
                               PutOptions{.if_match = raw->info.etag}, nonce);
         if (!etag) return;  // another process took it over first
-        auto id = w.job + "_" + std::to_string(w.scheduled) + "-" + std::to_string(dead);
+        auto id = history_base(w.job, scheduled, w.run) + "-" + std::to_string(dead);
         std::optional<json> prior;
         if (c.get_history) prior = c.get_history(id);
-        emit_event(c, "scheduler.job-recovered", {{"jobName", w.job}, {"scheduledTime", w.scheduled}, {"attempt", dead}});
+        emit_event(c, "scheduler.job-recovered", {{"jobName", w.job}, {"scheduledTime", scheduled}, {"attempt", dead}});
         if (prior && prior->value("status", "") == "success") {  // it finished, then died before closing the claim
-            put_claim(c, key, claim_body(c, w.job, w.scheduled, "success", dead, nonce), PutOptions{.if_match = *etag}, nonce);
+            put_claim(c, key, claim_body(c, w.job, scheduled, "success", dead, nonce, w.run), PutOptions{.if_match = *etag}, nonce);
             return;
         }
         if (!prior)
-            record(c, id, w.job, w.scheduled, "error", now, now, json(nullptr),
+            record(c, id, w.job, scheduled, "error", now, now, json(nullptr),
                    "the runner stopped renewing its claim (process died mid-run)", dead);
         if (!again) return;
-        spawn(core, w.job, w.scheduled, detail::SchedClaim{key, *etag, dead + 1, nonce});
+        spawn(core, w.job, scheduled, detail::SchedClaim{key, *etag, dead + 1, nonce, w.run});
     }
 
     static void spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled, detail::SchedClaim claim) {
@@ -576,13 +704,22 @@ private:
 
     static void run_claimed(const CorePtr& core, const std::string& job, const JobConfig& cfg, std::int64_t scheduled,
                             detail::SchedClaim claim) {
-        execute(core, job, cfg, scheduled, claim.attempt, claim, job + "_" + std::to_string(scheduled), false);
+        const bool manual = !claim.run.empty();
+        execute(core, job, cfg, scheduled, claim.attempt, claim, history_base(job, scheduled, claim.run), manual, true);
+    }
+
+    /// History ids are `<base>-<attempt>`: `<job>_<scheduled ms>` for a tick, `<job>_<run id>` for
+    /// a manual run.
+    static std::string history_base(const std::string& job, std::int64_t scheduled, const std::string& run) {
+        return job + "_" + (run.empty() ? std::to_string(scheduled) : run);
     }
 
     /// Attempts from `attempt` on until success or retries run out; history per attempt; the claim
     /// (when there is one) renewed while running and closed at the end.
+    /// `cancellable`: stop() ends it (runs on the scheduler's threads; not a run_job on its caller's).
     static json execute(const CorePtr& core, const std::string& job, const JobConfig& cfg, std::int64_t scheduled,
-                        int attempt, std::optional<detail::SchedClaim> claim, const std::string& base, bool manual) {
+                        int attempt, std::optional<detail::SchedClaim> claim, const std::string& base, bool manual,
+                        bool cancellable) {
         auto& c = *core;
         int retries = cfg.retries.value_or(c.o.default_retries);
         auto timeout = cfg.timeout.value_or(c.o.default_timeout);
@@ -590,7 +727,7 @@ private:
             JobContext ctx{job, scheduled, attempt, manual};
             {
                 std::lock_guard g(c.m);
-                if (c.stopping && !manual) return json{{"status", "cancelled"}};
+                if (c.stopping && cancellable) return json{{"status", "cancelled"}};
                 c.cancels.push_back(ctx.cancel);
                 if (auto it = c.jobs.find(job); it != c.jobs.end()) ++it->second.running;
             }
@@ -669,7 +806,7 @@ private:
             auto until = std::chrono::steady_clock::now() + pause;
             while (std::chrono::steady_clock::now() < until) {
                 std::unique_lock g(c.m);
-                if (c.cv.wait_until(g, std::min(until, std::chrono::steady_clock::now() + slice), [&] { return c.stopping && !manual; }))
+                if (c.cv.wait_until(g, std::min(until, std::chrono::steady_clock::now() + slice), [&] { return c.stopping && cancellable; }))
                     return json{{"status", "cancelled"}};
                 g.unlock();
                 if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) return json{{"status", "lost"}};
@@ -688,7 +825,7 @@ private:
     static bool renew_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
                             std::string_view status, int attempt) {
         try {
-            auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce),
+            auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce, claim.run),
                                   PutOptions{.if_match = claim.etag}, claim.nonce);
             if (!etag) return false;
             claim.etag = *etag;
@@ -705,7 +842,7 @@ private:
                             std::string_view status, int attempt) {
         for (int i = 0; i < 5; ++i) {
             try {
-                auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce),
+                auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce, claim.run),
                                       PutOptions{.if_match = claim.etag}, claim.nonce);
                 if (etag) claim.etag = *etag;
                 return;
@@ -732,7 +869,40 @@ private:
         }
     }
 
-    /// Deletes claims older than claims_retention, each job's newest kept (it dates the last run).
+    /// A job's manual runs' claims: those older than claims_retention (by the store's clock) are
+    /// deleted; the others not yet seen finished are checked (check_claim: a dead runner's run is
+    /// taken over). 1 LIST per 1000 claims, +1 GET per claim not seen finished before, +1
+    /// DeleteObjects when some are old.
+    static void scan_runs(Core& c, const std::string& job, std::int64_t now) {
+        const auto prefix = run_prefix(job);
+        const auto cutoff = std::chrono::system_clock::now() - c.o.claims_retention;
+        std::vector<std::string> old;
+        ListOptions lo{.prefix = prefix};
+        for (;;) {
+            auto page = c.store->list(lo);
+            for (auto& e : page.objects) {
+                if (e.last_modified != std::chrono::system_clock::time_point{} && e.last_modified < cutoff) {
+                    old.push_back(e.key);
+                    continue;
+                }
+                std::lock_guard g(c.m);
+                if (c.settled_runs.count(e.key)) continue;
+                auto run = e.key.substr(prefix.size());
+                if (std::none_of(c.watch.begin(), c.watch.end(), [&](const Watch& w) { return w.job == job && w.run == run; }))
+                    c.watch.push_back({job, 0, now, run});
+            }
+            if (!page.truncated()) break;
+            lo.continuation_token = page.next_continuation_token;
+        }
+        if (!old.empty()) {
+            c.store->remove_many(old);
+            std::lock_guard g(c.m);
+            for (auto& k : old) c.settled_runs.erase(k);
+        }
+    }
+
+    /// Deletes claims older than claims_retention, each job's newest kept (it dates the last run);
+    /// scans the manual runs' claims.
     static void sweep(Core& c, std::int64_t now) {
         std::vector<std::string> names;
         {
@@ -740,6 +910,11 @@ private:
             for (auto& [n, j] : c.jobs) names.push_back(n);
         }
         for (auto& job : names) {
+            try {
+                scan_runs(c, job, now);
+            } catch (const TransportError& e) {
+                emit_event(c, "scheduler.error", {{"jobName", job}, {"error", std::string("manual runs sweep: ") + e.what()}});
+            }
             try {
                 auto prefix = "plugin=scheduler/claims/" + job + "/";
                 // Keys count down: those after the cutoff's key are the older claims.
@@ -766,6 +941,12 @@ private:
         }
         auto now = now_ms(c);
         for (auto& job : names) {
+            if (shared(c))
+                if (auto on = read_enabled(c, job)) {
+                    std::lock_guard g(c.m);
+                    if (auto it = c.jobs.find(job); it != c.jobs.end()) believe_enabled(c, it->second, *on);
+                }
+            scan_runs(c, job, now);  // manual runs a dead runner left running
             auto page = c.store->list(ListOptions{.prefix = "plugin=scheduler/claims/" + job + "/", .max_keys = 3});
             std::vector<std::int64_t> missed;
             std::optional<std::int64_t> last;

@@ -13,7 +13,12 @@
 //   plg_state_transitions  id `<machine>_<entity>_<ms>_<8 random>`, machineId, entityId, fromState,
 //                          toState, event, context (json), timestamp (ms), createdAt (YYYY-MM-DD),
 //                          + seq (1, 2, … per entity) and previousId (the entity's transition before);
-//                          partitions byMachine {machineId}, byDate {createdAt}
+//                          partition byDate {createdAt}. The ids sort by entity, so one LIST by
+//                          the prefix `<machine>_<entity>_` (or `<machine>_`) of the data keys
+//                          finds an entity's (a machine's) entries: s3db.js's byMachine partition
+//                          would cost 1 PUT per send for what that prefix gives, and is only
+//                          written with `by_machine_partition` (or when the bucket's resource,
+//                          made by s3db.js, has it: then it is kept up to date)
 //   plg_entity_states      id `<machine>_<entity>`, machineId, entityId, currentState, context,
 //                          lastTransition (the id of the entity's newest transition), triggerCounts,
 //                          updatedAt, + seq and enteredAt (ms the current state was entered)
@@ -40,14 +45,16 @@
 // transition (it is committed): it is reported in TransitionResult::action_errors, in status and
 // as the event `plg:state-machine:action-error`.
 //
-// Costs per send with no contention: 1 GET + 1 PUT of the state, 1 PUT of the log entry + 1 PUT per
-// partition of the log (2 with s3db.js's; `transition_partitions = false` drops them): 5 requests,
-// 3 without log partitions (s3db.js: ~11 — a lock object, 3 GETs, a HEAD, 2 PUTs, partition refs,
-// the lock's release). A new entity: 1 GET (404) + the log entry + 1 PUT If-None-Match. Each lost
-// round adds 1 GET + the log entry, and deleting the orphan (GET + DELETE + 1 per partition).
-// get_state: 1 GET. get_transition_history: 1 GET + LIST of the machine's byMachine partition + 1
-// GET per entry of that entity. Triggers that fire on time scan the entity states every
-// trigger_check_interval (LIST + 1 GET per entity) from one thread started in on_start.
+// Costs per send with no contention: 1 GET + 1 PUT of the state, 1 PUT of the log entry + 1 PUT
+// of its byDate ref: 4 requests (tests/test_state_machine.cpp counts them); 3 with
+// `transition_partitions = false`, 5 with `by_machine_partition` (s3db.js: ~11 — a lock object, 3
+// GETs, a HEAD, 2 PUTs, partition refs, the lock's release). A new entity: 1 GET (404) + the log
+// entry and its ref + 1 PUT If-None-Match: 4 too. Each lost round adds 1 GET + the log entry, and
+// deleting the orphan (GET + DELETE + 1 per partition).
+// get_state: 1 GET. get_transition_history: 1 GET of the state + 1 LIST by the entity's id prefix
+// (per 1000 entries) + 1 GET per entry of that entity (on the pool). delete_entity: the same + 1
+// DELETE of the state + the entries' removals. Triggers that fire on time scan the entity states
+// every trigger_check_interval (LIST + 1 GET per entity) from one thread started in on_start.
 //
 // Triggers act on entities that have a state record (initialize_entity, or any accepted send). A
 // trigger fires by sending its event with a condition on the CAS: the entity is still in the state
@@ -74,11 +81,13 @@
 
 #include "s3db/errors.hpp"
 #include "s3db/core/catalogue.hpp"
+#include "s3db/core/ids.hpp"
 #include "s3db/core/listing.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/plugins/state_machine/config.hpp"
 #include "s3db/plugins/state_machine/engine.hpp"
+#include "s3db/transport/transport.hpp"
 
 namespace s3db {
 
@@ -157,10 +166,19 @@ public:
         if (log) {
             b->insert_log = [log](json r) { log->insert(std::move(r)); };
             b->remove_log = [log](const std::string& id) { log->remove(id); };
-            b->log_ids = [log](const std::string& machine) {
-                if (log->partitions().find("byMachine"))
-                    return log->list_ids(ListQuery{.partition = "byMachine", .values = {{"machineId", machine}}, .cache = false});
-                return log->list_ids(ListQuery{.cache = false});
+            // Ids sort by entity (`<machine>_<entity>_<ms>_<token>`): one LIST by prefix of the
+            // log's data keys (per 1000 entries) finds an entity's entries, with no partition.
+            b->log_ids = [&store = db.store(), data = record_key(log->name(), "")](const std::string& prefix) {
+                std::vector<std::string> ids;
+                ListOptions lo{.prefix = data + prefix};
+                for (;;) {
+                    auto page = store.list(lo);
+                    for (auto& e : page.objects)
+                        if (e.key.starts_with(data)) ids.push_back(e.key.substr(data.size()));
+                    if (!page.truncated()) break;
+                    lo.continuation_token = page.next_continuation_token;
+                }
+                return ids;
             };
             b->get_logs = [log](const std::vector<std::string>& ids) { return log->get_many(ids, ReadOptions{.cache = false}); };
         }
@@ -284,9 +302,10 @@ public:
                                         {"seq", "number|optional"}, {"previousId", "string|optional"}},
                          .behavior = "body-overflow",
                          .created_by = "StateMachinePlugin"};
-        if (core_->options.transition_partitions)
-            c.partitions = {{"byMachine", {{"fields", {{"machineId", "string"}}}}},
-                            {"byDate", {{"fields", {{"createdAt", "string|maxlength:10"}}}}}};
+        if (core_->options.transition_partitions) {
+            if (core_->options.by_machine_partition) c.partitions["byMachine"] = {{"fields", {{"machineId", "string"}}}};
+            c.partitions["byDate"] = {{"fields", {{"createdAt", "string|maxlength:10"}}}};
+        }
         return c;
     }
     ResourceConfig states_config() const {

@@ -72,6 +72,11 @@ struct SchedulerOptions {
     bool autostart = true;  // on_start starts the timer thread (false: call tick() yourself)
     std::string worker_id{};
     std::function<std::chrono::system_clock::time_point()> clock{};
+    /// enable_job / disable_job are seen by every process: the state is kept at
+    /// `plugin=scheduler/jobs/<job>/enabled`, and checked by the runner of each tick (+1 GET a run)
+    /// and, for a job a process holds disabled, by that process at each of its ticks (1 GET).
+    /// false: they act on this process only (and a run costs no GET).
+    bool shared_enabled = true;
 };
 
 namespace detail {
@@ -97,6 +102,7 @@ struct SchedClaim {
     std::string key, etag;
     int attempt = 0;
     std::string nonce;  // this holding's: every version it writes carries it
+    std::string run{};  // a manual run's id (run_job); empty for a tick
 };
 
 }  // namespace detail

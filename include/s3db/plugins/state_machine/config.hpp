@@ -94,7 +94,11 @@ struct StateMachineOptions {
     std::map<std::string, StateAction> actions{};  // shared by every machine (s3db.js's `actions`)
     std::map<std::string, StateGuard> guards{};    // shared by every machine (s3db.js's `guards`)
     bool persist_transitions = true;               // false: no log, no history
-    bool transition_partitions = true;             // byMachine and byDate on the log, as s3db.js
+    // The log's partitions. byDate {createdAt} as s3db.js (1 PUT per send). s3db.js's byMachine
+    // {machineId} is off by default: log ids start with `<machine>_<entity>_`, so one LIST by id
+    // prefix finds a machine's or an entity's entries without it, and it would cost 1 more PUT.
+    bool transition_partitions = true;             // false: no partition at all (3 requests a send)
+    bool by_machine_partition = false;             // true: s3db.js's byMachine too (5 requests a send)
     std::string transitions_resource = "plg_state_transitions";
     std::string states_resource = "plg_entity_states";
     RetryConfig action_retry{};

@@ -42,7 +42,7 @@ struct StateMachineBackend {
     std::function<std::vector<nlohmann::json>()> list_states;
     std::function<void(nlohmann::json)> insert_log;
     std::function<void(const std::string&)> remove_log;
-    std::function<std::vector<std::string>(const std::string& machine)> log_ids;
+    std::function<std::vector<std::string>(const std::string& id_prefix)> log_ids;  // ids that start with it
     std::function<std::vector<std::optional<nlohmann::json>>(const std::vector<std::string>&)> get_logs;
 };
 
@@ -58,6 +58,15 @@ inline std::uint64_t sm_seq(const nlohmann::json& state) {
 inline std::string sm_text(const nlohmann::json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+/// `<ms>_<token>`: what follows `<machine>_<entity>_` in the id of an entry send() wrote.
+inline bool sm_sent_suffix(std::string_view s) {
+    const auto us = s.find('_');
+    if (us == 0 || us == std::string_view::npos || us + 1 == s.size()) return false;
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    return std::all_of(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(us), digit) &&
+           s.find('_', us + 1) == std::string_view::npos;
 }
 
 inline std::string sm_state_id(std::string_view machine, std::string_view entity) {
@@ -351,7 +360,7 @@ struct StateMachineCore {
         if (!state) return out;
         std::string head = detail::sm_text(*state, "lastTransition");
         if (head.empty()) return out;
-        auto entries = entity_entries(b, mname, entity);
+        auto entries = entity_entries(b, mname, entity, true);
         std::map<std::string, json> by_id;
         for (auto& e : entries) by_id.emplace(detail::sm_text(e, "id"), std::move(e));
         for (std::string id = head; !id.empty();) {
@@ -368,14 +377,18 @@ struct StateMachineCore {
         return out;
     }
 
-    /// The log entries of one entity (orphans included): the machine's partition, then 1 GET
-    /// per id that starts with `<machine>_<entity>_`, kept when entityId matches.
+    /// The log entries of one entity (orphans included): 1 LIST of the ids that start with
+    /// `<machine>_<entity>_`, then 1 GET each, kept when machineId and entityId match. `sent_only`:
+    /// only ids as send() makes them (`<ms>_<token>` after the prefix), so entity `e_1`'s
+    /// entries (`…_e_1_<ms>_<token>`) are not read for entity `e` — what history needs; deleting
+    /// reads them all (an s3db.js entry `<machine>_<entity>_<ms>` included).
     static std::vector<json> entity_entries(const detail::StateMachineBackend& b, const std::string& mname,
-                                            const std::string& entity) {
+                                            const std::string& entity, bool sent_only) {
         const std::string prefix = mname + "_" + entity + "_";
         std::vector<std::string> ids;
-        for (auto& id : b.log_ids(mname))
-            if (id.starts_with(prefix)) ids.push_back(std::move(id));
+        for (auto& id : b.log_ids(prefix))
+            if (id.starts_with(prefix) && (!sent_only || sm_sent_suffix(std::string_view(id).substr(prefix.size()))))
+                ids.push_back(std::move(id));
         std::vector<json> out;
         for (auto& e : b.get_logs(ids))
             if (e && detail::sm_text(*e, "entityId") == entity && detail::sm_text(*e, "machineId") == mname)
@@ -388,7 +401,7 @@ struct StateMachineCore {
         const auto& b = backend_ref();
         b.remove_state(sm_state_id(mname, entity));  // first: no chain names the entries any more
         if (!b.get_logs) return;
-        for (auto& e : entity_entries(b, mname, entity)) b.remove_log(detail::sm_text(e, "id"));
+        for (auto& e : entity_entries(b, mname, entity, false)) b.remove_log(detail::sm_text(e, "id"));
     }
 
     // ---- triggers -----------------------------------------------------------------------------
