@@ -84,6 +84,7 @@
 #include "s3db/errors.hpp"
 #include "s3db/core/catalogue.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/core/lease.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/detail/random.hpp"
@@ -204,6 +205,7 @@ public:
     void on_install(Db& db) {
         auto b = std::make_shared<Backend>();
         b->store = std::make_unique<TransportRef>(db.store());
+        b->leases = std::make_unique<LeaseService>(*b->store, lease_options(), std::string(storage_slug));
         b->base = storage().plugin_key(std::nullopt, s_->o.resource) + "/";
         const std::string target = s_->o.resource, dead = s_->o.dead_letter_resource;
         b->insert = [&db, target](json data) { return db.resource(target).insert(std::move(data)); };
@@ -286,6 +288,7 @@ public:
         s_->running = true;
         s_->stopping = false;
         s_->threads.emplace_back([s = s_, this] { poller(s); });
+        s_->threads.emplace_back([s = s_, this] { renewer(s); });
         for (std::size_t i = 0; i < s_->o.concurrency; ++i) s_->threads.emplace_back([s = s_, this] { worker(s); });
         emit("s3queue.workers-started", {{"workerId", s_->o.worker_id}, {"concurrency", s_->o.concurrency}});
     }
@@ -300,6 +303,7 @@ public:
             threads.swap(s_->threads);
         }
         s_->cv.notify_all();
+        s_->renew_cv.notify_all();
         for (auto& t : threads) t.join();
         {
             std::lock_guard lock(s_->mutex);
@@ -422,12 +426,26 @@ public:
     std::uint64_t handled() const noexcept { return s_->handled.load(); }   // handler runs here
     std::uint64_t acked() const noexcept { return s_->acked.load(); }       // completions written here
     std::uint64_t conflicts() const noexcept { return s_->conflicts.load(); }  // claims lost to others
+    std::uint64_t fenced() const noexcept { return s_->fenced.load(); }  // acks/nacks refused: lease ran out
+
+    /// The claims' lease options: ttl = visibility_timeout, given up locally visibility_timeout/6
+    /// early (the margin an ack has to land before any observer can take the claim over).
+    LeaseOptions lease_options() const {
+        LeaseOptions l;
+        l.ttl = s_->o.visibility_timeout;
+        l.safety_margin = s_->o.visibility_timeout / 6;
+        l.max_clock_skew = std::chrono::milliseconds(0);  // takeovers are judged by observed ETag age, not expiresAt
+        l.holder = s_->o.worker_id;
+        l.wall_clock = s_->o.clock;
+        return l;
+    }
 
 private:
     static constexpr std::string_view alnum = "0123456789abcdefghijklmnopqrstuvwxyz";
 
     struct Backend {
         std::unique_ptr<TransportRef> store;
+        std::unique_ptr<LeaseService> leases;  // claims are leases at the queue's own keys
         std::string base;  // plugin=s3queue/<resource>/
         std::function<json(json)> insert;
         std::function<std::optional<json>(const std::string&)> get;
@@ -456,10 +474,8 @@ private:
         std::uint64_t generation = 0;
     };
     struct Held {
-        std::string key, etag, queue_id, token;
-        int attempt = 0;
-        std::int64_t renewed = 0;
-        int renewals = 0;
+        Lease lease;               // the claim: valid() on this process's steady clock
+        std::int64_t renewed = 0;  // when it was last renewed, on the queue's clock
     };
     struct Deletion {
         std::int64_t due = 0;
@@ -468,7 +484,7 @@ private:
     struct State {
         S3QueueOptions o;
         mutable std::mutex mutex;
-        std::condition_variable cv;
+        std::condition_variable cv, renew_cv;
         std::shared_ptr<const Backend> backend;
         S3QueueHandler handler;
         bool running = false, stopping = false;
@@ -486,7 +502,7 @@ private:
         std::string cursor;   // the seq past which scans resume
         std::int64_t next_full = 0;  // when a scan lists from the beginning again
         std::string last_error;
-        std::atomic<std::uint64_t> handled{0}, acked{0}, conflicts{0}, errors{0};
+        std::atomic<std::uint64_t> handled{0}, acked{0}, conflicts{0}, errors{0}, fenced{0};
     };
 
     // ---- helpers ----
@@ -623,6 +639,9 @@ private:
                 throw;
             }
             s_->mutex.lock();
+            // A version is seen from the answer on: it landed before then, so no earlier (the
+            // scan's start would date it up to one scan too early, and take a claim over early).
+            const std::int64_t answered = std::max(now, now_ms());
             for (auto& e : page.objects) {
                 std::string_view rest = std::string_view(e.key).substr(prefix.size());
                 const auto slash = rest.find('/');
@@ -643,7 +662,7 @@ private:
                 }
                 g.keys.push_back(e.key);
                 auto& seen = s_->seen[e.key];
-                if (!detail::etag_equal(seen.etag, e.etag)) seen = Seen{e.etag, now, gen};
+                if (!detail::etag_equal(seen.etag, e.etag)) seen = Seen{e.etag, answered, gen};
                 seen.generation = gen;
                 if (child.starts_with("c=")) {
                     const int n_attempt = std::atoi(std::string(child.substr(2)).c_str());
@@ -743,17 +762,6 @@ private:
         return visible;
     }
 
-    std::string claim_body(const std::string& qid, int attempt, const std::string& token, std::int64_t now,
-                           int renewals) const {
-        return with_nonce({{"queueId", qid},
-                           {"attempt", attempt},
-                           {"claimedBy", s_->o.worker_id},
-                           {"claimedAt", now},
-                           {"lockToken", token},
-                           {"renewals", renewals},
-                           {"visibleAt", now + s_->o.visibility_timeout.count()}});
-    }
-
     static std::string queue_id_of(const std::string& seq) { return seq.substr(seq.find('-') + 1); }
     std::int64_t queued_at(const std::string& seq) const {
         std::uint64_t v = std::strtoull(seq.substr(0, seq.find('-')).c_str(), nullptr, 10);
@@ -772,35 +780,58 @@ private:
         const int attempt = g.claims + 1;
         const std::string qid = queue_id_of(g.seq);
         const std::string claim_key = b.base + "q/" + g.seq + "/c=" + attempt_name(attempt);
-        const std::string token = "lt-" + random_id(16, alnum);
         const std::int64_t claimed_at = now_ms();
-        const std::string body = claim_body(qid, attempt, token, claimed_at, 0);
-        if (!create(b, claim_key, body)) {
+        std::optional<Lease> lease;
+        try {
+            lease = b.leases->try_create_at(claim_key, qid, static_cast<std::uint64_t>(attempt));
+        } catch (const LeaseError& e) {
+            throw S3QueueOutcomeUnknown(s_->o.resource, claim_key, e.what());
+        } catch (const TransportError& e) {
+            if (!detail::outcome_unknown(e)) throw;
+            throw S3QueueOutcomeUnknown(s_->o.resource, claim_key, e.what());
+        }
+        if (!lease) {
             s_->conflicts.fetch_add(1);
             std::lock_guard lock(s_->mutex);
             s_->spread = 64;
             return false;
         }
+        const std::string token = lease->nonce;
         std::vector<std::string> keys = g.keys;
         keys.push_back(claim_key);
         {
             std::lock_guard lock(s_->mutex);
-            s_->seen[claim_key] = Seen{detail::etag_of(body), claimed_at, s_->generation};
+            s_->seen[claim_key] = Seen{lease->etag, claimed_at, s_->generation};
+            // Held from here on: renewed by the renewer thread, never judged stale by this process.
+            s_->held[claim_key] = Held{*lease, claimed_at};
         }
+        struct Unhold {
+            S3Queue* q;
+            const std::string& key;
+            ~Unhold() {
+                std::lock_guard lock(q->s_->mutex);
+                q->s_->held.erase(key);
+            }
+        } unhold{this, claim_key};
+        // A claim that landed late (a stalled thread, a retrying transport): the LIST it came from
+        // may be older than the deletion of an ended message's keys (visibility_timeout/3 after its
+        // end), and this claim may have re-created the deleted c=N of a message already run. Only
+        // the end tells: read it (1 GET, only on this rare path and on retries).
+        const bool late = now_ms() - c.listed_at >= s_->o.visibility_timeout.count() / 4;
         json entry = {{"id", qid},          {"originalId", g.original_id},  {"status", "processing"},
                       {"queuedAt", queued_at(g.seq)}, {"createdAt", iso(queued_at(g.seq))},
                       {"visibleAt", claimed_at + s_->o.visibility_timeout.count()},
                       {"claimedBy", s_->o.worker_id}, {"claimedAt", claimed_at}, {"lockToken", token},
                       {"attempts", attempt}, {"maxAttempts", s_->o.max_attempts}, {"error", nullptr},
                       {"result", nullptr},  {"completedAt", nullptr}};
-        if (attempt > 1) {
+        if (attempt > 1 || late) {
             // A stale holder may have ended it after all: then only finish what it left.
             if (auto ended = b.store->get(b.base + "d/" + g.seq)) {
                 json e = json::parse(ended->body);
                 after_end(b, g.seq, e, keys);
                 return false;
             }
-            if (!g.released) emit("s3queue.message-recovered", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt}});
+            if (attempt > 1 && !g.released) emit("s3queue.message-recovered", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt}});
         }
         if (attempt > s_->o.max_attempts) {
             entry["error"] = "visibility timeout expired after " + std::to_string(attempt - 1) + " attempts";
@@ -821,10 +852,6 @@ private:
         ctx.attempts = attempt;
         ctx.max_attempts = s_->o.max_attempts;
         ctx.visible_until = claimed_at + s_->o.visibility_timeout.count();
-        {
-            std::lock_guard lock(s_->mutex);
-            s_->held[claim_key] = Held{claim_key, detail::etag_of(body), qid, token, attempt, claimed_at, 0};
-        }
         s_->handled.fetch_add(1);
         try {
             json result = handler(*record, ctx);
@@ -834,9 +861,21 @@ private:
         } catch (...) {
             ctx.nack("unknown exception");
         }
+        // The fence: a holder whose lease ran out on its own steady clock (renewals failed, or the
+        // process was paused past the timeout) may have been taken over; it neither acks nor
+        // nacks. The taker, which read d/ after its claim, ends the message instead.
+        bool valid = false;
         {
             std::lock_guard lock(s_->mutex);
-            s_->held.erase(claim_key);
+            auto it = s_->held.find(claim_key);
+            valid = it != s_->held.end() && it->second.lease.valid();
+        }
+        if (!valid && ctx.outcome_ != S3QueueContext::Outcome::none) {
+            s_->fenced.fetch_add(1);
+            note_error("claim '" + claim_key + "' expired before its " +
+                       (ctx.outcome_ == S3QueueContext::Outcome::ack ? "ack" : "nack") + ": not written");
+            emit("s3queue.message-fenced", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt}});
+            return true;
         }
         if (ctx.outcome_ == S3QueueContext::Outcome::ack) {
             entry["result"] = ctx.result_;
@@ -926,32 +965,52 @@ private:
         s_->deletions.push_back(Deletion{now_ms() + s_->o.visibility_timeout.count() / 3, std::move(keys)});
     }
 
+    /// Renews the held claims due (1 PUT each, If-Match through the lease service). A claim whose
+    /// lease ran out locally is not renewed (it cannot be acked either).
     void renew_due(const Backend& b) {
-        std::vector<Held> due;
-        const std::int64_t now = now_ms();
+        std::vector<std::pair<std::string, Lease>> due;
         {
             std::lock_guard lock(s_->mutex);
+            const std::int64_t now = now_ms();
             for (auto& [k, h] : s_->held)
-                if (now - h.renewed >= s_->o.visibility_timeout.count() / 3) due.push_back(h);
+                if (now - h.renewed >= s_->o.visibility_timeout.count() / 3) due.emplace_back(k, h.lease);
         }
-        for (auto& h : due) {
-            const std::string body = claim_body(h.queue_id, h.attempt, h.token, now, h.renewals + 1);
+        for (auto& [key, lease] : due) {
+            const std::int64_t at = now_ms();
+            bool ok = false;
             try {
-                auto etag = replace(b, h.key, h.etag, body);
-                std::lock_guard lock(s_->mutex);
-                auto it = s_->held.find(h.key);
-                if (it == s_->held.end()) continue;
-                if (!etag) {
-                    s_->last_error = "lease of '" + h.key + "' lost";
-                    continue;
-                }
-                it->second.etag = *etag;
-                it->second.renewed = now;
-                ++it->second.renewals;
-                s_->seen[h.key] = Seen{*etag, now, s_->generation};
+                ok = b.leases->renew(lease);
             } catch (const std::exception& e) {
                 note_error(std::string("lease renewal: ") + e.what());
+                continue;  // still valid locally until its time: tried again next round
             }
+            std::lock_guard lock(s_->mutex);
+            auto it = s_->held.find(key);
+            if (it == s_->held.end()) continue;
+            it->second.lease = lease;
+            if (!ok) {
+                s_->last_error = "lease of '" + key + "' lost";
+                continue;
+            }
+            it->second.renewed = at;
+            s_->seen[key] = Seen{lease.etag, at, s_->generation};
+        }
+    }
+
+    /// Renewals on a thread of their own: the poller's LISTs and deletions (many requests when the
+    /// store is slow) must not delay them past the timeout, when others take the claims over while
+    /// their handlers still run.
+    void renewer(std::shared_ptr<State> s) {
+        auto b = backend();
+        const auto step = std::chrono::milliseconds(std::max<std::int64_t>(1, s->o.visibility_timeout.count() / 12));
+        for (;;) {
+            try {
+                renew_due(*b);
+            } catch (const std::exception& e) {
+                note_error(e.what());
+            }
+            std::unique_lock lock(s->mutex);
+            if (s->renew_cv.wait_for(lock, step, [&] { return s->stopping; })) return;
         }
     }
 
@@ -966,7 +1025,6 @@ private:
                 if (s->stopping) return;
             }
             try {
-                renew_due(*b);
                 flush(false);
                 bool poll_now;
                 {
