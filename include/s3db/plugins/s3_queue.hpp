@@ -10,8 +10,11 @@
 // Layout (keys under `plugin=s3queue/<resource>/`; <seq> = 16-digit order + '-' + queue id, order =
 // enqueue time in µs-ish steps, inverted for LIFO, so a LIST returns messages in processing order):
 //   q/<seq>/m=<originalId>     the message (pending), body: queuedAt, maxAttempts, createdAt
-//   q/<seq>/c=<NNNN>           claim of attempt N (If-None-Match: one holder per attempt), body:
-//                              claimedBy, claimedAt, lockToken, visibleAt; renewed with If-Match
+//   q/<seq>/c=<NNNN>           claim of attempt N: a lease of the coordination service
+//                              (core/lease.hpp, LeaseService::try_create_at: If-None-Match, one
+//                              holder per attempt, fencing token N), body: the lease's (holder =
+//                              worker id, nonce = lockToken, token, renewedAt, expiresAt, wt);
+//                              renewed with If-Match (LeaseService::renew)
 //   q/<seq>/r=<NNNN>-<delay>   attempt N failed and released: visible again `delay` ms later
 //   d/<seq>                    the end of the message (If-None-Match: one per message), body: the
 //                              s3db.js entry (status completed|failed|dead, result, error, attempts…)
@@ -27,16 +30,40 @@
 // and the two DeleteObjects that remove the live keys (messages, then claims) by up to 1000:
 // ≈ 5 + 1/batch + 2/1000 (5.07 measured in one process, 5.3 with 4 processes contending on RGW).
 // A retry adds 1 PUT (r=) + 1 PUT (next claim) + 1 GET (d/: was it acked by a stale holder?) + 1 GET
-// (record). An idle worker process sends 1 LIST per poll_interval (and nothing else).
+// (record); a claim that landed ≥ visibility_timeout/4 after its LIST adds that GET of d/ too. A
+// held message costs 1 PUT per visibility_timeout/3 (renewal). An idle worker process sends 1 LIST
+// per poll_interval (and nothing else: the renewer thread sends nothing while nothing is held).
+//
+// The coordination service (core/lease.hpp), where it fits without raising those costs:
+//  - used: every claim is a Lease at the queue's own key (created without a read, 1 PUT), renewed
+//    by LeaseService::renew on a thread of its own, with ttl = visibility_timeout and a local
+//    validity on the holder's steady clock of 5/6 of it from each send; an ack or nack is written
+//    only while that lease is valid (the fence; no request), else dropped and counted (fenced(),
+//    event s3queue.message-fenced), and the taker's run is the one that ends the message.
+//  - not used: takeover by the lease's `expiresAt` + max_clock_skew (a stale claim is one whose ETag
+//    this observer has seen unchanged for a full timeout on its own clock: no skew assumption, and
+//    the LIST that finds messages shows it at no cost); fenced_put for acks (GET lease + HEAD + PUT,
+//    +2 requests a message: over budget; the end's If-None-Match already makes it once per
+//    message); leader-run recovery (a LeaderElection costs each idle follower 1 GET per campaign,
+//    over the 1 LIST per poll of an idle worker, and every worker's own LIST already shows stale
+//    claims, so a leader would only add requests and a single point of delay).
 //
 // Guarantees:
 //  - A message ends (completed, failed or dead) exactly once: the end is the creation of d/<seq>
 //    with If-None-Match. A write whose answer was lost is settled by one HEAD: every body written
-//    here holds a fresh token, so its ETag (MD5 of the body) tells whether ours landed; if the store
-//    cannot answer, S3QueueOutcomeUnknown is thrown, never a second ack.
+//    here holds a fresh token, so its ETag (MD5 of the body) tells whether ours landed (a claim: one
+//    GET of the lease's `wt`); if the store cannot answer, S3QueueOutcomeUnknown is thrown, never a
+//    second ack.
 //  - One holder per attempt: the claim c=N is created with If-None-Match. While its handler runs the
-//    holder renews the claim (an If-Match PUT every visibility_timeout/3), so a live process keeps
-//    its messages and, without a crash, every handler runs exactly once.
+//    holder renews the claim (an If-Match PUT every visibility_timeout/3, on a renewer thread that
+//    sends nothing else, so slow LISTs and deletions cannot delay it), so a live process keeps its
+//    messages and, without a crash, every handler runs exactly once.
+//  - The fence: a holder acks or nacks only while its lease is valid on its steady clock (5/6 of
+//    the timeout from its last renewal's send). An observer takes the claim over no earlier than a
+//    full timeout after it saw that renewal (seen from the LIST's answer, so after it landed, so
+//    after it was sent), so an ack sent in time has visibility_timeout/6 to land before the taker
+//    reads d/. A holder paused (SIGSTOP, swap) or cut off past that does not write: its run
+//    counts as lost, like a crash's, and the taker's run ends the message.
 //  - A claim is stale when its ETag has not changed for visibility_timeout as the observer's own
 //    clock measures it (no clock is compared with another's: skew does not matter, a new observer
 //    waits one full timeout). A stale claim is taken over as attempt N+1 (fencing: the attempt
@@ -48,8 +75,9 @@
 //    request in any order): before any observer can take its last claim for stale (2/3 of the timeout after its
 //    last renewal at the earliest), and after every LIST that showed it unclaimed is too old to
 //    claim from (a worker claims only from a LIST younger than visibility_timeout/6), so a claim
-//    never lands on a deleted message, which would run it again. (A worker thread stalled longer
-//    than that between its check and its PUT is outside this; the d/ check covers retries.)
+//    never lands on a deleted message, which would run it again. A claim PUT that lands late (a
+//    thread stalled, a transport retrying with backoff) may re-create a deleted c=N: one that
+//    returns ≥ visibility_timeout/4 after its LIST reads d/ before running (1 GET, rare path).
 //  - Polls list from a cursor past the messages seen held; a full listing from the beginning runs
 //    every visibility_timeout/3 and when a seen release comes due, so a killed worker's claims are
 //    taken over between 1 and 4/3 visibility timeouts after its last renewal.
@@ -324,7 +352,7 @@ public:
 
     /// Processes what is visible now on the calling thread, until a LIST finds nothing to claim;
     /// returns how many handler runs it made. Leases are not renewed meanwhile: for tools and
-    /// tests with handlers shorter than the visibility timeout.
+    /// tests with handlers shorter than 5/6 of the visibility timeout (a longer run is fenced).
     std::size_t drain(const S3QueueHandler& handler) {
         auto b = require_backend();
         std::size_t runs = 0;
