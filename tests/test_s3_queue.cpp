@@ -756,7 +756,8 @@ void run_worker_process(Make make, const std::string& log, std::size_t total, st
 }
 
 template <class Store, class Make>
-void processes_run_each_message_once(Make make, int messages, int processes) {
+void processes_run_each_message_once(Make make, int messages, int processes, std::chrono::milliseconds vt = 20s,
+                                     std::chrono::milliseconds handler_sleep = 0ms) {
     auto parent = open_queue(make());
     std::set<std::string> ids;
     const auto t0 = std::chrono::steady_clock::now();
@@ -784,7 +785,7 @@ void processes_run_each_message_once(Make make, int messages, int processes) {
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             try {
-                run_worker_process(make, log, std::size_t(messages), 20s);
+                run_worker_process(make, log, std::size_t(messages), vt, handler_sleep);
             } catch (...) {
                 ::_exit(1);
             }
@@ -833,6 +834,14 @@ TEST(S3Queue, FourProcessesThousandMessagesEachAckedAndRunOnceOnFilesystem) {
 TEST(S3Queue, FourProcessesThousandMessagesEachAckedAndRunOnceOnRgw) {
     const auto options = test::s3_options(test::s3_under_test(), test::TestBucket::name(), test::next_prefix());
     processes_run_each_message_once<S3>([&] { return S3(options); }, 1000, 4);
+}
+
+// Handlers longer than the visibility timeout, four processes on RGW: each claim lives only by its
+// renewals (If-Match PUTs through the lease service, on the renewer thread) while the pollers LIST
+// the same keys; a late renewal would let another process run the message a second time.
+TEST(S3Queue, HandlersLongerThanTheTimeoutRunOnceInFourProcessesOnRgw) {
+    const auto options = test::s3_options(test::s3_under_test(), test::TestBucket::name(), test::next_prefix());
+    processes_run_each_message_once<S3>([&] { return S3(options); }, 24, 4, 1500ms, 2000ms);
 }
 
 TEST(S3Queue, AKilledWorkersMessagesRunAgainAfterTheTimeoutAndNothingIsLost) {
