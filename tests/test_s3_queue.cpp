@@ -717,6 +717,49 @@ TEST(S3Queue, LostResponsesAndThreadsRunAHandlerAgainOnlyAfterAReportedFailure) 
                 reported.load(), again, (unsigned long long)acked);
 }
 
+// ---- the lease service's additive API the claims use (core/lease.hpp) ----
+
+TEST(LeaseServiceCreateAt, OnePutAtTheCallersKeyAnExistingKeyIsNotOursRenewsLikeAnyLease) {
+    Counting<Memory> store(test::make_store<Memory>());
+    LeaseService a(store, {.ttl = 3s, .safety_margin = 500ms, .holder = "a"});
+    LeaseService b(store, {.ttl = 3s, .safety_margin = 500ms, .holder = "b"});
+    EXPECT_THROW(a.try_create_at("", "x", 1), LeaseError);
+    EXPECT_THROW(a.try_create_at("q/x/c=0001", "bad name!", 1), LeaseError);
+    EXPECT_EQ(store.counts().total(), 0u);  // refused before any request
+    auto l = a.try_create_at("q/x/c=0001", "x", 7);
+    ASSERT_TRUE(l);
+    EXPECT_EQ(store.counts().put, 1u);
+    EXPECT_EQ(store.counts().total(), 1u);  // no read first
+    EXPECT_EQ(l->token, 7u);
+    EXPECT_EQ(l->key, "q/x/c=0001");
+    EXPECT_TRUE(l->valid());
+    EXPECT_FALSE(b.try_create_at("q/x/c=0001", "x", 7));
+    const std::string first = l->etag;
+    EXPECT_TRUE(a.renew(*l));
+    EXPECT_NE(l->etag, first);
+    auto body = json::parse(store.get("q/x/c=0001")->body);
+    EXPECT_EQ(body["holder"], "a");
+    EXPECT_EQ(body["token"], 7);
+    EXPECT_EQ(body["nonce"], l->nonce);
+    Lease stale = *l;
+    stale.etag = first;
+    EXPECT_FALSE(a.renew(stale));  // If-Match on an old version: lost
+    EXPECT_TRUE(stale.lost);
+}
+
+TEST(LeaseServiceCreateAt, ALostAnswerIsSettledByItsWtAndAnotherHoldersObjectIsNotOurs) {
+    auto memory = test::make_store<Memory>();
+    Faulty<Memory> lossy(FaultOptions{.seed = 5, .lost_response = 1.0}, memory);
+    LeaseService a(lossy, {.ttl = 3s, .safety_margin = 500ms, .holder = "a"});
+    auto l = a.try_create_at("q/y/c=0001", "y", 1);  // applied, answer lost: read back, ours
+    ASSERT_TRUE(l);
+    EXPECT_GE(lossy.injected().lost_response, 1u);
+    EXPECT_TRUE(detail::etag_equal(l->etag, memory.head("q/y/c=0001")->etag));
+    LeaseService b(lossy, {.ttl = 3s, .safety_margin = 500ms, .holder = "b"});
+    EXPECT_FALSE(b.try_create_at("q/y/c=0001", "y", 1));  // a 412, or read back and not b's
+    EXPECT_EQ(json::parse(memory.get("q/y/c=0001")->body)["holder"], "a");
+}
+
 // ---- processes ----
 
 namespace {
