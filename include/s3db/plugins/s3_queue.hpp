@@ -502,8 +502,10 @@ private:
         std::uint64_t generation = 0;
     };
     struct Held {
-        Lease lease;               // the claim: valid() on this process's steady clock
-        std::int64_t renewed = 0;  // when it was last renewed, on the queue's clock
+        Lease lease;  // the claim: valid() on this process's steady clock
+        // When it was last sent (claim or renewal), on the steady clock too: renewals follow the
+        // validity they extend, whatever the wall clock (options.clock) does.
+        std::chrono::steady_clock::time_point renewed{};
     };
     struct Deletion {
         std::int64_t due = 0;
@@ -809,6 +811,7 @@ private:
         const std::string qid = queue_id_of(g.seq);
         const std::string claim_key = b.base + "q/" + g.seq + "/c=" + attempt_name(attempt);
         const std::int64_t claimed_at = now_ms();
+        const auto claim_sent = std::chrono::steady_clock::now();
         std::optional<Lease> lease;
         try {
             lease = b.leases->try_create_at(claim_key, qid, static_cast<std::uint64_t>(attempt));
@@ -831,7 +834,7 @@ private:
             std::lock_guard lock(s_->mutex);
             s_->seen[claim_key] = Seen{lease->etag, claimed_at, s_->generation};
             // Held from here on: renewed by the renewer thread, never judged stale by this process.
-            s_->held[claim_key] = Held{*lease, claimed_at};
+            s_->held[claim_key] = Held{*lease, claim_sent};
         }
         struct Unhold {
             S3Queue* q;
@@ -999,12 +1002,13 @@ private:
         std::vector<std::pair<std::string, Lease>> due;
         {
             std::lock_guard lock(s_->mutex);
-            const std::int64_t now = now_ms();
+            const auto now = std::chrono::steady_clock::now();
             for (auto& [k, h] : s_->held)
-                if (now - h.renewed >= s_->o.visibility_timeout.count() / 3) due.emplace_back(k, h.lease);
+                if (now - h.renewed >= s_->o.visibility_timeout / 3) due.emplace_back(k, h.lease);
         }
         for (auto& [key, lease] : due) {
             const std::int64_t at = now_ms();
+            const auto sent = std::chrono::steady_clock::now();
             bool ok = false;
             try {
                 ok = b.leases->renew(lease);
@@ -1020,7 +1024,7 @@ private:
                 s_->last_error = "lease of '" + key + "' lost";
                 continue;
             }
-            it->second.renewed = at;
+            it->second.renewed = sent;
             s_->seen[key] = Seen{lease.etag, at, s_->generation};
         }
     }
