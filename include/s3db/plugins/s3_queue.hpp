@@ -28,7 +28,9 @@
 // Costs per message, enqueue to ack, no contention: enqueue 2 PUT (record, message); claim 1 PUT;
 // read the record 1 GET; ack 1 PUT (d/); the LIST that found it is shared by up to `batch` messages
 // and the two DeleteObjects that remove the live keys (messages, then claims) by up to 1000:
-// ≈ 5 + 1/batch + 2/1000 (5.07 measured in one process, 5.3 with 4 processes contending on RGW).
+// ≈ 5 + 1/batch + 2/1000 (5.08 measured in one process; on RGW with 4 processes × 4 threads 5.36
+// for 1,000 messages, 5.62 for 200; with few messages per consumer claims collide more: 6.76 for 50
+// messages among 16 threads, each lost claim 1 PUT). bench/s3_queue.cpp, against s3db.js.
 // A retry adds 1 PUT (r=) + 1 PUT (next claim) + 1 GET (d/: was it acked by a stale holder?) + 1 GET
 // (record); a claim that landed ≥ visibility_timeout/4 after its LIST adds that GET of d/ too. A
 // held message costs 1 PUT per visibility_timeout/3 (renewal). An idle worker process sends 1 LIST
