@@ -12,6 +12,8 @@
 // Protocol (every write is conditional, so two contenders can never both succeed):
 //   acquire   GET the lease; missing → PUT If-None-Match:* with token 1; expired or released →
 //             PUT If-Match:<etag> with token+1; live → not acquired. 1 GET + 1 PUT (1 GET if held).
+//   create_at PUT If-None-Match:* at a key of the caller's layout, with a token the caller chose
+//             (try_create_at: no read first; the caller's layout tells when to take over). 1 PUT.
 //   renew     PUT If-Match:<our etag> with a new expiry. 1 PUT. 412 → the lease is lost.
 //   release   PUT If-Match:<our etag> marking it released, keeping the token. 1 PUT. A released
 //             lease is never deleted: the token lives in the object, so it only ever grows, across
@@ -201,6 +203,46 @@ public:
             }
         }
         return std::nullopt;
+    }
+
+    /// Creates a lease at `key`, a key of the caller's own layout (S3Queue: a message's claim
+    /// `q/<seq>/c=<N>`, where the attempt N is the fencing token and a takeover creates the next
+    /// key), with If-None-Match and no read first: 1 PUT. nullopt when the key already exists (not
+    /// ours). A lost answer is settled by one GET of our `wt`; absent, it is sent again (at most 5
+    /// times, then LeaseError). The result renews, releases and fences like any lease; `name` is
+    /// what the body and errors call it. Additive (S3Queue, issue 20).
+    std::optional<Lease> try_create_at(std::string key, std::string_view name, std::uint64_t token = 1) {
+        check_name(name);
+        if (key.empty()) throw LeaseError(std::string(name), "a lease key cannot be empty");
+        Lease l;
+        l.name = std::string(name);
+        l.key = std::move(key);
+        l.holder = o_.holder;
+        l.nonce = detail::lease_random_hex(16);
+        l.token = token;
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            auto sent = std::chrono::steady_clock::now();
+            auto wt = detail::lease_random_hex(16);
+            auto body = body_of(l, wall_ms(), false, wt);
+            try {
+                PutOptions put{.content_type = "application/json", .if_none_match = true};
+                l.etag = store_.put(l.key, body, std::move(put)).etag;
+                l.valid_until = sent + o_.ttl - o_.safety_margin;
+                return l;
+            } catch (const PreconditionFailed& e) {
+                if (!e.after_unanswered_attempt()) return std::nullopt;
+            } catch (const TransportError& e) {
+                if (e.status() != 0) throw;  // a real answer: nothing landed
+            }
+            auto raw = store_.get(l.key);  // the answer was lost: did our write land?
+            if (!raw) continue;             // no: send it again
+            auto j = nlohmann::json::parse(raw->body, nullptr, false);
+            if (!j.is_object() || j.value("wt", "") != wt) return std::nullopt;  // someone else's
+            l.etag = raw->info.etag;
+            l.valid_until = sent + o_.ttl - o_.safety_margin;
+            return l;
+        }
+        throw LeaseError(l.name, "creating '" + l.key + "': five answers lost in a row");
     }
 
     /// try_acquire until it succeeds or `timeout` passes (polling every `poll`).

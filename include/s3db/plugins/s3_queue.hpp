@@ -10,8 +10,11 @@
 // Layout (keys under `plugin=s3queue/<resource>/`; <seq> = 16-digit order + '-' + queue id, order =
 // enqueue time in µs-ish steps, inverted for LIFO, so a LIST returns messages in processing order):
 //   q/<seq>/m=<originalId>     the message (pending), body: queuedAt, maxAttempts, createdAt
-//   q/<seq>/c=<NNNN>           claim of attempt N (If-None-Match: one holder per attempt), body:
-//                              claimedBy, claimedAt, lockToken, visibleAt; renewed with If-Match
+//   q/<seq>/c=<NNNN>           claim of attempt N: a lease of the coordination service
+//                              (core/lease.hpp, LeaseService::try_create_at: If-None-Match, one
+//                              holder per attempt, fencing token N), body: the lease's (holder =
+//                              worker id, nonce = lockToken, token, renewedAt, expiresAt, wt);
+//                              renewed with If-Match (LeaseService::renew)
 //   q/<seq>/r=<NNNN>-<delay>   attempt N failed and released: visible again `delay` ms later
 //   d/<seq>                    the end of the message (If-None-Match: one per message), body: the
 //                              s3db.js entry (status completed|failed|dead, result, error, attempts…)
@@ -25,18 +28,44 @@
 // Costs per message, enqueue to ack, no contention: enqueue 2 PUT (record, message); claim 1 PUT;
 // read the record 1 GET; ack 1 PUT (d/); the LIST that found it is shared by up to `batch` messages
 // and the two DeleteObjects that remove the live keys (messages, then claims) by up to 1000:
-// ≈ 5 + 1/batch + 2/1000 (5.07 measured in one process, 5.3 with 4 processes contending on RGW).
+// ≈ 5 + 1/batch + 2/1000 (5.08 measured in one process; on RGW with 4 processes × 4 threads 5.36
+// for 1,000 messages, 5.62 for 200; with few messages per consumer claims collide more: 6.76 for 50
+// messages among 16 threads, each lost claim 1 PUT). bench/s3_queue.cpp, against s3db.js.
 // A retry adds 1 PUT (r=) + 1 PUT (next claim) + 1 GET (d/: was it acked by a stale holder?) + 1 GET
-// (record). An idle worker process sends 1 LIST per poll_interval (and nothing else).
+// (record); a claim that landed ≥ visibility_timeout/4 after its LIST adds that GET of d/ too. A
+// held message costs 1 PUT per visibility_timeout/3 (renewal). An idle worker process sends 1 LIST
+// per poll_interval (and nothing else: the renewer thread sends nothing while nothing is held).
+//
+// The coordination service (core/lease.hpp), where it fits without raising those costs:
+//  - used: every claim is a Lease at the queue's own key (created without a read, 1 PUT), renewed
+//    by LeaseService::renew on a thread of its own, with ttl = visibility_timeout and a local
+//    validity on the holder's steady clock of 5/6 of it from each send; an ack or nack is written
+//    only while that lease is valid (the fence; no request), else dropped and counted (fenced(),
+//    event s3queue.message-fenced), and the taker's run is the one that ends the message.
+//  - not used: takeover by the lease's `expiresAt` + max_clock_skew (a stale claim is one whose ETag
+//    this observer has seen unchanged for a full timeout on its own clock: no skew assumption, and
+//    the LIST that finds messages shows it at no cost); fenced_put for acks (GET lease + HEAD + PUT,
+//    +2 requests a message: over budget; the end's If-None-Match already makes it once per
+//    message); leader-run recovery (a LeaderElection costs each idle follower 1 GET per campaign,
+//    over the 1 LIST per poll of an idle worker, and every worker's own LIST already shows stale
+//    claims, so a leader would only add requests and a single point of delay).
 //
 // Guarantees:
 //  - A message ends (completed, failed or dead) exactly once: the end is the creation of d/<seq>
 //    with If-None-Match. A write whose answer was lost is settled by one HEAD: every body written
-//    here holds a fresh token, so its ETag (MD5 of the body) tells whether ours landed; if the store
-//    cannot answer, S3QueueOutcomeUnknown is thrown, never a second ack.
+//    here holds a fresh token, so its ETag (MD5 of the body) tells whether ours landed (a claim: one
+//    GET of the lease's `wt`); if the store cannot answer, S3QueueOutcomeUnknown is thrown, never a
+//    second ack.
 //  - One holder per attempt: the claim c=N is created with If-None-Match. While its handler runs the
-//    holder renews the claim (an If-Match PUT every visibility_timeout/3), so a live process keeps
-//    its messages and, without a crash, every handler runs exactly once.
+//    holder renews the claim (an If-Match PUT every visibility_timeout/3, on a renewer thread that
+//    sends nothing else, so slow LISTs and deletions cannot delay it), so a live process keeps its
+//    messages and, without a crash, every handler runs exactly once.
+//  - The fence: a holder acks or nacks only while its lease is valid on its steady clock (5/6 of
+//    the timeout from its last renewal's send). An observer takes the claim over no earlier than a
+//    full timeout after it saw that renewal (seen from the LIST's answer, so after it landed, so
+//    after it was sent), so an ack sent in time has visibility_timeout/6 to land before the taker
+//    reads d/. A holder paused (SIGSTOP, swap) or cut off past that does not write: its run
+//    counts as lost, like a crash's, and the taker's run ends the message.
 //  - A claim is stale when its ETag has not changed for visibility_timeout as the observer's own
 //    clock measures it (no clock is compared with another's: skew does not matter, a new observer
 //    waits one full timeout). A stale claim is taken over as attempt N+1 (fencing: the attempt
@@ -48,8 +77,9 @@
 //    request in any order): before any observer can take its last claim for stale (2/3 of the timeout after its
 //    last renewal at the earliest), and after every LIST that showed it unclaimed is too old to
 //    claim from (a worker claims only from a LIST younger than visibility_timeout/6), so a claim
-//    never lands on a deleted message, which would run it again. (A worker thread stalled longer
-//    than that between its check and its PUT is outside this; the d/ check covers retries.)
+//    never lands on a deleted message, which would run it again. A claim PUT that lands late (a
+//    thread stalled, a transport retrying with backoff) may re-create a deleted c=N: one that
+//    returns ≥ visibility_timeout/4 after its LIST reads d/ before running (1 GET, rare path).
 //  - Polls list from a cursor past the messages seen held; a full listing from the beginning runs
 //    every visibility_timeout/3 and when a seen release comes due, so a killed worker's claims are
 //    taken over between 1 and 4/3 visibility timeouts after its last renewal.
@@ -84,6 +114,7 @@
 #include "s3db/errors.hpp"
 #include "s3db/core/catalogue.hpp"
 #include "s3db/core/ids.hpp"
+#include "s3db/core/lease.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/detail/random.hpp"
@@ -204,6 +235,7 @@ public:
     void on_install(Db& db) {
         auto b = std::make_shared<Backend>();
         b->store = std::make_unique<TransportRef>(db.store());
+        b->leases = std::make_unique<LeaseService>(*b->store, lease_options(), std::string(storage_slug));
         b->base = storage().plugin_key(std::nullopt, s_->o.resource) + "/";
         const std::string target = s_->o.resource, dead = s_->o.dead_letter_resource;
         b->insert = [&db, target](json data) { return db.resource(target).insert(std::move(data)); };
@@ -286,6 +318,7 @@ public:
         s_->running = true;
         s_->stopping = false;
         s_->threads.emplace_back([s = s_, this] { poller(s); });
+        s_->threads.emplace_back([s = s_, this] { renewer(s); });
         for (std::size_t i = 0; i < s_->o.concurrency; ++i) s_->threads.emplace_back([s = s_, this] { worker(s); });
         emit("s3queue.workers-started", {{"workerId", s_->o.worker_id}, {"concurrency", s_->o.concurrency}});
     }
@@ -300,6 +333,7 @@ public:
             threads.swap(s_->threads);
         }
         s_->cv.notify_all();
+        s_->renew_cv.notify_all();
         for (auto& t : threads) t.join();
         {
             std::lock_guard lock(s_->mutex);
@@ -320,7 +354,7 @@ public:
 
     /// Processes what is visible now on the calling thread, until a LIST finds nothing to claim;
     /// returns how many handler runs it made. Leases are not renewed meanwhile: for tools and
-    /// tests with handlers shorter than the visibility timeout.
+    /// tests with handlers shorter than 5/6 of the visibility timeout (a longer run is fenced).
     std::size_t drain(const S3QueueHandler& handler) {
         auto b = require_backend();
         std::size_t runs = 0;
@@ -422,12 +456,26 @@ public:
     std::uint64_t handled() const noexcept { return s_->handled.load(); }   // handler runs here
     std::uint64_t acked() const noexcept { return s_->acked.load(); }       // completions written here
     std::uint64_t conflicts() const noexcept { return s_->conflicts.load(); }  // claims lost to others
+    std::uint64_t fenced() const noexcept { return s_->fenced.load(); }  // acks/nacks refused: lease ran out
+
+    /// The claims' lease options: ttl = visibility_timeout, given up locally visibility_timeout/6
+    /// early (the margin an ack has to land before any observer can take the claim over).
+    LeaseOptions lease_options() const {
+        LeaseOptions l;
+        l.ttl = s_->o.visibility_timeout;
+        l.safety_margin = s_->o.visibility_timeout / 6;
+        l.max_clock_skew = std::chrono::milliseconds(0);  // takeovers are judged by observed ETag age, not expiresAt
+        l.holder = s_->o.worker_id;
+        l.wall_clock = s_->o.clock;
+        return l;
+    }
 
 private:
     static constexpr std::string_view alnum = "0123456789abcdefghijklmnopqrstuvwxyz";
 
     struct Backend {
         std::unique_ptr<TransportRef> store;
+        std::unique_ptr<LeaseService> leases;  // claims are leases at the queue's own keys
         std::string base;  // plugin=s3queue/<resource>/
         std::function<json(json)> insert;
         std::function<std::optional<json>(const std::string&)> get;
@@ -456,10 +504,10 @@ private:
         std::uint64_t generation = 0;
     };
     struct Held {
-        std::string key, etag, queue_id, token;
-        int attempt = 0;
-        std::int64_t renewed = 0;
-        int renewals = 0;
+        Lease lease;  // the claim: valid() on this process's steady clock
+        // When it was last sent (claim or renewal), on the steady clock too: renewals follow the
+        // validity they extend, whatever the wall clock (options.clock) does.
+        std::chrono::steady_clock::time_point renewed{};
     };
     struct Deletion {
         std::int64_t due = 0;
@@ -468,7 +516,7 @@ private:
     struct State {
         S3QueueOptions o;
         mutable std::mutex mutex;
-        std::condition_variable cv;
+        std::condition_variable cv, renew_cv;
         std::shared_ptr<const Backend> backend;
         S3QueueHandler handler;
         bool running = false, stopping = false;
@@ -486,7 +534,7 @@ private:
         std::string cursor;   // the seq past which scans resume
         std::int64_t next_full = 0;  // when a scan lists from the beginning again
         std::string last_error;
-        std::atomic<std::uint64_t> handled{0}, acked{0}, conflicts{0}, errors{0};
+        std::atomic<std::uint64_t> handled{0}, acked{0}, conflicts{0}, errors{0}, fenced{0};
     };
 
     // ---- helpers ----
@@ -623,6 +671,9 @@ private:
                 throw;
             }
             s_->mutex.lock();
+            // A version is seen from the answer on: it landed before then, so no earlier (the
+            // scan's start would date it up to one scan too early, and take a claim over early).
+            const std::int64_t answered = std::max(now, now_ms());
             for (auto& e : page.objects) {
                 std::string_view rest = std::string_view(e.key).substr(prefix.size());
                 const auto slash = rest.find('/');
@@ -643,7 +694,7 @@ private:
                 }
                 g.keys.push_back(e.key);
                 auto& seen = s_->seen[e.key];
-                if (!detail::etag_equal(seen.etag, e.etag)) seen = Seen{e.etag, now, gen};
+                if (!detail::etag_equal(seen.etag, e.etag)) seen = Seen{e.etag, answered, gen};
                 seen.generation = gen;
                 if (child.starts_with("c=")) {
                     const int n_attempt = std::atoi(std::string(child.substr(2)).c_str());
@@ -743,17 +794,6 @@ private:
         return visible;
     }
 
-    std::string claim_body(const std::string& qid, int attempt, const std::string& token, std::int64_t now,
-                           int renewals) const {
-        return with_nonce({{"queueId", qid},
-                           {"attempt", attempt},
-                           {"claimedBy", s_->o.worker_id},
-                           {"claimedAt", now},
-                           {"lockToken", token},
-                           {"renewals", renewals},
-                           {"visibleAt", now + s_->o.visibility_timeout.count()}});
-    }
-
     static std::string queue_id_of(const std::string& seq) { return seq.substr(seq.find('-') + 1); }
     std::int64_t queued_at(const std::string& seq) const {
         std::uint64_t v = std::strtoull(seq.substr(0, seq.find('-')).c_str(), nullptr, 10);
@@ -772,35 +812,59 @@ private:
         const int attempt = g.claims + 1;
         const std::string qid = queue_id_of(g.seq);
         const std::string claim_key = b.base + "q/" + g.seq + "/c=" + attempt_name(attempt);
-        const std::string token = "lt-" + random_id(16, alnum);
         const std::int64_t claimed_at = now_ms();
-        const std::string body = claim_body(qid, attempt, token, claimed_at, 0);
-        if (!create(b, claim_key, body)) {
+        const auto claim_sent = std::chrono::steady_clock::now();
+        std::optional<Lease> lease;
+        try {
+            lease = b.leases->try_create_at(claim_key, qid, static_cast<std::uint64_t>(attempt));
+        } catch (const LeaseError& e) {
+            throw S3QueueOutcomeUnknown(s_->o.resource, claim_key, e.what());
+        } catch (const TransportError& e) {
+            if (!detail::outcome_unknown(e)) throw;
+            throw S3QueueOutcomeUnknown(s_->o.resource, claim_key, e.what());
+        }
+        if (!lease) {
             s_->conflicts.fetch_add(1);
             std::lock_guard lock(s_->mutex);
             s_->spread = 64;
             return false;
         }
+        const std::string token = lease->nonce;
         std::vector<std::string> keys = g.keys;
         keys.push_back(claim_key);
         {
             std::lock_guard lock(s_->mutex);
-            s_->seen[claim_key] = Seen{detail::etag_of(body), claimed_at, s_->generation};
+            s_->seen[claim_key] = Seen{lease->etag, claimed_at, s_->generation};
+            // Held from here on: renewed by the renewer thread, never judged stale by this process.
+            s_->held[claim_key] = Held{*lease, claim_sent};
         }
+        struct Unhold {
+            S3Queue* q;
+            const std::string& key;
+            ~Unhold() {
+                std::lock_guard lock(q->s_->mutex);
+                q->s_->held.erase(key);
+            }
+        } unhold{this, claim_key};
+        // A claim that landed late (a stalled thread, a retrying transport): the LIST it came from
+        // may be older than the deletion of an ended message's keys (visibility_timeout/3 after its
+        // end), and this claim may have re-created the deleted c=N of a message already run. Only
+        // the end tells: read it (1 GET, only on this rare path and on retries).
+        const bool late = now_ms() - c.listed_at >= s_->o.visibility_timeout.count() / 4;
         json entry = {{"id", qid},          {"originalId", g.original_id},  {"status", "processing"},
                       {"queuedAt", queued_at(g.seq)}, {"createdAt", iso(queued_at(g.seq))},
                       {"visibleAt", claimed_at + s_->o.visibility_timeout.count()},
                       {"claimedBy", s_->o.worker_id}, {"claimedAt", claimed_at}, {"lockToken", token},
                       {"attempts", attempt}, {"maxAttempts", s_->o.max_attempts}, {"error", nullptr},
                       {"result", nullptr},  {"completedAt", nullptr}};
-        if (attempt > 1) {
+        if (attempt > 1 || late) {
             // A stale holder may have ended it after all: then only finish what it left.
             if (auto ended = b.store->get(b.base + "d/" + g.seq)) {
                 json e = json::parse(ended->body);
                 after_end(b, g.seq, e, keys);
                 return false;
             }
-            if (!g.released) emit("s3queue.message-recovered", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt}});
+            if (attempt > 1 && !g.released) emit("s3queue.message-recovered", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt}});
         }
         if (attempt > s_->o.max_attempts) {
             entry["error"] = "visibility timeout expired after " + std::to_string(attempt - 1) + " attempts";
@@ -821,10 +885,6 @@ private:
         ctx.attempts = attempt;
         ctx.max_attempts = s_->o.max_attempts;
         ctx.visible_until = claimed_at + s_->o.visibility_timeout.count();
-        {
-            std::lock_guard lock(s_->mutex);
-            s_->held[claim_key] = Held{claim_key, detail::etag_of(body), qid, token, attempt, claimed_at, 0};
-        }
         s_->handled.fetch_add(1);
         try {
             json result = handler(*record, ctx);
@@ -834,9 +894,21 @@ private:
         } catch (...) {
             ctx.nack("unknown exception");
         }
+        // The fence: a holder whose lease ran out on its own steady clock (renewals failed, or the
+        // process was paused past the timeout) may have been taken over; it neither acks nor
+        // nacks. The taker, which read d/ after its claim, ends the message instead.
+        bool valid = false;
         {
             std::lock_guard lock(s_->mutex);
-            s_->held.erase(claim_key);
+            auto it = s_->held.find(claim_key);
+            valid = it != s_->held.end() && it->second.lease.valid();
+        }
+        if (!valid && ctx.outcome_ != S3QueueContext::Outcome::none) {
+            s_->fenced.fetch_add(1);
+            note_error("claim '" + claim_key + "' expired before its " +
+                       (ctx.outcome_ == S3QueueContext::Outcome::ack ? "ack" : "nack") + ": not written");
+            emit("s3queue.message-fenced", {{"queueId", qid}, {"originalId", g.original_id}, {"attempts", attempt}});
+            return true;
         }
         if (ctx.outcome_ == S3QueueContext::Outcome::ack) {
             entry["result"] = ctx.result_;
@@ -926,32 +998,53 @@ private:
         s_->deletions.push_back(Deletion{now_ms() + s_->o.visibility_timeout.count() / 3, std::move(keys)});
     }
 
+    /// Renews the held claims due (1 PUT each, If-Match through the lease service). A claim whose
+    /// lease ran out locally is not renewed (it cannot be acked either).
     void renew_due(const Backend& b) {
-        std::vector<Held> due;
-        const std::int64_t now = now_ms();
+        std::vector<std::pair<std::string, Lease>> due;
         {
             std::lock_guard lock(s_->mutex);
+            const auto now = std::chrono::steady_clock::now();
             for (auto& [k, h] : s_->held)
-                if (now - h.renewed >= s_->o.visibility_timeout.count() / 3) due.push_back(h);
+                if (now - h.renewed >= s_->o.visibility_timeout / 3) due.emplace_back(k, h.lease);
         }
-        for (auto& h : due) {
-            const std::string body = claim_body(h.queue_id, h.attempt, h.token, now, h.renewals + 1);
+        for (auto& [key, lease] : due) {
+            const std::int64_t at = now_ms();
+            const auto sent = std::chrono::steady_clock::now();
+            bool ok = false;
             try {
-                auto etag = replace(b, h.key, h.etag, body);
-                std::lock_guard lock(s_->mutex);
-                auto it = s_->held.find(h.key);
-                if (it == s_->held.end()) continue;
-                if (!etag) {
-                    s_->last_error = "lease of '" + h.key + "' lost";
-                    continue;
-                }
-                it->second.etag = *etag;
-                it->second.renewed = now;
-                ++it->second.renewals;
-                s_->seen[h.key] = Seen{*etag, now, s_->generation};
+                ok = b.leases->renew(lease);
             } catch (const std::exception& e) {
                 note_error(std::string("lease renewal: ") + e.what());
+                continue;  // still valid locally until its time: tried again next round
             }
+            std::lock_guard lock(s_->mutex);
+            auto it = s_->held.find(key);
+            if (it == s_->held.end()) continue;
+            it->second.lease = lease;
+            if (!ok) {
+                s_->last_error = "lease of '" + key + "' lost";
+                continue;
+            }
+            it->second.renewed = sent;
+            s_->seen[key] = Seen{lease.etag, at, s_->generation};
+        }
+    }
+
+    /// Renewals on a thread of their own: the poller's LISTs and deletions (many requests when the
+    /// store is slow) must not delay them past the timeout, when others take the claims over while
+    /// their handlers still run.
+    void renewer(std::shared_ptr<State> s) {
+        auto b = backend();
+        const auto step = std::chrono::milliseconds(std::max<std::int64_t>(1, s->o.visibility_timeout.count() / 12));
+        for (;;) {
+            try {
+                renew_due(*b);
+            } catch (const std::exception& e) {
+                note_error(e.what());
+            }
+            std::unique_lock lock(s->mutex);
+            if (s->renew_cv.wait_for(lock, step, [&] { return s->stopping; })) return;
         }
     }
 
@@ -966,7 +1059,6 @@ private:
                 if (s->stopping) return;
             }
             try {
-                renew_due(*b);
                 flush(false);
                 bool poll_now;
                 {
