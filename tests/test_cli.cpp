@@ -198,7 +198,13 @@ void every_subcommand(const std::string& url, const std::string& backup_to) {
     auto table = ok(url, {"--table", "resources"});
     EXPECT_NE(table.out.find("NAME"), std::string::npos);
     EXPECT_NE(table.out.find("byPlan"), std::string::npos);
-    auto schema = ok(url, {"schema", "users"}).last_json();
+    auto schema_text = ok(url, {"schema", "users"}).out;
+    // The definition's order (it maps attributes to metadata keys), not alphabetical.
+    const auto attrs = schema_text.find("\"attributes\"");
+    ASSERT_NE(attrs, std::string::npos) << schema_text;
+    EXPECT_LT(schema_text.find("\"name\"", attrs), schema_text.find("\"plan\"", attrs)) << schema_text;
+    EXPECT_LT(schema_text.find("\"plan\"", attrs), schema_text.find("\"age\"", attrs)) << schema_text;
+    auto schema = json::parse(schema_text);
     EXPECT_EQ(schema["attributes"]["name"], "string|required|min:2");
     EXPECT_EQ(schema["behavior"], "body-overflow");
     EXPECT_TRUE(schema["partitions"].contains("byPlan"));

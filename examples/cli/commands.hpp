@@ -156,22 +156,27 @@ inline ListQuery list_query(const Context& c) {
 
 // ---- catalogue ------------------------------------------------------------------------------------
 
-inline json describe(Db& db, const std::string& name) {
-    if (auto err = db.resource_error(name)) return {{"name", name}, {"error", *err}};
+/// A resource's definition, in the catalogue's order (the order of attributes is what maps them
+/// to metadata keys), or its name and why it cannot be opened.
+inline nlohmann::ordered_json describe(Db& db, const std::string& name) {
+    using ojson = nlohmann::ordered_json;
+    if (auto err = db.resource_error(name)) return ojson{{"name", name}, {"error", *err}};
     auto& r = db.resource(name);
     const auto& cfg = r.config();
-    json partitions = json::object();
-    for (auto& [k, v] : cfg.partitions.items()) partitions[k] = json::parse(v.dump());
-    return {{"name", name},
-            {"version", r.version()},
-            {"behavior", std::string(r.behavior())},
-            {"timestamps", cfg.timestamps},
-            {"paranoid", cfg.paranoid},
-            {"idSize", cfg.id_size},
-            {"idGenerator", cfg.id_generator},
-            {"createdBy", cfg.created_by},
-            {"attributes", json::parse(cfg.attributes.dump())},
-            {"partitions", partitions}};
+    return ojson{{"name", name},
+                 {"version", r.version()},
+                 {"behavior", std::string(r.behavior())},
+                 {"timestamps", cfg.timestamps},
+                 {"paranoid", cfg.paranoid},
+                 {"idSize", cfg.id_size},
+                 {"idGenerator", cfg.id_generator},
+                 {"createdBy", cfg.created_by},
+                 {"attributes", cfg.attributes},
+                 {"partitions", cfg.partitions}};
+}
+
+inline std::string text_of(const nlohmann::ordered_json& j, const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string{};
 }
 
 inline int cmd_resources(Context& c) {
@@ -183,22 +188,23 @@ inline int cmd_resources(Context& c) {
         for (auto& n : names) {
             auto d = describe(db, n);
             if (d.contains("error")) {
-                rows.push_back({n, "", "", "", "", "unavailable: " + cell(d["error"], 60)});
+                rows.push_back({n, "", "", "", "", "unavailable: " + cell(json::parse(d["error"].dump()), 60)});
                 continue;
             }
             std::string parts;
             for (auto& [k, _] : d["partitions"].items()) parts += (parts.empty() ? "" : ",") + k;
-            rows.push_back({n, d["version"].get<std::string>(), d["behavior"].get<std::string>(),
-                            std::to_string(d["attributes"].size()), parts, "ok"});
+            rows.push_back({n, text_of(d, "version"), text_of(d, "behavior"), std::to_string(d["attributes"].size()), parts, "ok"});
         }
         write_out(c.out(), "database " + ConnectionString::redact(c.connection) + "\n");
         if (rows.empty()) write_out(c.out(), "(no resources)\n");
         else write_out(c.out(), render_table({"NAME", "VERSION", "BEHAVIOR", "ATTRIBUTES", "PARTITIONS", "STATUS"}, rows));
         return 0;
     }
-    RecordSink sink(c.out(), c.mode);
-    for (auto& n : names) sink.add(describe(db, n));
-    sink.finish();
+    auto all = nlohmann::ordered_json::array();
+    for (auto& n : names) all.push_back(describe(db, n));
+    if (c.mode == Mode::json) write_out(c.out(), all.dump(c.stdout_tty ? 2 : -1) + "\n");
+    else
+        for (auto& d : all) write_out(c.out(), d.dump() + "\n");
     return 0;
 }
 
@@ -208,17 +214,17 @@ inline int cmd_schema(Context& c) {
     const std::string& name = c.args.words[1];
     if (!db.has_resource(name)) throw ResourceNotFound(name);
     auto d = describe(db, name);
-    if (c.mode != Mode::table) return print_value(c, d), 0;
-    if (d.contains("error")) throw ResourceUnavailable(name, d["error"].get<std::string>());
-    std::string head = "resource " + name + " " + d["version"].get<std::string>() + ", behavior " +
-                       d["behavior"].get<std::string>() + (d["timestamps"].get<bool>() ? ", timestamps" : "") +
-                       (d["paranoid"].get<bool>() ? ", paranoid" : "") + "\n";
+    if (d.contains("error")) throw ResourceUnavailable(name, text_of(d, "error"));
+    if (c.mode != Mode::table) return write_out(c.out(), d.dump(c.stdout_tty ? 2 : -1) + "\n"), 0;
+    std::string head = "resource " + name + " " + text_of(d, "version") + ", behavior " + text_of(d, "behavior") +
+                       (d["timestamps"].get<bool>() ? ", timestamps" : "") + (d["paranoid"].get<bool>() ? ", paranoid" : "") + "\n";
+    auto plain = [](const nlohmann::ordered_json& v) { return json::parse(v.dump()); };
     std::vector<std::vector<std::string>> rows;
-    for (auto& [k, v] : d["attributes"].items()) rows.push_back({k, cell(v, 80)});
+    for (auto& [k, v] : d["attributes"].items()) rows.push_back({k, cell(plain(v), 80)});
     write_out(c.out(), head + render_table({"ATTRIBUTE", "TYPE"}, rows));
     if (!d["partitions"].empty()) {
         rows.clear();
-        for (auto& [k, v] : d["partitions"].items()) rows.push_back({k, cell(v.value("fields", json::object()), 80)});
+        for (auto& [k, v] : d["partitions"].items()) rows.push_back({k, v.contains("fields") ? v["fields"].dump() : v.dump()});
         write_out(c.out(), "\n" + render_table({"PARTITION", "FIELDS"}, rows));
     }
     return 0;
