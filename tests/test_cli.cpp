@@ -461,7 +461,7 @@ fs::path generate(std::size_t n) {
     auto p = fresh_dir("gen") / ("in" + std::to_string(n) + ".jsonl");
     std::ofstream out(p);
     for (std::size_t i = 0; i < n; ++i) {
-        char id[16];
+        char id[32];
         std::snprintf(id, sizeof id, "r%07zu", i);
         out << json{{"id", id}, {"name", "item " + std::to_string(i)}, {"n", i}, {"tags", {"a", std::to_string(i % 7)}}}.dump() << "\n";
     }
