@@ -681,6 +681,7 @@ public:
             // Captures the plugin and the database, not this frame: on time-out the hook runs on.
             bool in_time = run_with_timeout(p.plugin_options().install_timeout, stragglers_, [&p, db = db_] {
                 if constexpr (requires { p.on_install(*db); }) p.on_install(*db);
+                else (void)p, (void)db;  // clang's -Wunused-lambda-capture
             });
             if (!in_time) {
                 slot.fail(sink_, "on_install did not finish within " +
@@ -725,6 +726,7 @@ public:
         try {
             bool in_time = run_with_timeout(p.plugin_options().stop_timeout, stragglers_, [&p] {
                 if constexpr (requires { p.on_stop(); }) p.on_stop();
+                else (void)p;
             });
             slot.set_state(PluginState::stopped);
             if (!in_time)
