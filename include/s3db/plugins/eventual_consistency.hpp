@@ -69,6 +69,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -84,6 +85,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -96,6 +98,7 @@
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/lease.hpp"
 #include "s3db/core/plugin_storage.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/transport/transport.hpp"
@@ -118,8 +121,11 @@ struct EventualConsistencyOptions {
     std::chrono::milliseconds gc_interval{std::chrono::hours(1)};
     /// The value of a record the plugin meets for the first time without the field.
     double initial_value = 0;
-    /// The lease of a consolidation; it must exceed the time one takes.
+    /// The lease of a consolidation (core/lease.hpp); it must exceed the time one takes.
     std::chrono::seconds lock_ttl{300};
+    /// The lease's bound on wall-clock differences between processes: a lease is taken over only
+    /// this long after its stored expiry. The holder gives it up min(1 s, lock_ttl / 4) early.
+    std::chrono::milliseconds max_clock_skew{1'000};
     /// How long consolidate() waits for another's lease (0: one try; it then reports `locked`).
     std::chrono::milliseconds lock_timeout{0};
     std::string worker_id = "eventual-consistency";
@@ -302,6 +308,8 @@ class EventualConsistency : public Plugin<EventualConsistency> {
 public:
     static constexpr std::string_view name = "EventualConsistency";
     static constexpr std::string_view storage_slug = "eventual-consistency";
+    /// The record field where projections leave their fencing token, per field: {"balance": 7}.
+    static constexpr std::string_view fence_field = "_ecFence";
 
     explicit EventualConsistency(EventualConsistencyOptions options = {}, PluginOptions plugin_options = {})
         : Plugin<EventualConsistency>(plugin_options), state_(std::make_shared<State>()) {
@@ -310,15 +318,56 @@ public:
 
     const EventualConsistencyOptions& options() const noexcept { return state_->options; }
 
+    /// The name of the consolidation lease of (resource, field) in the coordination service:
+    /// `eventual-consistency/<res>/<field>`, bytes a lease name cannot hold written `_xx` (hex).
+    static std::string lease_name(std::string_view resource, std::string_view field) {
+        auto part = [](std::string_view s) {
+            static constexpr char hex[] = "0123456789abcdef";
+            std::string out;
+            for (char c : s) {
+                const auto u = static_cast<unsigned char>(c);
+                if (std::isalnum(u) || c == '-' || c == '.') out += c;
+                else out += {'_', hex[u >> 4], hex[u & 15]};
+            }
+            return out;
+        };
+        return "eventual-consistency/" + part(resource) + "/" + part(field);
+    }
+
 private:
-    static std::string lock_name(std::string_view resource, std::string_view field) {
-        return "consolidate-" + std::string(resource) + "-" + std::string(field);
+    /// Runs fn(lease) holding the consolidation lease of (resource, field); nullopt when another
+    /// holds it past `timeout`. Releases it after (a release that fails leaves it to expire).
+    template <class F>
+    auto with_lease(std::string_view resource, std::string_view field, F&& fn, std::chrono::milliseconds timeout)
+        -> std::optional<std::invoke_result_t<F&, Lease&>> {
+        auto b = backend_or_throw();
+        const auto lname = lease_name(resource, field);
+        auto lease = timeout.count() > 0
+                         ? b->leases->acquire(lname, timeout, std::min(std::chrono::milliseconds(200), timeout))
+                         : b->leases->try_acquire(lname);
+        if (!lease) return std::nullopt;
+        try {
+            auto r = fn(*lease);
+            release_quietly(*b, *lease);
+            return r;
+        } catch (...) {
+            release_quietly(*b, *lease);
+            throw;
+        }
     }
     template <class F>
     auto with_lease(std::string_view resource, std::string_view field, F&& fn) {
-        LockOptions lo{.ttl = state_->options.lock_ttl, .timeout = state_->options.lock_timeout,
-                       .worker_id = state_->options.worker_id};
-        return storage().with_lock(lock_name(resource, field), lo, std::forward<F>(fn));
+        return with_lease(resource, field, std::forward<F>(fn), state_->options.lock_timeout);
+    }
+    static void release_quietly(const auto& b, Lease& lease) {
+        try {
+            b.leases->release(lease);
+        } catch (const std::exception&) {  // it expires on its own
+        }
+    }
+    /// Before a write that must not land once the lease moved on: the holder's own clock says.
+    static void require_valid(const Lease& lease) {
+        if (!lease.valid()) throw LeaseLost(lease.name, lease.token, "its validity ran out on the holder's clock");
     }
 
 public:
@@ -349,6 +398,12 @@ public:
     void on_install(Db& db) {
         auto b = std::make_shared<Backend>();
         b->store = std::make_unique<TransportRef>(db.store());
+        const auto& o = state_->options;
+        const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(o.lock_ttl);
+        LeaseOptions lo{.ttl = ttl, .max_clock_skew = o.max_clock_skew,
+                        .safety_margin = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(1'000), ttl / 4),
+                        .holder = o.worker_id + "-" + detail::default_lease_holder(), .wall_clock = o.clock};
+        b->leases = std::make_unique<LeaseService>(*b->store, std::move(lo));
         for (auto& [r, fields] : state_->options.resources)
             for (auto& f : fields) {
                 const auto tx = transactions_resource(r, f);
@@ -361,16 +416,28 @@ public:
         b->get = [&db](const std::string& r, const std::string& id) {
             return db.resource(r).get_or_null(id, ReadOptions{.cache = false});
         };
-        b->project = [&db](const std::string& r, const std::string& id, const std::string& field, double v) {
+        b->project = [&db](const std::string& r, const std::string& id, const std::string& field, double v, const Lease& lease) {
             auto& res = db.resource(r);
             for (int attempt = 0;; ++attempt) {
                 try {
-                    res.update(id, [&](json& rec) { rec[field] = v; });
+                    // The fence: checked on the version the If-Match PUT replaces, so a holder the
+                    // lease has moved past never overwrites a newer holder's value (see the header).
+                    res.update(id, [&](json& rec) {
+                        json& fences = rec[std::string(fence_field)];
+                        if (!fences.is_object()) fences = json::object();
+                        const auto newer = fences.contains(field) && fences[field].is_number_unsigned()
+                                               ? fences[field].get<std::uint64_t>() : 0;
+                        if (newer > lease.token) throw FencedOut(lease.name, r + "/" + id, lease.token, newer);
+                        require_valid(lease);
+                        fences[field] = lease.token;
+                        rec[field] = v;
+                    });
                     return;
                 } catch (const RecordNotFound&) {
                 }
                 try {
-                    res.insert(json{{"id", id}, {field, v}});
+                    require_valid(lease);
+                    res.insert(json{{"id", id}, {field, v}, {std::string(fence_field), json{{field, lease.token}}}});
                     return;
                 } catch (const AlreadyExists&) {
                     if (attempt >= 3) throw;
@@ -502,7 +569,7 @@ public:
     ConsolidationResult consolidate(std::string_view resource, std::string_view field) {
         check(resource, field, std::nullopt);
         try {
-            auto r = with_lease(resource, field, [&] { return consolidate_locked(resource, field, std::nullopt); });
+            auto r = with_lease(resource, field, [&](Lease& lease) { return consolidate_locked(resource, field, std::nullopt, lease); });
             if (!r) return ConsolidationResult{.locked = true};
             {
                 std::lock_guard lock(state_->stats_mutex);
@@ -545,7 +612,7 @@ public:
     /// marks them all applied and writes the result. Returns it. nullopt when the lease is held.
     std::optional<double> recalculate(std::string_view resource, std::string_view id, std::string_view field) {
         check(resource, field, id);
-        auto r = with_lease(resource, field, [&] { return consolidate_locked(resource, field, std::string(id)); });
+        auto r = with_lease(resource, field, [&](Lease& lease) { return consolidate_locked(resource, field, std::string(id), lease); });
         if (!r) return std::nullopt;
         return get_consolidated_value(resource, id, field);
     }
@@ -578,7 +645,7 @@ public:
     GcResult gc(std::string_view resource, std::string_view field) {
         check(resource, field, std::nullopt);
         try {
-            auto r = with_lease(resource, field, [&] { return gc_locked(resource, field); });
+            auto r = with_lease(resource, field, [&](Lease& lease) { return gc_locked(resource, field, lease); });
             if (!r) return GcResult{.locked = true, .deleted = {}};
             {
                 std::lock_guard lock(state_->stats_mutex);
@@ -743,7 +810,8 @@ private:
         std::function<void(const std::string&, json)> insert;
         std::function<bool(const std::string&)> has;
         std::function<std::optional<json>(const std::string&, const std::string&)> get;
-        std::function<void(const std::string&, const std::string&, const std::string&, double)> project;
+        std::unique_ptr<LeaseService> leases;
+        std::function<void(const std::string&, const std::string&, const std::string&, double, const Lease&)> project;
         std::function<std::vector<std::string>()> catalogue;
         std::function<void(const std::string&, const std::string&, const std::string&, const json&)> roll;
         std::function<std::vector<std::string>(const std::string&)> analytics_ids;
@@ -792,11 +860,13 @@ private:
         std::set<std::string> applied;
         std::set<std::string> unprojected;
         json rollups = json::object();  // batch id -> {analytics id -> delta}: not yet in the analytics
+        std::uint64_t fence = 0;        // the fencing token of its last writer
         std::string etag;
         json to_json() const {
             json recs = json::object();
             for (auto& [id, vb] : records) recs[id] = json{{"v", vb.first}, {"b", vb.second}};
-            return json{{"records", recs}, {"applied", applied}, {"unprojected", unprojected}, {"rollups", rollups}};
+            return json{{"records", recs}, {"applied", applied}, {"unprojected", unprojected}, {"rollups", rollups},
+                        {"fence", fence}};
         }
     };
 
@@ -859,11 +929,8 @@ private:
         }
         TransactionWrite out{tx_id, std::nullopt};
         if (state_->options.mode == ConsistencyMode::sync) {
-            LockOptions lo{.ttl = state_->options.lock_ttl, .timeout = std::max(state_->options.lock_timeout,
-                                                                                 std::chrono::milliseconds(30'000)),
-                           .worker_id = state_->options.worker_id};
-            auto r = storage().with_lock(lock_name(resource, field), lo,
-                                         [&] { return consolidate_locked(resource, field, std::nullopt); });
+            auto r = with_lease(resource, field, [&](Lease& lease) { return consolidate_locked(resource, field, std::nullopt, lease); },
+                                std::max(state_->options.lock_timeout, std::chrono::milliseconds(30'000)));
             if (r) out.value = get_consolidated_value(resource, id, field);
         }
         return out;
@@ -887,11 +954,22 @@ private:
         if (auto it = d.find("unprojected"); it != d.end() && it->is_array())
             for (auto& id : *it) l.unprojected.insert(id.get<std::string>());
         if (auto it = d.find("rollups"); it != d.end() && it->is_object()) l.rollups = *it;
+        if (auto it = d.find("fence"); it != d.end() && it->is_number_unsigned()) l.fence = it->get<std::uint64_t>();
         return l;
     }
 
-    /// Writes `l` conditionally on the version it was read at; its new ETag, or nullopt on conflict.
-    std::optional<std::string> write_ledger(std::string_view resource, std::string_view field, const Ledger& l) {
+    /// The ledger, for the holder of `lease`: FencedOut when a newer holder has written it.
+    Ledger read_ledger(std::string_view resource, std::string_view field, const Lease& lease) {
+        Ledger l = read_ledger(resource, field);
+        if (l.fence > lease.token) throw FencedOut(lease.name, ledger_key(resource, field), lease.token, l.fence);
+        return l;
+    }
+
+    /// Writes `l` conditionally on the version it was read at, stamped with the lease's token; its
+    /// new ETag, or nullopt on conflict. LeaseLost, without a request, once the lease ran out.
+    std::optional<std::string> write_ledger(std::string_view resource, std::string_view field, Ledger l, const Lease& lease) {
+        require_valid(lease);
+        l.fence = lease.token;
         const auto key = ledger_key(resource, field);
         const SetOptions so{.behavior = StorageBehavior::body_only};
         return l.etag.empty() ? storage().set_if_absent(key, l.to_json(), so)
@@ -917,14 +995,14 @@ private:
 
     /// The ledger step and the copy into the records. With `only`: recalculate that record.
     ConsolidationResult consolidate_locked(std::string_view resource, std::string_view field,
-                                           const std::optional<std::string>& only) {
+                                           const std::optional<std::string>& only, const Lease& lease) {
         auto b = backend_or_throw();
         const std::string res(resource), fld(field);
         ConsolidationResult result;
         Ledger l;
         for (int attempt = 1;; ++attempt) {
             // The ledger first, then the listing: see the header (a GC in between fails the commit).
-            l = read_ledger(resource, field);
+            l = read_ledger(resource, field, lease);
             const auto listed = list_transactions(resource, field);
             std::map<std::string, std::vector<const ParsedTransaction*>> by_record;
             for (auto& t : listed)
@@ -957,7 +1035,7 @@ private:
             }
             if (!batch.empty()) l.rollups[detail::ec_pad(detail::epoch_ms(now()), 13) + "-" + random_id(8)] = batch;
             if (by_record.empty()) break;  // only unprojected records to copy
-            if (auto etag = write_ledger(resource, field, l)) {
+            if (auto etag = write_ledger(resource, field, l, lease)) {
                 l.etag = *etag;
                 break;
             }
@@ -968,8 +1046,10 @@ private:
         std::optional<std::string> first_error;
         for (auto& id : l.unprojected) {
             try {
-                b->project(res, id, fld, l.records.at(id).first);
+                b->project(res, id, fld, l.records.at(id).first, lease);
                 done.insert(id);
+            } catch (const LeaseLost&) {
+                throw;  // a newer holder copies them
             } catch (const std::exception& e) {
                 if (!first_error) first_error = e.what();
             } 
@@ -980,6 +1060,7 @@ private:
         std::set<std::string> rolled;
         for (auto& [batch_id, deltas] : l.rollups.items()) {
             try {
+                require_valid(lease);
                 for (auto& [an_id, delta] : deltas.items()) b->roll(analytics_resource(resource, field), an_id, batch_id, delta);
                 rolled.insert(batch_id);
             } catch (const std::exception& e) {
@@ -991,20 +1072,20 @@ private:
             for (auto& id : done) next.unprojected.erase(id);
             for (auto& id : rolled) next.rollups.erase(id);
             // Conditional on the version we wrote: if it moved, someone else redid the work.
-            write_ledger(resource, field, next);
+            write_ledger(resource, field, next, lease);
         }
         if (first_error)
             throw PluginError(name, "copying values of '" + res + "." + fld + "' into records: " + *first_error);
         return result;
     }
 
-    GcResult gc_locked(std::string_view resource, std::string_view field) {
+    GcResult gc_locked(std::string_view resource, std::string_view field, const Lease& lease) {
         auto b = backend_or_throw();
         const std::int64_t cutoff = detail::epoch_ms(now()) - state_->options.transaction_retention.count();
         const auto tx_resource = transactions_resource(resource, field);
         GcResult result;
         for (int attempt = 1;; ++attempt) {
-            Ledger l = read_ledger(resource, field);
+            Ledger l = read_ledger(resource, field, lease);
             const auto listed = list_transactions(resource, field);
             std::set<std::string> listed_ids;
             std::vector<const ParsedTransaction*> doomed;
@@ -1021,6 +1102,7 @@ private:
             if (doomed.empty() && gone.empty()) return result;
             std::vector<std::string> keys;
             for (auto* t : doomed) keys.push_back(record_key(tx_resource, t->id));
+            if (!keys.empty()) require_valid(lease);
             for (std::size_t i = 0; i < keys.size(); i += max_list_keys) {
                 std::vector<std::string> chunk(keys.begin() + static_cast<std::ptrdiff_t>(i),
                                                keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + max_list_keys)));
@@ -1045,7 +1127,7 @@ private:
             }
             std::vector<std::string> now_deleted;
             for (auto* t : doomed) now_deleted.push_back(t->id);
-            if (write_ledger(resource, field, l)) {
+            if (write_ledger(resource, field, l, lease)) {
                 result.deleted.insert(result.deleted.end(), now_deleted.begin(), now_deleted.end());
                 return result;
             }
