@@ -21,12 +21,17 @@
 //     of truth: per record the value (`v`) and the value before its oldest kept transaction (`b`), the
 //     ids of applied transactions still in the bucket, and the records whose value is not yet copied
 //     into the target record (`unprojected`).
-//   PluginStorage lock `consolidate-<res>-<field>` (lease, lock_ttl), held by consolidate, recalculate
-//   and gc.
+//     It also holds `fence`, the fencing token of its last writer.
+//   lease `eventual-consistency/<res>/<field>` of the coordination service (core/lease.hpp, key
+//     `plugin=coordination/leases/…`, ttl lock_ttl), held by consolidate, recalculate and gc. It is
+//     never deleted (not even by a purge): its token only grows, and records keep tokens (below).
+//   record field `ecfence` of each target record: `<field>~<token>` per field, '/'-separated, the
+//     fencing token of the consolidation that last wrote the field.
 //   resource `plg_<res>_an_<field>` (with enable_analytics): one record per period and cohort, id
 //     `<period>-<cohort>` (hour-2026-03-01T14, day-2026-03-01, week-2026-W09, month-2026-03).
 //
-// Consolidation: take the lease; read the ledger (its ETag E); LIST the transactions; pending = listed
+// Consolidation: take the lease (fencing token t); read the ledger (its ETag E; FencedOut if its
+// fence is newer than t); LIST the transactions; pending = listed
 // minus applied; fold them per record in id (= time) order onto the ledger value (a record seen for the
 // first time starts from its field, else initial_value); write the ledger conditionally on E (on 412:
 // read, list and fold again). Then copy each unprojected value into its record with Resource::update
@@ -39,6 +44,12 @@
 //     transactions changed the ledger, so a commit based on an older listing fails and is redone;
 //   - the record gets an absolute value from the ledger, so copying it again is harmless; a consolidator
 //     killed before copying leaves the record in `unprojected`, and the next consolidation copies it.
+//   - fencing: a consolidator paused (SIGSTOP, a GC pause, a slow disk) past its lease must not write
+//     an older value over a newer holder's. Every ledger write and record copy first checks the lease
+//     on the holder's steady clock (no request), the ledger write is a CAS and carries t, and each
+//     record copy is a CAS (Resource::update) that refuses to replace a record whose `ecfence` for
+//     the field is newer than t (FencedOut). So per record, copies land in token order even when the
+//     lease's clock assumptions break and two processes both believe they hold it.
 // Analytics: the ledger write of a batch also holds the batch's rollup deltas (per period and cohort);
 // they are merged into the analytics records by CAS, each record keeping the last 64 batch ids it
 // took, and then cleared from the ledger: a batch merged again after a crash adds nothing.
@@ -46,7 +57,7 @@
 // set()).
 //
 // Costs: a transaction is 1 PUT (insert with If-None-Match; a lost answer is settled with 1 HEAD).
-// A consolidation is 1 PUT + 1 HEAD + 1 DELETE for the lease, 1 GET + 1 PUT of the ledger (+1 PUT to
+// A consolidation is 1 GET + 1 PUT to take the lease and 1 PUT to release it (1 GET when another holds it), 1 GET + 1 PUT of the ledger (+1 PUT to
 // clear `unprojected`), 1 LIST per 1000 kept transactions, and per record changed 1 GET + 1 PUT (+1 GET
 // the first time a record is seen). 100 transactions over 10 records: 100 + 28 = 1.28 requests per
 // transaction (s3db.js: ~2.5); 1.35 measured with a GC per batch. Analytics add 1 GET + 1 PUT per
@@ -54,7 +65,9 @@
 // 1 DeleteObjects per 1000 deleted, 1 GET + 1 PUT of the ledger.
 //
 // Thread safety: every member may be called from many threads and processes at once (the lease and
-// the CAS order them); the plugin's counters are guarded by a mutex.
+// the CAS order them); the plugin's counters are guarded by a mutex. Exactness never rests on the
+// lease (the ledger's CAS gives it); the lease keeps consolidators from repeating each other's work,
+// and its fencing token keeps the records' copies in order.
 //
 // Modes: sync — add() writes the transaction, then consolidates (the call returns the new value);
 // async — add() writes the transaction (durable: it is in the bucket when the call returns, there is no
@@ -308,8 +321,35 @@ class EventualConsistency : public Plugin<EventualConsistency> {
 public:
     static constexpr std::string_view name = "EventualConsistency";
     static constexpr std::string_view storage_slug = "eventual-consistency";
-    /// The record field where projections leave their fencing token, per field: {"balance": 7}.
-    static constexpr std::string_view fence_field = "_ecFence";
+    /// The record field where projections leave their fencing token per field, as text
+    /// `<field>~<token>/<field>~<token>` (no field name holds '~' or '/'; plain text, so every
+    /// behavior and store keeps it as written; lower case and without a leading `_`, which
+    /// metadata keys lose; letters only, as RGW turns a `_` in a header name into `-`).
+    static constexpr std::string_view fence_field = "ecfence";
+    /// The fencing tokens a record carries, per field ({} when none).
+    static json fences_of(const json& record) {
+        json out = json::object();
+        auto it = record.find(fence_field);
+        if (it == record.end() || !it->is_string()) return out;
+        const std::string& text = it->get_ref<const std::string&>();
+        for (std::size_t at = 0; at < text.size();) {
+            auto end = text.find('/', at);
+            if (end == std::string::npos) end = text.size();
+            const std::string_view part(text.data() + at, end - at);
+            const auto tilde = part.rfind('~');
+            std::uint64_t token = 0;
+            if (tilde != std::string_view::npos &&
+                std::from_chars(part.data() + tilde + 1, part.data() + part.size(), token).ec == std::errc{})
+                out[std::string(part.substr(0, tilde))] = token;
+            at = end + 1;
+        }
+        return out;
+    }
+    static std::string fences_text(const json& fences) {
+        std::string out;
+        for (auto& [f, t] : fences.items()) out += (out.empty() ? "" : "/") + f + "~" + std::to_string(t.get<std::uint64_t>());
+        return out;
+    }
 
     explicit EventualConsistency(EventualConsistencyOptions options = {}, PluginOptions plugin_options = {})
         : Plugin<EventualConsistency>(plugin_options), state_(std::make_shared<State>()) {
@@ -423,13 +463,13 @@ public:
                     // The fence: checked on the version the If-Match PUT replaces, so a holder the
                     // lease has moved past never overwrites a newer holder's value (see the header).
                     res.update(id, [&](json& rec) {
-                        json& fences = rec[std::string(fence_field)];
-                        if (!fences.is_object()) fences = json::object();
+                        json fences = fences_of(rec);
                         const auto newer = fences.contains(field) && fences[field].is_number_unsigned()
                                                ? fences[field].get<std::uint64_t>() : 0;
                         if (newer > lease.token) throw FencedOut(lease.name, r + "/" + id, lease.token, newer);
                         require_valid(lease);
                         fences[field] = lease.token;
+                        rec[std::string(fence_field)] = fences_text(fences);
                         rec[field] = v;
                     });
                     return;
@@ -437,7 +477,7 @@ public:
                 }
                 try {
                     require_valid(lease);
-                    res.insert(json{{"id", id}, {field, v}, {std::string(fence_field), json{{field, lease.token}}}});
+                    res.insert(json{{"id", id}, {field, v}, {std::string(fence_field), fences_text(json{{field, lease.token}})}});
                     return;
                 } catch (const AlreadyExists&) {
                     if (attempt >= 3) throw;
