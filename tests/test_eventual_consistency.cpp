@@ -1,8 +1,10 @@
 // The EventualConsistency plugin: s3db.js's transactions resource and fields, add/sub/set/increment/
 // decrement folded exactly by consolidate (sync and async modes, the async timer), replays that are
-// no-ops, lost answers, requests per transaction, GC by retention, events and purge, and the proof:
-// four processes writing at once with injected faults while two consolidate and a third consolidator
-// is killed with SIGKILL and restarted.
+// no-ops, lost answers, requests per transaction, GC by retention, events and purge; the proof, on
+// Filesystem and on RGW: four processes × 1,000 transactions with 5 % injected faults while two
+// consolidate and collect garbage and a third consolidator is killed with SIGKILL and restarted; and
+// fencing: a consolidator stopped with SIGSTOP mid-copy, overtaken by one whose clock runs ahead,
+// has its late copy refused by the lease's fencing token.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <span>
 #include <fstream>
 #include <map>
 #include <random>
@@ -367,25 +370,50 @@ TEST(EventualConsistency, EventsHealthStatusAndUninstallWithPurge) {
 
 namespace {
 
-using FaultyFs = Retry<Faulty<Filesystem>>;
+/// How many transactions the proof writes, and with how short a retention GC runs during it.
+struct ProofSize {
+    int processes = 4, per_process = 1000, records = 10;
+    std::chrono::milliseconds retention{300};
+};
 
-std::unique_ptr<BasicDatabase<FaultyFs, EventualConsistency>> open_faulty(const FilesystemOptions& fs, std::uint64_t seed) {
+/// A database over `base()` behind 5 % injected faults (2 % 500s, 1 % timeouts, 2 % lost answers)
+/// and retries; leases of 1 s, taken over 200 ms past their expiry.
+template <class Base>
+auto open_faulty(const std::function<Base()>& base, std::uint64_t seed, std::chrono::milliseconds retention) {
+    using Store = Retry<Faulty<Base>>;
     RetryPolicy retries{.max_attempts = 8, .budget_capacity = 1 << 30, .sleep = [](std::chrono::milliseconds) {}};
-    Faulty<Filesystem> faults(FaultOptions{.seed = seed, .server_error = 0.02, .timeout = 0.01, .lost_response = 0.02},
-                              Filesystem(fs));
-    return open<BasicDatabase<FaultyFs, EventualConsistency>>(
-        FaultyFs(retries, faults), manual({.lock_ttl = std::chrono::seconds(1), .lock_timeout = std::chrono::milliseconds(200)}));
+    Faulty<Base> faults(FaultOptions{.seed = seed, .server_error = 0.02, .timeout = 0.01, .lost_response = 0.02}, base());
+    return open<BasicDatabase<Store, EventualConsistency>>(
+        Store(retries, faults), manual({.transaction_retention = retention,
+                                        .lock_ttl = std::chrono::seconds(1),
+                                        .max_clock_skew = std::chrono::milliseconds(200),
+                                        .lock_timeout = std::chrono::milliseconds(200)}));
 }
 
-}  // namespace
-
-TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
-    const FilesystemOptions fs{.root = test::scratch_dir(), .prefix = test::next_prefix()};
-    open_faulty(fs, 1);  // resources created once, before the processes race
-    const int processes = 4, per_process = 500, records = 10;
+/// 4 processes write random add/sub over 10 records with faults; two of them also consolidate and
+/// collect garbage as they go; a fifth consolidator is killed with SIGKILL midway and restarted. Then
+/// each record must hold the sum of the acknowledged transactions plus those whose outcome was
+/// unknown and that landed (at most once), and GC must have left only unapplied and in-retention
+/// transactions.
+template <class Base>
+void prove(const std::function<Base()>& base, ProofSize size) {
+    const auto retention = size.retention;
+    open_faulty(base, 1, retention);  // resources created once, before the processes race
+    const int processes = size.processes, per_process = size.per_process, records = size.records;
     const auto out_dir = test::scratch_dir();
     std::filesystem::create_directories(out_dir);
+    const auto t_start = std::chrono::steady_clock::now();
 
+    auto consolidate_and_collect = [](auto& ec, int round) {
+        try {
+            ec.consolidate("wallets", "balance");
+        } catch (const Error&) {
+        }
+        if (round % 4 == 3) try {
+                ec.gc("wallets", "balance");
+            } catch (const Error&) {
+            }
+    };
     std::vector<pid_t> children;
     for (int p = 0; p < processes; ++p) {
         const pid_t pid = ::fork();
@@ -393,16 +421,15 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
         if (pid == 0) {
             int code = 0;
             try {
-                auto db = open_faulty(fs, 100 + p);
+                auto db = open_faulty(base, 100 + p, retention);
+                auto clean = base();  // settles unknown outcomes at once, before GC could take them
+                const auto tx_resource = EventualConsistency::transactions_resource("wallets", "balance");
                 std::atomic<bool> done{false};
                 std::thread consolidator;
-                if (p < 2)  // two of the writers consolidate as they go
+                if (p < 2)  // two of the writers consolidate (and collect) as they go
                     consolidator = std::thread([&] {
-                        while (!done) {
-                            try {
-                                db->plugin<EventualConsistency>().consolidate("wallets", "balance");
-                            } catch (const Error&) {
-                            }
+                        for (int round = 0; !done; ++round) {
+                            consolidate_and_collect(db->template plugin<EventualConsistency>(), round);
                             std::this_thread::sleep_for(std::chrono::milliseconds(5));
                         }
                     });
@@ -414,12 +441,16 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
                     const int amount = 1 + static_cast<int>(rng() % 100);
                     const bool sub = rng() % 3 == 0;
                     try {
-                        auto& ec = db->plugin<EventualConsistency>();
+                        auto& ec = db->template plugin<EventualConsistency>();
                         if (sub) ec.sub("wallets", id, "balance", amount);
                         else ec.add("wallets", id, "balance", amount);
                         acked << id << ' ' << (sub ? -amount : amount) << '\n';
                     } catch (const TransactionOutcomeUnknown& e) {
-                        unknown << e.transaction_id() << '\n';
+                        // Applied at most once, per the contract: it counts iff it is in the bucket.
+                        // The write is over (nothing lands later), and GC takes nothing younger than
+                        // the retention, so one HEAD now tells.
+                        const bool landed = clean.head(record_key(tx_resource, e.transaction_id())).has_value();
+                        unknown << e.transaction_id() << ' ' << id << ' ' << (sub ? -amount : amount) << ' ' << landed << '\n';
                     } catch (const TransportError&) {  // refused: did not land
                     }
                 }
@@ -439,12 +470,9 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
     // A third consolidator, with faults too, killed with SIGKILL after 5 runs while the writers
     // write (its lease, if it held it, expires after lock_ttl)...
     auto killed = test::kill_midway(5, [&](const std::function<bool()>& ack) {
-        auto db = open_faulty(fs, 99);
-        for (;;) {
-            try {
-                db->plugin<EventualConsistency>().consolidate("wallets", "balance");
-            } catch (const Error&) {
-            }
+        auto db = open_faulty(base, 99, retention);
+        for (int round = 0;; ++round) {
+            consolidate_and_collect(db->template plugin<EventualConsistency>(), round);
             if (!ack()) return;
         }
     });
@@ -453,13 +481,10 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
     std::atomic<bool> writers_done{false};
     std::size_t restarted_runs = 0;
     std::thread restarted([&] {
-        auto db = open_faulty(fs, 98);
-        while (!writers_done) {
-            try {
-                db->plugin<EventualConsistency>().consolidate("wallets", "balance");
-                ++restarted_runs;
-            } catch (const Error&) {
-            }
+        auto db = open_faulty(base, 98, retention);
+        for (int round = 0; !writers_done; ++round) {
+            consolidate_and_collect(db->template plugin<EventualConsistency>(), round);
+            ++restarted_runs;
         }
     });
     bool writers_ok = true;
@@ -472,22 +497,27 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
     restarted.join();
     ASSERT_TRUE(writers_ok);
 
-    // A last consolidation without faults finishes what the faults interrupted.
-    auto db = open<BasicDatabase<Filesystem, EventualConsistency>>(Filesystem(fs), manual({.lock_timeout = std::chrono::milliseconds(3000)}));
-    auto& ec = db->plugin<EventualConsistency>();
-    ec.consolidate("wallets", "balance");
+    // A last consolidation without faults finishes what the faults interrupted (a lease left by a
+    // consolidator killed, or by a release whose answer was lost, expires within 1.2 s).
+    auto db = open<BasicDatabase<Base, EventualConsistency>>(
+        base(), manual({.transaction_retention = retention, .lock_timeout = std::chrono::milliseconds(3000)}));
+    auto& ec = db->template plugin<EventualConsistency>();
+    ASSERT_FALSE(ec.consolidate("wallets", "balance").locked);
     EXPECT_TRUE(ec.pending_transactions("wallets", "balance").empty());
 
     std::map<std::string, double> expected;
-    std::set<std::string> unknown;
-    std::size_t acked_count = 0;
+    std::size_t acked_count = 0, unknown_count = 0, unknown_landed = 0;
     for (int p = 0; p < processes; ++p) {
         std::ifstream a(out_dir / ("acked-" + std::to_string(p)));
-        std::string id;
+        std::string tx, id;
         double v;
+        int landed;
         while (a >> id >> v) expected[id] += v, ++acked_count;
         std::ifstream u(out_dir / ("unknown-" + std::to_string(p)));
-        while (u >> id) unknown.insert(id);
+        while (u >> tx >> id >> v >> landed) {
+            ++unknown_count;
+            if (landed) expected[id] += v, ++unknown_landed;
+        }
     }
     EXPECT_GT(acked_count, static_cast<std::size_t>(processes * per_process * 9 / 10));
     std::uint64_t faults = 0, lost = 0;
@@ -497,17 +527,136 @@ TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
         f >> a >> b;
         faults += a, lost += b;
     }
-    EXPECT_GT(lost, 20u);
-    // A write whose outcome was unknown counts iff its transaction is in the bucket.
-    std::size_t unknown_landed = 0;
-    for (auto& t : ec.transactions("wallets", "balance"))
-        if (unknown.count(t.id)) expected[t.original_id] += t.op == 's' ? -t.value : t.value, ++unknown_landed;
-    std::printf("proof: %zu acknowledged, %zu unknown (%zu landed), %llu faults injected in the writers (%llu lost answers), consolidator killed after %d runs, restarted one "
-                "ran %zu\n", acked_count, unknown.size(), unknown_landed, (unsigned long long)faults, (unsigned long long)lost, *killed, restarted_runs);
+    EXPECT_GT(lost, static_cast<std::uint64_t>(processes * per_process / 100));
+    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    std::printf("proof: %d x %d, %zu acknowledged, %zu unknown (%zu landed), %llu faults injected in the writers (%llu "
+                "lost answers), consolidator killed after %d runs, restarted one ran %zu, %.1f s\n",
+                processes, per_process, acked_count, unknown_count, unknown_landed, (unsigned long long)faults,
+                (unsigned long long)lost, *killed, restarted_runs, seconds);
     for (int i = 0; i < records; ++i) {
         const std::string id = "w" + std::to_string(i);
         EXPECT_EQ(ec.get_consolidated_value("wallets", id, "balance"), expected[id]) << id;
     }
+    // GC: after the retention has passed, it deletes every applied transaction older than it and
+    // nothing else; what is left is in retention or unapplied; the values do not move, and a
+    // recalculation from the bases GC folded gives them again.
+    const std::size_t before_gc = ec.transactions("wallets", "balance").size();
+    std::this_thread::sleep_for(retention + std::chrono::milliseconds(50));
+    ec.add("wallets", "w0", "balance", 7);  // in retention, pending
+    expected["w0"] += 7;
+    const auto cutoff_ms = detail::epoch_ms(std::chrono::system_clock::now()) - retention.count();
+    auto collected = ec.gc("wallets", "balance");
+    ASSERT_FALSE(collected.locked);
+    const auto left = ec.transactions("wallets", "balance");
+    for (auto& t : left) EXPECT_TRUE(!t.applied || t.ms >= cutoff_ms) << t.id << " applied and past retention, kept";
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_FALSE(left.front().applied);
+    EXPECT_EQ(collected.deleted.size(), before_gc);
+    std::printf("GC: %zu of %zu transactions deleted during the proof, %zu at the end, %zu kept (unapplied or in retention)\n",
+                acked_count + unknown_landed - before_gc, acked_count + unknown_landed, collected.deleted.size(), left.size());
+    ec.consolidate("wallets", "balance");
+    for (int i = 0; i < records; ++i) {
+        const std::string id = "w" + std::to_string(i);
+        EXPECT_EQ(ec.get_consolidated_value("wallets", id, "balance"), expected[id]) << id << " after GC";
+        EXPECT_EQ(ec.recalculate("wallets", id, "balance"), expected[id]) << id << " recalculated after GC";
+    }
+}
+
+}  // namespace
+
+TEST(EventualConsistency, ProofFourProcessesFaultsAndAKilledConsolidator) {
+    const FilesystemOptions fs{.root = test::scratch_dir(), .prefix = test::next_prefix()};
+    prove<Filesystem>([fs] { return Filesystem(fs); }, {});
+}
+
+TEST(EventualConsistencyOnS3, ProofFourProcessesFaultsAndAKilledConsolidator) {
+    const auto o = test::s3_options(test::s3_under_test(), test::TestBucket::name(), test::next_prefix());
+    prove<S3>([o] { return S3(o); }, {});
+}
+
+// ---- fencing ----------------------------------------------------------------------------------------
+
+namespace {
+
+/// A Filesystem that stops its process (SIGSTOP) just before the first PUT to `pause_key` once
+/// armed: a consolidator paused between reading a record and writing it.
+class PausingFs {
+public:
+    PausingFs(Filesystem fs, std::string pause_key) : fs_(std::move(fs)), pause_key_(std::move(pause_key)) {}
+    PausingFs(PausingFs&& o) noexcept : fs_(std::move(o.fs_)), pause_key_(std::move(o.pause_key_)), armed_(o.armed_.load()) {}
+    void arm() { armed_ = true; }
+
+    PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
+        if (key == pause_key_ && armed_.exchange(false)) ::raise(SIGSTOP);
+        return fs_.put(key, body, std::move(o));
+    }
+    std::optional<Object> get(std::string_view key, GetOptions o = {}) { return fs_.get(key, std::move(o)); }
+    std::optional<ObjectInfo> head(std::string_view key) { return fs_.head(key); }
+    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) { return fs_.copy(from, to, std::move(o)); }
+    void remove(std::string_view key) { fs_.remove(key); }
+    RemoveManyResult remove_many(std::span<const std::string> keys) { return fs_.remove_many(keys); }
+    ListPage list(ListOptions o = {}) { return fs_.list(std::move(o)); }
+
+private:
+    Filesystem fs_;
+    std::string pause_key_;
+    std::atomic<bool> armed_{false};
+};
+
+}  // namespace
+
+// A consolidator stopped (SIGSTOP) between computing a record's value and writing it, while a
+// process whose wall clock is an hour ahead (the lease's clock assumption broken: it takes the
+// lease over although the stopped holder's lease is still valid on its own clock) consolidates
+// newer transactions: when the stopped one resumes, its write of the older value is refused by the
+// fencing token in the record, and the record keeps the newer value.
+TEST(EventualConsistency, APausedConsolidatorsLateWriteIsFencedOut) {
+    const FilesystemOptions fs{.root = test::scratch_dir(), .prefix = test::next_prefix()};
+    auto db = open<BasicDatabase<Filesystem, EventualConsistency>>(Filesystem(fs), manual());
+    auto& ec = db->plugin<EventualConsistency>();
+    ec.add("wallets", "w1", "balance", 10);
+
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int code = 3;
+        try {
+            auto mine = open<BasicDatabase<PausingFs, EventualConsistency>>(PausingFs(Filesystem(fs), record_key("wallets", "w1")),
+                                                                             manual());
+            mine->transport().arm();
+            mine->plugin<EventualConsistency>().consolidate("wallets", "balance");
+            code = 1;  // its stale value landed (or was not refused)
+        } catch (const FencedOut&) {
+            code = 0;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "child: %s\n", e.what());
+            code = 2;
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, WUNTRACED), child);
+    ASSERT_TRUE(WIFSTOPPED(status)) << "the consolidator did not reach the record's write";
+    {
+        // The lease is the child's and live: an honest clock cannot take it.
+        EXPECT_TRUE(ec.consolidate("wallets", "balance").locked);
+    }
+    test::ManualClock ahead(detail::epoch_ms(std::chrono::system_clock::now() + std::chrono::hours(1)));
+    auto other = open<BasicDatabase<Filesystem, EventualConsistency>>(Filesystem(fs), manual({.clock = ahead.fn()}));
+    auto& ec2 = other->plugin<EventualConsistency>();
+    ec2.add("wallets", "w1", "balance", 5);
+    auto r = ec2.consolidate("wallets", "balance");
+    ASSERT_FALSE(r.locked);
+    EXPECT_EQ(r.transactions, 1u);
+    EXPECT_EQ(ec2.get_consolidated_value("wallets", "w1", "balance"), 15);
+    ASSERT_EQ(::kill(child, SIGCONT), 0);
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the paused consolidator's late write was not refused";
+    EXPECT_EQ(ec2.get_consolidated_value("wallets", "w1", "balance"), 15);
+    auto rec = db->resource("wallets").get("w1");
+    EXPECT_EQ(EventualConsistency::fences_of(rec)["balance"], 2) << rec.dump();
+    EXPECT_TRUE(ec2.pending_transactions("wallets", "balance").empty());
 }
 
 TEST(EventualConsistency, RgwTwoConsolidatorsAndWritersAgreeWithTheModel) {

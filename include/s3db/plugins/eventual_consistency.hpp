@@ -21,12 +21,17 @@
 //     of truth: per record the value (`v`) and the value before its oldest kept transaction (`b`), the
 //     ids of applied transactions still in the bucket, and the records whose value is not yet copied
 //     into the target record (`unprojected`).
-//   PluginStorage lock `consolidate-<res>-<field>` (lease, lock_ttl), held by consolidate, recalculate
-//   and gc.
+//     It also holds `fence`, the fencing token of its last writer.
+//   lease `eventual-consistency/<res>/<field>` of the coordination service (core/lease.hpp, key
+//     `plugin=coordination/leases/…`, ttl lock_ttl), held by consolidate, recalculate and gc. It is
+//     never deleted (not even by a purge): its token only grows, and records keep tokens (below).
+//   record field `ecfence` of each target record: `<field>~<token>` per field, '/'-separated, the
+//     fencing token of the consolidation that last wrote the field.
 //   resource `plg_<res>_an_<field>` (with enable_analytics): one record per period and cohort, id
 //     `<period>-<cohort>` (hour-2026-03-01T14, day-2026-03-01, week-2026-W09, month-2026-03).
 //
-// Consolidation: take the lease; read the ledger (its ETag E); LIST the transactions; pending = listed
+// Consolidation: take the lease (fencing token t); read the ledger (its ETag E; FencedOut if its
+// fence is newer than t); LIST the transactions; pending = listed
 // minus applied; fold them per record in id (= time) order onto the ledger value (a record seen for the
 // first time starts from its field, else initial_value); write the ledger conditionally on E (on 412:
 // read, list and fold again). Then copy each unprojected value into its record with Resource::update
@@ -39,6 +44,12 @@
 //     transactions changed the ledger, so a commit based on an older listing fails and is redone;
 //   - the record gets an absolute value from the ledger, so copying it again is harmless; a consolidator
 //     killed before copying leaves the record in `unprojected`, and the next consolidation copies it.
+//   - fencing: a consolidator paused (SIGSTOP, a GC pause, a slow disk) past its lease must not write
+//     an older value over a newer holder's. Every ledger write and record copy first checks the lease
+//     on the holder's steady clock (no request), the ledger write is a CAS and carries t, and each
+//     record copy is a CAS (Resource::update) that refuses to replace a record whose `ecfence` for
+//     the field is newer than t (FencedOut). So per record, copies land in token order even when the
+//     lease's clock assumptions break and two processes both believe they hold it.
 // Analytics: the ledger write of a batch also holds the batch's rollup deltas (per period and cohort);
 // they are merged into the analytics records by CAS, each record keeping the last 64 batch ids it
 // took, and then cleared from the ledger: a batch merged again after a crash adds nothing.
@@ -46,15 +57,20 @@
 // set()).
 //
 // Costs: a transaction is 1 PUT (insert with If-None-Match; a lost answer is settled with 1 HEAD).
-// A consolidation is 1 PUT + 1 HEAD + 1 DELETE for the lease, 1 GET + 1 PUT of the ledger (+1 PUT to
-// clear `unprojected`), 1 LIST per 1000 kept transactions, and per record changed 1 GET + 1 PUT (+1 GET
-// the first time a record is seen). 100 transactions over 10 records: 100 + 28 = 1.28 requests per
-// transaction (s3db.js: ~2.5); 1.35 measured with a GC per batch. Analytics add 1 GET + 1 PUT per
+// A consolidation is 1 GET + 1 PUT to take the lease and 1 PUT to release it (1 GET when another
+// holds it), 1 GET + 1 PUT of the ledger (+1 PUT to clear `unprojected`), 1 LIST per 1000 kept
+// transactions, and per record changed 1 GET + 1 PUT (+1 GET the first time a record is seen); the
+// fence adds no request (it rides in the record's CAS). 100 transactions over 10 records: 100 + 28 =
+// 1.28 requests per transaction; 1.35 measured with a GC per batch, on RGW too
+// (bench/eventual_consistency.cpp), where s3db.js's own plugin sends 52 (its reference figure, ~2.5,
+// leaves out its 7 partition refs per transaction and its 24 hourly queries per consolidation). Analytics add 1 GET + 1 PUT per
 // period and cohort a batch touches (8 for a batch within one hour). GC: the lease, 1 LIST per 1000,
 // 1 DeleteObjects per 1000 deleted, 1 GET + 1 PUT of the ledger.
 //
 // Thread safety: every member may be called from many threads and processes at once (the lease and
-// the CAS order them); the plugin's counters are guarded by a mutex.
+// the CAS order them); the plugin's counters are guarded by a mutex. Exactness never rests on the
+// lease (the ledger's CAS gives it); the lease keeps consolidators from repeating each other's work,
+// and its fencing token keeps the records' copies in order.
 //
 // Modes: sync — add() writes the transaction, then consolidates (the call returns the new value);
 // async — add() writes the transaction (durable: it is in the bucket when the call returns, there is no
@@ -69,6 +85,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -84,6 +101,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -96,6 +114,7 @@
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/lease.hpp"
 #include "s3db/core/plugin_storage.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/transport/transport.hpp"
@@ -118,8 +137,11 @@ struct EventualConsistencyOptions {
     std::chrono::milliseconds gc_interval{std::chrono::hours(1)};
     /// The value of a record the plugin meets for the first time without the field.
     double initial_value = 0;
-    /// The lease of a consolidation; it must exceed the time one takes.
+    /// The lease of a consolidation (core/lease.hpp); it must exceed the time one takes.
     std::chrono::seconds lock_ttl{300};
+    /// The lease's bound on wall-clock differences between processes: a lease is taken over only
+    /// this long after its stored expiry. The holder gives it up min(1 s, lock_ttl / 4) early.
+    std::chrono::milliseconds max_clock_skew{1'000};
     /// How long consolidate() waits for another's lease (0: one try; it then reports `locked`).
     std::chrono::milliseconds lock_timeout{0};
     std::string worker_id = "eventual-consistency";
@@ -302,6 +324,35 @@ class EventualConsistency : public Plugin<EventualConsistency> {
 public:
     static constexpr std::string_view name = "EventualConsistency";
     static constexpr std::string_view storage_slug = "eventual-consistency";
+    /// The record field where projections leave their fencing token per field, as text
+    /// `<field>~<token>/<field>~<token>` (no field name holds '~' or '/'; plain text, so every
+    /// behavior and store keeps it as written; lower case and without a leading `_`, which
+    /// metadata keys lose; letters only, as RGW turns a `_` in a header name into `-`).
+    static constexpr std::string_view fence_field = "ecfence";
+    /// The fencing tokens a record carries, per field ({} when none).
+    static json fences_of(const json& record) {
+        json out = json::object();
+        auto it = record.find(fence_field);
+        if (it == record.end() || !it->is_string()) return out;
+        const std::string& text = it->get_ref<const std::string&>();
+        for (std::size_t at = 0; at < text.size();) {
+            auto end = text.find('/', at);
+            if (end == std::string::npos) end = text.size();
+            const std::string_view part(text.data() + at, end - at);
+            const auto tilde = part.rfind('~');
+            std::uint64_t token = 0;
+            if (tilde != std::string_view::npos &&
+                std::from_chars(part.data() + tilde + 1, part.data() + part.size(), token).ec == std::errc{})
+                out[std::string(part.substr(0, tilde))] = token;
+            at = end + 1;
+        }
+        return out;
+    }
+    static std::string fences_text(const json& fences) {
+        std::string out;
+        for (auto& [f, t] : fences.items()) out += (out.empty() ? "" : "/") + f + "~" + std::to_string(t.get<std::uint64_t>());
+        return out;
+    }
 
     explicit EventualConsistency(EventualConsistencyOptions options = {}, PluginOptions plugin_options = {})
         : Plugin<EventualConsistency>(plugin_options), state_(std::make_shared<State>()) {
@@ -310,15 +361,56 @@ public:
 
     const EventualConsistencyOptions& options() const noexcept { return state_->options; }
 
+    /// The name of the consolidation lease of (resource, field) in the coordination service:
+    /// `eventual-consistency/<res>/<field>`, bytes a lease name cannot hold written `_xx` (hex).
+    static std::string lease_name(std::string_view resource, std::string_view field) {
+        auto part = [](std::string_view s) {
+            static constexpr char hex[] = "0123456789abcdef";
+            std::string out;
+            for (char c : s) {
+                const auto u = static_cast<unsigned char>(c);
+                if (std::isalnum(u) || c == '-' || c == '.') out += c;
+                else out += {'_', hex[u >> 4], hex[u & 15]};
+            }
+            return out;
+        };
+        return "eventual-consistency/" + part(resource) + "/" + part(field);
+    }
+
 private:
-    static std::string lock_name(std::string_view resource, std::string_view field) {
-        return "consolidate-" + std::string(resource) + "-" + std::string(field);
+    /// Runs fn(lease) holding the consolidation lease of (resource, field); nullopt when another
+    /// holds it past `timeout`. Releases it after (a release that fails leaves it to expire).
+    template <class F>
+    auto with_lease(std::string_view resource, std::string_view field, F&& fn, std::chrono::milliseconds timeout)
+        -> std::optional<std::invoke_result_t<F&, Lease&>> {
+        auto b = backend_or_throw();
+        const auto lname = lease_name(resource, field);
+        auto lease = timeout.count() > 0
+                         ? b->leases->acquire(lname, timeout, std::min(std::chrono::milliseconds(200), timeout))
+                         : b->leases->try_acquire(lname);
+        if (!lease) return std::nullopt;
+        try {
+            auto r = fn(*lease);
+            release_quietly(*b, *lease);
+            return r;
+        } catch (...) {
+            release_quietly(*b, *lease);
+            throw;
+        }
     }
     template <class F>
     auto with_lease(std::string_view resource, std::string_view field, F&& fn) {
-        LockOptions lo{.ttl = state_->options.lock_ttl, .timeout = state_->options.lock_timeout,
-                       .worker_id = state_->options.worker_id};
-        return storage().with_lock(lock_name(resource, field), lo, std::forward<F>(fn));
+        return with_lease(resource, field, std::forward<F>(fn), state_->options.lock_timeout);
+    }
+    static void release_quietly(const auto& b, Lease& lease) {
+        try {
+            b.leases->release(lease);
+        } catch (const std::exception&) {  // it expires on its own
+        }
+    }
+    /// Before a write that must not land once the lease moved on: the holder's own clock says.
+    static void require_valid(const Lease& lease) {
+        if (!lease.valid()) throw LeaseLost(lease.name, lease.token, "its validity ran out on the holder's clock");
     }
 
 public:
@@ -349,6 +441,12 @@ public:
     void on_install(Db& db) {
         auto b = std::make_shared<Backend>();
         b->store = std::make_unique<TransportRef>(db.store());
+        const auto& o = state_->options;
+        const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(o.lock_ttl);
+        LeaseOptions lo{.ttl = ttl, .max_clock_skew = o.max_clock_skew,
+                        .safety_margin = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(1'000), ttl / 4),
+                        .holder = o.worker_id + "-" + detail::default_lease_holder(), .wall_clock = o.clock};
+        b->leases = std::make_unique<LeaseService>(*b->store, std::move(lo));
         for (auto& [r, fields] : state_->options.resources)
             for (auto& f : fields) {
                 const auto tx = transactions_resource(r, f);
@@ -361,16 +459,28 @@ public:
         b->get = [&db](const std::string& r, const std::string& id) {
             return db.resource(r).get_or_null(id, ReadOptions{.cache = false});
         };
-        b->project = [&db](const std::string& r, const std::string& id, const std::string& field, double v) {
+        b->project = [&db](const std::string& r, const std::string& id, const std::string& field, double v, const Lease& lease) {
             auto& res = db.resource(r);
             for (int attempt = 0;; ++attempt) {
                 try {
-                    res.update(id, [&](json& rec) { rec[field] = v; });
+                    // The fence: checked on the version the If-Match PUT replaces, so a holder the
+                    // lease has moved past never overwrites a newer holder's value (see the header).
+                    res.update(id, [&](json& rec) {
+                        json fences = fences_of(rec);
+                        const auto newer = fences.contains(field) && fences[field].is_number_unsigned()
+                                               ? fences[field].get<std::uint64_t>() : 0;
+                        if (newer > lease.token) throw FencedOut(lease.name, r + "/" + id, lease.token, newer);
+                        require_valid(lease);
+                        fences[field] = lease.token;
+                        rec[std::string(fence_field)] = fences_text(fences);
+                        rec[field] = v;
+                    });
                     return;
                 } catch (const RecordNotFound&) {
                 }
                 try {
-                    res.insert(json{{"id", id}, {field, v}});
+                    require_valid(lease);
+                    res.insert(json{{"id", id}, {field, v}, {std::string(fence_field), fences_text(json{{field, lease.token}})}});
                     return;
                 } catch (const AlreadyExists&) {
                     if (attempt >= 3) throw;
@@ -502,7 +612,7 @@ public:
     ConsolidationResult consolidate(std::string_view resource, std::string_view field) {
         check(resource, field, std::nullopt);
         try {
-            auto r = with_lease(resource, field, [&] { return consolidate_locked(resource, field, std::nullopt); });
+            auto r = with_lease(resource, field, [&](Lease& lease) { return consolidate_locked(resource, field, std::nullopt, lease); });
             if (!r) return ConsolidationResult{.locked = true};
             {
                 std::lock_guard lock(state_->stats_mutex);
@@ -545,7 +655,7 @@ public:
     /// marks them all applied and writes the result. Returns it. nullopt when the lease is held.
     std::optional<double> recalculate(std::string_view resource, std::string_view id, std::string_view field) {
         check(resource, field, id);
-        auto r = with_lease(resource, field, [&] { return consolidate_locked(resource, field, std::string(id)); });
+        auto r = with_lease(resource, field, [&](Lease& lease) { return consolidate_locked(resource, field, std::string(id), lease); });
         if (!r) return std::nullopt;
         return get_consolidated_value(resource, id, field);
     }
@@ -578,7 +688,7 @@ public:
     GcResult gc(std::string_view resource, std::string_view field) {
         check(resource, field, std::nullopt);
         try {
-            auto r = with_lease(resource, field, [&] { return gc_locked(resource, field); });
+            auto r = with_lease(resource, field, [&](Lease& lease) { return gc_locked(resource, field, lease); });
             if (!r) return GcResult{.locked = true, .deleted = {}};
             {
                 std::lock_guard lock(state_->stats_mutex);
@@ -743,7 +853,8 @@ private:
         std::function<void(const std::string&, json)> insert;
         std::function<bool(const std::string&)> has;
         std::function<std::optional<json>(const std::string&, const std::string&)> get;
-        std::function<void(const std::string&, const std::string&, const std::string&, double)> project;
+        std::unique_ptr<LeaseService> leases;
+        std::function<void(const std::string&, const std::string&, const std::string&, double, const Lease&)> project;
         std::function<std::vector<std::string>()> catalogue;
         std::function<void(const std::string&, const std::string&, const std::string&, const json&)> roll;
         std::function<std::vector<std::string>(const std::string&)> analytics_ids;
@@ -792,11 +903,13 @@ private:
         std::set<std::string> applied;
         std::set<std::string> unprojected;
         json rollups = json::object();  // batch id -> {analytics id -> delta}: not yet in the analytics
+        std::uint64_t fence = 0;        // the fencing token of its last writer
         std::string etag;
         json to_json() const {
             json recs = json::object();
             for (auto& [id, vb] : records) recs[id] = json{{"v", vb.first}, {"b", vb.second}};
-            return json{{"records", recs}, {"applied", applied}, {"unprojected", unprojected}, {"rollups", rollups}};
+            return json{{"records", recs}, {"applied", applied}, {"unprojected", unprojected}, {"rollups", rollups},
+                        {"fence", fence}};
         }
     };
 
@@ -859,11 +972,8 @@ private:
         }
         TransactionWrite out{tx_id, std::nullopt};
         if (state_->options.mode == ConsistencyMode::sync) {
-            LockOptions lo{.ttl = state_->options.lock_ttl, .timeout = std::max(state_->options.lock_timeout,
-                                                                                 std::chrono::milliseconds(30'000)),
-                           .worker_id = state_->options.worker_id};
-            auto r = storage().with_lock(lock_name(resource, field), lo,
-                                         [&] { return consolidate_locked(resource, field, std::nullopt); });
+            auto r = with_lease(resource, field, [&](Lease& lease) { return consolidate_locked(resource, field, std::nullopt, lease); },
+                                std::max(state_->options.lock_timeout, std::chrono::milliseconds(30'000)));
             if (r) out.value = get_consolidated_value(resource, id, field);
         }
         return out;
@@ -887,11 +997,22 @@ private:
         if (auto it = d.find("unprojected"); it != d.end() && it->is_array())
             for (auto& id : *it) l.unprojected.insert(id.get<std::string>());
         if (auto it = d.find("rollups"); it != d.end() && it->is_object()) l.rollups = *it;
+        if (auto it = d.find("fence"); it != d.end() && it->is_number_unsigned()) l.fence = it->get<std::uint64_t>();
         return l;
     }
 
-    /// Writes `l` conditionally on the version it was read at; its new ETag, or nullopt on conflict.
-    std::optional<std::string> write_ledger(std::string_view resource, std::string_view field, const Ledger& l) {
+    /// The ledger, for the holder of `lease`: FencedOut when a newer holder has written it.
+    Ledger read_ledger(std::string_view resource, std::string_view field, const Lease& lease) {
+        Ledger l = read_ledger(resource, field);
+        if (l.fence > lease.token) throw FencedOut(lease.name, ledger_key(resource, field), lease.token, l.fence);
+        return l;
+    }
+
+    /// Writes `l` conditionally on the version it was read at, stamped with the lease's token; its
+    /// new ETag, or nullopt on conflict. LeaseLost, without a request, once the lease ran out.
+    std::optional<std::string> write_ledger(std::string_view resource, std::string_view field, Ledger l, const Lease& lease) {
+        require_valid(lease);
+        l.fence = lease.token;
         const auto key = ledger_key(resource, field);
         const SetOptions so{.behavior = StorageBehavior::body_only};
         return l.etag.empty() ? storage().set_if_absent(key, l.to_json(), so)
@@ -917,14 +1038,14 @@ private:
 
     /// The ledger step and the copy into the records. With `only`: recalculate that record.
     ConsolidationResult consolidate_locked(std::string_view resource, std::string_view field,
-                                           const std::optional<std::string>& only) {
+                                           const std::optional<std::string>& only, const Lease& lease) {
         auto b = backend_or_throw();
         const std::string res(resource), fld(field);
         ConsolidationResult result;
         Ledger l;
         for (int attempt = 1;; ++attempt) {
             // The ledger first, then the listing: see the header (a GC in between fails the commit).
-            l = read_ledger(resource, field);
+            l = read_ledger(resource, field, lease);
             const auto listed = list_transactions(resource, field);
             std::map<std::string, std::vector<const ParsedTransaction*>> by_record;
             for (auto& t : listed)
@@ -957,7 +1078,7 @@ private:
             }
             if (!batch.empty()) l.rollups[detail::ec_pad(detail::epoch_ms(now()), 13) + "-" + random_id(8)] = batch;
             if (by_record.empty()) break;  // only unprojected records to copy
-            if (auto etag = write_ledger(resource, field, l)) {
+            if (auto etag = write_ledger(resource, field, l, lease)) {
                 l.etag = *etag;
                 break;
             }
@@ -968,8 +1089,10 @@ private:
         std::optional<std::string> first_error;
         for (auto& id : l.unprojected) {
             try {
-                b->project(res, id, fld, l.records.at(id).first);
+                b->project(res, id, fld, l.records.at(id).first, lease);
                 done.insert(id);
+            } catch (const LeaseLost&) {
+                throw;  // a newer holder copies them
             } catch (const std::exception& e) {
                 if (!first_error) first_error = e.what();
             } 
@@ -980,6 +1103,7 @@ private:
         std::set<std::string> rolled;
         for (auto& [batch_id, deltas] : l.rollups.items()) {
             try {
+                require_valid(lease);
                 for (auto& [an_id, delta] : deltas.items()) b->roll(analytics_resource(resource, field), an_id, batch_id, delta);
                 rolled.insert(batch_id);
             } catch (const std::exception& e) {
@@ -991,20 +1115,20 @@ private:
             for (auto& id : done) next.unprojected.erase(id);
             for (auto& id : rolled) next.rollups.erase(id);
             // Conditional on the version we wrote: if it moved, someone else redid the work.
-            write_ledger(resource, field, next);
+            write_ledger(resource, field, next, lease);
         }
         if (first_error)
             throw PluginError(name, "copying values of '" + res + "." + fld + "' into records: " + *first_error);
         return result;
     }
 
-    GcResult gc_locked(std::string_view resource, std::string_view field) {
+    GcResult gc_locked(std::string_view resource, std::string_view field, const Lease& lease) {
         auto b = backend_or_throw();
         const std::int64_t cutoff = detail::epoch_ms(now()) - state_->options.transaction_retention.count();
         const auto tx_resource = transactions_resource(resource, field);
         GcResult result;
         for (int attempt = 1;; ++attempt) {
-            Ledger l = read_ledger(resource, field);
+            Ledger l = read_ledger(resource, field, lease);
             const auto listed = list_transactions(resource, field);
             std::set<std::string> listed_ids;
             std::vector<const ParsedTransaction*> doomed;
@@ -1021,6 +1145,7 @@ private:
             if (doomed.empty() && gone.empty()) return result;
             std::vector<std::string> keys;
             for (auto* t : doomed) keys.push_back(record_key(tx_resource, t->id));
+            if (!keys.empty()) require_valid(lease);
             for (std::size_t i = 0; i < keys.size(); i += max_list_keys) {
                 std::vector<std::string> chunk(keys.begin() + static_cast<std::ptrdiff_t>(i),
                                                keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + max_list_keys)));
@@ -1045,7 +1170,7 @@ private:
             }
             std::vector<std::string> now_deleted;
             for (auto* t : doomed) now_deleted.push_back(t->id);
-            if (write_ledger(resource, field, l)) {
+            if (write_ledger(resource, field, l, lease)) {
                 result.deleted.insert(result.deleted.end(), now_deleted.begin(), now_deleted.end());
                 return result;
             }
