@@ -55,7 +55,7 @@
 // incremental reads the parent's index one part at a time, merged with the LIST pages (both in key
 // order); only deleted.jsonl grows, with the deletions. Restore holds one archive file at a time
 // and reads each file twice (check, then apply); `skip` mode also holds the target's keys.
-// (test_backup.cpp: BackupMemory.FlatFrom10kTo100kRecords measures it.)
+// (test_backup_memory.cpp: BackupMemory.FlatFrom10kTo100kRecords measures it.)
 //
 // A backup taken while writers run is not a point-in-time snapshot: each record is as its GET found
 // it. Record objects keep their attributes under the metadata keys of the source's schema registry
