@@ -144,7 +144,9 @@ TEST(BackupMemory, FlatFrom10kTo100kRecords) {
     ASSERT_GT(small.rss_before_kb, 0);
     ASSERT_GT(large.rss_before_kb, small.rss_before_kb) << "the records are in the store's memory";
     // 90,000 more keys held once would be >= 90,000 x ~50 bytes = 4.4 MiB (an index line is ~70 bytes).
-    EXPECT_LE(large_growth - small_growth, 3 * 1024);
+    // Measured: ~250 KiB; the plugin before index parts (one index string, the parent's index in a
+    // map): +28 MiB.
+    EXPECT_LE(large_growth - small_growth, 2 * 1024);
 }
 
 }  // namespace
