@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 #include <map>
 #include <random>
@@ -312,7 +314,7 @@ TEST(Backup, IncrementalSeesAMetadataOnlyChangeThatKeepsTheETag) {
     auto& plugin = db.plugin<FsBackup>();
     auto full = plugin.backup();
     EXPECT_EQ(full.records, 20u);
-    EXPECT_EQ(full.files, 1u /*s3db.json*/ + 1 /*definition*/ + 3 /*records: 7 + 7 + 6*/ + 1 /*index*/ + 1 /*manifest*/);
+    EXPECT_EQ(full.files, 1u /*s3db.json*/ + 1 /*definition*/ + 3 /*records: 7 + 7 + 6*/ + 3 /*index parts*/ + 1 /*manifest*/);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const auto before_etag = db.store().head(key)->etag;
     // Rewrite the record with n = 99 by hand, body still empty: same ETag.
@@ -326,6 +328,73 @@ TEST(Backup, IncrementalSeesAMetadataOnlyChangeThatKeepsTheETag) {
     plugin.restore(inc.id);
     EXPECT_EQ(items.get("i3")["n"], 99);
     EXPECT_EQ(items.count(), 20u);
+}
+
+TEST(Backup, IncrementalMergesAParentWithOneIndexTsvOrIndexParts) {
+    // Archives written before index parts have one `index.tsv`: rewrite a full backup's parts into
+    // one (manifest updated), and an incremental over it finds exactly the changes and deletions.
+    using Db = BasicDatabase<Memory, FsBackup>;
+    const auto dir = backup_dir() / ("old-index-" + std::to_string(std::random_device{}()));
+    Db db(test::make_store<Memory>(), {}, FsBackup(FilesystemBackup{(dir / "{backupId}").string()}, {.records_per_file = 4}));
+    db.connect();
+    auto& items = db.create_resource({.name = "items", .attributes = ojson{{"n", "number"}}});
+    for (int i = 10; i < 30; ++i) items.insert({{"id", "i" + std::to_string(i)}, {"n", i}});
+    auto& plugin = db.plugin<FsBackup>();
+    auto full = plugin.backup();
+    {  // the parts into one index.tsv
+        const auto root = dir / full.id;
+        json manifest = json::parse(std::ifstream(root / "manifest.json"));
+        std::string index;
+        json files = json::array(), names = json::array();
+        for (auto& f : manifest["files"]) {
+            const auto name = f["name"].get<std::string>();
+            if (name.starts_with("items/index-")) {
+                std::ifstream in(root / name, std::ios::binary);
+                index += std::string(std::istreambuf_iterator<char>(in), {});
+                std::filesystem::remove(root / name);
+            } else {
+                files.push_back(f);
+            }
+        }
+        ASSERT_EQ(std::count(index.begin(), index.end(), '\n'), 20);
+        std::ofstream(root / "items" / "index.tsv", std::ios::binary) << index;
+        files.push_back({{"name", "items/index.tsv"}, {"size", index.size()}, {"sha256", detail::sha256_hex(index)},
+                         {"plainSize", index.size()}, {"records", 20}});
+        for (auto& r : manifest["resources"]) {
+            if (r["name"] != "items") continue;
+            for (auto& n : r["files"])
+                if (!n.get<std::string>().starts_with("items/index-")) names.push_back(n);
+            names.push_back("items/index.tsv");
+            r["files"] = names;
+        }
+        manifest["files"] = files;
+        std::ofstream(root / "manifest.json") << manifest.dump(2);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    items.update("i10", json{{"n", -10}});                     // first key
+    items.update("i29", json{{"n", -29}});                     // last key
+    items.remove("i11");
+    items.remove("i20");
+    items.insert({{"id", "i0"}, {"n", 0}});                    // before every key
+    items.insert({{"id", "i205"}, {"n", 205}});                // between two
+    items.insert({{"id", "i9"}, {"n", 9}});                    // after every key
+    auto inc = plugin.backup(BackupType::incremental);
+    EXPECT_EQ(inc.parent, full.id);
+    EXPECT_EQ(inc.records, 5u);
+    EXPECT_EQ(inc.deleted, 2u);
+    // And an incremental over that one reads its parts: nothing changed but one deletion.
+    items.remove("i9");
+    auto inc2 = plugin.backup(BackupType::incremental);
+    EXPECT_EQ(inc2.parent, inc.id);
+    EXPECT_EQ(inc2.records, 0u);
+    EXPECT_EQ(inc2.deleted, 1u);
+    const auto want = items.list();
+    remove_prefix(db.store(), "resource=items/");
+    auto res = plugin.restore(inc2.id);
+    EXPECT_EQ(res.chain.size(), 3u);
+    EXPECT_EQ(items.list(), want);
+    EXPECT_EQ(items.count(), 20u);
+    std::filesystem::remove_all(dir);
 }
 
 TEST(Backup, ScheduledThroughTheSchedulerWhenBothAreComposed) {

@@ -271,6 +271,110 @@ TEST(PostgresServer, InsertsUpdatesDeletesLandFieldByField) {
               "jsonb");
 }
 
+TEST(PostgresServer, ColumnsLayoutCreatesAColumnPerAttributeAndUpserts) {
+    Admin admin;
+    const std::string table = unique_table("people");
+    using R = Replicator<PostgresTarget>;
+    auto o = pg_options();
+    o.layout = PostgresOptions::Layout::columns;
+    BasicDatabase<Memory, R> db(test::make_store<Memory>(), {},
+                                R(fast(), PostgresTarget(o, ResourceMap::renamed({{"people", table}}))));
+    db.connect();
+    auto& people = db.create_resource({.name = "people",
+                                       .attributes = {{"name", "string|required"},
+                                                      {"visits", "number|optional"},
+                                                      {"active", "boolean|optional"},
+                                                      {"tags", "array|optional"},
+                                                      {"profile", "json|optional"}},
+                                       .timestamps = true});
+    std::map<std::string, json> model;
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "p" + std::to_string(i);
+        model[id] = people.insert({{"id", id}, {"name", "Zoë " + std::to_string(i)}, {"visits", i}, {"active", i % 2 == 0},
+                                   {"tags", json::array({"a", std::to_string(i)})}, {"profile", {{"city", "Zürich"}, {"n", i}}}});
+    }
+    for (int i = 0; i < 40; i += 3) model["p" + std::to_string(i)] = people.update("p" + std::to_string(i), {{"visits", 1000 + i}});
+    for (int i = 1; i < 40; i += 5) {
+        people.remove("p" + std::to_string(i));
+        model.erase("p" + std::to_string(i));
+    }
+    auto& rep = db.plugin<R>();
+    ASSERT_TRUE(rep.wait_idle());
+    EXPECT_EQ(rep.stats().failed, 0u);
+    // The table was made from the schema: a typed column per attribute, timestamps included.
+    std::map<std::string, std::string> types;
+    for (auto& r : admin.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1", {table})) types[r[0]] = r[1];
+    EXPECT_EQ(types, (std::map<std::string, std::string>{{"id", "text"}, {"name", "text"}, {"visits", "numeric"}, {"active", "boolean"},
+                                                          {"tags", "jsonb"}, {"profile", "jsonb"}, {"createdAt", "timestamp with time zone"},
+                                                          {"updatedAt", "timestamp with time zone"}}));
+    std::map<std::string, json> rows;
+    for (auto& r : admin.query("SELECT id, json_build_object('id', id, 'name', name, 'visits', visits, 'active', active, 'tags', tags, "
+                               "'profile', profile, 'updatedAt', (extract(epoch from \"updatedAt\") * 1000)::bigint)::text FROM " +
+                               detail::pg_table_sql(table)))
+        rows[r[0]] = json::parse(r[1]);
+    ASSERT_EQ(rows.size(), model.size());
+    for (auto& [id, record] : model) {
+        ASSERT_TRUE(rows.count(id)) << id;
+        for (const char* f : {"id", "name", "visits", "active", "tags", "profile"}) EXPECT_EQ(rows[id][f], record[f]) << id << "." << f;
+        EXPECT_EQ(rows[id]["updatedAt"], *detail::parse_js_date(record["updatedAt"].get<std::string>())) << id;
+    }
+}
+
+TEST(PostgresServer, ColumnsLayoutIntoAUsersTableWithTheSeedsTransform) {
+    // The seed's operational_users: the record's fields plus sync_timestamp and source_system from
+    // a transform, into a table the user made; a column the records do not name keeps its value.
+    Admin admin;
+    const std::string table = unique_table("operational_users");
+    admin.query("CREATE TABLE " + detail::pg_table_sql(table) +
+                " (id text PRIMARY KEY, name text, visits integer, sync_timestamp timestamptz, source_system text, "
+                "note text DEFAULT 'kept')");
+    ResourceMap map;
+    map.add("users", {.resource = table, .transform = [](const json& r) {
+                          json out = r;
+                          out["sync_timestamp"] = "2026-01-02T03:04:05.000Z";
+                          out["source_system"] = "s3db";
+                          return out;
+                      }});
+    using R = Replicator<PostgresTarget>;
+    auto o = pg_options();
+    o.layout = PostgresOptions::Layout::columns;
+    o.create_tables = false;
+    BasicDatabase<Memory, R> db(test::make_store<Memory>(), {}, R(fast(), PostgresTarget(o, map)));
+    db.connect();
+    auto& users = db.create_resource({.name = "users", .attributes = {{"name", "string|required"}, {"visits", "number|optional"}}});
+    users.insert({{"id", "u1"}, {"name", "Ann"}, {"visits", 1}});
+    users.insert({{"id", "u2"}, {"name", "O'Brien"}});
+    auto& rep = db.plugin<R>();
+    ASSERT_TRUE(rep.wait_idle());
+    admin.query("UPDATE " + detail::pg_table_sql(table) + " SET note = 'mine' WHERE id = 'u1'");
+    users.update("u1", {{"visits", 2}});
+    ASSERT_TRUE(rep.wait_idle());
+    EXPECT_EQ(rep.stats().failed, 0u);
+    auto rows = admin.query("SELECT id, name, coalesce(visits::text, '-'), source_system, "
+                            "to_char(sync_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), note FROM " + detail::pg_table_sql(table) +
+                            " ORDER BY id");
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0], (std::vector<std::string>{"u1", "Ann", "2", "s3db", "2026-01-02 03:04:05", "mine"}));
+    EXPECT_EQ(rows[1], (std::vector<std::string>{"u2", "O'Brien", "-", "s3db", "2026-01-02 03:04:05", "kept"}));
+
+    // A field with no column fails, not retried, naming it; a column added later is found.
+    admin.query("ALTER TABLE " + detail::pg_table_sql(table) + " DROP COLUMN source_system");
+    users.update("u2", {{"visits", 6}});
+    ASSERT_TRUE(rep.wait_idle());
+    EXPECT_EQ(rep.stats().failed, 1u);
+    EXPECT_EQ(rep.stats().retries, 0u) << "a missing column is not retried";
+    auto failed = rep.logs();
+    ASSERT_EQ(failed.size(), 1u);
+    EXPECT_NE(failed[0].dump().find("source_system"), std::string::npos) << failed[0].dump();
+    admin.query("ALTER TABLE " + detail::pg_table_sql(table) + " ADD COLUMN source_system text");
+    rep.retry_failed();
+    ASSERT_TRUE(rep.wait_idle());
+    EXPECT_EQ(rep.stats().failed, 1u) << "counted once";
+    EXPECT_TRUE(rep.logs().empty());
+    EXPECT_EQ(admin.query("SELECT visits::text, source_system FROM " + detail::pg_table_sql(table) + " WHERE id = 'u2'")[0],
+              (std::vector<std::string>{"6", "s3db"}));
+}
+
 TEST(PostgresServer, ReplayingBatchesAgainChangesNothing) {
     Admin admin;
     const std::string table = unique_table("replay");

@@ -206,6 +206,64 @@ TEST(SqsTarget, ADeadEndpointFailsWithoutSlowingSourceWrites) {
     }
 }
 
+TEST(SqsTarget, OptionsFromAConnectionString) {
+    auto a = SqsOptions::from_url("sqs://AKID:se%2Fcr%40et@sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo?group=g1");
+    EXPECT_EQ(a.endpoint, "https://sqs.eu-west-1.amazonaws.com");
+    EXPECT_EQ(a.region, "eu-west-1") << "from the AWS host name";
+    EXPECT_EQ(a.queue, "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo") << "two segments: the queue's URL";
+    ASSERT_TRUE(a.credentials);
+    EXPECT_EQ(a.credentials->access_key_id, "AKID");
+    EXPECT_EQ(a.credentials->secret_access_key, "se/cr@et") << "percent-decoded";
+    ASSERT_TRUE(a.message_group);
+    EXPECT_EQ(a.message_group(delivery("u1", "insert", nullptr)), "g1");
+    EXPECT_FALSE(a.create_queues);
+
+    auto b = SqsOptions::from_url("sqs+http://k:s@127.0.0.1:4566/changes?create=true&region=us-east-2&sessionToken=tok");
+    EXPECT_EQ(b.endpoint, "http://127.0.0.1:4566");
+    EXPECT_EQ(b.queue, "changes") << "one segment: a queue name";
+    EXPECT_EQ(b.region, "us-east-2");
+    EXPECT_TRUE(b.create_queues);
+    EXPECT_EQ(b.credentials->session_token, "tok");
+
+    auto c = SqsOptions::from_url("sqs://sqs.us-east-1.amazonaws.com/1/q");
+    EXPECT_FALSE(c.credentials) << "no userinfo: the environment's credentials";
+
+    for (const char* bad : {"http://k:s@host/q", "sqs://k:s@host", "sqs://k:s@host/a/b/c", "sqs://k:s@/q", "sqs://k:s@host/q?bogus=1",
+                            "sqs://k:s@host/q?create=maybe", "sqs://k@host/q", "sqs://k:s@ho st/q", "sqs://host/q?sessionToken=t"}) {
+        try {
+            SqsOptions::from_url(bad);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(std::string(e.what()).find("k:s"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(SqsTarget, OptionsFromTheSeedsConfigObject) {
+    json config = {{"region", "us-east-1"},
+                   {"credentials", {{"accessKeyId", "AKID"}, {"secretAccessKey", "SECRET"}}},
+                   {"queues", {{"orders", "https://sqs.us-east-1.amazonaws.com/123456789012/order-events.fifo"}}},
+                   {"defaultQueueUrl", "https://sqs.us-east-1.amazonaws.com/123456789012/default-events.fifo"},
+                   {"messageGroupId", "s3db-replicator"},
+                   {"deduplicationId", true},
+                   {"messageAttributes", {{"source", {{"StringValue", "production-db"}, {"DataType", "String"}}}, {"version", "1.0"}}}};
+    auto o = SqsOptions::from_config(config);
+    EXPECT_EQ(o.queue, "https://sqs.us-east-1.amazonaws.com/123456789012/default-events.fifo");
+    EXPECT_EQ(o.queues.at("orders"), "https://sqs.us-east-1.amazonaws.com/123456789012/order-events.fifo");
+    EXPECT_EQ(o.endpoint, "https://sqs.us-east-1.amazonaws.com") << "the queue URL's origin";
+    EXPECT_EQ(o.region, "us-east-1");
+    EXPECT_EQ(o.credentials->secret_access_key, "SECRET");
+    EXPECT_EQ(o.message_group(delivery("u1", "insert", nullptr)), "s3db-replicator");
+    EXPECT_EQ(o.message_attributes, (std::map<std::string, std::string>{{"source", "production-db"}, {"version", "1.0"}}));
+    EXPECT_EQ(SqsOptions::from_config({{"queueUrl", "https://sqs.ap-south-1.amazonaws.com/1/q"}}).region, "ap-south-1");
+
+    for (json bad : {json{{"region", "us-east-1"}}, json{{"queueUrl", "q"}, {"deduplicationId", false}}, json{{"queueUrl", "q"}, {"queueURL", "x"}},
+                     json{{"queueUrl", "q"}, {"defaultQueueUrl", "p"}}, json{{"queueUrl", ""}}, json{{"queues", {{"a", 1}}}},
+                     json{{"queueUrl", "q"}, {"credentials", {{"accessKeyId", "k"}}}},
+                     json{{"queueUrl", "q"}, {"messageAttributes", {{"n", {{"StringValue", "1"}, {"DataType", "Number"}}}}}}})
+        EXPECT_THROW(SqsOptions::from_config(bad), ConfigError) << bad.dump();
+}
+
 // ---- against fauxqs ----------------------------------------------------------------------------------
 
 class SqsServer : public ::testing::Test {
@@ -291,6 +349,49 @@ TEST_F(SqsServer, InsertsUpdatesDeletesArriveFieldByField) {
     for (auto& [id, changes] : received) std::sort(changes.begin(), changes.end());
     for (auto& [id, changes] : expected) std::sort(changes.begin(), changes.end());
     EXPECT_EQ(received, expected);
+}
+
+TEST_F(SqsServer, TargetsFromAConnectionStringAndFromTheSeedsConfig) {
+    // sqs+http://KEY:SECRET@127.0.0.1:<port>/<name>?create=true, and the seed's {queueUrl, …} for a
+    // second queue: both deliver the same writes.
+    using R = Replicator<SqsTarget, SqsTarget>;
+    const std::string name = unique("from-url");
+    const std::string host = endpoint().substr(std::string("http://").size());
+    auto from_url = SqsOptions::from_url("sqs+http://" + test_credentials.access_key_id + ":" + test_credentials.secret_access_key + "@" +
+                                         host + "/" + name + "?create=true&region=us-east-1");
+    from_url.retry = no_waits();
+    const std::string second = create_queue(unique("from-config"));
+    auto from_config = SqsOptions::from_config({{"queueUrl", second},
+                                                {"region", "us-east-1"},
+                                                {"credentials", {{"accessKeyId", test_credentials.access_key_id},
+                                                                 {"secretAccessKey", test_credentials.secret_access_key}}},
+                                                {"messageAttributes", {{"source", {{"StringValue", "seed"}, {"DataType", "String"}}}}}});
+    EXPECT_EQ(from_config.endpoint, endpoint());
+    from_config.retry = no_waits();
+    BasicDatabase<Memory, R> db(memory_store(), {},
+                                R(fast(), SqsTarget(std::move(from_url), ResourceMap::only({"users"}), "url"),
+                                  SqsTarget(std::move(from_config), ResourceMap::only({"users"}), "config")));
+    db.connect();
+    auto& users = db.create_resource(users_config());
+    std::map<std::string, json> expected;
+    for (int i = 0; i < 5; ++i) expected["u" + std::to_string(i)] = users.insert({{"id", "u" + std::to_string(i)}, {"name", "n" + std::to_string(i)}});
+    auto& rep = db.plugin<R>();
+    ASSERT_TRUE(rep.wait_idle());
+    EXPECT_EQ(rep.stats().failed, 0u);
+    const std::string first = rep.target<0>().queue_url("users");
+    EXPECT_EQ(first, endpoint() + "/000000000000/" + name) << "created by the name the URL gives";
+    for (const auto& url : {first, second}) {
+        std::map<std::string, json> got;
+        for (auto& m : drain(url)) {
+            json body = json::parse(m["Body"].get<std::string>());
+            EXPECT_EQ(body["action"], "insert");
+            if (url == second) {
+                EXPECT_EQ(m["MessageAttributes"]["source"]["StringValue"], "seed");
+            }
+            got[body["id"]] = body["data"];
+        }
+        EXPECT_EQ(got, expected) << url;
+    }
 }
 
 /// Sends, then reports a failure that cannot be retried the first `n` times: a process that

@@ -21,8 +21,10 @@
 //                                  {"key": key after `resource=<r>/data/`, "etag", "lastModified" (ms),
 //                                  "contentType", "metadata": {…}, "body": base64 (absent when empty)}
 //   <resource>/deleted.jsonl      incremental only: {"key"} of each record gone since the parent
-//   <resource>/index.tsv          `<key>\t<etag>\t<lastModified ms>` of every record at backup time:
-//                                  what the next incremental compares LIST's entries with
+//   <resource>/index-NNNNN.tsv    `<key>\t<etag>\t<lastModified ms>` of every record at backup time,
+//                                  in key order, at most `records_per_file` lines per part (at least
+//                                  one part): what the next incremental merges LIST's pages with.
+//                                  (Archives before parts have one `index.tsv`; still read.)
 //
 // Compression is a policy, `Backup<Driver, Compression>`: NoCompression (the default) or
 // GzipCompression from s3db/plugins/backup/gzip.hpp (the one header that needs zlib; CMake target
@@ -48,10 +50,12 @@
 //
 // Requests on the database's store: full = 1 LIST per 1000 records + 1 GET per record (+ s3db.json
 // and the metadata resource's own reads and writes); incremental = the LISTs, and a GET only per
-// new or changed record (ETag or LastModified differs from the parent's index). Records stream: one LIST page and
-// one archive file are held at a time; an incremental also holds the parent's index of the
-// resource being backed up (key and ETag per record). Restore holds one archive file at a time and
-// reads each file twice (check, then apply).
+// new or changed record (ETag or LastModified differs from the parent's index). Memory is flat in the
+// number of records: one LIST page, one records file and one index part are held at a time, and an
+// incremental reads the parent's index one part at a time, merged with the LIST pages (both in key
+// order); only deleted.jsonl grows, with the deletions. Restore holds one archive file at a time
+// and reads each file twice (check, then apply); `skip` mode also holds the target's keys.
+// (test_backup_memory.cpp: BackupMemory.FlatFrom10kTo100kRecords measures it.)
 //
 // A backup taken while writers run is not a point-in-time snapshot: each record is as its GET found
 // it. Record objects keep their attributes under the metadata keys of the source's schema registry
@@ -606,6 +610,77 @@ private:
         /// `users/index.tsv.gz` in a gzip backup): the suffix of the backup's own compression.
         std::string named(const std::string& logical) const { return logical + suffix_of(manifest); }
     };
+    static const std::string& stamp_id(const Writer& w) { return w.stamp.id; }
+    /// The parent backup's index of one resource (`index-NNNNN.tsv` parts, or the single
+    /// `index.tsv` of archives written before parts), read one file at a time as a cursor in key
+    /// order: an incremental merges it with the LIST pages and holds neither whole.
+    class ParentIndex {
+    public:
+        ParentIndex(Backup& self, const std::optional<json>& parent, const std::string& r) : self_(self) {
+            if (!parent || !resource_entry(*parent, r)) return;
+            loaded_.emplace(Loaded{stamp_of(parent->at("id").template get<std::string>()), *parent, {}});
+            loaded_->key = self_.key_of(*loaded_);
+            for (auto& n : (*resource_entry(*parent, r))["files"]) {
+                const auto name = n.template get<std::string>();
+                const auto file = logical_name(*loaded_, name);
+                if (file == r + "/index.tsv" || (file.starts_with(r + "/index-") && file.ends_with(".tsv"))) files_.push_back(name);
+            }
+            if (files_.empty()) throw BackupChecksumMismatch(loaded_->stamp.id, "the manifest lists no index of resource '" + r + "'");
+            next();
+        }
+        /// The cursor is on `tail`.
+        bool at(const std::string& tail) const { return has_ && key_ == tail; }
+        const std::string& stamp() const { return stamp_; }
+        /// Calls gone(key) for each key before `tail` (in the parent, not listed now) and passes it.
+        template <class F>
+        void skip_before(const std::string& tail, F&& gone) {
+            while (has_ && key_ < tail) {
+                gone(key_);
+                next();
+            }
+        }
+        template <class F>
+        void skip_rest(F&& gone) {
+            while (has_) {
+                gone(key_);
+                next();
+            }
+        }
+        void next() {
+            for (;;) {
+                if (at_ < text_.size()) {
+                    auto nl = text_.find('\n', at_);
+                    if (nl == std::string::npos) nl = text_.size();
+                    const auto tab = text_.find('\t', at_);  // key, then "<etag>\t<lastModified ms>"
+                    const std::size_t from = at_;
+                    at_ = nl + 1;
+                    if (tab == std::string::npos || tab >= nl) continue;
+                    std::string key = text_.substr(from, tab - from);
+                    if (has_ && key <= key_)
+                        throw BackupError(loaded_->stamp.id, "the index is not in key order at '" + key + "'", files_[file_ - 1]);
+                    key_ = std::move(key);
+                    stamp_ = text_.substr(tab + 1, nl - tab - 1);
+                    has_ = true;
+                    return;
+                }
+                if (file_ >= files_.size()) {
+                    has_ = false;
+                    text_ = std::string{};
+                    return;
+                }
+                text_ = self_.read_file(*loaded_, file_entry(*loaded_, files_[file_++]));
+                at_ = 0;
+            }
+        }
+
+    private:
+        Backup& self_;
+        std::optional<Loaded> loaded_;
+        std::vector<std::string> files_;
+        std::size_t file_ = 0, at_ = 0;
+        std::string text_, key_, stamp_;
+        bool has_ = false;
+    };
 
     std::chrono::system_clock::time_point now() const {
         return options_.clock ? options_.clock() : std::chrono::system_clock::now();
@@ -845,26 +920,13 @@ private:
         const std::size_t first_file = w.files.size();
         w.put(r + "/definition.json", nlohmann::ordered_json{{"config", b.definition(r)}}.dump(), 0);
 
-        // The parent's index of this resource: key → ETag.
-        std::unordered_map<std::string, std::string> before;
-        if (parent) {
-            Loaded pl{stamp_of(parent->at("id").template get<std::string>()), *parent, {}};
-            pl.key = key_of(pl);
-            if (resource_entry(*parent, r)) {
-                const std::string idx = read_file(pl, file_entry(pl, pl.named(r + "/index.tsv")));
-                for (std::size_t at = 0; at < idx.size();) {
-                    auto nl = idx.find('\n', at);
-                    if (nl == std::string::npos) nl = idx.size();
-                    auto tab = idx.find('\t', at);  // key, then "<etag>\t<lastModified ms>"
-                    if (tab != std::string::npos && tab < nl) before.emplace(idx.substr(at, tab - at), idx.substr(tab + 1, nl - tab - 1));
-                    at = nl + 1;
-                }
-            }
-        }
+        // The parent's index of this resource, read one part at a time and merged with the LIST
+        // pages: both are in key order (LIST's, the index was written in), so neither is held whole.
+        ParentIndex before(*this, parent, r);
 
         const std::string prefix = record_key(r, "");
-        std::string index, part;
-        std::size_t in_part = 0, parts = 0, records = 0, present = 0;
+        std::string index, part, gone;
+        std::size_t in_part = 0, parts = 0, in_index = 0, index_parts = 0, records = 0, present = 0, deleted = 0;
         auto flush = [&] {
             if (in_part == 0) return;
             char n[16];
@@ -873,25 +935,43 @@ private:
             part.clear();
             in_part = 0;
         };
+        auto flush_index = [&](bool last) {
+            if (in_index == 0 && !(last && index_parts == 0)) return;  // an empty resource still has index-00000
+            char n[16];
+            std::snprintf(n, sizeof n, "%05zu", index_parts++);
+            w.put(r + "/index-" + n + ".tsv", index, in_index);
+            index.clear();
+            in_index = 0;
+        };
+        auto record_gone = [&](const std::string& key) {
+            gone += json{{"key", key}}.dump() + "\n";
+            ++deleted;
+        };
+        std::string last_tail;
         ListOptions lo{.prefix = prefix};
         for (;;) {
             auto page = b.list(lo);
             std::vector<std::size_t> changed;
             for (std::size_t i = 0; i < page.objects.size(); ++i) {
                 auto& e = page.objects[i];
-                const std::string tail = e.key.substr(prefix.size());
+                std::string tail = e.key.substr(prefix.size());
+                if (present > 0 && tail <= last_tail)
+                    throw BackupError(stamp_id(w), "LIST of resource '" + r + "' is not in key order at '" + tail + "'");
                 // ETag and LastModified both: a record kept in metadata only may keep its ETag across
                 // a change when another writer (s3db.js) leaves its body empty.
                 std::string stamp = e.etag + "\t" + std::to_string(detail::epoch_ms(e.last_modified));
                 index.append(tail).append("\t").append(stamp).append("\n");
                 ++present;
+                if (++in_index >= options_.records_per_file) flush_index(false);
                 if (parent) {
-                    auto it = before.find(tail);
-                    const bool same = it != before.end() && it->second == stamp;
-                    if (it != before.end()) before.erase(it);
-                    if (same) continue;
+                    before.skip_before(tail, record_gone);  // keys the parent had and the LIST passed
+                    const bool same = before.at(tail) && before.stamp() == stamp;
+                    if (before.at(tail)) before.next();
+                    if (!same) changed.push_back(i);
+                } else {
+                    changed.push_back(i);
                 }
-                changed.push_back(i);
+                last_tail = std::move(tail);
             }
             std::vector<std::optional<Object>> got(changed.size());
             b.parallel(changed.size(), [&](std::size_t i) { got[i] = b.get(page.objects[changed[i]].key); });
@@ -905,17 +985,11 @@ private:
             lo.continuation_token = page.next_continuation_token;
         }
         flush();
-        std::size_t deleted = 0;
-        if (parent) {  // what the parent had and the LIST did not show
-            std::vector<std::string> gone;
-            for (auto& [k, _] : before) gone.push_back(k);
-            std::sort(gone.begin(), gone.end());
-            std::string text;
-            for (auto& k : gone) text += json{{"key", k}}.dump() + "\n";
-            deleted = gone.size();
-            w.put(r + "/deleted.jsonl", text, gone.size());
+        if (parent) {  // what the parent had after the last key listed
+            before.skip_rest(record_gone);
+            w.put(r + "/deleted.jsonl", gone, deleted);
         }
-        w.put(r + "/index.tsv", index, present);
+        flush_index(true);
         json files = json::array();
         for (std::size_t i = first_file; i < w.files.size(); ++i) files.push_back(w.files[i]["name"]);
         return {{"name", r}, {"records", records}, {"present", present}, {"deleted", deleted}, {"files", files}};

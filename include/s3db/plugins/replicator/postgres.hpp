@@ -16,9 +16,24 @@
 // {"users": {"table": "users_tbl", "actions": ["insert", "update", "delete"]}}, or a list of such
 // objects per resource (several tables); "upsert" in `actions` means insert and update.
 //
-// A table holds `id text PRIMARY KEY, data jsonb NOT NULL`: the record as the source's write had it
-// (after the destination's transform). With `create_tables` (the default) a missing table is created
-// before its first delivery; otherwise it must exist with those two columns.
+// Layouts (PostgresOptions::layout):
+//  - jsonb (the default): a table holds `id text PRIMARY KEY, data jsonb NOT NULL`: the record as
+//    the source's write had it (after the destination's transform). With `create_tables` (the
+//    default) a missing table is created before its first delivery; otherwise it must exist with
+//    those two columns.
+//  - columns: a column per field, as the seed's postgres examples have it (`operational_users` with
+//    the record's fields plus `sync_timestamp`, `source_system` from a transform). The table has an
+//    `id` column with a unique constraint or primary key; each top-level field of the (transformed)
+//    record goes to the column of the same name (case-sensitive), converted by PostgreSQL from JSON
+//    (jsonb_populate_recordset: text, numeric, boolean, timestamptz from ISO strings, jsonb for
+//    objects and arrays, arrays for array columns). An upsert writes exactly the columns its record
+//    has: others keep their value (update) or default (insert). A field the table has no column
+//    for fails the batch, not retried, naming table and field (the columns are read again first, in
+//    case one was added). With `create_tables`, a missing table is created from the resource's
+//    schema: `id text PRIMARY KEY`, then per attribute string-like types (and date) → text, number →
+//    numeric, boolean → boolean, datetime → timestamptz, anything else → jsonb; `createdAt` and
+//    `updatedAt` (timestamps) are datetimes. A transform that adds fields needs its table created
+//    by the user. Columns are read once per table (pg_attribute: 1 query) and cached.
 //
 // Writes: a delivered batch is one transaction. Inserts and updates are upserts
 // (INSERT … ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data), deletes are DELETE … WHERE id:
@@ -67,6 +82,8 @@ struct PostgresOptions {
     /// ("postgresql://app:pw@db:5432/analytics"). Never printed: errors name host, port, database, user.
     std::string connection_string;
     bool create_tables = true;  // CREATE TABLE IF NOT EXISTS before a table's first delivery
+    /// jsonb: `id, data jsonb`; columns: a column per field (see the header comment).
+    enum class Layout { jsonb, columns } layout = Layout::jsonb;
     /// How a broken connection or a transient server error is retried within one delivery.
     RetryPolicy retry{.max_attempts = 4, .base_delay = std::chrono::milliseconds(100),
                       .throttle_base_delay = std::chrono::milliseconds(500), .max_delay = std::chrono::seconds(5)};
@@ -190,6 +207,21 @@ inline std::vector<PgTablePlan> pg_plan(const std::vector<Delivery>& batch) {
     return plans;
 }
 
+/// The column type the `columns` layout creates for an s3db attribute definition.
+inline std::string pg_column_type(const json& definition) {
+    if (!definition.is_string()) return "jsonb";  // a nested object
+    const std::string d = definition.get<std::string>();
+    const std::string type = d.substr(0, d.find('|'));
+    if (type == "string" || type == "secret" || type == "email" || type == "url" || type == "uuid" || type == "ip4" || type == "ip6" ||
+        type == "enum" || type == "password")
+        return "text";
+    if (type == "datetime") return "timestamptz";  // ISO 8601 strings (the timestamps behavior's)
+    if (type == "date") return "text";            // a date as the source wrote it, in whatever format
+    if (type == "number") return "numeric";
+    if (type == "boolean") return "boolean";
+    return "jsonb";
+}
+
 }  // namespace detail
 
 class PostgresTarget {
@@ -249,7 +281,7 @@ public:
     std::uint64_t connections_opened() const noexcept { return state_->opened.load(std::memory_order_relaxed); }
 
     /// Creates `table` when `create_tables` is on and it does not exist.
-    void prepare(const std::string& table, const ResourceConfig&) {
+    void prepare(const std::string& table, const ResourceConfig& config) {
         if (!state_->options.create_tables) return;
         {
             std::lock_guard lock(state_->mutex);
@@ -257,7 +289,22 @@ public:
         }
         std::string sql;
         try {
-            sql = "CREATE TABLE IF NOT EXISTS " + detail::pg_table_sql(table) + " (id text PRIMARY KEY, data jsonb NOT NULL)";
+            if (state_->options.layout == PostgresOptions::Layout::jsonb) {
+                sql = "CREATE TABLE IF NOT EXISTS " + detail::pg_table_sql(table) + " (id text PRIMARY KEY, data jsonb NOT NULL)";
+            } else {
+                sql = "CREATE TABLE IF NOT EXISTS " + detail::pg_table_sql(table) + " (id text PRIMARY KEY";
+                std::set<std::string> seen{"id"};
+                auto column = [&](const std::string& name, const std::string& type) {
+                    if (seen.insert(name).second) sql += ", " + detail::pg_quote_identifier(name) + " " + type;
+                };
+                if (config.attributes.is_object())
+                    for (auto& [name, definition] : config.attributes.items()) column(name, detail::pg_column_type(definition));
+                if (config.timestamps) {
+                    column("createdAt", "timestamptz");
+                    column("updatedAt", "timestamptz");
+                }
+                sql += ")";
+            }
         } catch (const ConfigError& e) {  // a name no retry will make valid
             throw ReplicationError(name_, table, {}, e.what(), false);
         }
@@ -279,18 +326,27 @@ public:
         std::vector<std::pair<std::string, std::string>> statements;  // (sql, jsonb parameter)
         try {
             plans = detail::pg_plan(batch);
-            for (auto& p : plans) {
-                const std::string t = detail::pg_table_sql(p.table);
+        } catch (const std::exception& e) {
+            throw ReplicationError(name_, batch[0].resource, batch[0].id, e.what(), false);
+        }
+        for (auto& p : plans) {
+            std::string t;
+            try {
+                t = detail::pg_table_sql(p.table);
                 if (!p.deletes.empty())
                     statements.emplace_back("DELETE FROM " + t + " WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
                                             p.deletes.dump());
-                if (!p.upserts.empty())
+                if (p.upserts.empty()) continue;
+                if (state_->options.layout == PostgresOptions::Layout::jsonb) {
                     statements.emplace_back("INSERT INTO " + t + " (id, data) SELECT e->>'id', e->'data' FROM "
                                             "jsonb_array_elements($1::jsonb) AS e ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
                                             p.upserts.dump());
+                    continue;
+                }
+            } catch (const std::exception& e) {  // a table name we cannot quote, text JSON cannot hold
+                throw ReplicationError(name_, p.table, {}, e.what(), false);
             }
-        } catch (const std::exception& e) {  // a table name we cannot quote, text JSON cannot hold
-            throw ReplicationError(name_, batch[0].resource, batch[0].id, e.what(), false);
+            column_upserts(p, t, statements);
         }
         run(batch.size() == 1 ? batch[0].resource : std::string{}, batch.size() == 1 ? batch[0].id : std::string{},
             [&](PGconn* c) {
@@ -306,11 +362,77 @@ private:
         PostgresOptions options;
         std::string description, password;
         detail::Retrier retrier;
-        std::mutex mutex;  // idle, created
+        std::mutex mutex;  // idle, created, columns
         std::vector<detail::PgConn> idle;
         std::set<std::string, std::less<>> created;
+        std::map<std::string, std::set<std::string>, std::less<>> columns;  // columns layout: table → its columns
         std::atomic<std::uint64_t> opened{0};
     };
+
+    /// The columns of `table` (cached; `fresh` reads them again): 1 query.
+    std::set<std::string> table_columns(const std::string& table, bool fresh) {
+        if (!fresh) {
+            std::lock_guard lock(state_->mutex);
+            if (auto it = state_->columns.find(table); it != state_->columns.end()) return it->second;
+        }
+        std::set<std::string> out;
+        const std::string name = detail::pg_table_sql(table);
+        run(table, {}, [&](PGconn* c) {
+            out.clear();
+            const char* values[] = {name.c_str()};
+            detail::PgResult r(PQexecParams(c,
+                                            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                                            1, nullptr, values, nullptr, nullptr, 0));
+            if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+                const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+                const std::string message = state_->description + ": " + trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c));
+                if (PQstatus(c) != CONNECTION_OK || detail::pg_transient_state(state ? state : "")) throw transient(message);
+                throw detail::PgStatementError(detail::pg_scrub(message, state_->password), state ? state : "");
+            }
+            for (int i = 0; i < PQntuples(r.get()); ++i) out.insert(PQgetvalue(r.get(), i, 0));
+        });
+        std::lock_guard lock(state_->mutex);
+        state_->columns[table] = out;
+        return out;
+    }
+
+    /// The columns layout: per set of fields, one INSERT … SELECT FROM jsonb_populate_recordset
+    /// … ON CONFLICT (id) DO UPDATE of those columns.
+    void column_upserts(const detail::PgTablePlan& p, const std::string& t, std::vector<std::pair<std::string, std::string>>& statements) {
+        std::map<std::vector<std::string>, json> groups;  // the record's fields → its rows
+        for (auto& u : p.upserts) {
+            json row = u["data"].is_object() ? u["data"] : json::object();
+            row["id"] = u["id"];
+            std::vector<std::string> fields;
+            for (auto& [k, v] : row.items()) fields.push_back(k);
+            groups[fields].push_back(std::move(row));
+        }
+        auto columns = table_columns(p.table, false);
+        for (auto& [fields, rows] : groups) {
+            for (auto& f : fields)
+                if (!columns.count(f)) {
+                    columns = table_columns(p.table, true);  // a column added since: read them again
+                    if (!columns.count(f)) {
+                        const std::string id = rows[0].value("id", std::string{});
+                        throw ReplicationError(name_, p.table, id,
+                                               "table " + t + " has no column \"" + f + "\" for field '" + f + "' (layout columns)", false);
+                    }
+                }
+            std::string list, set;
+            for (auto& f : fields) {
+                const std::string q = detail::pg_quote_identifier(f);
+                list += (list.empty() ? "" : ", ") + q;
+                if (f != "id") set += (set.empty() ? "" : ", ") + q + " = EXCLUDED." + q;
+            }
+            std::string sql = "INSERT INTO " + t + " (" + list + ") SELECT " + list + " FROM jsonb_populate_recordset(NULL::" + t +
+                              ", $1::jsonb) ON CONFLICT (id) DO " + (set.empty() ? std::string("NOTHING") : "UPDATE SET " + set);
+            try {
+                statements.emplace_back(std::move(sql), rows.dump());
+            } catch (const std::exception& e) {
+                throw ReplicationError(name_, p.table, {}, e.what(), false);
+            }
+        }
+    }
 
     detail::PgTransientError transient(const std::string& what) const {
         return detail::PgTransientError(detail::pg_scrub(what, state_->password));

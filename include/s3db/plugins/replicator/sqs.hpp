@@ -49,6 +49,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -82,6 +83,26 @@ struct SqsOptions {
     RetryPolicy retry{};
 
     SqsClientOptions client_options() const { return {endpoint, region, credentials, timeout, retry}; }
+
+    /// From a connection string:
+    ///   sqs://KEY:SECRET@sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo   a queue URL (https)
+    ///   sqs+http://KEY:SECRET@127.0.0.1:4566/changes?create=true&region=us-east-1  a queue name, plain HTTP
+    /// The host (with its port) is the endpoint; a path of two segments is the queue's URL on it,
+    /// of one segment a queue name (GetQueueUrl). KEY and SECRET are percent-decoded; without them
+    /// the environment's credentials apply. Query: region (else taken from an AWS host name
+    /// `sqs.<region>.amazonaws.com`), sessionToken, create (create_queues), group (one FIFO group
+    /// for every message). Anything else, or a malformed URL, throws ConfigError that never shows
+    /// the credentials.
+    S3DB_DECL static SqsOptions from_url(std::string_view url);
+
+    /// From s3db.js's SQS replicator config object (the seed's form): queueUrl, defaultQueueUrl,
+    /// queues {resource: URL}, region, endpoint, credentials {accessKeyId, secretAccessKey,
+    /// sessionToken}, messageGroupId (one FIFO group for every message), messageAttributes
+    /// {name: {StringValue, DataType: "String"} or a string}, deduplicationId (true only:
+    /// deduplication ids are always sent to FIFO queues, so a replay is received once),
+    /// createQueues. Without `endpoint`, the origin of the first queue URL is the endpoint (and
+    /// its AWS host name gives the region). Unknown keys throw ConfigError naming them.
+    S3DB_DECL static SqsOptions from_config(const json& config);
 };
 
 namespace detail {
@@ -186,6 +207,163 @@ S3DB_DECL std::size_t sqs_message_size(std::string_view body, const std::map<std
 }
 
 }  // namespace detail
+
+namespace detail {
+
+/// "eu-west-1" from "sqs.eu-west-1.amazonaws.com[:port]"; "" for any other host.
+inline std::string sqs_region_of_host(std::string_view host) {
+    host = host.substr(0, host.find(':'));
+    constexpr std::string_view head = "sqs.", tail = ".amazonaws.com";
+    if (host.size() <= head.size() + tail.size() || !host.starts_with(head) || !host.ends_with(tail)) return {};
+    return std::string(host.substr(head.size(), host.size() - head.size() - tail.size()));
+}
+
+/// "https://host:port" of an http(s) URL; "" when it is not one.
+inline std::string sqs_origin_of(std::string_view url) {
+    for (std::string_view scheme : {"https://", "http://"}) {
+        if (!url.starts_with(scheme)) continue;
+        const auto end = url.find_first_of("/?#", scheme.size());
+        return std::string(url.substr(0, end));
+    }
+    return {};
+}
+
+}  // namespace detail
+
+S3DB_DECL SqsOptions SqsOptions::from_url(std::string_view url) {
+    auto fail = [&](const std::string& why) {
+        // Everything up to the last '@' may be credentials: never shown.
+        const auto at = url.rfind('@');
+        const std::string shown = at == std::string_view::npos ? std::string(url) : "sqs://…@" + std::string(url.substr(at + 1));
+        return ConfigError("SqsOptions::from_url: " + why + " (" + shown + ")");
+    };
+    if (url.find('\0') != std::string_view::npos) throw fail("the URL holds a NUL");
+    std::string scheme;
+    for (std::string_view s : {"sqs+https://", "sqs+http://", "sqs://"})
+        if (url.starts_with(s)) {
+            scheme = s == "sqs+http://" ? "http://" : "https://";
+            url.remove_prefix(s.size());
+            break;
+        }
+    if (scheme.empty()) throw ConfigError("SqsOptions::from_url: expected sqs://, sqs+http:// or sqs+https://");
+    SqsOptions o;
+    std::string_view rest = url;
+    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+        const auto userinfo = rest.substr(0, at);
+        const auto colon = userinfo.find(':');
+        auto key = detail::uri_decode(userinfo.substr(0, colon));
+        auto secret = colon == std::string_view::npos ? std::optional<std::string>{} : detail::uri_decode(userinfo.substr(colon + 1));
+        if (!key || !secret || key->empty() || secret->empty() || key->find('\0') != std::string::npos ||
+            secret->find('\0') != std::string::npos)
+            throw fail("credentials must be KEY:SECRET, percent-encoded");
+        o.credentials = Credentials{std::move(*key), std::move(*secret), ""};
+        rest.remove_prefix(at + 1);
+    }
+    const auto query_at = rest.find('?');
+    std::string_view query = query_at == std::string_view::npos ? std::string_view{} : rest.substr(query_at + 1);
+    rest = rest.substr(0, query_at);
+    const auto slash = rest.find('/');
+    const std::string_view host = rest.substr(0, slash);
+    std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    while (path.ends_with('/')) path.remove_suffix(1);
+    if (host.empty()) throw fail("no host");
+    if (host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") != std::string_view::npos)
+        throw fail("the host may hold letters, digits, '.', '-', '_' and a port only");
+    o.endpoint = scheme + std::string(host);
+    if (path.empty()) throw fail("no queue: sqs://…@host/<queue name> or /<account>/<queue name>");
+    const auto segments = std::count(path.begin(), path.end(), '/') + 1;
+    auto decoded = detail::uri_decode(path);
+    if (!decoded || decoded->find('\0') != std::string::npos) throw fail("the queue is not percent-encoded right");
+    if (segments == 1) o.queue = std::move(*decoded);
+    else if (segments == 2) o.queue = o.endpoint + "/" + std::string(path);
+    else throw fail("the path is a queue name or <account>/<queue name>");
+    o.region = detail::sqs_region_of_host(host);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (pair.empty()) continue;
+        const auto eq = pair.find('=');
+        const std::string name(pair.substr(0, eq));
+        auto value = detail::uri_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+        if (!value || value->find('\0') != std::string::npos) throw fail("parameter '" + name + "' is not percent-encoded right");
+        if (name == "region") o.region = std::move(*value);
+        else if (name == "sessionToken") {
+            if (!o.credentials) throw fail("sessionToken without KEY:SECRET");
+            o.credentials->session_token = std::move(*value);
+        } else if (name == "create") {
+            if (*value == "true" || *value == "1") o.create_queues = true;
+            else if (*value == "false" || *value == "0") o.create_queues = false;
+            else throw fail("create must be true or false");
+        } else if (name == "group") {
+            if (value->empty()) throw fail("group is empty");
+            o.message_group = [g = std::move(*value)](const Delivery&) { return g; };
+        } else {
+            throw fail("unknown parameter '" + name + "' (region, sessionToken, create, group)");
+        }
+    }
+    return o;
+}
+
+S3DB_DECL SqsOptions SqsOptions::from_config(const json& c) {
+    auto fail = [](const std::string& why) { return ConfigError("SqsOptions::from_config: " + why); };
+    if (!c.is_object()) throw fail("the config is not an object");
+    static const std::set<std::string> known = {"queueUrl", "defaultQueueUrl", "queues", "region", "endpoint", "credentials",
+                                                "messageGroupId", "messageAttributes", "deduplicationId", "createQueues"};
+    for (auto& [k, v] : c.items())
+        if (!known.count(k)) throw fail("unknown key '" + k + "'");
+    auto text = [&](const json& v, const std::string& what) {
+        if (!v.is_string() || v.get_ref<const std::string&>().empty()) throw fail(what + " must be a non-empty string");
+        return v.get<std::string>();
+    };
+    SqsOptions o;
+    if (c.contains("queueUrl")) o.queue = text(c["queueUrl"], "queueUrl");
+    if (c.contains("defaultQueueUrl")) {
+        if (!o.queue.empty()) throw fail("give queueUrl or defaultQueueUrl, not both");
+        o.queue = text(c["defaultQueueUrl"], "defaultQueueUrl");
+    }
+    if (c.contains("queues")) {
+        if (!c["queues"].is_object()) throw fail("queues must be an object {resource: queue URL}");
+        for (auto& [r, q] : c["queues"].items()) o.queues[r] = text(q, "queues." + r);
+    }
+    if (o.queue.empty() && o.queues.empty()) throw fail("no queue: queueUrl, defaultQueueUrl or queues");
+    if (c.contains("region")) o.region = text(c["region"], "region");
+    if (c.contains("endpoint")) o.endpoint = text(c["endpoint"], "endpoint");
+    if (c.contains("credentials")) {
+        const json& k = c["credentials"];
+        if (!k.is_object() || !k.contains("accessKeyId") || !k.contains("secretAccessKey"))
+            throw fail("credentials must be {accessKeyId, secretAccessKey[, sessionToken]}");
+        o.credentials = Credentials{text(k["accessKeyId"], "credentials.accessKeyId"), text(k["secretAccessKey"], "credentials.secretAccessKey"),
+                                    k.contains("sessionToken") ? text(k["sessionToken"], "credentials.sessionToken") : std::string{}};
+    }
+    if (c.contains("messageGroupId"))
+        o.message_group = [g = text(c["messageGroupId"], "messageGroupId")](const Delivery&) { return g; };
+    if (c.contains("messageAttributes")) {
+        if (!c["messageAttributes"].is_object()) throw fail("messageAttributes must be an object");
+        for (auto& [name, a] : c["messageAttributes"].items()) {
+            if (a.is_string()) {
+                o.message_attributes[name] = a.get<std::string>();
+                continue;
+            }
+            if (!a.is_object() || !a.contains("StringValue") || a.value("DataType", std::string("String")) != "String")
+                throw fail("messageAttributes." + name + " must be a string or {StringValue, DataType: \"String\"}");
+            o.message_attributes[name] = text(a["StringValue"], "messageAttributes." + name + ".StringValue");
+        }
+    }
+    if (c.contains("deduplicationId") && c["deduplicationId"] != true)
+        throw fail("deduplicationId must be true: deduplication ids are always sent to FIFO queues, so a replayed write is received once");
+    if (c.contains("createQueues")) {
+        if (!c["createQueues"].is_boolean()) throw fail("createQueues must be a boolean");
+        o.create_queues = c["createQueues"].get<bool>();
+    }
+    std::string first_url = detail::sqs_origin_of(o.queue);
+    for (auto& [r, q] : o.queues)
+        if (first_url.empty()) first_url = detail::sqs_origin_of(q);
+    if (o.endpoint.empty()) o.endpoint = first_url;
+    if (o.region.empty()) o.region = detail::sqs_region_of_host(detail::sqs_origin_of(o.endpoint).empty() ? std::string_view{}
+                                                                 : std::string_view(o.endpoint).substr(o.endpoint.find("//") + 2));
+    return o;
+}
 
 S3DB_DECL SqsTarget::SqsTarget(SqsOptions options, ResourceMap resources, std::string name)
     : resources_(std::move(resources)), name_(std::move(name)) {
