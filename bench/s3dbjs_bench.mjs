@@ -24,7 +24,8 @@
 // The bucket must exist (database.cpp creates it); nothing is deleted here.
 import { format } from 'node:util';
 
-import { drainEmptyBodies, readStdin } from '../tests/interop/node_support.mjs';
+import { readStdin } from '../tests/interop/node_support.mjs';
+import { RETRYABLE, instrumentMemory, instrumentSdk, requests, resetRequests, runPool, total } from './s3dbjs_counting.mjs';
 
 // stdout carries the one result line: whatever the libraries print goes to stderr.
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
@@ -43,48 +44,6 @@ const record = (i) => ({
     tags: [`t${i % 7}`, 'bench'],
 });
 
-// Network and throttling errors only: s3db.js's default empty list means "retry everything",
-// which retries each 404/412 three times (see tests/interop/s3dbjs.mjs).
-const RETRYABLE = ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'SlowDown', 'ServiceUnavailable',
-    'InternalError', 'RequestTimeout', 'NetworkingError', 'TimeoutError'];
-
-const requests = { put: 0, get: 0, head: 0, copy: 0, remove: 0, remove_many: 0, list: 0 };
-const total = () => Object.values(requests).reduce((a, b) => a + b, 0);
-const SDK_COMMANDS = {
-    PutObjectCommand: 'put', GetObjectCommand: 'get', HeadObjectCommand: 'head', CopyObjectCommand: 'copy',
-    DeleteObjectCommand: 'remove', DeleteObjectsCommand: 'remove_many', ListObjectsV2Command: 'list',
-};
-
-/// Counts every command the SDK client sends, and drains the empty bodies s3db.js leaves unread.
-function instrumentSdk(awsClient) {
-    awsClient.middlewareStack.add((next, context) => async (args) => {
-        const op = SDK_COMMANDS[context.commandName];
-        if (op) requests[op]++;
-        return next(args);
-    }, { step: 'initialize', name: 's3dbBenchCountRequests' });
-    drainEmptyBodies(awsClient);
-}
-
-/// The MemoryClient has no SDK: count the calls its storage receives, one per S3 request it stands for.
-function instrumentMemory(storage) {
-    const ops = { put: 'put', get: 'get', head: 'head', copy: 'copy', delete: 'remove', deleteMultiple: 'remove_many', list: 'list' };
-    for (const [method, op] of Object.entries(ops)) {
-        const original = storage[method].bind(storage);
-        storage[method] = (...args) => {
-            requests[op]++;
-            return original(...args);
-        };
-    }
-}
-
-async function runPool(n, concurrency, fn) {
-    let next = 0;
-    const worker = async () => {
-        for (let i = next++; i < n; i = next++) await fn(i);
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-}
-
 /// Runs each workload over records 0..n-1 of `resource`; one result per workload.
 async function runWorkloads(resource, workloads, n, concurrency) {
     const results = [];
@@ -93,7 +52,7 @@ async function runWorkloads(resource, workloads, n, concurrency) {
         const records = workload === 'insert' ? Array.from({ length: n }, (_, i) => record(i)) : [];
         const ids = Array.from({ length: n }, (_, i) => idOf(i));
         const names = Array.from({ length: n }, (_, i) => `user-${i}`);
-        for (const k of Object.keys(requests)) requests[k] = 0;
+        resetRequests();
         const cpu0 = process.cpuUsage();
         const faults0 = process.resourceUsage().minorPageFault;
         const t0 = process.hrtime.bigint();

@@ -18,7 +18,8 @@
 // side); GC is its runGarbageCollection (a no-op in effect, reference §11.8, but it pays its lock).
 import { format } from 'node:util';
 
-import { drainEmptyBodies, readStdin } from '../tests/interop/node_support.mjs';
+import { readStdin } from '../tests/interop/node_support.mjs';
+import { RETRYABLE, instrumentMemory, instrumentSdk, requests, resetRequests, runPool, total } from './s3dbjs_counting.mjs';
 
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
 console.log = console.info = console.warn = console.debug = console.trace = toStderr;
@@ -31,45 +32,6 @@ const { S3db } = await import('../tests/interop/node_modules/s3db.js/dist/lite.j
 const { EventualConsistencyPlugin } = await import(
     '../tests/interop/node_modules/s3db.js/dist/plugins/eventual-consistency/index.js');
 
-const RETRYABLE = ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'SlowDown', 'ServiceUnavailable',
-    'InternalError', 'RequestTimeout', 'NetworkingError', 'TimeoutError'];
-
-const requests = { put: 0, get: 0, head: 0, copy: 0, remove: 0, remove_many: 0, list: 0 };
-const total = () => Object.values(requests).reduce((a, b) => a + b, 0);
-const SDK_COMMANDS = {
-    PutObjectCommand: 'put', GetObjectCommand: 'get', HeadObjectCommand: 'head', CopyObjectCommand: 'copy',
-    DeleteObjectCommand: 'remove', DeleteObjectsCommand: 'remove_many', ListObjectsV2Command: 'list',
-};
-
-function instrumentSdk(awsClient) {
-    awsClient.middlewareStack.add((next, context) => async (args) => {
-        const op = SDK_COMMANDS[context.commandName];
-        if (op) requests[op]++;
-        return next(args);
-    }, { step: 'initialize', name: 's3dbEcBenchCountRequests' });
-    drainEmptyBodies(awsClient);
-}
-
-function instrumentMemory(storage) {
-    const ops = { put: 'put', get: 'get', head: 'head', copy: 'copy', delete: 'remove', deleteMultiple: 'remove_many', list: 'list' };
-    for (const [method, op] of Object.entries(ops)) {
-        const original = storage[method].bind(storage);
-        storage[method] = (...args) => {
-            requests[op]++;
-            return original(...args);
-        };
-    }
-}
-
-async function runPool(n, concurrency, fn) {
-    let next = 0;
-    const worker = async () => {
-        for (let i = next++; i < n; i = next++) await fn(i);
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-}
-
-/// The same pseudo-random stream as the C++ bench (a 32-bit LCG), so both write the same amounts.
 function lcg(seed) {
     let s = seed >>> 0;
     return () => {
@@ -113,7 +75,7 @@ async function main(cmd) {
         model[id] = (model[id] ?? 0) + (sub ? -amount : amount);
         if (i < batch) firstBatch[id] = (firstBatch[id] ?? 0) + (sub ? -amount : amount);
     }
-    for (const k of Object.keys(requests)) requests[k] = 0;
+    resetRequests();
     let write = 0, consolidate = 0, collect = 0;
     const t0 = process.hrtime.bigint();
     for (let b = 0; b < batches; ++b) {

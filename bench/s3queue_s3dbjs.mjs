@@ -26,7 +26,8 @@
 import { createRequire } from 'node:module';
 import { format } from 'node:util';
 
-import { drainEmptyBodies, readStdin } from '../tests/interop/node_support.mjs';
+import { readStdin } from '../tests/interop/node_support.mjs';
+import { RETRYABLE, instrumentSdk, requests, resetRequests, total } from './s3dbjs_counting.mjs';
 
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
 console.log = console.info = console.warn = console.debug = console.trace = toStderr;
@@ -48,24 +49,6 @@ CronManager.prototype._loadCron = async function () {
         return this._cron;
     }
 };
-
-const RETRYABLE = ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'SlowDown', 'ServiceUnavailable',
-    'InternalError', 'RequestTimeout', 'NetworkingError', 'TimeoutError'];
-const SDK_COMMANDS = {
-    PutObjectCommand: 'put', GetObjectCommand: 'get', HeadObjectCommand: 'head', CopyObjectCommand: 'copy',
-    DeleteObjectCommand: 'remove', DeleteObjectsCommand: 'remove_many', ListObjectsV2Command: 'list',
-};
-const zero = () => ({ put: 0, get: 0, head: 0, copy: 0, remove: 0, remove_many: 0, list: 0, other: 0 });
-let requests = zero();
-const total = (r) => Object.values(r).reduce((a, b) => a + b, 0);
-
-function instrumentSdk(awsClient) {
-    awsClient.middlewareStack.add((next, context) => async (args) => {
-        requests[SDK_COMMANDS[context.commandName] ?? 'other']++;
-        return next(args);
-    }, { step: 'initialize', name: 's3queueBenchCountRequests' });
-    drainEmptyBodies(awsClient);
-}
 
 /// Ceph RGW hands user-metadata names back with '_' turned into '-': s3db.js then misses its own
 /// markers (and its PluginStorage locks fail). The same shim as tests/interop/s3dbjs.mjs.
@@ -152,13 +135,13 @@ async function main(cmd) {
     let completed = 0, handled = 0;
     for (const c of consumers) c.plugin.on('plg:s3-queue:message-completed', () => ++completed);
 
-    requests = zero();
+    resetRequests();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < messages; ++i) await producer.db.resources.jobs.enqueue({ n: i });
     const t1 = process.hrtime.bigint();
     const enqueue = { ...requests };
 
-    requests = zero();
+    resetRequests();
     for (const c of consumers) await c.plugin.startProcessing(async () => { ++handled; });
     const deadline = Date.now() + timeoutSeconds * 1000;
     while (completed < messages && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -167,8 +150,7 @@ async function main(cmd) {
     for (const c of consumers) await c.plugin.stopProcessing();
     for (const c of [producer, ...consumers]) await c.db.disconnect().catch(() => {});
 
-    const all = zero();
-    for (const r of [enqueue, process_requests]) for (const k of Object.keys(all)) all[k] += r[k];
+    const all = Object.fromEntries(Object.keys(requests).map((k) => [k, enqueue[k] + process_requests[k]]));
     return {
         messages, workers, concurrency, enableCoordinator, completed, handled,
         enqueue_seconds: Number(t1 - t0) / 1e9, process_seconds: Number(t2 - t1) / 1e9,
