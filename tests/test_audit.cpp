@@ -20,6 +20,7 @@
 
 #include "s3db/s3db.hpp"
 #include "s3db/plugins/audit.hpp"
+#include "support/hooked_store.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
@@ -114,21 +115,7 @@ struct TinyCache : Plugin<TinyCache> {
 };
 
 /// Memory with a hook in front of every PUT (to fail or hold the audit's writes).
-struct Hooked {
-    Memory inner = test::make_store<Memory>();
-    std::shared_ptr<std::function<void(std::string_view)>> before_put = std::make_shared<std::function<void(std::string_view)>>();
-
-    PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
-        if (*before_put) (*before_put)(key);
-        return inner.put(key, body, std::move(o));
-    }
-    std::optional<Object> get(std::string_view key, GetOptions o = {}) { return inner.get(key, std::move(o)); }
-    std::optional<ObjectInfo> head(std::string_view key) { return inner.head(key); }
-    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) { return inner.copy(from, to, std::move(o)); }
-    void remove(std::string_view key) { inner.remove(key); }
-    RemoveManyResult remove_many(std::span<const std::string> keys) { return inner.remove_many(keys); }
-    ListPage list(ListOptions o = {}) { return inner.list(std::move(o)); }
-};
+using Hooked = test::Hooked<Memory>;
 static_assert(Transport<Hooked>);
 
 const std::string audit_data = "resource=plg_audits/data/";
@@ -581,9 +568,9 @@ TEST(Audit, ADateRangeListsFromItsFirstDayAndStopsAfterItsLast) {
 // ---- failures, concurrency ---------------------------------------------------------------------------
 
 TEST(Audit, AFailedAuditWriteIsThePluginsErrorNotTheUsers) {
-    Hooked store;
+    Hooked store{test::make_store<Memory>()};
     auto down = std::make_shared<std::atomic<bool>>(false);
-    *store.before_put = [down](std::string_view key) {
+    *store.before_put = [down](std::string_view key, std::string_view, const PutOptions&, Memory&) {
         if (*down && key.starts_with(audit_data))
             throw TransportError("audit store unreachable", {.status = 503, .code = "ServiceUnavailable", .request_id = {}, .key = std::string(key)});
     };
@@ -603,7 +590,7 @@ TEST(Audit, AFailedAuditWriteIsThePluginsErrorNotTheUsers) {
     EXPECT_EQ(db.plugin<Audit>().record_history("users", "x").size(), 1u);
 
     // Not isolated: the caller hears of it (the write itself is done).
-    Hooked strict_store;
+    Hooked strict_store{test::make_store<Memory>()};
     *strict_store.before_put = *store.before_put;
     BasicDatabase<Hooked, Audit> strict(strict_store, {}, Audit({}, PluginOptions{.isolate_errors = false}));
     strict.connect();
@@ -623,8 +610,8 @@ TEST(Audit, ConcurrentWritersAreNotSerializedBehindTheAudit) {
         int arrived = 0, in_flight = 0, most = 0;
     };
     auto gate = std::make_shared<Gate>();
-    Hooked store;
-    *store.before_put = [gate](std::string_view key) {
+    Hooked store{test::make_store<Memory>()};
+    *store.before_put = [gate](std::string_view key, std::string_view, const PutOptions&, Memory&) {
         if (!key.starts_with(audit_data)) return;
         std::unique_lock lock(gate->m);
         ++gate->arrived;

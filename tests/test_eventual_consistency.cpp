@@ -29,6 +29,7 @@
 #include "s3db/transport/memory.hpp"
 #include "s3db/transport/retry.hpp"
 #include "s3db/transport/s3.hpp"
+#include "support/hooked_store.hpp"
 #include "support/kill_midway.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
@@ -579,29 +580,14 @@ TEST(EventualConsistencyOnS3, ProofFourProcessesFaultsAndAKilledConsolidator) {
 namespace {
 
 /// A Filesystem that stops its process (SIGSTOP) just before the first PUT to `pause_key` once
-/// armed: a consolidator paused between reading a record and writing it.
-class PausingFs {
-public:
-    PausingFs(Filesystem fs, std::string pause_key) : fs_(std::move(fs)), pause_key_(std::move(pause_key)) {}
-    PausingFs(PausingFs&& o) noexcept : fs_(std::move(o.fs_)), pause_key_(std::move(o.pause_key_)), armed_(o.armed_.load()) {}
-    void arm() { armed_ = true; }
-
-    PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
-        if (key == pause_key_ && armed_.exchange(false)) ::raise(SIGSTOP);
-        return fs_.put(key, body, std::move(o));
-    }
-    std::optional<Object> get(std::string_view key, GetOptions o = {}) { return fs_.get(key, std::move(o)); }
-    std::optional<ObjectInfo> head(std::string_view key) { return fs_.head(key); }
-    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) { return fs_.copy(from, to, std::move(o)); }
-    void remove(std::string_view key) { fs_.remove(key); }
-    RemoveManyResult remove_many(std::span<const std::string> keys) { return fs_.remove_many(keys); }
-    ListPage list(ListOptions o = {}) { return fs_.list(std::move(o)); }
-
-private:
-    Filesystem fs_;
-    std::string pause_key_;
-    std::atomic<bool> armed_{false};
-};
+/// `*armed`: a consolidator paused between reading a record and writing it.
+test::Hooked<Filesystem> pausing_fs(Filesystem fs, std::string pause_key, std::shared_ptr<std::atomic<bool>> armed) {
+    test::Hooked<Filesystem> store{std::move(fs)};
+    *store.before_put = [pause_key, armed](std::string_view key, std::string_view, const PutOptions&, Filesystem&) {
+        if (key == pause_key && armed->exchange(false)) ::raise(SIGSTOP);
+    };
+    return store;
+}
 
 }  // namespace
 
@@ -621,9 +607,10 @@ TEST(EventualConsistency, APausedConsolidatorsLateWriteIsFencedOut) {
     if (child == 0) {
         int code = 3;
         try {
-            auto mine = open<BasicDatabase<PausingFs, EventualConsistency>>(PausingFs(Filesystem(fs), record_key("wallets", "w1")),
-                                                                             manual());
-            mine->transport().arm();
+            auto armed = std::make_shared<std::atomic<bool>>(false);
+            auto mine = open<BasicDatabase<test::Hooked<Filesystem>, EventualConsistency>>(
+                pausing_fs(Filesystem(fs), record_key("wallets", "w1"), armed), manual());
+            *armed = true;
             mine->plugin<EventualConsistency>().consolidate("wallets", "balance");
             code = 1;  // its stale value landed (or was not refused)
         } catch (const FencedOut&) {

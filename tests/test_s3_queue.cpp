@@ -26,6 +26,7 @@
 #include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"
 #include "s3db/transport/retry.hpp"
+#include "support/hooked_store.hpp"
 #include "support/kill_midway.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
@@ -454,24 +455,9 @@ TEST(S3Queue, LostResponsesNeverAckAMessageTwice) {
 
 namespace {
 
-/// A Memory store whose PUTs pass through `hook` first: it may write something else at the key
+/// A Memory store whose PUTs pass through a hook first: it may write something else at the key
 /// (another consumer winning the race) and throw a timeout (the request got no answer).
-struct Scripted {
-    Memory inner;
-    std::shared_ptr<std::function<void(std::string_view, std::string_view, const PutOptions&, Memory&)>> hook =
-        std::make_shared<std::function<void(std::string_view, std::string_view, const PutOptions&, Memory&)>>();
-
-    PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
-        if (*hook) (*hook)(key, body, o, inner);
-        return inner.put(key, body, std::move(o));
-    }
-    std::optional<Object> get(std::string_view key, GetOptions o = {}) { return inner.get(key, std::move(o)); }
-    std::optional<ObjectInfo> head(std::string_view key) { return inner.head(key); }
-    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) { return inner.copy(from, to, std::move(o)); }
-    void remove(std::string_view key) { inner.remove(key); }
-    RemoveManyResult remove_many(std::span<const std::string> keys) { return inner.remove_many(keys); }
-    ListPage list(ListOptions o = {}) { return inner.list(std::move(o)); }
-};
+using Scripted = test::Hooked<Memory>;
 
 [[noreturn]] void no_answer(std::string_view key) {
     throw TransportError("scripted timeout", {0, "RequestTimeout", {}, std::string(key), true});
@@ -489,7 +475,7 @@ TEST(S3Queue, AnUnansweredWriteIsSettledByItsOwnEtag) {
             auto& q = db->plugin<S3Queue>();
             q.enqueue({{"n", 1}});
             bool fired = false;
-            *store.hook = [&](std::string_view key, std::string_view body, const PutOptions& o, Memory& inner) {
+            *store.before_put = [&](std::string_view key, std::string_view body, const PutOptions& o, Memory& inner) {
                 if (fired || key.find(target) == std::string_view::npos) return;
                 fired = true;
                 if (script == Script::other_wins) inner.put(key, "{\"someone\":\"else\"}", o);
@@ -527,26 +513,7 @@ namespace {
 
 /// A Memory store with hooks before PUTs and LISTs (another consumer acting in between, a slow
 /// request, a refused renewal).
-struct Hooked {
-    Memory inner;
-    std::shared_ptr<std::function<void(std::string_view, const PutOptions&)>> before_put =
-        std::make_shared<std::function<void(std::string_view, const PutOptions&)>>();
-    std::shared_ptr<std::function<void()>> before_list = std::make_shared<std::function<void()>>();
-
-    PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
-        if (*before_put) (*before_put)(key, o);
-        return inner.put(key, body, std::move(o));
-    }
-    std::optional<Object> get(std::string_view key, GetOptions o = {}) { return inner.get(key, std::move(o)); }
-    std::optional<ObjectInfo> head(std::string_view key) { return inner.head(key); }
-    PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) { return inner.copy(from, to, std::move(o)); }
-    void remove(std::string_view key) { inner.remove(key); }
-    RemoveManyResult remove_many(std::span<const std::string> keys) { return inner.remove_many(keys); }
-    ListPage list(ListOptions o = {}) {
-        if (*before_list) (*before_list)();
-        return inner.list(std::move(o));
-    }
-};
+using Hooked = test::Hooked<Memory>;
 
 }  // namespace
 
@@ -565,7 +532,7 @@ TEST(S3Queue, AClaimLandingAfterTheMessageEndedAndWasDeletedDoesNotRunItAgain) {
     qa.enqueue({{"n", 7}});
     int runs_a = 0, runs_b = 0;
     bool fired = false;
-    *hooked.before_put = [&](std::string_view key, const PutOptions&) {
+    *hooked.before_put = [&](std::string_view key, std::string_view, const PutOptions&, Memory&) {
         if (fired || key.find("/c=") == std::string_view::npos) return;
         fired = true;
         // b's claim is on its way: a takes the message, runs and ends it; 1.5 s later (past the
@@ -625,7 +592,7 @@ TEST(S3Queue, SlowListsDoNotDelayRenewalsSoALiveHoldersMessageRunsOnce) {
 TEST(S3Queue, AHolderWhoseLeaseRanOutCannotAckTheTakersResultIsKept) {
     auto memory = test::make_store<Memory>();
     Hooked no_renew{memory};
-    *no_renew.before_put = [](std::string_view key, const PutOptions& o) {
+    *no_renew.before_put = [](std::string_view key, std::string_view, const PutOptions& o, Memory&) {
         if (key.find("/c=") != std::string_view::npos && !o.if_match.empty())
             throw TransportError("renewal refused", {500, "InternalError", {}, std::string(key), false});
     };
