@@ -25,7 +25,7 @@
 import { format } from 'node:util';
 
 import { readStdin } from '../tests/interop/node_support.mjs';
-import { RETRYABLE, instrumentMemory, instrumentSdk, requests, resetRequests, runPool, total } from './s3dbjs_counting.mjs';
+import { openCounted, requests, resetRequests, runPool, total } from './s3dbjs_counting.mjs';
 
 // stdout carries the one result line: whatever the libraries print goes to stderr.
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
@@ -88,17 +88,7 @@ async function main(cmd) {
     const { connection, n, concurrency = 1, workloads = ['insert', 'get', 'update', 'list'], warmup = 0, rounds = 1 } = cmd;
     if (typeof connection !== 'string' || !Number.isInteger(n) || n < 1 || !Number.isInteger(concurrency) || concurrency < 1)
         throw new Error('the command needs "connection", a positive integer "n" and "concurrency"');
-    const s3 = /^https?:/.test(connection);
-    const db = new S3db({
-        connectionString: connection,
-        logLevel: 'silent',
-        parallelism: concurrency,
-        executorPool: { retryableErrors: RETRYABLE, concurrency },
-        ...(s3 ? { clientOptions: { httpClientOptions: { useReckerHandler: false } } } : {}),
-    });
-    await db.connect();
-    if (s3) instrumentSdk(db.client.client);
-    else instrumentMemory(db.client.storage);
+    const db = await openCounted(S3db, connection, concurrency);
     if (warmup > 0) await runWorkloads(await db.createResource({ name: 'bench_warmup', attributes: ATTRIBUTES }), workloads, warmup, concurrency);
     let results;
     for (let r = 0; r < rounds; ++r) {

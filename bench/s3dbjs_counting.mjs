@@ -48,3 +48,19 @@ export async function runPool(n, concurrency, fn) {
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
 }
+
+/// An s3db.js database on `connection` (memory:// or http(s)://), connected, its requests counted.
+export async function openCounted(S3db, connection, concurrency) {
+    const s3 = /^https?:/.test(connection);
+    const db = new S3db({
+        connectionString: connection,
+        logLevel: 'silent',
+        parallelism: concurrency,
+        executorPool: { retryableErrors: RETRYABLE, concurrency },
+        ...(s3 ? { clientOptions: { httpClientOptions: { useReckerHandler: false } } } : {}),
+    });
+    await db.connect();
+    if (s3) instrumentSdk(db.client.client);
+    else instrumentMemory(db.client.storage);
+    return db;
+}

@@ -19,7 +19,7 @@
 import { format } from 'node:util';
 
 import { readStdin } from '../tests/interop/node_support.mjs';
-import { RETRYABLE, instrumentMemory, instrumentSdk, requests, resetRequests, runPool, total } from './s3dbjs_counting.mjs';
+import { openCounted, requests, resetRequests, runPool, total } from './s3dbjs_counting.mjs';
 
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
 console.log = console.info = console.warn = console.debug = console.trace = toStderr;
@@ -42,17 +42,7 @@ function lcg(seed) {
 
 async function main(cmd) {
     const { connection, batches = 5, batch = 100, records = 10, concurrency = 8, gc = true } = cmd;
-    const s3 = /^https?:/.test(connection);
-    const db = new S3db({
-        connectionString: connection,
-        logLevel: 'silent',
-        parallelism: concurrency,
-        executorPool: { retryableErrors: RETRYABLE, concurrency },
-        ...(s3 ? { clientOptions: { httpClientOptions: { useReckerHandler: false } } } : {}),
-    });
-    await db.connect();
-    if (s3) instrumentSdk(db.client.client);
-    else instrumentMemory(db.client.storage);
+    const db = await openCounted(S3db, connection, concurrency);
     const wallets = await db.createResource({
         name: 'wallets', attributes: { owner: 'string|optional', balance: 'number|optional' }, behavior: 'body-overflow',
     });
