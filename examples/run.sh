@@ -14,4 +14,4 @@ cmake --build build-examples -j2 --target example_quickstart
 (cd build-examples/examples && ./quickstart)
 
 cmake --build build-examples -j2
-echo "run.sh: the other examples are built in build-examples/examples"
+echo "run.sh: the other examples and the s3db command line (examples/cli) are built in build-examples/examples"
