@@ -26,7 +26,7 @@
 import { createRequire } from 'node:module';
 import { format } from 'node:util';
 
-import { readStdin } from '../tests/interop/node_support.mjs';
+import { readStdin, restoreRgwMetadataNames } from '../tests/interop/node_support.mjs';
 import { RETRYABLE, instrumentSdk, requests, resetRequests, total } from './s3dbjs_counting.mjs';
 
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
@@ -49,21 +49,6 @@ CronManager.prototype._loadCron = async function () {
         return this._cron;
     }
 };
-
-/// Ceph RGW hands user-metadata names back with '_' turned into '-': s3db.js then misses its own
-/// markers (and its PluginStorage locks fail). The same shim as tests/interop/s3dbjs.mjs.
-function restoreRgwMetadataNames(awsClient) {
-    awsClient.middlewareStack.add((next, context) => async (args) => {
-        const result = await next(args);
-        const meta = result.output?.Metadata;
-        if ((context.commandName === 'GetObjectCommand' || context.commandName === 'HeadObjectCommand') && meta) {
-            const fixed = {};
-            for (const [k, v] of Object.entries(meta)) fixed[k.startsWith('-') ? `_${k.slice(1)}` : k] = v;
-            result.output.Metadata = fixed;
-        }
-        return result;
-    }, { step: 'initialize', name: 's3queueBenchRestoreRgwMetadataNames' });
-}
 
 /// Creates the connection's bucket when missing (bench/s3_queue.cpp does too; this is for running alone).
 async function ensureBucket(connection) {

@@ -94,7 +94,7 @@
 import { Buffer } from 'node:buffer';
 import { format } from 'node:util';
 
-import { drainEmptyBodies, readStdin } from './node_support.mjs';
+import { drainEmptyBodies, readStdin, restoreRgwMetadataNames } from './node_support.mjs';
 
 // Keep stdout for the one result line: anything the libraries print goes to stderr.
 const toStderr = (...args) => process.stderr.write(format(...args) + '\n');
@@ -181,25 +181,6 @@ async function openDatabase(cmd, { parallelism } = {}) {
         restoreRgwMetadataNames(db.client.client);
     }
     return db;
-}
-
-/// Ceph RGW hands user-metadata names back with every '_' turned into '-' (`_v` → `-v`), so s3db.js
-/// does not see its own markers: records come back with a field "-v" (and, after an update, the
-/// `-contentlength`, `-etag`, ... that its update() writes into metadata), a body-only object's
-/// `_map` and any `_pluginmap` are not found. AWS S3 and MinIO keep the names. Turning a leading
-/// '-' back into '_' (s3db.js never writes a name starting with '-'; s3db-cpp's S3 transport does
-/// the same) makes s3db.js behave on RGW as it does on S3.
-function restoreRgwMetadataNames(awsClient) {
-    awsClient.middlewareStack.add((next, context) => async (args) => {
-        const result = await next(args);
-        const meta = result.output?.Metadata;
-        if ((context.commandName === 'GetObjectCommand' || context.commandName === 'HeadObjectCommand') && meta) {
-            const fixed = {};
-            for (const [k, v] of Object.entries(meta)) fixed[k.startsWith('-') ? `_${k.slice(1)}` : k] = v;
-            result.output.Metadata = fixed;
-        }
-        return result;
-    }, { step: 'initialize', name: 's3dbjsRestoreRgwMetadataNames' });
 }
 
 /// Partition reference writes run in setImmediate after the call returns: track them so a command
