@@ -119,6 +119,52 @@ TYPED_TEST(LeaseTest, ExpiryAndTakeoverIncreaseTheToken) {
     EXPECT_EQ(la2->token, 3u);
 }
 
+TYPED_TEST(LeaseTest, LeasesAtTheCallersKeysCarryDataFenceAndAreTakenOverOnce) {
+    // The Scheduler's claims: created at a key of its own layout with its fields in the body,
+    // renewed, then taken over from the version a taker read.
+    test::ManualClock clock;
+    Counting<TransportRef> counted{TransportRef(this->store)};
+    LeaseService a(counted, opts(clock, "a")), b(this->store, opts(clock, "b")), c(this->store, opts(clock, "c"));
+    const std::string key = "plugin=scheduler/claims/j/0001";
+    auto la = a.try_create_at(key, "j/1", 1, {{"status", "running"}, {"attempt", 0}});
+    ASSERT_TRUE(la);
+    EXPECT_EQ(counted.counts(), (RequestCounts{.put = 1}));
+    EXPECT_FALSE(b.try_create_at(key, "j/1", 1));
+    auto stored = [&] { return nlohmann::json::parse(this->store.get(key)->body); };
+    EXPECT_EQ(stored()["status"], "running");
+    EXPECT_EQ(stored()["token"], 1);
+    EXPECT_EQ(stored()["holder"], "a");
+
+    // check and fenced_put find the lease at its own key (not at key_of(name)).
+    EXPECT_TRUE(a.check(*la));
+    a.fenced_put(*la, "data/j", "from a");
+    la->data["status"] = "retrying";
+    ASSERT_TRUE(a.renew(*la));
+    EXPECT_EQ(stored()["status"], "retrying");
+    EXPECT_EQ(stored()["token"], 1) << "the caller's fields never replace the lease's";
+
+    // Two takers that read the same version: one wins, with the token it chose.
+    auto read = this->store.get(key);
+    auto lb = b.try_take_over_at(key, "j/1", read->info.etag, 2, {{"status", "running"}, {"attempt", 1}});
+    auto lc = c.try_take_over_at(key, "j/1", read->info.etag, 2, {{"status", "running"}, {"attempt", 1}});
+    ASSERT_TRUE(lb);
+    EXPECT_FALSE(lc);
+    EXPECT_EQ(lb->token, 2u);
+    EXPECT_EQ(stored()["holder"], "b");
+    EXPECT_EQ(stored()["attempt"], 1);
+
+    // The old holder: its renew is refused and its fenced writes too.
+    Lease copy = *la;
+    EXPECT_THROW(a.fenced_put(*la, "data/j", "stale"), FencedOut);
+    EXPECT_FALSE(a.renew(copy)) << "refused by the store (If-Match on a replaced version)";
+    b.fenced_put(*lb, "data/j", "from b");
+    EXPECT_EQ(this->store.get("data/j")->body, "from b");
+    EXPECT_TRUE(b.release(*lb));
+    EXPECT_FALSE(c.try_take_over_at("plugin=scheduler/claims/gone", "j/2", "\"nope\"", 2)) << "a key that is not there";
+    EXPECT_THROW(c.try_take_over_at(key, "j/1", "", 3), LeaseError);
+    EXPECT_THROW(c.try_create_at("k2", "j/3", 1, nlohmann::json::array()), LeaseError);
+}
+
 TYPED_TEST(LeaseTest, RequestBudgets) {
     Counting<TransportRef> counted{TransportRef(this->store)};
     LeaseService s(counted, {.holder = "x"});

@@ -16,9 +16,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "s3db/core/database.hpp"
@@ -26,6 +28,7 @@
 #include "s3db/transport/counting.hpp"
 #include "s3db/transport/faulty.hpp"
 #include "s3db/transport/retry.hpp"
+#include "support/hooked_store.hpp"
 #include "support/manual_clock.hpp"
 #include "support/stores.hpp"
 
@@ -509,12 +512,69 @@ TEST(Scheduler, AClaimLeftRunningByADeadRunnerIsRecordedAndRetried) {
     EXPECT_EQ(h[1]["status"], "error");
     auto claim = json::parse(bucket.get("plugin=scheduler/claims/j/" + rev)->body);
     EXPECT_EQ(claim["status"], "success");
+    EXPECT_EQ(claim["token"], 2) << "a claim without a token counts as token 1: the takeover's is 2";
+    EXPECT_EQ(claim["released"], true);
     // A second scheduler coming up later finds the claim closed: nothing runs again.
     Db other(Counting<Memory>(bucket), {},
              Scheduler(manual(clock, {{"j", {.schedule = "0 0 1 1 *", .action = rec.action(), .retries = 1}}})));
     other.connect();
     other.plugin<Scheduler>().tick(true);
     EXPECT_EQ(rec.size(), 1u);
+}
+
+TEST(Scheduler, ARunnerWhoseRenewalsFailGivesTheRunUpOnItsClockAndRunsItAgainUnderAHigherToken) {
+    // Renewals answered 503: the runner keeps its claim only while the claim is valid on its own
+    // steady clock (claim_ttl - claim_ttl / 4 from the last write that landed), then cancels the
+    // action and records nothing. Once the claim is past expiresAt + max_clock_skew, this same
+    // process takes it over (fencing token 2) and runs the tick again: the run is not lost.
+    Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
+    test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
+    test::Hooked<Memory> store{bucket};
+    std::atomic<bool> refuse_renewals{true};
+    *store.before_put = [&](std::string_view key, std::string_view, const PutOptions& o, Memory&) {
+        if (refuse_renewals && key.starts_with("plugin=scheduler/claims/") && !o.if_match.empty())
+            throw TransportError("renewal refused", {503, "ServiceUnavailable", {}, std::string(key), false});
+    };
+    std::mutex m;
+    std::vector<std::tuple<int, std::uint64_t, bool>> seen;  // attempt, fencing token, cancelled
+    JobConfig job{.interval = 60s, .action = [&](JobContext& ctx) -> json {
+        auto until = std::chrono::steady_clock::now() + (ctx.fencing_token == 1 ? 10s : 0s);
+        while (!ctx.cancelled() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+        std::lock_guard g(m);
+        seen.emplace_back(ctx.attempt, ctx.fencing_token, ctx.cancelled());
+        return json{{"token", ctx.fencing_token}};
+    }};
+    auto o = manual(clock, {{"j", job}});
+    o.claim_ttl = 300ms;
+    o.max_clock_skew = 50ms;
+    BasicDatabase<test::Hooked<Memory>, Scheduler> db(store, {}, Scheduler(o));
+    db.connect();
+    auto& s = db.plugin<Scheduler>();
+    const auto tick = utc(2026, 5, 1, 10, 1);
+    clock.set(tick + 100);
+    auto t0 = std::chrono::steady_clock::now();
+    s.tick(true);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "the action was not cancelled";
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0], std::make_tuple(0, std::uint64_t{1}, true));
+    EXPECT_TRUE(s.get_job_history("j").empty()) << "a runner that lost its claim recorded its run";
+
+    refuse_renewals = false;
+    s.tick(true);  // the claim has not expired for anyone yet: nothing runs
+    EXPECT_EQ(seen.size(), 1u);
+    clock.advance(400ms);  // past expiresAt + max_clock_skew
+    s.tick(true);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[1], std::make_tuple(1, std::uint64_t{2}, false)) << "the retry runs under the takeover's token";
+    auto h = s.get_job_history("j");
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_EQ(h[0]["id"], "j_" + std::to_string(tick) + "-1");
+    EXPECT_EQ(h[0]["status"], "success");
+    EXPECT_EQ(h[1]["id"], "j_" + std::to_string(tick) + "-0");
+    EXPECT_EQ(h[1]["status"], "error");
+    auto claim = json::parse(bucket.get("plugin=scheduler/claims/j/" + detail::scheduler_rev(tick))->body);
+    EXPECT_EQ(claim["status"], "success");
+    EXPECT_EQ(claim["token"], 2);
 }
 
 TEST(Scheduler, LostAnswersAndServerErrorsNeitherRunATickTwiceNorLoseOne) {

@@ -14,6 +14,8 @@
 //             PUT If-Match:<etag> with token+1; live → not acquired. 1 GET + 1 PUT (1 GET if held).
 //   create_at PUT If-None-Match:* at a key of the caller's layout, with a token the caller chose
 //             (try_create_at: no read first; the caller's layout tells when to take over). 1 PUT.
+//   take over PUT If-Match:<etag the caller read> at such a key, with a token the caller chose
+//             (try_take_over_at: the caller decided from what it read that the holder is gone). 1 PUT.
 //   renew     PUT If-Match:<our etag> with a new expiry. 1 PUT. 412 → the lease is lost.
 //   release   PUT If-Match:<our etag> marking it released, keeping the token. 1 PUT. A released
 //             lease is never deleted: the token lives in the object, so it only ever grows, across
@@ -107,6 +109,9 @@ struct LeaseOptions {
 struct Lease {
     std::string name, key, holder, nonce;
     std::uint64_t token = 0;  // the fencing token of this holding
+    /// The caller's own fields (an object, or null), written into every version of the body next to
+    /// the lease's: a Scheduler claim keeps its job, status and attempt there. Change it, then renew.
+    nlohmann::json data{};
     std::string etag;         // the version we wrote last: renew and release are If-Match on it
     std::chrono::steady_clock::time_point valid_until{};  // ttl - margin from the last send, steady clock
     bool lost = false;        // set when an operation found it lost
@@ -182,12 +187,7 @@ public:
             std::optional<LeaseInfo> cur;
             if (raw) cur = parse(name, *raw);
             if (cur && !cur->takeable) return std::nullopt;
-            Lease l;
-            l.name = std::string(name);
-            l.key = key;
-            l.holder = o_.holder;
-            l.nonce = detail::lease_random_hex(16);
-            l.token = cur ? cur->token + 1 : 1;
+            Lease l = new_holding(key, name, cur ? cur->token + 1 : 1, {});
             PutOptions put;
             put.content_type = "application/json";
             if (cur) put.if_match = cur->etag;
@@ -211,15 +211,9 @@ public:
     /// ours). A lost answer is settled by one GET of our `wt`; absent, it is sent again (at most 5
     /// times, then LeaseError). The result renews, releases and fences like any lease; `name` is
     /// what the body and errors call it. Additive (S3Queue, issue 20).
-    std::optional<Lease> try_create_at(std::string key, std::string_view name, std::uint64_t token = 1) {
-        check_name(name);
-        if (key.empty()) throw LeaseError(std::string(name), "a lease key cannot be empty");
-        Lease l;
-        l.name = std::string(name);
-        l.key = std::move(key);
-        l.holder = o_.holder;
-        l.nonce = detail::lease_random_hex(16);
-        l.token = token;
+    std::optional<Lease> try_create_at(std::string key, std::string_view name, std::uint64_t token = 1,
+                                       nlohmann::json data = {}) {
+        Lease l = new_holding(std::move(key), name, token, std::move(data));
         for (int attempt = 0; attempt < 5; ++attempt) {
             auto sent = std::chrono::steady_clock::now();
             auto wt = detail::lease_random_hex(16);
@@ -243,6 +237,24 @@ public:
             return l;
         }
         throw LeaseError(l.name, "creating '" + l.key + "': five answers lost in a row");
+    }
+
+    /// Takes over the lease at `key` (a key of the caller's layout, as try_create_at's) from the
+    /// version the caller read (`etag`), once the caller found it free by its own rules (Scheduler: a
+    /// claim still `running` past expiresAt + max_clock_skew). `token` must exceed the stored one.
+    /// If-Match: of several takers one wins; nullopt for the others (and when the key is gone).
+    /// 1 PUT; a lost answer is settled by one GET of our `wt`.
+    std::optional<Lease> try_take_over_at(std::string key, std::string_view name, std::string etag, std::uint64_t token,
+                                          nlohmann::json data = {}) {
+        if (etag.empty()) throw LeaseError(std::string(name), "taking over '" + key + "' needs the ETag that was read");
+        Lease l = new_holding(std::move(key), name, token, std::move(data));
+        auto sent = std::chrono::steady_clock::now();
+        auto wt = detail::lease_random_hex(16);
+        auto body = body_of(l, wall_ms(), false, wt);
+        PutOptions put{.content_type = "application/json", .if_match = std::move(etag)};
+        if (conditional_put(l, body, std::move(put), wt) == Put::refused) return std::nullopt;
+        l.valid_until = sent + o_.ttl - o_.safety_margin;
+        return l;
     }
 
     /// try_acquire until it succeeds or `timeout` passes (polling every `poll`).
@@ -286,7 +298,7 @@ public:
     /// Whether the stored lease still is ours (our token and nonce). 1 GET; marks it lost if not.
     bool check(Lease& lease) {
         if (!lease.valid()) return mark_lost(lease);
-        auto cur = read(lease.name);
+        auto cur = read_held(lease);
         if (!cur || cur->token != lease.token || cur->nonce != lease.nonce || cur->released) return mark_lost(lease);
         return true;
     }
@@ -299,7 +311,7 @@ public:
             mark_lost(lease);
             throw LeaseLost(lease.name, lease.token, "its validity ran out on the holder's clock");
         }
-        auto cur = read(lease.name);
+        auto cur = read_held(lease);
         if (!cur || cur->token != lease.token || cur->nonce != lease.nonce || cur->released) {
             mark_lost(lease);
             throw FencedOut(lease.name, std::string(key), lease.token, cur ? cur->token : 0);
@@ -350,14 +362,36 @@ private:
             throw LeaseError(std::string(name), "a lease name has no empty segment");
     }
 
+    Lease new_holding(std::string key, std::string_view name, std::uint64_t token, nlohmann::json data) const {
+        check_name(name);
+        if (key.empty()) throw LeaseError(std::string(name), "a lease key cannot be empty");
+        if (!data.is_null() && !data.is_object()) throw LeaseError(std::string(name), "a lease's data is a JSON object");
+        Lease l;
+        l.name = std::string(name);
+        l.key = std::move(key);
+        l.holder = o_.holder;
+        l.nonce = detail::lease_random_hex(16);
+        l.token = token;
+        l.data = std::move(data);
+        return l;
+    }
+
+    /// The stored version of a held lease, where it lives (try_create_at's leases are not at key_of).
+    std::optional<LeaseInfo> read_held(const Lease& l) {
+        auto raw = store_.get(l.key);
+        if (!raw) return std::nullopt;
+        return parse(l.name, *raw);
+    }
+
     std::int64_t wall_ms() const {
         return std::chrono::duration_cast<std::chrono::milliseconds>(o_.wall_clock().time_since_epoch()).count();
     }
 
     std::string body_of(const Lease& l, std::int64_t now, bool released, const std::string& wt) const {
-        nlohmann::json j{{"name", l.name}, {"holder", l.holder}, {"nonce", l.nonce}, {"token", l.token},
-                         {"renewedAt", now}, {"expiresAt", released ? 0 : now + o_.ttl.count()},
-                         {"released", released}, {"wt", wt}};
+        nlohmann::json j = l.data.is_object() ? l.data : nlohmann::json::object();
+        j.update(nlohmann::json{{"name", l.name}, {"holder", l.holder}, {"nonce", l.nonce}, {"token", l.token},
+                                {"renewedAt", now}, {"expiresAt", released ? 0 : now + o_.ttl.count()},
+                                {"released", released}, {"wt", wt}});
         return j.dump();
     }
 
@@ -377,25 +411,31 @@ private:
         return i;
     }
 
-    /// A conditional PUT whose lost answer is settled by reading our `wt` back.
+    /// A conditional PUT whose lost answer is settled by reading our `wt` back. When it did not land
+    /// and the object is still as the condition expects (the version we matched on, or no object
+    /// for a create), nobody moved in between: it is sent again (3 times at most).
     Put conditional_put(Lease& l, const std::string& body, PutOptions put, const std::string& wt) {
-        try {
-            l.etag = store_.put(l.key, body, std::move(put)).etag;
-            return Put::landed;
-        } catch (const PreconditionFailed& e) {
-            if (!e.after_unanswered_attempt()) return Put::refused;
-        } catch (const NotFound&) {
-            return Put::refused;
-        } catch (const TransportError& e) {
-            if (e.status() != 0) throw;  // a real answer: nothing landed
-        }
-        auto raw = store_.get(l.key);  // the answer was lost: did our write land?
-        if (raw) {
-            auto j = nlohmann::json::parse(raw->body, nullptr, false);
-            if (j.is_object() && j.value("wt", "") == wt) {
-                l.etag = raw->info.etag;
+        for (int round = 0; round < 3; ++round) {
+            try {
+                l.etag = store_.put(l.key, body, put).etag;
                 return Put::landed;
+            } catch (const PreconditionFailed& e) {
+                if (!e.after_unanswered_attempt()) return Put::refused;
+            } catch (const NotFound&) {
+                return Put::refused;
+            } catch (const TransportError& e) {
+                if (e.status() != 0) throw;  // a real answer: nothing landed
             }
+            auto raw = store_.get(l.key);  // the answer was lost: did our write land?
+            if (raw) {
+                auto j = nlohmann::json::parse(raw->body, nullptr, false);
+                if (j.is_object() && j.value("wt", "") == wt) {
+                    l.etag = raw->info.etag;
+                    return Put::landed;
+                }
+            }
+            const bool unchanged = raw ? !put.if_match.empty() && raw->info.etag == put.if_match : put.if_none_match;
+            if (!unchanged) return Put::refused;
         }
         return Put::refused;
     }

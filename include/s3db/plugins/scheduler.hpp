@@ -21,16 +21,21 @@
 // renewals on every process, fail over only after a ttl, and still need per-run records to survive
 // its own crash mid-run; per-run claims give the same exactness with no idle traffic and no
 // failover gap.) Keys count down so one LIST with max-keys 1 finds a job's newest claim.
-// A claim is `{status: running|success|error|timeout|failed, owner, attempt, expiresAt, …}`; its
-// runner renews `expiresAt` (If-Match) every claim_ttl / 3 while the job runs, and ends it with a
-// terminal status. A process that lost the claim checks it once after claim_ttl + max_clock_skew:
-// finished → forgotten; still running but not renewed in time → the runner died: the taker moves
-// the claim to itself (If-Match, so one taker), records the dead attempt as an `error`
-// ("runner lost") and retries per the job's policy. So a run is never lost, and never run twice
-// while its runner renews in time. A runner paused past claim_ttl + max_clock_skew (SIGSTOP, a
-// stalled VM) may find its run already retried elsewhere: its next renew is refused, its action
-// sees ctx.cancelled(), and it records nothing — but what the action did before is done; actions
-// with outside effects that must not repeat should be idempotent or fence them (core/lease.hpp).
+// A claim is a lease of the coordination service (core/lease.hpp: LeaseService::try_create_at at
+// the claim key, ttl = claim_ttl) whose body also holds `{job, scheduledAt, status:
+// running|success|error|timeout|failed|disabled, attempt, run}`. Its runner renews it (If-Match)
+// every claim_ttl / 3 while the job runs and releases it with a terminal status. The runner holds
+// the claim on its own steady clock: once a renew could not land within claim_ttl - claim_ttl / 4
+// (a store that does not answer, a pause) it counts the claim lost, cancels the action and records
+// nothing, and watches the claim like any other process. A process that lost the claim checks it
+// once after claim_ttl + max_clock_skew: finished → forgotten; still running but not renewed in
+// time → the runner died: the taker takes the lease over (try_take_over_at, If-Match, so one taker;
+// the fencing token goes up), records the dead attempt as an `error` ("runner lost") and retries
+// per the job's policy. So a run is never lost, and never run twice while its runner renews in
+// time. A runner paused past claim_ttl + max_clock_skew (SIGSTOP, a stalled VM) may find its run
+// already retried elsewhere; its action sees ctx.cancelled() and it records nothing — but what the
+// action did before is done: an action with outside effects that must not repeat should be
+// idempotent, or fence them with ctx.fencing_token (it grows with every takeover of the run).
 //
 // Runs missed while no process was up: at start, the newest claim of each job says when it last
 // ran; the ticks since (within `missed_window`) are skipped, run once (the latest), or all run
@@ -120,6 +125,7 @@ public:
         if (!c.o.clock) c.o.clock = [] { return std::chrono::system_clock::now(); };
         if (c.o.worker_id.empty()) c.o.worker_id = detail::default_lease_holder();
         if (c.o.claim_ttl.count() < 30) throw PluginError(name, "claim_ttl must be at least 30 ms");
+        if (c.o.max_clock_skew.count() < 0) throw PluginError(name, "max_clock_skew cannot be negative");
         if (c.o.claims_retention.count() == 0) c.o.claims_retention = c.o.missed_window + std::chrono::hours(1);
         if (c.o.claims_retention <= c.o.missed_window + c.o.claim_ttl)
             throw PluginError(name, "claims_retention must exceed missed_window + claim_ttl (an older tick could run again)");
@@ -135,6 +141,10 @@ public:
     void on_install(Db& db) {
         auto& c = *core_;
         c.store.emplace(db.store());
+        c.leases.emplace(*c.store,
+                         LeaseOptions{.ttl = c.o.claim_ttl, .max_clock_skew = c.o.max_clock_skew,
+                                      .safety_margin = c.o.claim_ttl / 4, .holder = c.o.worker_id, .wall_clock = c.o.clock},
+                         "scheduler");
         c.emit = [this](std::string_view e, const json& d) { emit(e, d); };
         if (!c.o.persist_history) return;
         auto& res = db.has_resource(c.o.history_resource) ? db.resource(c.o.history_resource)
@@ -299,13 +309,10 @@ public:
             throw PluginError(name, "job '" + job + "': run id '" + InvalidKey::printable(run_id) +
                                         "': 1 to 100 letters, digits, '-', '_', '.', not only digits");
         join_runs(c, false);
-        std::optional<detail::SchedClaim> claim;
+        std::optional<Claim> claim;
         if (c.store) {
-            auto key = run_prefix(job) + run_id;
-            auto nonce = detail::lease_random_hex(16);
-            auto etag = put_claim(c, key, claim_body(c, job, now, "running", 0, nonce, run_id), PutOptions{.if_none_match = true}, nonce);
-            if (!etag) return json{{"status", "duplicate"}, {"runId", run_id}};
-            claim = detail::SchedClaim{key, *etag, 0, nonce, run_id};
+            claim = create_claim(c, job, now, run_id);
+            if (!claim) return json{{"status", "duplicate"}, {"runId", run_id}};
         }
         auto out = execute(core_, job, cfg, now, 0, claim, history_base(job, now, run_id), true, false);
         out["runId"] = run_id;
@@ -325,6 +332,13 @@ private:
         std::int64_t scheduled = 0, check_at = 0;
         std::string run{};  // a manual run's claim (then `scheduled` comes from it)
     };
+    /// A claim this process holds: the lease at the run's claim key. Its fencing token starts at 1
+    /// and goes up with every takeover; `attempt` is the attempt running under it.
+    struct Claim {
+        Lease lease;
+        int attempt = 0;
+        std::string run{};  // a manual run's id (run_job); empty for a tick
+    };
     struct Core {
         SchedulerOptions o;
         mutable std::mutex m;
@@ -337,12 +351,13 @@ private:
         std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> runs;  // thread, done
         std::list<std::shared_ptr<std::atomic<bool>>> cancels;
         std::optional<TransportRef> store;
+        std::optional<LeaseService> leases;  // the claims (set with store)
         std::int64_t next_sweep = 0;
         std::function<void(std::string_view, const json&)> emit;
         std::function<void(json)> insert_history;
         std::function<std::optional<json>(const std::string&)> get_history;
         std::function<std::vector<json>(const std::string&)> job_history;
-        std::set<std::string> settled_runs;  // manual runs' claims seen finished: not read again
+        std::set<std::string> settled_runs;  // manual runs' claims seen finished and still listed: not read again
 
         /// Threads still joinable here (a manual run's action after stop()) are joined; the last
         /// owner may be one of them, which cannot join itself: that one is detached as it ends.
@@ -447,43 +462,25 @@ private:
         return "plugin=scheduler/claims/" + job + "/" + detail::scheduler_rev(scheduled);
     }
     static std::string run_prefix(const std::string& job) { return "plugin=scheduler/runs/" + job + "/"; }
-    static std::string claim_body(const Core& c, const std::string& job, std::int64_t scheduled, std::string_view status,
-                                  int attempt, const std::string& nonce, const std::string& run = {}) {
-        auto now = now_ms(c);
-        json b{{"job", job}, {"scheduledAt", scheduled}, {"status", status}, {"owner", c.o.worker_id},
-               {"attempt", attempt}, {"updatedAt", now}, {"expiresAt", now + c.o.claim_ttl.count()},
-               {"nonce", nonce}, {"wt", detail::lease_random_hex(16)}};
-        if (!run.empty()) b["run"] = run;
-        return b.dump();
+    static std::string lease_name(const std::string& job, std::int64_t scheduled, const std::string& run) {
+        return run.empty() ? "scheduler/" + job + "/" + std::to_string(scheduled) : "scheduler/runs/" + job + "/" + run;
     }
-    /// A conditional PUT of a claim: the new ETag, or nullopt when the claim is someone else's.
-    /// A lost answer is settled by reading the claim: our body there → it landed; an older version
-    /// of our own holding there (an earlier write whose answer was lost) → written again over it.
-    /// A plain 412 on a create is final without a GET (a fresh nonce cannot be ours).
-    static std::optional<std::string> put_claim(Core& c, const std::string& key, const std::string& body, PutOptions o,
-                                                const std::string& nonce) {
-        o.content_type = "application/json";
-        for (int round = 0; round < 4; ++round) {
-            try {
-                return c.store->put(key, body, o).etag;
-            } catch (const PreconditionFailed& e) {
-                if (o.if_none_match && !e.after_unanswered_attempt()) return std::nullopt;
-            } catch (const NotFound&) {
-                return std::nullopt;
-            } catch (const TransportError& e) {
-                if (e.status() != 0) throw;
-            }
-            auto raw = c.store->get(key);
-            if (!raw) {
-                if (o.if_none_match) continue;  // the create did not land: again
-                return std::nullopt;            // swept away
-            }
-            if (raw->body == body) return raw->info.etag;
-            auto j = json::parse(raw->body, nullptr, false);
-            if (!j.is_object() || j.value("nonce", "") != nonce || o.if_none_match) return std::nullopt;
-            o.if_match = raw->info.etag;  // our own earlier version
-        }
-        return std::nullopt;
+    static json claim_data(const std::string& job, std::int64_t scheduled, std::string_view status, int attempt,
+                           const std::string& run) {
+        json d{{"job", job}, {"scheduledAt", scheduled}, {"status", status}, {"attempt", attempt}};
+        if (!run.empty()) d["run"] = run;
+        return d;
+    }
+
+    /// Claims a tick (run empty) or a manual run: 1 PUT If-None-Match. nullopt when another process
+    /// has it.
+    static std::optional<Claim> create_claim(Core& c, const std::string& job, std::int64_t scheduled,
+                                             const std::string& run = {}) {
+        auto key = run.empty() ? claim_key(job, scheduled) : run_prefix(job) + run;
+        auto l = c.leases->try_create_at(std::move(key), lease_name(job, scheduled, run), 1,
+                                         claim_data(job, scheduled, "running", 0, run));
+        if (!l) return std::nullopt;
+        return Claim{std::move(*l), 0, run};
     }
 
     // ---- the loop ----
@@ -571,15 +568,11 @@ private:
 
     static void claim_and_spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled) {
         auto& c = *core;
-        auto key = claim_key(job, scheduled);
-        auto nonce = detail::lease_random_hex(16);
-        auto etag = put_claim(c, key, claim_body(c, job, scheduled, "running", 0, nonce), PutOptions{.if_none_match = true}, nonce);
-        if (!etag) {  // another process has it: look again once its claim could have expired
-            std::lock_guard g(c.m);
-            c.watch.push_back({job, scheduled, now_ms(c) + c.o.claim_ttl.count() + c.o.max_clock_skew.count()});
+        auto claim = create_claim(c, job, scheduled);
+        if (!claim) {  // another process has it: look again once its claim could have expired
+            watch_later(c, job, scheduled, {});
             return;
         }
-        detail::SchedClaim claim{key, *etag, 0, nonce};
         if (shared(c)) {
             std::optional<bool> on;
             try {
@@ -592,12 +585,18 @@ private:
                     std::lock_guard g(c.m);
                     if (auto it = c.jobs.find(job); it != c.jobs.end()) believe_enabled(c, it->second, false);
                 }
-                close_claim(c, job, scheduled, claim, "disabled", 0);
+                close_claim(c, *claim, "disabled");
                 emit_event(c, "scheduler.job-skipped", {{"jobName", job}, {"scheduledTime", scheduled}, {"reason", "disabled"}});
                 return;
             }
         }
-        spawn(core, job, scheduled, std::move(claim));
+        spawn(core, job, scheduled, std::move(*claim));
+    }
+
+    /// Looks at a claim again once it could have expired (claim_ttl + max_clock_skew from now).
+    static void watch_later(Core& c, const std::string& job, std::int64_t scheduled, const std::string& run) {
+        std::lock_guard g(c.m);
+        c.watch.push_back({job, scheduled, now_ms(c) + c.o.claim_ttl.count() + c.o.max_clock_skew.count(), run});
     }
 
     /// A job held disabled found enabled in the shared state: enabled here too. False when it is
@@ -649,26 +648,29 @@ private:
         }
         int retries = cfg.retries.value_or(c.o.default_retries);
         bool again = dead < retries;
-        auto nonce = detail::lease_random_hex(16);
-        auto etag = put_claim(c, key, claim_body(c, w.job, scheduled, again ? "running" : "failed", dead + 1, nonce, w.run),
-                              PutOptions{.if_match = raw->info.etag}, nonce);
-        if (!etag) return;  // another process took it over first
+        // A claim written before claims were leases has no token: its attempt stands in for it.
+        auto token = j.value("token", static_cast<std::uint64_t>(dead) + 1) + 1;
+        auto taken = c.leases->try_take_over_at(key, lease_name(w.job, scheduled, w.run), raw->info.etag, token,
+                                                claim_data(w.job, scheduled, again ? "running" : "failed", dead + 1, w.run));
+        if (!taken) return;  // another process took it over first
+        Claim claim{std::move(*taken), dead + 1, w.run};
         auto id = history_base(w.job, scheduled, w.run) + "-" + std::to_string(dead);
         std::optional<json> prior;
         if (c.get_history) prior = c.get_history(id);
         emit_event(c, "scheduler.job-recovered", {{"jobName", w.job}, {"scheduledTime", scheduled}, {"attempt", dead}});
         if (prior && prior->value("status", "") == "success") {  // it finished, then died before closing the claim
-            put_claim(c, key, claim_body(c, w.job, scheduled, "success", dead, nonce, w.run), PutOptions{.if_match = *etag}, nonce);
+            claim.attempt = dead;
+            close_claim(c, claim, "success");
             return;
         }
         if (!prior)
             record(c, id, w.job, scheduled, "error", now, now, json(nullptr),
                    "the runner stopped renewing its claim (process died mid-run)", dead);
         if (!again) return;
-        spawn(core, w.job, scheduled, detail::SchedClaim{key, *etag, dead + 1, nonce, w.run});
+        spawn(core, w.job, scheduled, std::move(claim));
     }
 
-    static void spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled, detail::SchedClaim claim) {
+    static void spawn(const CorePtr& core, const std::string& job, std::int64_t scheduled, Claim claim) {
         auto& c = *core;
         JobConfig cfg;
         {
@@ -690,22 +692,29 @@ private:
                             done);
     }
 
+    /// Joins the finished runs, or all (`all`: also the action threads a run hands over as it ends).
     static void join_runs(Core& c, bool all) {
-        std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> finished;
-        {
-            std::lock_guard g(c.m);
-            for (auto it = c.runs.begin(); it != c.runs.end();) {
-                if (all || it->second->load()) finished.splice(finished.end(), c.runs, it++);
-                else ++it;
+        for (;;) {
+            std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> finished;
+            {
+                std::lock_guard g(c.m);
+                for (auto it = c.runs.begin(); it != c.runs.end();) {
+                    if (all || it->second->load()) finished.splice(finished.end(), c.runs, it++);
+                    else ++it;
+                }
             }
+            if (finished.empty()) return;
+            for (auto& [t, d] : finished) t.join();
+            if (!all) return;
         }
-        for (auto& [t, d] : finished) t.join();
     }
 
     static void run_claimed(const CorePtr& core, const std::string& job, const JobConfig& cfg, std::int64_t scheduled,
-                            detail::SchedClaim claim) {
+                            Claim claim) {
         const bool manual = !claim.run.empty();
-        execute(core, job, cfg, scheduled, claim.attempt, claim, history_base(job, scheduled, claim.run), manual, true);
+        const int attempt = claim.attempt;
+        auto base = history_base(job, scheduled, claim.run);
+        execute(core, job, cfg, scheduled, attempt, std::move(claim), base, manual, true);
     }
 
     /// History ids are `<base>-<attempt>`: `<job>_<scheduled ms>` for a tick, `<job>_<run id>` for
@@ -718,13 +727,20 @@ private:
     /// (when there is one) renewed while running and closed at the end.
     /// `cancellable`: stop() ends it (runs on the scheduler's threads; not a run_job on its caller's).
     static json execute(const CorePtr& core, const std::string& job, const JobConfig& cfg, std::int64_t scheduled,
-                        int attempt, std::optional<detail::SchedClaim> claim, const std::string& base, bool manual,
+                        int attempt, std::optional<Claim> claim, const std::string& base, bool manual,
                         bool cancellable) {
         auto& c = *core;
+        // The claim lost (taken over, or not renewed in time on our clock): nothing is recorded;
+        // whoever finds it dead retries the run, this process too.
+        auto lost = [&] {
+            watch_later(c, job, scheduled, claim->run);
+            return json{{"status", "lost"}};
+        };
         int retries = cfg.retries.value_or(c.o.default_retries);
         auto timeout = cfg.timeout.value_or(c.o.default_timeout);
         for (;;) {
             JobContext ctx{job, scheduled, attempt, manual};
+            ctx.fencing_token = claim ? claim->lease.token : 0;
             {
                 std::lock_guard g(c.m);
                 if (c.stopping && cancellable) return json{{"status", "cancelled"}};
@@ -769,7 +785,7 @@ private:
                     ctx.cancel->store(true);
                     break;
                 }
-                if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) {
+                if (claim && !renew_claim(c, *claim, attempt)) {
                     claim_lost = true;  // declared dead by another process, which retries this run
                     ctx.cancel->store(true);
                     break;
@@ -791,14 +807,14 @@ private:
                     }
                 }
             }
-            if (claim_lost) return json{{"status", "lost"}};
+            if (claim_lost) return lost();
             record(c, base + "-" + std::to_string(attempt), job, scheduled, status, start, end, result, error, attempt);
             json out{{"status", status}, {"result", result}, {"retryCount", attempt}, {"duration", end - start}};
             if (!error.empty()) out["error"] = error;
             emit_event(c, status == "success" ? "scheduler.job-complete" : status == "timeout" ? "scheduler.job-timeout" : "scheduler.job-error",
                        json{{"jobName", job}, {"scheduledTime", scheduled}, {"attempt", attempt}, {"status", status}, {"error", error}});
             if (status == "success" || attempt >= retries) {
-                if (claim) close_claim(c, job, scheduled, *claim, status, attempt);
+                if (claim) close_claim(c, *claim, status);
                 return out;
             }
             // Back off (renewing the claim), then the next attempt.
@@ -809,10 +825,10 @@ private:
                 if (c.cv.wait_until(g, std::min(until, std::chrono::steady_clock::now() + slice), [&] { return c.stopping && cancellable; }))
                     return json{{"status", "cancelled"}};
                 g.unlock();
-                if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) return json{{"status", "lost"}};
+                if (claim && !renew_claim(c, *claim, attempt)) return lost();
             }
             ++attempt;
-            if (claim && !renew_claim(c, job, scheduled, *claim, "running", attempt)) return json{{"status", "lost"}};
+            if (claim && !renew_claim(c, *claim, attempt)) return lost();
         }
     }
 
@@ -822,29 +838,27 @@ private:
         c.runs.emplace_back(std::move(worker), done);
     }
 
-    static bool renew_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
-                            std::string_view status, int attempt) {
+    /// Renews the claim for `attempt` (1 PUT). False when it is lost: refused (taken over), or no
+    /// longer valid on our clock. A renew with no verdict keeps the claim while it is still valid.
+    static bool renew_claim(Core& c, Claim& claim, int attempt) {
+        claim.attempt = attempt;
+        claim.lease.data["attempt"] = attempt;
         try {
-            auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce, claim.run),
-                                  PutOptions{.if_match = claim.etag}, claim.nonce);
-            if (!etag) return false;
-            claim.etag = *etag;
-            return true;
+            return c.leases->renew(claim.lease);
         } catch (const TransportError&) {
-            return true;  // no verdict: keep running, the next renew tells
+            return claim.lease.valid();
         }
     }
 
-    /// The end of a run: retried through store errors, since a claim left `running` would make
-    /// another process take the run over (it would find the history and not run it again, but
-    /// only if that write landed).
-    static void close_claim(Core& c, const std::string& job, std::int64_t scheduled, detail::SchedClaim& claim,
-                            std::string_view status, int attempt) {
+    /// The end of a run: the claim released with its terminal status, retried through store
+    /// errors, since a claim left `running` would make another process take the run over (it would
+    /// find the history and not run it again, but only if that write landed).
+    static void close_claim(Core& c, Claim& claim, std::string_view status) {
+        claim.lease.data["status"] = status;
+        claim.lease.data["attempt"] = claim.attempt;
         for (int i = 0; i < 5; ++i) {
             try {
-                auto etag = put_claim(c, claim.key, claim_body(c, job, scheduled, status, attempt, claim.nonce, claim.run),
-                                      PutOptions{.if_match = claim.etag}, claim.nonce);
-                if (etag) claim.etag = *etag;
+                c.leases->release(claim.lease);
                 return;
             } catch (const TransportError&) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50 << i));
@@ -877,6 +891,7 @@ private:
         const auto prefix = run_prefix(job);
         const auto cutoff = std::chrono::system_clock::now() - c.o.claims_retention;
         std::vector<std::string> old;
+        std::set<std::string> listed;  // the claims kept: settled_runs holds no others
         ListOptions lo{.prefix = prefix};
         for (;;) {
             auto page = c.store->list(lo);
@@ -885,6 +900,7 @@ private:
                     old.push_back(e.key);
                     continue;
                 }
+                listed.insert(e.key);
                 std::lock_guard g(c.m);
                 if (c.settled_runs.count(e.key)) continue;
                 auto run = e.key.substr(prefix.size());
@@ -894,11 +910,12 @@ private:
             if (!page.truncated()) break;
             lo.continuation_token = page.next_continuation_token;
         }
-        if (!old.empty()) {
-            c.store->remove_many(old);
+        {  // forget runs whose claims are gone (swept here, or by another process)
             std::lock_guard g(c.m);
-            for (auto& k : old) c.settled_runs.erase(k);
+            for (auto it = c.settled_runs.lower_bound(prefix); it != c.settled_runs.end() && it->starts_with(prefix);)
+                it = listed.count(*it) ? std::next(it) : c.settled_runs.erase(it);
         }
+        if (!old.empty()) c.store->remove_many(old);
     }
 
     /// Deletes claims older than claims_retention, each job's newest kept (it dates the last run);

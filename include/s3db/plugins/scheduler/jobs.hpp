@@ -32,6 +32,10 @@ struct JobContext {
     std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
     /// Set when the run timed out or the scheduler stops: a long action should return early.
     bool cancelled() const noexcept { return cancel->load(); }
+    /// The fencing token of the run's claim (a lease): 1 for its first holder, higher after each
+    /// takeover of a dead runner's run. An action writing elsewhere can store it and refuse writes
+    /// that carry a lower one. 0 when the scheduler has no store.
+    std::uint64_t fencing_token = 0;
 };
 
 using JobAction = std::function<json(JobContext&)>;
@@ -96,13 +100,6 @@ struct SchedJob {
     std::int64_t last_run = 0;
     std::string last_status;
     int running = 0;
-};
-
-struct SchedClaim {
-    std::string key, etag;
-    int attempt = 0;
-    std::string nonce;  // this holding's: every version it writes carries it
-    std::string run{};  // a manual run's id (run_job); empty for a tick
 };
 
 }  // namespace detail
