@@ -46,6 +46,15 @@ namespace s3db {
 using json = nlohmann::json;
 
 /// Options of reads by id.
+/// What `Resource::repair_partitions` found and did.
+struct PartitionRepair {
+    std::size_t records = 0;   // records read
+    std::size_t refs = 0;      // refs listed
+    std::size_t added = 0;     // missing refs written
+    std::size_t removed = 0;   // stale refs deleted
+    std::size_t requests = 0;  // requests sent (LIST, GET/HEAD, PUT, DeleteObjects, settling HEADs)
+};
+
 struct ReadOptions {
     bool cache = true;  // false: plugins that answer reads (the cache) are bypassed
     json context{};     // the caller's context for this read (see WriteOptions)
@@ -330,14 +339,7 @@ public:
         });
     }
 
-    /// What `repair_partitions` found and did.
-    struct PartitionRepair {
-        std::size_t records = 0;   // records read
-        std::size_t refs = 0;      // refs listed
-        std::size_t added = 0;     // missing refs written
-        std::size_t removed = 0;   // stale refs deleted
-        std::size_t requests = 0;  // requests sent (LIST, GET/HEAD, PUT, DeleteObjects, settling HEADs)
-    };
+    using PartitionRepair = s3db::PartitionRepair;
 
     /// Rebuilds the resource's partition refs from its records: each ref a record names is written
     /// when missing, every other ref deleted, but for refs younger than stale_ref_grace (an insert

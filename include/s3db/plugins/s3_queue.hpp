@@ -116,6 +116,7 @@
 #include "s3db/core/ids.hpp"
 #include "s3db/core/lease.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/detail/random.hpp"
 #include "s3db/transport/s3/retry.hpp"
@@ -237,20 +238,10 @@ public:
         b->store = std::make_unique<TransportRef>(db.store());
         b->leases = std::make_unique<LeaseService>(*b->store, lease_options(), std::string(storage_slug));
         b->base = storage().plugin_key(std::nullopt, s_->o.resource) + "/";
-        const std::string target = s_->o.resource, dead = s_->o.dead_letter_resource;
-        b->insert = [&db, target](json data) { return db.resource(target).insert(std::move(data)); };
-        b->get = [&db, target](const std::string& id) { return db.resource(target).get_or_null(id); };
-        b->insert_dead = [&db, dead](json record) {
-            try {
-                db.resource(dead).insert(std::move(record));
-            } catch (const AlreadyExists&) {  // written before a crash: once is enough
-            }
-        };
-        b->remove_dead = [&db, dead](const std::string& id) {
-            if (db.has_resource(dead)) db.resource(dead).remove(id);
-        };
-        b->dead_letters = [&db, dead] { return db.has_resource(dead) ? db.resource(dead).list() : std::vector<json>{}; };
-        if (s_->o.dead_letter && !db.has_resource(dead)) db.create_resource(dead_letter_config());
+        b->db = DatabaseRef(db);
+        b->target = s_->o.resource;
+        b->dead = s_->o.dead_letter_resource;
+        if (s_->o.dead_letter && !db.has_resource(b->dead)) db.create_resource(dead_letter_config());
         std::lock_guard lock(s_->mutex);
         s_->backend = std::move(b);
     }
@@ -477,11 +468,21 @@ private:
         std::unique_ptr<TransportRef> store;
         std::unique_ptr<LeaseService> leases;  // claims are leases at the queue's own keys
         std::string base;  // plugin=s3queue/<resource>/
-        std::function<json(json)> insert;
-        std::function<std::optional<json>(const std::string&)> get;
-        std::function<void(json)> insert_dead;
-        std::function<void(const std::string&)> remove_dead;
-        std::function<std::vector<json>()> dead_letters;
+        DatabaseRef db;
+        std::string target, dead;  // the queued resource and the dead letters' (both by name: created later is fine)
+
+        json insert(json data) const { return db.resource(target).insert(std::move(data)); }
+        std::optional<json> get(const std::string& id) const { return db.resource(target).get_or_null(id); }
+        void insert_dead(json record) const {
+            try {
+                db.resource(dead).insert(std::move(record));
+            } catch (const AlreadyExists&) {  // written before a crash: once is enough
+            }
+        }
+        void remove_dead(const std::string& id) const {
+            if (db.has_resource(dead)) db.resource(dead).remove(id);
+        }
+        std::vector<json> dead_letters() const { return db.has_resource(dead) ? db.resource(dead).list() : std::vector<json>{}; }
     };
 
     /// One live message as a LIST shows it.

@@ -105,6 +105,7 @@
 #include "s3db/core/lease.hpp"
 #include "s3db/core/listing.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/scheduler/cron.hpp"
 #include "s3db/plugins/scheduler/jobs.hpp"
@@ -147,17 +148,8 @@ public:
                          "scheduler");
         c.emit = [this](std::string_view e, const json& d) { emit(e, d); };
         if (!c.o.persist_history) return;
-        auto& res = db.has_resource(c.o.history_resource) ? db.resource(c.o.history_resource)
-                                                          : db.create_resource(history_config());
-        c.insert_history = [&res](json r) { res.insert(std::move(r)); };
-        c.get_history = [&res](const std::string& id) { return res.get_or_null(id); };
-        c.job_history = [&res](const std::string& job) {
-            auto ids = res.list_ids(ListQuery{.partition = "byJob", .values = {{"jobName", job}}});
-            std::vector<json> out;
-            for (auto& r : res.get_many(ids))
-                if (r) out.push_back(std::move(*r));
-            return out;
-        };
+        c.history = ResourceRef(db.has_resource(c.o.history_resource) ? db.resource(c.o.history_resource)
+                                                                      : db.create_resource(history_config()));
     }
 
     void on_start() {
@@ -274,8 +266,10 @@ public:
     /// The job's executions (every process's), newest first. 1 LIST of the byJob partition + 1 GET each.
     std::vector<json> get_job_history(const std::string& job, std::size_t limit = 50, std::string status = {}) const {
         auto& c = *core_;
-        if (!c.job_history) throw PluginError(name, "no history: not installed, or persist_history is off");
-        auto all = c.job_history(job);
+        if (!c.history) throw PluginError(name, "no history: not installed, or persist_history is off");
+        std::vector<json> all;
+        for (auto& r : c.history.get_many(c.history.list_ids(ListQuery{.partition = "byJob", .values = {{"jobName", job}}})))
+            if (r) all.push_back(std::move(*r));
         std::erase_if(all, [&](const json& r) { return !status.empty() && r.value("status", "") != status; });
         std::sort(all.begin(), all.end(), [](const json& a, const json& b) {
             return std::pair(a.value("startTime", 0.0), a.value("id", "")) > std::pair(b.value("startTime", 0.0), b.value("id", ""));
@@ -354,9 +348,7 @@ private:
         std::optional<LeaseService> leases;  // the claims (set with store)
         std::int64_t next_sweep = 0;
         std::function<void(std::string_view, const json&)> emit;
-        std::function<void(json)> insert_history;
-        std::function<std::optional<json>(const std::string&)> get_history;
-        std::function<std::vector<json>(const std::string&)> job_history;
+        ResourceRef history;  // plg_job_executions (unset without persist_history)
         std::set<std::string> settled_runs;  // manual runs' claims seen finished and still listed: not read again
 
         /// Threads still joinable here (a manual run's action after stop()) are joined; the last
@@ -656,7 +648,7 @@ private:
         Claim claim{std::move(*taken), dead + 1, w.run};
         auto id = history_base(w.job, scheduled, w.run) + "-" + std::to_string(dead);
         std::optional<json> prior;
-        if (c.get_history) prior = c.get_history(id);
+        if (c.history) prior = c.history.get_or_null(id);
         emit_event(c, "scheduler.job-recovered", {{"jobName", w.job}, {"scheduledTime", scheduled}, {"attempt", dead}});
         if (prior && prior->value("status", "") == "success") {  // it finished, then died before closing the claim
             claim.attempt = dead;
@@ -869,14 +861,14 @@ private:
     static void record(Core& c, const std::string& id, const std::string& job, std::int64_t scheduled,
                        std::string_view status, std::int64_t start, std::int64_t end, const json& result,
                        const std::string& error, int attempt) {
-        if (!c.insert_history) return;
+        if (!c.history) return;
         json r{{"id", id}, {"jobName", job}, {"status", status}, {"startTime", start}, {"endTime", end},
                {"duration", end - start}, {"retryCount", attempt}, {"createdAt", detail::iso_string(start)},
                {"scheduledTime", scheduled}, {"worker", c.o.worker_id}};
         if (!result.is_null()) r["result"] = result;
         if (!error.empty()) r["error"] = error;
         try {
-            c.insert_history(std::move(r));
+            c.history.insert(std::move(r));
         } catch (const AlreadyExists&) {  // written by an earlier attempt whose answer was lost
         } catch (const std::exception& e) {
             emit_event(c, "scheduler.error", {{"jobName", job}, {"error", std::string("history: ") + e.what()}});
