@@ -156,31 +156,11 @@ public:
                                                                                       : &db.create_resource(transitions_config()))
                                           : nullptr;
         auto b = std::make_shared<detail::StateMachineBackend>();
-        b->get_state = [&states](const std::string& id) { return states.get_or_null(id, ReadOptions{.cache = false}); };
-        b->update_state = [&states](const std::string& id, std::function<void(json&)> change) {
-            return states.update(id, change);
-        };
-        b->insert_state = [&states](json r) { return states.insert(std::move(r)); };
-        b->remove_state = [&states](const std::string& id) { states.remove(id); };
-        b->list_states = [&states] { return states.list(ListQuery{.cache = false}); };
+        b->db = DatabaseRef(db);
+        b->states = ResourceRef(states);
         if (log) {
-            b->insert_log = [log](json r) { log->insert(std::move(r)); };
-            b->remove_log = [log](const std::string& id) { log->remove(id); };
-            // Ids sort by entity (`<machine>_<entity>_<ms>_<token>`): one LIST by prefix of the
-            // log's data keys (per 1000 entries) finds an entity's entries, with no partition.
-            b->log_ids = [&store = db.store(), data = record_key(log->name(), "")](const std::string& prefix) {
-                std::vector<std::string> ids;
-                ListOptions lo{.prefix = data + prefix};
-                for (;;) {
-                    auto page = store.list(lo);
-                    for (auto& e : page.objects)
-                        if (e.key.starts_with(data)) ids.push_back(e.key.substr(data.size()));
-                    if (!page.truncated()) break;
-                    lo.continuation_token = page.next_continuation_token;
-                }
-                return ids;
-            };
-            b->get_logs = [log](const std::vector<std::string>& ids) { return log->get_many(ids, ReadOptions{.cache = false}); };
+            b->log = ResourceRef(*log);
+            b->log_data = record_key(log->name(), "");
         }
         core_->emit = [this](std::string_view event, const json& data) {
             if (listened(event)) emit(event, data);

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/errors.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/core/write_tokens.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/state_machine/config.hpp"
@@ -35,15 +36,41 @@ namespace detail {
 
 /// The two resources, type-erased at install (the plugin is not a template).
 struct StateMachineBackend {
-    std::function<std::optional<nlohmann::json>(const std::string&)> get_state;
-    std::function<nlohmann::json(const std::string&, std::function<void(nlohmann::json&)>)> update_state;
-    std::function<nlohmann::json(nlohmann::json)> insert_state;
-    std::function<void(const std::string&)> remove_state;
-    std::function<std::vector<nlohmann::json>()> list_states;
-    std::function<void(nlohmann::json)> insert_log;
-    std::function<void(const std::string&)> remove_log;
-    std::function<std::vector<std::string>(const std::string& id_prefix)> log_ids;  // ids that start with it
-    std::function<std::vector<std::optional<nlohmann::json>>(const std::vector<std::string>&)> get_logs;
+    DatabaseRef db;
+    ResourceRef states;
+    ResourceRef log;       // unset without persist_transitions
+    std::string log_data;  // the prefix of the log's record keys
+
+    std::optional<nlohmann::json> get_state(const std::string& id) const {
+        return states.get_or_null(id, ReadOptions{.cache = false});
+    }
+    nlohmann::json update_state(const std::string& id, const std::function<void(nlohmann::json&)>& change) const {
+        return states.update(id, change);
+    }
+    nlohmann::json insert_state(nlohmann::json r) const { return states.insert(std::move(r)); }
+    void remove_state(const std::string& id) const { states.remove(id); }
+    std::vector<nlohmann::json> list_states() const { return states.list(ListQuery{.cache = false}); }
+    void insert_log(nlohmann::json r) const { log.insert(std::move(r)); }
+    void remove_log(const std::string& id) const { log.remove(id); }
+    /// The log's ids that start with `prefix`. Ids sort by entity (`<machine>_<entity>_<ms>_<token>`):
+    /// one LIST by prefix of the log's record keys (per 1000 entries) finds an entity's entries,
+    /// with no partition.
+    std::vector<std::string> log_ids(const std::string& prefix) const {
+        std::vector<std::string> ids;
+        ListOptions lo{.prefix = log_data + prefix};
+        auto store = db.store();
+        for (;;) {
+            auto page = store.list(lo);
+            for (auto& e : page.objects)
+                if (e.key.starts_with(log_data)) ids.push_back(e.key.substr(log_data.size()));
+            if (!page.truncated()) break;
+            lo.continuation_token = page.next_continuation_token;
+        }
+        return ids;
+    }
+    std::vector<std::optional<nlohmann::json>> get_logs(const std::vector<std::string>& ids) const {
+        return log.get_many(ids, ReadOptions{.cache = false});
+    }
 };
 
 /// Thrown inside a state CAS whose trigger is no longer due (the entity left that state entry).
@@ -162,7 +189,7 @@ struct StateMachineCore {
         auto cleanup = [&] {
             for (auto& id : orphans) {
                 try {
-                    if (b.remove_log) b.remove_log(id);
+                    if (b.log) b.remove_log(id);
                     counters.orphans_removed.fetch_add(1, std::memory_order_relaxed);
                 } catch (const std::exception&) {  // readers skip it anyway
                 }
@@ -355,7 +382,7 @@ struct StateMachineCore {
         machine(mname, entity);
         const auto& b = backend_ref();
         std::vector<json> out;
-        if (!b.get_logs) return out;
+        if (!b.log) return out;
         auto state = b.get_state(sm_state_id(mname, entity));
         if (!state) return out;
         std::string head = detail::sm_text(*state, "lastTransition");
@@ -400,7 +427,7 @@ struct StateMachineCore {
         machine(mname, entity);
         const auto& b = backend_ref();
         b.remove_state(sm_state_id(mname, entity));  // first: no chain names the entries any more
-        if (!b.get_logs) return;
+        if (!b.log) return;
         for (auto& e : entity_entries(b, mname, entity, false)) b.remove_log(detail::sm_text(e, "id"));
     }
 
