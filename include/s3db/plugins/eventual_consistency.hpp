@@ -115,6 +115,7 @@
 #include "s3db/core/ids.hpp"
 #include "s3db/core/layout.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/core/lease.hpp"
 #include "s3db/core/plugin_storage.hpp"
 #include "s3db/core/resource.hpp"
@@ -456,62 +457,7 @@ public:
                 const auto an = analytics_resource(r, f);
                 if (state_->options.enable_analytics && !db.has_resource(an)) db.create_resource(analytics_config(an));
             }
-        b->insert = [&db](const std::string& r, json rec) { db.resource(r).insert(std::move(rec)); };
-        b->has = [&db](const std::string& r) { return db.has_resource(r); };
-        b->get = [&db](const std::string& r, const std::string& id) {
-            return db.resource(r).get_or_null(id, ReadOptions{.cache = false});
-        };
-        b->project = [&db](const std::string& r, const std::string& id, const std::string& field, double v, const Lease& lease) {
-            auto& res = db.resource(r);
-            for (int attempt = 0;; ++attempt) {
-                try {
-                    // The fence: checked on the version the If-Match PUT replaces, so a holder the
-                    // lease has moved past never overwrites a newer holder's value (see the header).
-                    res.update(id, [&](json& rec) {
-                        json fences = fences_of(rec);
-                        const auto newer = fences.contains(field) && fences[field].is_number_unsigned()
-                                               ? fences[field].get<std::uint64_t>() : 0;
-                        if (newer > lease.token) throw FencedOut(lease.name, r + "/" + id, lease.token, newer);
-                        require_valid(lease);
-                        fences[field] = lease.token;
-                        rec[std::string(fence_field)] = fences_text(fences);
-                        rec[field] = v;
-                    });
-                    return;
-                } catch (const RecordNotFound&) {
-                }
-                try {
-                    require_valid(lease);
-                    res.insert(json{{"id", id}, {field, v}, {std::string(fence_field), fences_text(json{{field, lease.token}})}});
-                    return;
-                } catch (const AlreadyExists&) {
-                    if (attempt >= 3) throw;
-                }
-            }
-        };
-        b->catalogue = [&db] { return db.resources(); };
-        b->roll = [&db](const std::string& r, const std::string& an_id, const std::string& batch, const json& delta) {
-            auto& res = db.resource(r);
-            for (int attempt = 0;; ++attempt) {
-                try {
-                    res.update(an_id, [&](json& rec) { detail::ec_merge_rollup(rec, batch, delta); });
-                    return;
-                } catch (const RecordNotFound&) {
-                }
-                json rec{{"id", an_id}};
-                detail::ec_merge_rollup(rec, batch, delta);
-                try {
-                    res.insert(std::move(rec));
-                    return;
-                } catch (const AlreadyExists&) {
-                    if (attempt >= 3) throw;
-                }
-            }
-        };
-        b->analytics_ids = [&db](const std::string& r) { return db.resource(r).list_ids(); };
-        b->analytics_get = [&db](const std::string& r, const std::vector<std::string>& ids) {
-            return db.resource(r).get_many(ids, ReadOptions{.cache = false});
-        };
+        b->db = DatabaseRef(db);
         std::unique_lock lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -851,16 +797,70 @@ public:
 
 private:
     struct Backend {
+        DatabaseRef db;
         std::unique_ptr<TransportRef> store;
-        std::function<void(const std::string&, json)> insert;
-        std::function<bool(const std::string&)> has;
-        std::function<std::optional<json>(const std::string&, const std::string&)> get;
         std::unique_ptr<LeaseService> leases;
-        std::function<void(const std::string&, const std::string&, const std::string&, double, const Lease&)> project;
-        std::function<std::vector<std::string>()> catalogue;
-        std::function<void(const std::string&, const std::string&, const std::string&, const json&)> roll;
-        std::function<std::vector<std::string>(const std::string&)> analytics_ids;
-        std::function<std::vector<std::optional<json>>(const std::string&, const std::vector<std::string>&)> analytics_get;
+
+        void insert(const std::string& r, json rec) const { db.resource(r).insert(std::move(rec)); }
+        bool has(const std::string& r) const { return db.has_resource(r); }
+        std::optional<json> get(const std::string& r, const std::string& id) const {
+            return db.resource(r).get_or_null(id, ReadOptions{.cache = false});
+        }
+        std::vector<std::string> catalogue() const { return db.resources(); }
+        std::vector<std::string> analytics_ids(const std::string& r) const { return db.resource(r).list_ids(); }
+        std::vector<std::optional<json>> analytics_get(const std::string& r, const std::vector<std::string>& ids) const {
+            return db.resource(r).get_many(ids, ReadOptions{.cache = false});
+        }
+
+        /// Writes a consolidated value under the lease: a CAS on the target record, or its insert.
+        void project(const std::string& r, const std::string& id, const std::string& field, double v, const Lease& lease) const {
+            auto res = db.resource(r);
+            for (int attempt = 0;; ++attempt) {
+                try {
+                    // The fence: checked on the version the If-Match PUT replaces, so a holder the
+                    // lease has moved past never overwrites a newer holder's value (see the header).
+                    res.update(id, [&](json& rec) {
+                        json fences = fences_of(rec);
+                        const auto newer = fences.contains(field) && fences[field].is_number_unsigned()
+                                               ? fences[field].get<std::uint64_t>() : 0;
+                        if (newer > lease.token) throw FencedOut(lease.name, r + "/" + id, lease.token, newer);
+                        require_valid(lease);
+                        fences[field] = lease.token;
+                        rec[std::string(fence_field)] = fences_text(fences);
+                        rec[field] = v;
+                    });
+                    return;
+                } catch (const RecordNotFound&) {
+                }
+                try {
+                    require_valid(lease);
+                    res.insert(json{{"id", id}, {field, v}, {std::string(fence_field), fences_text(json{{field, lease.token}})}});
+                    return;
+                } catch (const AlreadyExists&) {
+                    if (attempt >= 3) throw;
+                }
+            }
+        }
+
+        /// Adds a batch's rollup to an analytics record: a CAS, or its insert.
+        void roll(const std::string& r, const std::string& an_id, const std::string& batch, const json& delta) const {
+            auto res = db.resource(r);
+            for (int attempt = 0;; ++attempt) {
+                try {
+                    res.update(an_id, [&](json& rec) { detail::ec_merge_rollup(rec, batch, delta); });
+                    return;
+                } catch (const RecordNotFound&) {
+                }
+                json rec{{"id", an_id}};
+                detail::ec_merge_rollup(rec, batch, delta);
+                try {
+                    res.insert(std::move(rec));
+                    return;
+                } catch (const AlreadyExists&) {
+                    if (attempt >= 3) throw;
+                }
+            }
+        }
     };
     static std::vector<json> filled(const std::vector<json>& found, const char* period, const std::vector<std::string>& cohorts) {
         std::map<std::string, json> by;
