@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "s3db/core/any_database.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/transport/counting.hpp"
 #include "s3db/transport/filesystem.hpp"
 #include "s3db/transport/memory.hpp"
@@ -293,6 +294,49 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Sample, id, at, day, took, blob, flags)
 static_assert(JsonRecord<typed::User>);
 static_assert(JsonRecord<typed::Sample>);
 static_assert(!JsonRecord<typed::NotJson>);
+
+TEST_F(Fixture, ResourceAndDatabaseRefsAreTheResourcesRequestForRequest) {
+    // What plugins keep of the database: every call is the resource's own, at its request count.
+    DatabaseRef ref(db);
+    EXPECT_FALSE(ref.has_resource("users"));
+    EXPECT_THROW(ref.resource("users"), ResourceNotFound);
+    ResourceRef users = ref.create_resource(users_config());
+    EXPECT_TRUE(ref.has_resource("users"));
+    EXPECT_EQ(ref.resources(), std::vector<std::string>{"users"});
+    EXPECT_EQ(users.name(), "users");
+    EXPECT_NE(users.partitions().find("byRegion"), nullptr);
+    EXPECT_EQ(users.key_of("u1"), db.resource("users").key_of("u1"));
+
+    auto before = db.transport().counts();
+    users.insert({{"id", "u1"}, {"name", "Ada"}, {"region", "eu"}});
+    EXPECT_EQ(since(before), (RequestCounts{.put = 2}));
+    before = db.transport().counts();
+    EXPECT_EQ(users.get_or_null("u1")->at("name"), "Ada");
+    EXPECT_FALSE(users.get_or_null("nobody"));
+    EXPECT_EQ(since(before), (RequestCounts{.get = 2}));
+    before = db.transport().counts();
+    users.update("u1", [](json& r) { r["age"] = 37; });
+    EXPECT_EQ(since(before), (RequestCounts{.put = 1, .get = 1}));
+    users.update("u1", json{{"region", "us"}});
+    EXPECT_EQ(db.resource("users").get("u1")["region"], "us");
+    EXPECT_EQ(users.replace("u1", {{"name", "Ada L"}, {"region", "us"}})["name"], "Ada L");
+
+    auto bulk = users.insert_many({{{"id", "u2"}, {"name", "Bob"}}, {{"id", "u3"}, {"name", "x"}}});
+    ASSERT_EQ(bulk.size(), 2u);
+    EXPECT_TRUE(bulk[0].record);
+    EXPECT_FALSE(bulk[1].record) << "name is min:2";
+    EXPECT_NE(bulk[1].error.find("name"), std::string::npos);
+    EXPECT_EQ(users.count(), 2u);
+    EXPECT_EQ(users.list_ids(ListQuery{.partition = "byRegion", .values = {{"region", "us"}}}), std::vector<std::string>{"u1"});
+    auto page = users.page(1);
+    EXPECT_EQ(page.items.size(), 1u);
+    EXPECT_FALSE(page.next_cursor.empty());
+    EXPECT_EQ(users.get_many({"u1", "zz"})[1], std::nullopt);
+    users.remove_many({"u1", "u2"});
+    EXPECT_EQ(users.list().size(), 0u);
+    EXPECT_EQ(users.repair_partitions(std::chrono::seconds(0)).removed, 0u);
+    EXPECT_EQ(ResourceRef(ref.resource("users")).name(), "users");
+}
 
 TEST_F(Fixture, TypedResourcesMapStructs) {
     db.create_resource({.name = "people", .attributes = ojson{{"name", "string|required"}, {"age", "number|integer"}}});

@@ -98,7 +98,8 @@ TEST(QueueConsumerContract, InsertWithoutIdGetsTheSameIdOnEveryDelivery) {
 TEST(QueueConsumerContract, RedeliveriesLeaveTheDatabaseAsOneDelivery) {
     BasicDatabase<Memory> db(memory_store());
     db.connect();
-    auto& users = db.create_resource(users_config());
+    auto& res = db.create_resource(users_config());
+    ResourceRef users(res);
     auto cmd = [](const char* body) { return detail::parse_queue_message("c", message(body)); };
     auto insert = cmd(R"({"resource":"users","action":"insert","data":{"id":"u1","name":"Ana","visits":1}})");
     EXPECT_FALSE(detail::apply_queue_command("c", users, insert));
@@ -114,8 +115,8 @@ TEST(QueueConsumerContract, RedeliveriesLeaveTheDatabaseAsOneDelivery) {
     auto update = cmd(R"({"resource":"users","action":"update","data":{"id":"u1","visits":5}})");
     detail::apply_queue_command("c", users, update);
     detail::apply_queue_command("c", users, update);
-    EXPECT_EQ(users.get("u1")["visits"], 5);
-    EXPECT_EQ(users.get("u1")["name"], "Ana");
+    EXPECT_EQ(res.get("u1")["visits"], 5);
+    EXPECT_EQ(res.get("u1")["name"], "Ana");
     auto remove = cmd(R"({"resource":"users","action":"delete","data":{"id":"u1"}})");
     detail::apply_queue_command("c", users, remove);
     EXPECT_NO_THROW(detail::apply_queue_command("c", users, remove)) << "delete of a missing id is done";

@@ -46,6 +46,12 @@ namespace s3db {
 using json = nlohmann::json;
 
 /// Options of reads by id.
+/// One result of `Resource::insert_many`: the record stored, or the error message.
+struct BulkResult {
+    std::optional<json> record;
+    std::string error;
+};
+
 /// What `Resource::repair_partitions` found and did.
 struct PartitionRepair {
     std::size_t records = 0;   // records read
@@ -164,10 +170,7 @@ public:
     }
 
     /// Inserts on the pool; one result per input, the error message where an insert failed.
-    struct BulkResult {
-        std::optional<json> record;
-        std::string error;
-    };
+    using BulkResult = s3db::BulkResult;
     std::vector<BulkResult> insert_many(std::vector<json> items, const WriteOptions& o = {}) {
         const json* cx = context_of(o.context);
         return observed("insert_many", {}, cx, [&] {

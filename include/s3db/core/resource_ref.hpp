@@ -45,8 +45,12 @@ public:
     const std::string& name() const { return config().name; }
     const ResourceConfig& config() const { return vtable_->config(self_); }
     const Partitions& partitions() const { return vtable_->partitions(self_); }
+    /// The object key of record `id`.
+    std::string key_of(std::string_view id) const { return record_key(name(), id); }
 
     json insert(json data) const { return vtable_->insert(self_, std::move(data)); }
+    /// On the database's pool; one result per input.
+    std::vector<BulkResult> insert_many(std::vector<json> items) const { return vtable_->insert_many(self_, std::move(items)); }
     json replace(std::string id, json data) const { return vtable_->replace(self_, std::move(id), std::move(data)); }
     json update(std::string_view id, const json& partial) const { return vtable_->update(self_, id, partial); }
     /// A read-modify-write (a CAS on the record): `change` may run more than once.
@@ -54,6 +58,7 @@ public:
         return vtable_->update_with(self_, id, change);
     }
     void remove(std::string_view id) const { vtable_->remove(self_, id); }
+    void remove_many(const std::vector<std::string>& ids) const { vtable_->remove_many(self_, ids); }
 
     std::optional<json> get_or_null(std::string_view id, const ReadOptions& o = {}) const {
         return vtable_->get_or_null(self_, id, o);
@@ -64,6 +69,9 @@ public:
     std::vector<std::string> list_ids(const ListQuery& q = {}) const { return vtable_->list_ids(self_, q); }
     std::vector<json> list(const ListQuery& q = {}) const { return vtable_->list(self_, q); }
     std::size_t count(const ListQuery& q = {}) const { return vtable_->count(self_, q); }
+    Page page(std::size_t size, const std::string& cursor = {}, const ListQuery& q = {}) const {
+        return vtable_->page(self_, size, cursor, q);
+    }
     PartitionRepair repair_partitions(std::chrono::seconds grace) const { return vtable_->repair(self_, grace); }
 
 private:
@@ -71,15 +79,18 @@ private:
         const ResourceConfig& (*config)(void*);
         const Partitions& (*partitions)(void*);
         json (*insert)(void*, json);
+        std::vector<BulkResult> (*insert_many)(void*, std::vector<json>);
         json (*replace)(void*, std::string, json);
         json (*update)(void*, std::string_view, const json&);
         json (*update_with)(void*, std::string_view, const std::function<void(json&)>&);
         void (*remove)(void*, std::string_view);
+        void (*remove_many)(void*, const std::vector<std::string>&);
         std::optional<json> (*get_or_null)(void*, std::string_view, const ReadOptions&);
         std::vector<std::optional<json>> (*get_many)(void*, const std::vector<std::string>&, const ReadOptions&);
         std::vector<std::string> (*list_ids)(void*, const ListQuery&);
         std::vector<json> (*list)(void*, const ListQuery&);
         std::size_t (*count)(void*, const ListQuery&);
+        Page (*page)(void*, std::size_t, const std::string&, const ListQuery&);
         PartitionRepair (*repair)(void*, std::chrono::seconds);
     };
 
@@ -88,15 +99,18 @@ private:
         [](void* r) -> const ResourceConfig& { return static_cast<R*>(r)->config(); },
         [](void* r) -> const Partitions& { return static_cast<R*>(r)->partitions(); },
         [](void* r, json d) { return static_cast<R*>(r)->insert(std::move(d)); },
+        [](void* r, std::vector<json> items) { return static_cast<R*>(r)->insert_many(std::move(items)); },
         [](void* r, std::string id, json d) { return static_cast<R*>(r)->replace(std::move(id), std::move(d)); },
         [](void* r, std::string_view id, const json& p) { return static_cast<R*>(r)->update(id, p); },
         [](void* r, std::string_view id, const std::function<void(json&)>& f) { return static_cast<R*>(r)->update(id, f); },
         [](void* r, std::string_view id) { static_cast<R*>(r)->remove(id); },
+        [](void* r, const std::vector<std::string>& ids) { static_cast<R*>(r)->remove_many(ids); },
         [](void* r, std::string_view id, const ReadOptions& o) { return static_cast<R*>(r)->get_or_null(id, o); },
         [](void* r, const std::vector<std::string>& ids, const ReadOptions& o) { return static_cast<R*>(r)->get_many(ids, o); },
         [](void* r, const ListQuery& q) { return static_cast<R*>(r)->list_ids(q); },
         [](void* r, const ListQuery& q) { return static_cast<R*>(r)->list(q); },
         [](void* r, const ListQuery& q) { return static_cast<R*>(r)->count(q); },
+        [](void* r, std::size_t n, const std::string& c, const ListQuery& q) { return static_cast<R*>(r)->page(n, c, q); },
         [](void* r, std::chrono::seconds g) { return static_cast<R*>(r)->repair_partitions(g); },
     };
 

@@ -43,6 +43,7 @@
 #include "s3db/core/resource.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/transport/transport.hpp"
 
 namespace s3db {
@@ -137,15 +138,8 @@ public:
         auto& res = db.has_resource(options_.resource_name) ? db.resource(options_.resource_name)
                                                             : db.create_resource(resource_config());
         auto b = std::make_shared<Backend>();
-        b->insert = [&res](json record) { res.insert(std::move(record)); };
-        b->list_ids = [&res](const ListQuery& q) { return res.list_ids(q); };
-        b->get_many = [&res](const std::vector<std::string>& ids) { return res.get_many(ids); };
-        b->has_partition = [&res](std::string_view p) { return res.partitions().find(p) != nullptr; };
-        b->ids_between_days = [&db, &res](const std::string& from, const std::string& to) {
-            return ids_between_days(db.store(), res.partitions(), from, to);
-        };
-        // Only the audit resource's own keys: a resource nested under its name keeps its own.
-        b->purge = [&db, name = options_.resource_name] { return remove_resource_keys(db.store(), name, db.resources()); };
+        b->db = DatabaseRef(db);
+        b->res = ResourceRef(res);
         std::unique_lock lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -195,14 +189,24 @@ public:
     S3DB_DECL ResourceConfig resource_config() const;
 
 private:
-    /// The audit resource and the store, type-erased at install (the plugin is not a template).
+    /// The database and the audit resource, by reference (the plugin is not a template).
     struct Backend {
-        std::function<void(json)> insert;
-        std::function<std::vector<std::string>(const ListQuery&)> list_ids;
-        std::function<std::vector<std::optional<json>>(const std::vector<std::string>&)> get_many;
-        std::function<bool(std::string_view)> has_partition;
-        std::function<std::vector<std::string>(const std::string&, const std::string&)> ids_between_days;
-        std::function<std::size_t()> purge;
+        DatabaseRef db;
+        ResourceRef res;
+
+        void insert(json record) const { res.insert(std::move(record)); }
+        std::vector<std::string> list_ids(const ListQuery& q) const { return res.list_ids(q); }
+        std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids) const { return res.get_many(ids); }
+        bool has_partition(std::string_view p) const { return res.partitions().find(p) != nullptr; }
+        std::vector<std::string> ids_between_days(const std::string& from, const std::string& to) const {
+            auto store = db.store();
+            return Audit::ids_between_days(store, res.partitions(), from, to);
+        }
+        /// Only the audit resource's own keys: a resource nested under its name keeps its own.
+        std::size_t purge() const {
+            auto store = db.store();
+            return remove_resource_keys(store, res.name(), db.resources());
+        }
     };
     /// Shared so the plugin stays movable; the mutex guards the two maps' shape only (taken for
     /// reading on writes, for writing at install and when a resource appears).

@@ -100,6 +100,7 @@
 #include "s3db/core/catalogue.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/plugins/backup/driver.hpp"
 #include "s3db/transport/transport.hpp"
 
@@ -231,30 +232,8 @@ public:
         auto& meta = db.has_resource(options_.resource_name) ? db.resource(options_.resource_name)
                                                              : db.create_resource(metadata_config());
         auto b = std::make_shared<Backend>();
-        b->resources = [&db] { return db.resources(); };
-        b->get = [&db](const std::string& k) { return db.store().get(k, GetOptions{}); };
-        b->list = [&db](const ListOptions& o) { return db.store().list(o); };
-        b->put = [&db](const std::string& k, std::string_view body, PutOptions o) { db.store().put(k, body, std::move(o)); };
-        b->remove = [&db](const std::string& k) { db.store().remove(k); };
-        b->remove_prefix = [&db](const std::string& p) { remove_prefix(db.store(), p); };
-        b->parallel = [&db](std::size_t n, const std::function<void(std::size_t)>& fn) { db.pool().for_each_index(n, fn); };
-        b->definition = [&db](const std::string& r) { return detail::backup_config_json(db.resource(r).config()); };
-        b->ensure = [&db](const nlohmann::ordered_json& config, const RegistrySeed& seed) {
-            auto c = detail::backup_config_from(config);
-            if (db.has_resource(c.name)) return false;
-            db.create_resource(std::move(c), seed);
-            return true;
-        };
-        b->catalogue = [&db] {
-            auto o = db.store().get(std::string(DatabaseMetadata::key), GetOptions{});
-            return o ? DatabaseMetadata::parse(o->body) : DatabaseMetadata::blank();
-        };
-        b->repair = [&db](const std::string& r) { db.resource(r).repair_partitions(std::chrono::seconds(0)); };
-        b->meta_insert = [&meta](json r) { meta.insert(std::move(r)); };
-        b->meta_update = [&meta](const std::string& id, const json& patch) { meta.update(id, patch); };
-        b->meta_get = [&meta](const std::string& id) { return meta.get_or_null(id); };
-        b->meta_list = [&meta] { return meta.list(); };
-        b->meta_remove = [&meta](const std::string& id) { meta.remove(id); };
+        b->db = DatabaseRef(db);
+        b->meta = ResourceRef(meta);
         std::lock_guard lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -547,22 +526,38 @@ private:
     static constexpr std::string_view key_check = "s3db-backup key check";
 
     struct Backend {
-        std::function<std::vector<std::string>()> resources;
-        std::function<std::optional<Object>(const std::string&)> get;
-        std::function<ListPage(const ListOptions&)> list;
-        std::function<void(const std::string&, std::string_view, PutOptions)> put;
-        std::function<void(const std::string&)> remove;
-        std::function<void(const std::string&)> remove_prefix;
-        std::function<void(std::size_t, const std::function<void(std::size_t)>&)> parallel;
-        std::function<nlohmann::ordered_json(const std::string&)> definition;
-        std::function<bool(const nlohmann::ordered_json&, const RegistrySeed&)> ensure;  // true: created
-        std::function<DatabaseMetadata()> catalogue;  // the database's s3db.json, read now
-        std::function<void(const std::string&)> repair;
-        std::function<void(json)> meta_insert;
-        std::function<void(const std::string&, const json&)> meta_update;
-        std::function<std::optional<json>(const std::string&)> meta_get;
-        std::function<std::vector<json>()> meta_list;
-        std::function<void(const std::string&)> meta_remove;
+        DatabaseRef db;
+        ResourceRef meta;  // plg_backup_metadata
+
+        std::vector<std::string> resources() const { return db.resources(); }
+        std::optional<Object> get(const std::string& k) const { return db.store().get(k, GetOptions{}); }
+        ListPage list(const ListOptions& o) const { return db.store().list(o); }
+        void put(const std::string& k, std::string_view body, PutOptions o) const { db.store().put(k, body, std::move(o)); }
+        void remove(const std::string& k) const { db.store().remove(k); }
+        void remove_prefix(const std::string& p) const {
+            auto store = db.store();
+            s3db::remove_prefix(store, p);
+        }
+        void parallel(std::size_t n, const std::function<void(std::size_t)>& fn) const { db.pool().for_each_index(n, fn); }
+        nlohmann::ordered_json definition(const std::string& r) const { return detail::backup_config_json(db.resource(r).config()); }
+        /// Creates the resource an archive defines unless the database has one of that name: true when created.
+        bool ensure(const nlohmann::ordered_json& config, const RegistrySeed& seed) const {
+            auto c = detail::backup_config_from(config);
+            if (db.has_resource(c.name)) return false;
+            db.create_resource(std::move(c), seed);
+            return true;
+        }
+        /// The database's s3db.json, read now.
+        DatabaseMetadata catalogue() const {
+            auto o = db.store().get(std::string(DatabaseMetadata::key), GetOptions{});
+            return o ? DatabaseMetadata::parse(o->body) : DatabaseMetadata::blank();
+        }
+        void repair(const std::string& r) const { db.resource(r).repair_partitions(std::chrono::seconds(0)); }
+        void meta_insert(json r) const { meta.insert(std::move(r)); }
+        void meta_update(const std::string& id, const json& patch) const { meta.update(id, patch); }
+        std::optional<json> meta_get(const std::string& id) const { return meta.get_or_null(id); }
+        std::vector<json> meta_list() const { return meta.list(); }
+        void meta_remove(const std::string& id) const { meta.remove(id); }
     };
     struct State {
         explicit State(Driver d) : driver(std::move(d)) {}

@@ -68,6 +68,7 @@
 #include "s3db/errors.hpp"
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/core/plugin_storage.hpp"
 #include "s3db/core/resource.hpp"
 #include "s3db/core/write_tokens.hpp"
@@ -154,10 +155,7 @@ public:
         auto b = std::make_shared<Backend>();
         b->store = std::make_unique<TransportRef>(db.store());
         b->storage = std::make_unique<PluginStorage>(storage());
-        b->get_many = [&db](std::string_view r, const std::vector<std::string>& ids) {
-            return db.resource(r).get_many(ids, ReadOptions{.cache = false});
-        };
-        b->list_all = [&db](std::string_view r) { return db.resource(r).list(ListQuery{.cache = false}); };
+        b->db = DatabaseRef(db);
         std::unique_lock lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -203,8 +201,12 @@ private:
     struct Backend {
         std::unique_ptr<TransportRef> store;
         std::unique_ptr<PluginStorage> storage;
-        std::function<std::vector<std::optional<json>>(std::string_view, const std::vector<std::string>&)> get_many;
-        std::function<std::vector<json>(std::string_view)> list_all;
+        DatabaseRef db;
+
+        std::vector<std::optional<json>> get_many(std::string_view r, const std::vector<std::string>& ids) const {
+            return db.resource(r).get_many(ids, ReadOptions{.cache = false});
+        }
+        std::vector<json> list_all(std::string_view r) const { return db.resource(r).list(ListQuery{.cache = false}); }
     };
     /// An object of the index as this process last saw it; etag empty: known absent.
     struct Cached {

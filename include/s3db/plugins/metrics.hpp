@@ -71,6 +71,7 @@
 #include "s3db/core/listing.hpp"
 #include "s3db/core/partitions.hpp"
 #include "s3db/core/resource.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/transport/transport.hpp"
@@ -227,13 +228,22 @@ S3DB_DECL std::string metrics_record_id(std::string_view prefix, std::int64_t ms
 /// 0 inserts, 1 updates, 2 deletes, 3 reads.
 S3DB_DECL int metrics_usage_kind(std::string_view op) noexcept;
 
-/// The plugin's resources, type-erased at install (the plugin is not a template).
+/// The plugin's three resources (metrics, errors, performance), by reference.
 struct MetricsBackend {
-    /// Inserts `records` into log `which`; `written[i]` tells whether records[i] was stored.
-    std::function<void(int which, std::vector<json>& records, std::vector<bool>& written, std::string& first_error)> insert;
-    std::function<std::size_t(int which, const std::string& cutoff_day)> remove_before;
-    std::function<std::vector<json>(int which)> list;
-    std::function<std::size_t()> purge;
+    DatabaseRef db;
+    std::array<ResourceRef, 3> res;
+    std::size_t batch = 100;
+
+    /// Inserts `records` into log `which` in batches; `written[i]` tells whether records[i] was stored.
+    S3DB_DECL void insert(int which, std::vector<json>& records, std::vector<bool>& written, std::string& first_error) const;
+    /// Deletes the records of log `which` whose byDate ref is before `cutoff` (YYYY-MM-DD). Refs
+    /// list in date order, so the listing stops at the first recent one. Records and refs go
+    /// together in DeleteObjects batches when byDate is the only partition; otherwise through the
+    /// resource.
+    S3DB_DECL std::size_t remove_before(int which, const std::string& cutoff) const;
+    std::vector<json> list(int which) const { return res[which].list(ListQuery{.cache = false}); }
+    /// Every key of the three resources (not of resources nested under their names).
+    S3DB_DECL std::size_t purge() const;
 };
 
 struct MetricsErrorEntry {
@@ -330,30 +340,9 @@ public:
                                                : &db.create_resource(resource_config(static_cast<MetricsLog>(i)));
 
         auto b = std::make_shared<detail::MetricsBackend>();
-        const std::size_t batch = core.options.batch_size;
-        b->insert = [res, batch](int which, std::vector<json>& records, std::vector<bool>& written, std::string& first_error) {
-            written.assign(records.size(), false);
-            for (std::size_t at = 0; at < records.size(); at += batch) {
-                std::vector<json> part(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(at)),
-                                       std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(
-                                                                                     std::min(records.size(), at + batch))));
-                auto results = res[which]->insert_many(std::move(part));
-                for (std::size_t i = 0; i < results.size(); ++i) {
-                    written[at + i] = results[i].record.has_value();
-                    if (!written[at + i] && first_error.empty()) first_error = results[i].error;
-                }
-            }
-        };
-        b->remove_before = [&db, res](int which, const std::string& cutoff) {
-            return remove_before(db.store(), *res[which], cutoff);
-        };
-        b->list = [res](int which) { return res[which]->list(ListQuery{.cache = false}); };
-        b->purge = [&db, names] {
-            std::size_t removed = 0;
-            const auto catalogue = db.resources();
-            for (auto& name : names) removed += remove_resource_keys(db.store(), name, catalogue);
-            return removed;
-        };
+        b->db = DatabaseRef(db);
+        for (int i = 0; i < 3; ++i) b->res[i] = ResourceRef(*res[i]);
+        b->batch = core.options.batch_size;
 
         std::lock_guard lock(core.backend_mutex);
         core.backend = std::move(b);
@@ -436,34 +425,6 @@ private:
     /// plg_metrics_performance and plg_metrics_errors: the logged timings and errors, then cleared.
     S3DB_DECL static void write_logs(detail::MetricsCore& core, const detail::MetricsBackend& backend, MetricsFlushResult& result);
 
-    /// Deletes the records whose byDate ref is before `cutoff` (YYYY-MM-DD). Refs list in date
-    /// order, so the listing stops at the first recent one. Records and refs go together in
-    /// DeleteObjects batches when byDate is the only partition; otherwise through the resource.
-    template <class Store, class Res>
-    static std::size_t remove_before(Store& store, Res& res, const std::string& cutoff) {
-        std::vector<std::string> ids, keys;
-        detail::scan_days(store, res.partitions(), "byDate", "", [&](const std::string& key, std::string id, std::string_view day) {
-            if (day >= cutoff) return false;  // refs list in day order: the rest is recent
-            keys.push_back(key);
-            ids.push_back(std::move(id));
-            return true;
-        });
-        if (ids.empty()) return 0;
-        if (res.partitions().partitions().size() != 1) {
-            res.remove_many(ids);
-            return ids.size();
-        }
-        for (auto& id : ids) keys.push_back(res.key_of(id));
-        for (std::size_t at = 0; at < keys.size(); at += max_delete_keys) {
-            std::vector<std::string> part(keys.begin() + static_cast<std::ptrdiff_t>(at),
-                                          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + max_delete_keys)));
-            auto r = store.remove_many(part);
-            if (!r.failed.empty())
-                throw TransportError("metrics retention could not delete " + std::to_string(r.failed.size()) + " objects",
-                                     {0, r.failed.front().code, {}, r.failed.front().key, false});
-        }
-        return ids.size();
-    }
 
     std::shared_ptr<detail::MetricsCore> core_;
 };
@@ -571,6 +532,56 @@ S3DB_DECL std::string metrics_record_id(std::string_view prefix, std::int64_t ms
     id += '-';
     id.append(tail, sizeof tail);
     return id;
+}
+
+S3DB_DECL void MetricsBackend::insert(int which, std::vector<json>& records, std::vector<bool>& written,
+                                     std::string& first_error) const {
+    written.assign(records.size(), false);
+    for (std::size_t at = 0; at < records.size(); at += batch) {
+        const auto end = std::min(records.size(), at + batch);
+        std::vector<json> part(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(at)),
+                               std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(end)));
+        auto results = res[which].insert_many(std::move(part));
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            written[at + i] = results[i].record.has_value();
+            if (!written[at + i] && first_error.empty()) first_error = results[i].error;
+        }
+    }
+}
+
+S3DB_DECL std::size_t MetricsBackend::remove_before(int which, const std::string& cutoff) const {
+    const ResourceRef& r = res[which];
+    auto store = db.store();
+    std::vector<std::string> ids, keys;
+    scan_days(store, r.partitions(), "byDate", "", [&](const std::string& key, std::string id, std::string_view day) {
+        if (day >= cutoff) return false;  // refs list in day order: the rest is recent
+        keys.push_back(key);
+        ids.push_back(std::move(id));
+        return true;
+    });
+    if (ids.empty()) return 0;
+    if (r.partitions().partitions().size() != 1) {
+        r.remove_many(ids);
+        return ids.size();
+    }
+    for (auto& id : ids) keys.push_back(r.key_of(id));
+    for (std::size_t at = 0; at < keys.size(); at += max_delete_keys) {
+        std::vector<std::string> part(keys.begin() + static_cast<std::ptrdiff_t>(at),
+                                      keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + max_delete_keys)));
+        auto removed = store.remove_many(part);
+        if (!removed.failed.empty())
+            throw TransportError("metrics retention could not delete " + std::to_string(removed.failed.size()) + " objects",
+                                 {0, removed.failed.front().code, {}, removed.failed.front().key, false});
+    }
+    return ids.size();
+}
+
+S3DB_DECL std::size_t MetricsBackend::purge() const {
+    std::size_t removed = 0;
+    const auto catalogue = db.resources();
+    auto store = db.store();
+    for (auto& r : res) removed += remove_resource_keys(store, r.name(), catalogue);
+    return removed;
 }
 
 S3DB_DECL int metrics_usage_kind(std::string_view op) noexcept {

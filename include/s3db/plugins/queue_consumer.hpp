@@ -82,6 +82,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/detail/config.hpp"
 #include "s3db/detail/hashing.hpp"
 #include "s3db/errors.hpp"
@@ -136,8 +137,7 @@ inline std::string queue_message_record_id(std::string_view consumer, const Queu
 inline bool queue_same_fields(const json& given, const json& stored);
 
 /// Applies `c` to `res`; returns true when it was found already applied (insert duplicate).
-template <class Res>
-bool apply_queue_command(std::string_view consumer, Res& res, QueueCommand& c) {
+inline bool apply_queue_command(std::string_view consumer, const ResourceRef& res, QueueCommand& c) {
     if (c.action == "insert") {
         try {
             res.insert(c.data);
@@ -189,11 +189,7 @@ public:
 
     template <class Db>
     void on_install(Db& db) {
-        state_->apply = [&db](std::string_view consumer, detail::QueueCommand& c) {
-            if (!db.has_resource(c.resource))  // may be created later: not permanent
-                throw QueueError(std::string(consumer), c.resource, c.id, "the database has no such resource", false);
-            return detail::apply_queue_command(consumer, db.resource(c.resource), c);
-        };
+        state_->db = DatabaseRef(db);
     }
 
     void on_start() {
@@ -234,7 +230,7 @@ public:
 private:
     struct State {
         QueueConsumerOptions options;
-        std::function<bool(std::string_view, detail::QueueCommand&)> apply;
+        DatabaseRef db;
         std::function<void(std::string_view, const json&)> emit;
         std::atomic<bool> stopping{false};
         std::mutex mutex;  // workers, sleeping
@@ -245,6 +241,12 @@ private:
         explicit State(QueueConsumerOptions o) : options(std::move(o)) {}
         ~State() { stop(); }
 
+        /// Applies a command to its resource; true when it was found already applied.
+        bool apply(std::string_view consumer, detail::QueueCommand& c) const {
+            if (!db.has_resource(c.resource))  // may be created later: not permanent
+                throw QueueError(std::string(consumer), c.resource, c.id, "the database has no such resource", false);
+            return detail::apply_queue_command(consumer, db.resource(c.resource), c);
+        }
         inline void start();
         inline void stop();
         inline void run(const QueueConsumerConfig& c);
@@ -400,7 +402,7 @@ inline std::vector<QueueMessage> QueueConsumer::State::handle(const QueueConsume
             auto cmd = detail::parse_queue_message(c.name, m);
             if (!c.resources.empty() && std::find(c.resources.begin(), c.resources.end(), cmd.resource) == c.resources.end())
                 throw QueueError(c.name, cmd.resource, cmd.id, "message " + m.id + ": the consumer does not serve this resource", true);
-            if (!apply) throw QueueError(c.name, cmd.resource, cmd.id, "the plugin is not installed", false);
+            if (!db) throw QueueError(c.name, cmd.resource, cmd.id, "the plugin is not installed", false);
             const bool duplicate = apply(c.name, cmd);
             if (duplicate) ++duplicates;
             if (emit)

@@ -79,6 +79,7 @@
 #include "s3db/core/hooks.hpp"
 #include "s3db/core/listing.hpp"
 #include "s3db/core/plugin.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/core/ids.hpp"
 #include "s3db/detail/time.hpp"
 #include "s3db/plugins/replicator/common.hpp"
@@ -190,15 +191,7 @@ public:
         if (!s.options.durable_log) return;
         auto& res = db.has_resource(s.options.log_resource) ? db.resource(s.options.log_resource)
                                                              : db.create_resource(log_config(s.options.log_resource));
-        auto log = std::make_shared<Log>();
-        log->insert = [&res](json e) { res.insert(std::move(e)); };
-        log->replace = [&res](std::string id, json e) { res.replace(std::move(id), std::move(e)); };
-        log->remove_many = [&res](const std::vector<std::string>& ids) { res.remove_many(ids); };
-        log->all = [&res] {
-            std::vector<json> out;
-            for (auto& r : res.get_many(res.list_ids())) if (r) out.push_back(std::move(*r));
-            return out;
-        };
+        auto log = std::make_shared<Log>(Log{ResourceRef(res)});
         std::lock_guard lock(s.mutex);
         s.log = std::move(log);
     }
@@ -209,10 +202,7 @@ public:
     void on_resource_created(Res& r) {
         auto& s = *state_;
         if (r.name() == s.options.log_resource) return;
-        auto src = std::make_shared<Source>();
-        src->config = r.config();
-        src->get = [&r](const std::string& id) { return r.get_or_null(id); };
-        src->page = [&r](std::size_t n, const std::string& cursor) { return r.page(n, cursor); };
+        auto src = std::make_shared<Source>(Source{r.config(), ResourceRef(r)});
         std::lock_guard lock(s.mutex);
         s.sources[r.name()] = std::move(src);
     }
@@ -284,16 +274,26 @@ public:
     }
 
 private:
+    /// The durable log resource.
     struct Log {
-        std::function<void(json)> insert;
-        std::function<void(std::string, json)> replace;
-        std::function<void(const std::vector<std::string>&)> remove_many;
-        std::function<std::vector<json>()> all;
+        ResourceRef res;
+        void insert(json e) const { res.insert(std::move(e)); }
+        void replace(std::string id, json e) const { res.replace(std::move(id), std::move(e)); }
+        void remove_many(const std::vector<std::string>& ids) const { res.remove_many(ids); }
+        std::vector<json> all() const {
+            std::vector<json> out;
+            for (auto& r : res.get_many(res.list_ids()))
+                if (r) out.push_back(std::move(*r));
+            return out;
+        }
     };
+    /// A resource replicated from: its definition as created (targets create their destination
+    /// from it), and the resource for replays.
     struct Source {
         ResourceConfig config;
-        std::function<std::optional<json>(const std::string&)> get;
-        std::function<Page(std::size_t, const std::string&)> page;
+        ResourceRef res;
+        std::optional<json> get(const std::string& id) const { return res.get_or_null(id); }
+        Page page(std::size_t n, const std::string& cursor) const { return res.page(n, cursor); }
     };
     /// One queued change. `reconcile`: read the record's state from the source when delivered.
     struct Change {

@@ -17,6 +17,7 @@
 
 #include "s3db/core/any_database.hpp"
 #include "s3db/core/catalogue.hpp"
+#include "s3db/core/resource_ref.hpp"
 #include "s3db/plugins/replicator/common.hpp"
 
 namespace s3db {
@@ -86,22 +87,20 @@ private:
         std::function<void(State&)> open;
         std::shared_ptr<void> owned;
         std::set<std::string, std::less<>> ready;
-        std::function<bool(const std::string&)> has;
-        std::function<void(const ResourceConfig&)> create;
-        std::function<void(const std::string&, const std::string&, const json&)> put;
-        std::function<void(const std::string&, const std::string&)> remove;
+        DatabaseRef db;  // the target database, once open
 
         template <class Db>
-        void bind(Db& db) {
-            has = [&db](const std::string& r) { return db.has_resource(r); };
-            create = [&db](const ResourceConfig& c) { db.create_resource(c); };
-            put = [&db](const std::string& r, const std::string& id, const json& data) { db.resource(r).replace(id, data); };
-            remove = [&db](const std::string& r, const std::string& id) {
-                if (db.has_resource(r)) db.resource(r).remove(id);
-            };
+        void bind(Db& target) {
+            db = DatabaseRef(target);
         }
         void ensure_open() {
-            if (!put && open) open(*this);
+            if (!db && open) open(*this);
+        }
+        bool has(const std::string& r) const { return db.has_resource(r); }
+        void create(const ResourceConfig& c) const { db.create_resource(c); }
+        void put(const std::string& r, const std::string& id, const json& data) const { db.resource(r).replace(id, data); }
+        void remove(const std::string& r, const std::string& id) const {
+            if (db.has_resource(r)) db.resource(r).remove(id);
         }
     };
 
