@@ -202,7 +202,8 @@ public:
     void on_resource_created(Res& r) {
         auto& s = *state_;
         if (r.name() == s.options.log_resource) return;
-        auto src = std::make_shared<Source>(Source{r.config(), ResourceRef(r)});
+        auto src = std::make_shared<Source>(
+            Source{r.config(), ResourceRef(r), [&r](std::size_t n, const std::string& cursor) { return r.page(n, cursor); }});
         std::lock_guard lock(s.mutex);
         s.sources[r.name()] = std::move(src);
     }
@@ -292,8 +293,8 @@ private:
     struct Source {
         ResourceConfig config;
         ResourceRef res;
+        std::function<Page(std::size_t, const std::string&)> page;  // not in ResourceRef: see there
         std::optional<json> get(const std::string& id) const { return res.get_or_null(id); }
-        Page page(std::size_t n, const std::string& cursor) const { return res.page(n, cursor); }
     };
     /// One queued change. `reconcile`: read the record's state from the source when delivered.
     struct Change {

@@ -778,7 +778,7 @@ private:
                     break;
                 }
                 if (claim && !renew_claim(c, *claim, attempt)) {
-                    claim_lost = true;  // declared dead by another process, which retries this run
+                    claim_lost = true;  // taken over, or run out on our clock: whoever finds it dead retries it
                     ctx.cancel->store(true);
                     break;
                 }
