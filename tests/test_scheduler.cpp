@@ -182,6 +182,21 @@ struct Recorder {
     }
 };
 
+/// Job "j"'s tick after its first runner died: attempt 0 recorded as `error`, the retry (attempt 1)
+/// as `success`, and the claim released as `success` under the takeover's fencing token, 2.
+void expect_retried_after_a_dead_runner(Scheduler& s, Memory& bucket, const std::string& claim_key, std::int64_t tick) {
+    auto h = s.get_job_history("j");
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_EQ(h[0]["id"], "j_" + std::to_string(tick) + "-1");
+    EXPECT_EQ(h[0]["status"], "success");
+    EXPECT_EQ(h[1]["id"], "j_" + std::to_string(tick) + "-0");
+    EXPECT_EQ(h[1]["status"], "error");
+    auto claim = json::parse(bucket.get(claim_key)->body);
+    EXPECT_EQ(claim["status"], "success");
+    EXPECT_EQ(claim["token"], 2);
+    EXPECT_EQ(claim["released"], true);
+}
+
 SchedulerOptions manual(const test::ManualClock& clock, std::map<std::string, JobConfig> jobs) {
     return {.jobs = std::move(jobs), .retry_base_delay = 1ms, .retry_max_delay = 5ms, .claim_ttl = 10s,
             .max_clock_skew = 1s, .autostart = false, .clock = clock.fn()};
@@ -504,16 +519,8 @@ TEST(Scheduler, AClaimLeftRunningByADeadRunnerIsRecordedAndRetried) {
     s.tick(true);
     ASSERT_EQ(rec.size(), 1u);
     EXPECT_EQ((*rec.runs)[0], std::make_pair(tick, 1));
-    auto h = s.get_job_history("j");
-    ASSERT_EQ(h.size(), 2u);
-    EXPECT_EQ(h[0]["id"], "j_" + std::to_string(tick) + "-1");
-    EXPECT_EQ(h[0]["status"], "success");
-    EXPECT_EQ(h[1]["id"], "j_" + std::to_string(tick) + "-0");
-    EXPECT_EQ(h[1]["status"], "error");
-    auto claim = json::parse(bucket.get("plugin=scheduler/claims/j/" + rev)->body);
-    EXPECT_EQ(claim["status"], "success");
-    EXPECT_EQ(claim["token"], 2) << "a claim without a token counts as token 1: the takeover's is 2";
-    EXPECT_EQ(claim["released"], true);
+    // A claim without a token counts as token 1: the takeover's is 2.
+    expect_retried_after_a_dead_runner(s, bucket, "plugin=scheduler/claims/j/" + rev, tick);
     // A second scheduler coming up later finds the claim closed: nothing runs again.
     Db other(Counting<Memory>(bucket), {},
              Scheduler(manual(clock, {{"j", {.schedule = "0 0 1 1 *", .action = rec.action(), .retries = 1}}})));
@@ -566,15 +573,7 @@ TEST(Scheduler, ARunnerWhoseRenewalsFailGivesTheRunUpOnItsClockAndRunsItAgainUnd
     s.tick(true);
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_EQ(seen[1], std::make_tuple(1, std::uint64_t{2}, false)) << "the retry runs under the takeover's token";
-    auto h = s.get_job_history("j");
-    ASSERT_EQ(h.size(), 2u);
-    EXPECT_EQ(h[0]["id"], "j_" + std::to_string(tick) + "-1");
-    EXPECT_EQ(h[0]["status"], "success");
-    EXPECT_EQ(h[1]["id"], "j_" + std::to_string(tick) + "-0");
-    EXPECT_EQ(h[1]["status"], "error");
-    auto claim = json::parse(bucket.get("plugin=scheduler/claims/j/" + detail::scheduler_rev(tick))->body);
-    EXPECT_EQ(claim["status"], "success");
-    EXPECT_EQ(claim["token"], 2);
+    expect_retried_after_a_dead_runner(s, bucket, "plugin=scheduler/claims/j/" + detail::scheduler_rev(tick), tick);
 }
 
 TEST(Scheduler, LostAnswersAndServerErrorsNeitherRunATickTwiceNorLoseOne) {
