@@ -45,7 +45,6 @@ namespace s3db {
 
 using json = nlohmann::json;
 
-/// Options of reads by id.
 /// One result of `Resource::insert_many`: the record stored, or the error message.
 struct BulkResult {
     std::optional<json> record;
@@ -61,6 +60,7 @@ struct PartitionRepair {
     std::size_t requests = 0;  // requests sent (LIST, GET/HEAD, PUT, DeleteObjects, settling HEADs)
 };
 
+/// Options of reads by id.
 struct ReadOptions {
     bool cache = true;  // false: plugins that answer reads (the cache) are bypassed
     json context{};     // the caller's context for this read (see WriteOptions)

@@ -30,8 +30,8 @@
 
 #include "s3db/core/catalogue.hpp"
 #include "s3db/core/listing.hpp"
-#include "s3db/core/resource.hpp"
 #include "s3db/core/partitions.hpp"
+#include "s3db/core/resource.hpp"
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/transport/transport_ref.hpp"
 
