@@ -14,3 +14,5 @@
 #define S3DB_IMPLEMENTATION
 
 #include "s3db/s3db.hpp"
+// Headers the umbrella leaves out (they cost every user of it to parse) whose bodies are compiled once too.
+#include "s3db/core/lease.hpp"

@@ -82,6 +82,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3db/detail/config.hpp"
 #include "s3db/errors.hpp"
 #include "s3db/transport/transport.hpp"
 #include "s3db/transport/transport_ref.hpp"
@@ -153,16 +154,7 @@ inline std::string default_lease_holder() {
 class LeaseService {
 public:
     /// `store` must outlive the service. Leases live under `plugin=<slug>/leases/`.
-    explicit LeaseService(TransportRef store, LeaseOptions options = {}, std::string slug = "coordination")
-        : store_(store), o_(std::move(options)), prefix_("plugin=" + slug + "/leases/") {
-        if (slug.empty() || slug.find('/') != std::string::npos) throw LeaseError(slug, "a slug is a non-empty name without '/'");
-        if (o_.ttl.count() <= 0) throw LeaseError({}, "ttl must be positive");
-        if (o_.safety_margin.count() < 0 || o_.max_clock_skew.count() < 0)
-            throw LeaseError({}, "safety_margin and max_clock_skew cannot be negative");
-        if (o_.safety_margin >= o_.ttl) throw LeaseError({}, "safety_margin must be shorter than ttl");
-        if (o_.holder.empty()) o_.holder = detail::default_lease_holder();
-        if (!o_.wall_clock) o_.wall_clock = [] { return std::chrono::system_clock::now(); };
-    }
+    S3DB_DECL explicit LeaseService(TransportRef store, LeaseOptions options = {}, std::string slug = "coordination");
 
     const LeaseOptions& options() const noexcept { return o_; }
     const std::string& holder() const noexcept { return o_.holder; }
@@ -172,38 +164,11 @@ public:
     }
 
     /// The stored lease, nullopt if there never was one. 1 GET.
-    std::optional<LeaseInfo> read(std::string_view name) {
-        auto raw = store_.get(key_of(name));
-        if (!raw) return std::nullopt;
-        return parse(name, *raw);
-    }
+    S3DB_DECL std::optional<LeaseInfo> read(std::string_view name);
 
     /// Takes the lease if it is free (missing, released or expired for us). nullopt if someone
     /// else holds it. 1 GET + 1 PUT (1 GET when held by another).
-    std::optional<Lease> try_acquire(std::string_view name) {
-        auto key = key_of(name);
-        for (int attempt = 0; attempt < 4; ++attempt) {
-            auto raw = store_.get(key);
-            std::optional<LeaseInfo> cur;
-            if (raw) cur = parse(name, *raw);
-            if (cur && !cur->takeable) return std::nullopt;
-            Lease l = new_holding(key, name, cur ? cur->token + 1 : 1, {});
-            PutOptions put;
-            put.content_type = "application/json";
-            if (cur) put.if_match = cur->etag;
-            else put.if_none_match = true;
-            auto sent = std::chrono::steady_clock::now();
-            auto wt = detail::lease_random_hex(16);
-            auto body = body_of(l, wall_ms(), false, wt);
-            switch (conditional_put(l, body, std::move(put), wt)) {
-                case Put::landed:
-                    l.valid_until = sent + o_.ttl - o_.safety_margin;
-                    return l;
-                case Put::refused: continue;  // someone moved first: look again
-            }
-        }
-        return std::nullopt;
-    }
+    S3DB_DECL std::optional<Lease> try_acquire(std::string_view name);
 
     /// Creates a lease at `key`, a key of the caller's own layout (S3Queue: a message's claim
     /// `q/<seq>/c=<N>`, where the attempt N is the fencing token and a takeover creates the next
@@ -211,239 +176,62 @@ public:
     /// ours). A lost answer is settled by one GET of our `wt`; absent, it is sent again (at most 5
     /// times, then LeaseError). The result renews, releases and fences like any lease; `name` is
     /// what the body and errors call it. Additive (S3Queue, issue 20).
-    std::optional<Lease> try_create_at(std::string key, std::string_view name, std::uint64_t token = 1,
-                                       nlohmann::json data = {}) {
-        Lease l = new_holding(std::move(key), name, token, std::move(data));
-        for (int attempt = 0; attempt < 5; ++attempt) {
-            auto sent = std::chrono::steady_clock::now();
-            auto wt = detail::lease_random_hex(16);
-            auto body = body_of(l, wall_ms(), false, wt);
-            try {
-                PutOptions put{.content_type = "application/json", .if_none_match = true};
-                l.etag = store_.put(l.key, body, std::move(put)).etag;
-                l.valid_until = sent + o_.ttl - o_.safety_margin;
-                return l;
-            } catch (const PreconditionFailed& e) {
-                if (!e.after_unanswered_attempt()) return std::nullopt;
-            } catch (const TransportError& e) {
-                if (e.status() != 0) throw;  // a real answer: nothing landed
-            }
-            auto raw = store_.get(l.key);  // the answer was lost: did our write land?
-            if (!raw) continue;             // no: send it again
-            auto j = nlohmann::json::parse(raw->body, nullptr, false);
-            if (!j.is_object() || j.value("wt", "") != wt) return std::nullopt;  // someone else's
-            l.etag = raw->info.etag;
-            l.valid_until = sent + o_.ttl - o_.safety_margin;
-            return l;
-        }
-        throw LeaseError(l.name, "creating '" + l.key + "': five answers lost in a row");
-    }
+    S3DB_DECL std::optional<Lease> try_create_at(std::string key, std::string_view name, std::uint64_t token = 1,
+                                                 nlohmann::json data = {});
 
     /// Takes over the lease at `key` (a key of the caller's layout, as try_create_at's) from the
     /// version the caller read (`etag`), once the caller found it free by its own rules (Scheduler: a
     /// claim still `running` past expiresAt + max_clock_skew). `token` must exceed the stored one.
     /// If-Match: of several takers one wins; nullopt for the others (and when the key is gone).
     /// 1 PUT; a lost answer is settled by one GET of our `wt`.
-    std::optional<Lease> try_take_over_at(std::string key, std::string_view name, std::string etag, std::uint64_t token,
-                                          nlohmann::json data = {}) {
-        if (etag.empty()) throw LeaseError(std::string(name), "taking over '" + key + "' needs the ETag that was read");
-        Lease l = new_holding(std::move(key), name, token, std::move(data));
-        auto sent = std::chrono::steady_clock::now();
-        auto wt = detail::lease_random_hex(16);
-        auto body = body_of(l, wall_ms(), false, wt);
-        PutOptions put{.content_type = "application/json", .if_match = std::move(etag)};
-        if (conditional_put(l, body, std::move(put), wt) == Put::refused) return std::nullopt;
-        l.valid_until = sent + o_.ttl - o_.safety_margin;
-        return l;
-    }
+    S3DB_DECL std::optional<Lease> try_take_over_at(std::string key, std::string_view name, std::string etag,
+                                                    std::uint64_t token, nlohmann::json data = {});
 
     /// try_acquire until it succeeds or `timeout` passes (polling every `poll`).
-    std::optional<Lease> acquire(std::string_view name, std::chrono::milliseconds timeout,
-                                 std::chrono::milliseconds poll = std::chrono::milliseconds(200)) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            if (auto l = try_acquire(name)) return l;
-            auto now = std::chrono::steady_clock::now();
-            if (now >= deadline) return std::nullopt;
-            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(poll, deadline - now));
-        }
-    }
+    S3DB_DECL std::optional<Lease> acquire(std::string_view name, std::chrono::milliseconds timeout,
+                                           std::chrono::milliseconds poll = std::chrono::milliseconds(200));
 
     /// Extends the lease by ttl from now. False (and `lease.lost`) when it was lost: our validity
     /// ran out locally, or the stored lease is no longer our version. 1 PUT (none when expired locally).
-    bool renew(Lease& lease) {
-        if (!lease.valid()) return mark_lost(lease);
-        auto sent = std::chrono::steady_clock::now();
-        auto wt = detail::lease_random_hex(16);
-        auto body = body_of(lease, wall_ms(), false, wt);
-        PutOptions put{.content_type = "application/json", .if_match = lease.etag};
-        if (conditional_put(lease, body, std::move(put), wt) == Put::refused) return mark_lost(lease);
-        lease.valid_until = sent + o_.ttl - o_.safety_margin;
-        return true;
-    }
+    S3DB_DECL bool renew(Lease& lease);
 
     /// Gives the lease up (others may take it at once; the token stays). False if it was already lost.
     /// 1 PUT.
-    bool release(Lease& lease) {
-        if (lease.lost || lease.etag.empty()) return false;
-        auto wt = detail::lease_random_hex(16);
-        auto body = body_of(lease, wall_ms(), true, wt);
-        PutOptions put{.content_type = "application/json", .if_match = lease.etag};
-        bool ok = conditional_put(lease, body, std::move(put), wt) == Put::landed;
-        lease.lost = true;  // not ours any more either way
-        lease.etag.clear();
-        return ok;
-    }
+    S3DB_DECL bool release(Lease& lease);
 
     /// Whether the stored lease still is ours (our token and nonce). 1 GET; marks it lost if not.
-    bool check(Lease& lease) {
-        if (!lease.valid()) return mark_lost(lease);
-        auto cur = read_held(lease);
-        if (!cur || cur->token != lease.token || cur->nonce != lease.nonce || cur->released) return mark_lost(lease);
-        return true;
-    }
+    S3DB_DECL bool check(Lease& lease);
 
     /// Writes `key` fenced by `lease` (see the header comment): LeaseLost when the lease ran out on
     /// our clock (no request), FencedOut when the lease or the object carries a newer token.
     /// 1 GET + 1 HEAD + 1 PUT. Returns the new ETag.
-    std::string fenced_put(Lease& lease, std::string_view key, std::string_view body, PutOptions put = {}) {
-        if (!lease.valid()) {
-            mark_lost(lease);
-            throw LeaseLost(lease.name, lease.token, "its validity ran out on the holder's clock");
-        }
-        auto cur = read_held(lease);
-        if (!cur || cur->token != lease.token || cur->nonce != lease.nonce || cur->released) {
-            mark_lost(lease);
-            throw FencedOut(lease.name, std::string(key), lease.token, cur ? cur->token : 0);
-        }
-        for (int attempt = 0; attempt < 16; ++attempt) {
-            auto info = store_.head(key);
-            if (info) {
-                auto f = fence_of(info->metadata);
-                if (f > lease.token) {
-                    mark_lost(lease);
-                    throw FencedOut(lease.name, std::string(key), lease.token, f);
-                }
-            }
-            PutOptions p = put;
-            p.if_match = info ? info->etag : std::string{};
-            p.if_none_match = !info;
-            p.metadata.insert_or_assign("_fence", lease.name + ":" + std::to_string(lease.token));
-            try {
-                return store_.put(key, body, std::move(p)).etag;
-            } catch (const PreconditionFailed&) {
-            } catch (const NotFound&) {
-            }
-        }
-        throw LeaseError(lease.name, "fenced write to '" + std::string(key) + "' lost 16 races in a row");
-    }
+    S3DB_DECL std::string fenced_put(Lease& lease, std::string_view key, std::string_view body, PutOptions put = {});
 
     /// The fencing token a fenced write left on an object (0: none).
-    static std::uint64_t fence_of(const Metadata& m) {
-        auto it = m.find("_fence");
-        if (it == m.end()) return 0;
-        auto colon = it->second.rfind(':');
-        try {
-            return std::stoull(it->second.substr(colon == std::string::npos ? 0 : colon + 1));
-        } catch (const std::exception&) {
-            return 0;
-        }
-    }
+    S3DB_DECL static std::uint64_t fence_of(const Metadata& m);
 
 private:
     enum class Put { landed, refused };
 
-    static void check_name(std::string_view name) {
-        if (name.empty() || name.size() > 200) throw LeaseError(std::string(name), "a lease name has 1 to 200 bytes");
-        for (char c : name)
-            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':' || c == '/'))
-                throw LeaseError(std::string(name), "a lease name may hold letters, digits and - _ . : / only");
-        if (name.front() == '/' || name.back() == '/' || name.find("//") != std::string_view::npos)
-            throw LeaseError(std::string(name), "a lease name has no empty segment");
-    }
+    S3DB_DECL static void check_name(std::string_view name);
 
-    Lease new_holding(std::string key, std::string_view name, std::uint64_t token, nlohmann::json data) const {
-        check_name(name);
-        if (key.empty()) throw LeaseError(std::string(name), "a lease key cannot be empty");
-        if (!data.is_null() && !data.is_object()) throw LeaseError(std::string(name), "a lease's data is a JSON object");
-        Lease l;
-        l.name = std::string(name);
-        l.key = std::move(key);
-        l.holder = o_.holder;
-        l.nonce = detail::lease_random_hex(16);
-        l.token = token;
-        l.data = std::move(data);
-        return l;
-    }
+    S3DB_DECL Lease new_holding(std::string key, std::string_view name, std::uint64_t token, nlohmann::json data) const;
 
     /// The stored version of a held lease, where it lives (try_create_at's leases are not at key_of).
-    std::optional<LeaseInfo> read_held(const Lease& l) {
-        auto raw = store_.get(l.key);
-        if (!raw) return std::nullopt;
-        return parse(l.name, *raw);
-    }
+    S3DB_DECL std::optional<LeaseInfo> read_held(const Lease& l);
 
-    std::int64_t wall_ms() const {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(o_.wall_clock().time_since_epoch()).count();
-    }
+    S3DB_DECL std::int64_t wall_ms() const;
 
-    std::string body_of(const Lease& l, std::int64_t now, bool released, const std::string& wt) const {
-        nlohmann::json j = l.data.is_object() ? l.data : nlohmann::json::object();
-        j.update(nlohmann::json{{"name", l.name}, {"holder", l.holder}, {"nonce", l.nonce}, {"token", l.token},
-                                {"renewedAt", now}, {"expiresAt", released ? 0 : now + o_.ttl.count()},
-                                {"released", released}, {"wt", wt}});
-        return j.dump();
-    }
+    S3DB_DECL std::string body_of(const Lease& l, std::int64_t now, bool released, const std::string& wt) const;
 
-    LeaseInfo parse(std::string_view name, const Object& raw) const {
-        auto j = nlohmann::json::parse(raw.body, nullptr, false);
-        if (!j.is_object() || !j.contains("token") || !j["token"].is_number_unsigned())
-            throw LeaseError(std::string(name), "the stored lease is not a lease object (refusing to take it over: "
-                                                "its fencing token is unknown)");
-        LeaseInfo i;
-        i.holder = j.value("holder", "");
-        i.nonce = j.value("nonce", "");
-        i.token = j["token"].get<std::uint64_t>();
-        i.expires_at_ms = j.value("expiresAt", std::int64_t{0});
-        i.released = j.value("released", false);
-        i.etag = raw.info.etag;
-        i.takeable = i.released || wall_ms() > i.expires_at_ms + o_.max_clock_skew.count();
-        return i;
-    }
+    S3DB_DECL LeaseInfo parse(std::string_view name, const Object& raw) const;
 
     /// A conditional PUT whose lost answer is settled by reading our `wt` back. When it did not land
     /// and the object is still as the condition expects (the version we matched on, or no object
     /// for a create), nobody moved in between: it is sent again (3 times at most).
-    Put conditional_put(Lease& l, const std::string& body, PutOptions put, const std::string& wt) {
-        for (int round = 0; round < 3; ++round) {
-            try {
-                l.etag = store_.put(l.key, body, put).etag;
-                return Put::landed;
-            } catch (const PreconditionFailed& e) {
-                if (!e.after_unanswered_attempt()) return Put::refused;
-            } catch (const NotFound&) {
-                return Put::refused;
-            } catch (const TransportError& e) {
-                if (e.status() != 0) throw;  // a real answer: nothing landed
-            }
-            auto raw = store_.get(l.key);  // the answer was lost: did our write land?
-            if (raw) {
-                auto j = nlohmann::json::parse(raw->body, nullptr, false);
-                if (j.is_object() && j.value("wt", "") == wt) {
-                    l.etag = raw->info.etag;
-                    return Put::landed;
-                }
-            }
-            const bool unchanged = raw ? !put.if_match.empty() && raw->info.etag == put.if_match : put.if_none_match;
-            if (!unchanged) return Put::refused;
-        }
-        return Put::refused;
-    }
+    S3DB_DECL Put conditional_put(Lease& l, const std::string& body, PutOptions put, const std::string& wt);
 
-    static bool mark_lost(Lease& l) {
-        l.lost = true;
-        return false;
-    }
+    S3DB_DECL static bool mark_lost(Lease& l);
 
     TransportRef store_;
     LeaseOptions o_;
@@ -579,3 +367,265 @@ private:
 };
 
 }  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+namespace s3db {
+
+S3DB_DECL LeaseService::LeaseService(TransportRef store, LeaseOptions options, std::string slug)
+    : store_(store), o_(std::move(options)), prefix_("plugin=" + slug + "/leases/") {
+    if (slug.empty() || slug.find('/') != std::string::npos) throw LeaseError(slug, "a slug is a non-empty name without '/'");
+    if (o_.ttl.count() <= 0) throw LeaseError({}, "ttl must be positive");
+    if (o_.safety_margin.count() < 0 || o_.max_clock_skew.count() < 0)
+        throw LeaseError({}, "safety_margin and max_clock_skew cannot be negative");
+    if (o_.safety_margin >= o_.ttl) throw LeaseError({}, "safety_margin must be shorter than ttl");
+    if (o_.holder.empty()) o_.holder = detail::default_lease_holder();
+    if (!o_.wall_clock) o_.wall_clock = [] { return std::chrono::system_clock::now(); };
+}
+
+S3DB_DECL std::optional<LeaseInfo> LeaseService::read(std::string_view name) {
+    auto raw = store_.get(key_of(name));
+    if (!raw) return std::nullopt;
+    return parse(name, *raw);
+}
+
+S3DB_DECL std::optional<Lease> LeaseService::try_acquire(std::string_view name) {
+    auto key = key_of(name);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        auto raw = store_.get(key);
+        std::optional<LeaseInfo> cur;
+        if (raw) cur = parse(name, *raw);
+        if (cur && !cur->takeable) return std::nullopt;
+        Lease l = new_holding(key, name, cur ? cur->token + 1 : 1, {});
+        PutOptions put;
+        put.content_type = "application/json";
+        if (cur) put.if_match = cur->etag;
+        else put.if_none_match = true;
+        auto sent = std::chrono::steady_clock::now();
+        auto wt = detail::lease_random_hex(16);
+        auto body = body_of(l, wall_ms(), false, wt);
+        switch (conditional_put(l, body, std::move(put), wt)) {
+            case Put::landed:
+                l.valid_until = sent + o_.ttl - o_.safety_margin;
+                return l;
+            case Put::refused: continue;  // someone moved first: look again
+        }
+    }
+    return std::nullopt;
+}
+
+S3DB_DECL std::optional<Lease> LeaseService::try_create_at(std::string key, std::string_view name, std::uint64_t token,
+                                                         nlohmann::json data) {
+    Lease l = new_holding(std::move(key), name, token, std::move(data));
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        auto sent = std::chrono::steady_clock::now();
+        auto wt = detail::lease_random_hex(16);
+        auto body = body_of(l, wall_ms(), false, wt);
+        try {
+            PutOptions put{.content_type = "application/json", .if_none_match = true};
+            l.etag = store_.put(l.key, body, std::move(put)).etag;
+            l.valid_until = sent + o_.ttl - o_.safety_margin;
+            return l;
+        } catch (const PreconditionFailed& e) {
+            if (!e.after_unanswered_attempt()) return std::nullopt;
+        } catch (const TransportError& e) {
+            if (e.status() != 0) throw;  // a real answer: nothing landed
+        }
+        auto raw = store_.get(l.key);  // the answer was lost: did our write land?
+        if (!raw) continue;             // no: send it again
+        auto j = nlohmann::json::parse(raw->body, nullptr, false);
+        if (!j.is_object() || j.value("wt", "") != wt) return std::nullopt;  // someone else's
+        l.etag = raw->info.etag;
+        l.valid_until = sent + o_.ttl - o_.safety_margin;
+        return l;
+    }
+    throw LeaseError(l.name, "creating '" + l.key + "': five answers lost in a row");
+}
+
+S3DB_DECL std::optional<Lease> LeaseService::try_take_over_at(std::string key, std::string_view name, std::string etag,
+                                                            std::uint64_t token, nlohmann::json data) {
+    if (etag.empty()) throw LeaseError(std::string(name), "taking over '" + key + "' needs the ETag that was read");
+    Lease l = new_holding(std::move(key), name, token, std::move(data));
+    auto sent = std::chrono::steady_clock::now();
+    auto wt = detail::lease_random_hex(16);
+    auto body = body_of(l, wall_ms(), false, wt);
+    PutOptions put{.content_type = "application/json", .if_match = std::move(etag)};
+    if (conditional_put(l, body, std::move(put), wt) == Put::refused) return std::nullopt;
+    l.valid_until = sent + o_.ttl - o_.safety_margin;
+    return l;
+}
+
+S3DB_DECL std::optional<Lease> LeaseService::acquire(std::string_view name, std::chrono::milliseconds timeout,
+                                                   std::chrono::milliseconds poll) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (auto l = try_acquire(name)) return l;
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(poll, deadline - now));
+    }
+}
+
+S3DB_DECL bool LeaseService::renew(Lease& lease) {
+    if (!lease.valid()) return mark_lost(lease);
+    auto sent = std::chrono::steady_clock::now();
+    auto wt = detail::lease_random_hex(16);
+    auto body = body_of(lease, wall_ms(), false, wt);
+    PutOptions put{.content_type = "application/json", .if_match = lease.etag};
+    if (conditional_put(lease, body, std::move(put), wt) == Put::refused) return mark_lost(lease);
+    lease.valid_until = sent + o_.ttl - o_.safety_margin;
+    return true;
+}
+
+S3DB_DECL bool LeaseService::release(Lease& lease) {
+    if (lease.lost || lease.etag.empty()) return false;
+    auto wt = detail::lease_random_hex(16);
+    auto body = body_of(lease, wall_ms(), true, wt);
+    PutOptions put{.content_type = "application/json", .if_match = lease.etag};
+    bool ok = conditional_put(lease, body, std::move(put), wt) == Put::landed;
+    lease.lost = true;  // not ours any more either way
+    lease.etag.clear();
+    return ok;
+}
+
+S3DB_DECL bool LeaseService::check(Lease& lease) {
+    if (!lease.valid()) return mark_lost(lease);
+    auto cur = read_held(lease);
+    if (!cur || cur->token != lease.token || cur->nonce != lease.nonce || cur->released) return mark_lost(lease);
+    return true;
+}
+
+S3DB_DECL std::string LeaseService::fenced_put(Lease& lease, std::string_view key, std::string_view body, PutOptions put) {
+    if (!lease.valid()) {
+        mark_lost(lease);
+        throw LeaseLost(lease.name, lease.token, "its validity ran out on the holder's clock");
+    }
+    auto cur = read_held(lease);
+    if (!cur || cur->token != lease.token || cur->nonce != lease.nonce || cur->released) {
+        mark_lost(lease);
+        throw FencedOut(lease.name, std::string(key), lease.token, cur ? cur->token : 0);
+    }
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        auto info = store_.head(key);
+        if (info) {
+            auto f = fence_of(info->metadata);
+            if (f > lease.token) {
+                mark_lost(lease);
+                throw FencedOut(lease.name, std::string(key), lease.token, f);
+            }
+        }
+        PutOptions p = put;
+        p.if_match = info ? info->etag : std::string{};
+        p.if_none_match = !info;
+        p.metadata.insert_or_assign("_fence", lease.name + ":" + std::to_string(lease.token));
+        try {
+            return store_.put(key, body, std::move(p)).etag;
+        } catch (const PreconditionFailed&) {
+        } catch (const NotFound&) {
+        }
+    }
+    throw LeaseError(lease.name, "fenced write to '" + std::string(key) + "' lost 16 races in a row");
+}
+
+S3DB_DECL std::uint64_t LeaseService::fence_of(const Metadata& m) {
+    auto it = m.find("_fence");
+    if (it == m.end()) return 0;
+    auto colon = it->second.rfind(':');
+    try {
+        return std::stoull(it->second.substr(colon == std::string::npos ? 0 : colon + 1));
+    } catch (const std::exception&) {
+        return 0;
+    }
+}
+
+S3DB_DECL void LeaseService::check_name(std::string_view name) {
+    if (name.empty() || name.size() > 200) throw LeaseError(std::string(name), "a lease name has 1 to 200 bytes");
+    for (char c : name)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':' || c == '/'))
+            throw LeaseError(std::string(name), "a lease name may hold letters, digits and - _ . : / only");
+    if (name.front() == '/' || name.back() == '/' || name.find("//") != std::string_view::npos)
+        throw LeaseError(std::string(name), "a lease name has no empty segment");
+}
+
+S3DB_DECL Lease LeaseService::new_holding(std::string key, std::string_view name, std::uint64_t token,
+                                         nlohmann::json data) const {
+    check_name(name);
+    if (key.empty()) throw LeaseError(std::string(name), "a lease key cannot be empty");
+    if (!data.is_null() && !data.is_object()) throw LeaseError(std::string(name), "a lease's data is a JSON object");
+    Lease l;
+    l.name = std::string(name);
+    l.key = std::move(key);
+    l.holder = o_.holder;
+    l.nonce = detail::lease_random_hex(16);
+    l.token = token;
+    l.data = std::move(data);
+    return l;
+}
+
+S3DB_DECL std::optional<LeaseInfo> LeaseService::read_held(const Lease& l) {
+    auto raw = store_.get(l.key);
+    if (!raw) return std::nullopt;
+    return parse(l.name, *raw);
+}
+
+S3DB_DECL std::int64_t LeaseService::wall_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(o_.wall_clock().time_since_epoch()).count();
+}
+
+S3DB_DECL std::string LeaseService::body_of(const Lease& l, std::int64_t now, bool released, const std::string& wt) const {
+    nlohmann::json j = l.data.is_object() ? l.data : nlohmann::json::object();
+    j.update(nlohmann::json{{"name", l.name}, {"holder", l.holder}, {"nonce", l.nonce}, {"token", l.token},
+                            {"renewedAt", now}, {"expiresAt", released ? 0 : now + o_.ttl.count()},
+                            {"released", released}, {"wt", wt}});
+    return j.dump();
+}
+
+S3DB_DECL LeaseInfo LeaseService::parse(std::string_view name, const Object& raw) const {
+    auto j = nlohmann::json::parse(raw.body, nullptr, false);
+    if (!j.is_object() || !j.contains("token") || !j["token"].is_number_unsigned())
+        throw LeaseError(std::string(name), "the stored lease is not a lease object (refusing to take it over: "
+                                            "its fencing token is unknown)");
+    LeaseInfo i;
+    i.holder = j.value("holder", "");
+    i.nonce = j.value("nonce", "");
+    i.token = j["token"].get<std::uint64_t>();
+    i.expires_at_ms = j.value("expiresAt", std::int64_t{0});
+    i.released = j.value("released", false);
+    i.etag = raw.info.etag;
+    i.takeable = i.released || wall_ms() > i.expires_at_ms + o_.max_clock_skew.count();
+    return i;
+}
+
+S3DB_DECL LeaseService::Put LeaseService::conditional_put(Lease& l, const std::string& body, PutOptions put,
+                                                         const std::string& wt) {
+    for (int round = 0; round < 3; ++round) {
+        try {
+            l.etag = store_.put(l.key, body, put).etag;
+            return Put::landed;
+        } catch (const PreconditionFailed& e) {
+            if (!e.after_unanswered_attempt()) return Put::refused;
+        } catch (const NotFound&) {
+            return Put::refused;
+        } catch (const TransportError& e) {
+            if (e.status() != 0) throw;  // a real answer: nothing landed
+        }
+        auto raw = store_.get(l.key);  // the answer was lost: did our write land?
+        if (raw) {
+            auto j = nlohmann::json::parse(raw->body, nullptr, false);
+            if (j.is_object() && j.value("wt", "") == wt) {
+                l.etag = raw->info.etag;
+                return Put::landed;
+            }
+        }
+        const bool unchanged = raw ? !put.if_match.empty() && raw->info.etag == put.if_match : put.if_none_match;
+        if (!unchanged) return Put::refused;
+    }
+    return Put::refused;
+}
+
+S3DB_DECL bool LeaseService::mark_lost(Lease& l) {
+    l.lost = true;
+    return false;
+}
+
+}  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES
