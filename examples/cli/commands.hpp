@@ -565,7 +565,8 @@ inline int cmd_queue(Context& c) {
     auto st = q.stats();
     if (c.mode == Mode::table) {
         std::vector<std::vector<std::string>> rows;
-        for (auto& [k, v] : st.to_json().items()) rows.push_back({k, grouped(v.get<std::uint64_t>())});
+        const json counts = st.to_json();  // a range-for over a temporary's items() would dangle
+        for (auto& [k, v] : counts.items()) rows.push_back({k, grouped(v.get<std::uint64_t>())});
         write_out(c.out(), render_table({"STATUS", "MESSAGES"}, rows));
     } else {
         print_value(c, st.to_json());

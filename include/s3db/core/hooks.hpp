@@ -1,14 +1,19 @@
 #pragma once
 // What resources tell the outside about their operations: the hook points (the same list for
-// per-resource hook functions and for plugins), the contexts hooks receive, and `NoHost`, the host
-// of a resource that has no plugins, for which every hook point compiles to nothing.
+// per-resource hook functions and for plugins), the contexts hooks receive, `NoHost`, the host of a
+// resource that has no plugins, and `HostRef`, through which a resource calls its host.
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -94,5 +99,73 @@ struct NoHost {
     static constexpr bool has = false;
     static constexpr bool dynamic = false;
 };
+
+namespace detail {
+
+/// What a resource calls on its host, behind one pointer and a table made once per host type (as
+/// TransportRef does for stores), so the resource's code does not depend on the host's type. Empty
+/// (false) for a resource without a host. A host provides: wants(Hook) (anything listening at that
+/// point?), fire<Hook>(OperationContext&), wants_deleted_record() (must a delete read the record
+/// first?), intercepts_reads() and around_read(ReadContext, compute) (the cache),
+/// observes_operations() and on_operation(OperationEvent) (Metrics).
+class HostRef {
+public:
+    HostRef() = default;
+    template <class Host>
+    static HostRef of(Host* host) noexcept {
+        HostRef r;
+        if constexpr (!std::is_same_v<Host, NoHost>) {
+            r.self_ = host;
+            r.table_ = host ? &table_for<Host> : nullptr;
+        }
+        return r;
+    }
+
+    explicit operator bool() const noexcept { return table_ != nullptr; }
+    bool wants(Hook h) const { return table_->wants(self_, h); }
+    void fire(Hook h, OperationContext& ctx) const { table_->fire[static_cast<std::size_t>(h)](self_, ctx); }
+    bool wants_deleted_record() const { return table_->wants_deleted_record(self_); }
+    bool intercepts_reads() const { return table_->intercepts_reads(self_); }
+    json around_read(const ReadContext& rc, const std::function<json()>& compute) const {
+        return table_->around_read(self_, rc, compute);
+    }
+    bool observes_operations() const { return table_->observes_operations(self_); }
+    void on_operation(const OperationEvent& e) const { table_->on_operation(self_, e); }
+
+private:
+    using Fire = void (*)(void*, OperationContext&);
+    struct Table {
+        bool (*wants)(void*, Hook);
+        std::array<Fire, static_cast<std::size_t>(Hook::hook_count)> fire;
+        bool (*wants_deleted_record)(void*);
+        bool (*intercepts_reads)(void*);
+        json (*around_read)(void*, const ReadContext&, const std::function<json()>&);
+        bool (*observes_operations)(void*);
+        void (*on_operation)(void*, const OperationEvent&);
+    };
+
+    template <class Host, std::size_t... I>
+    static constexpr std::array<Fire, sizeof...(I)> fires(std::index_sequence<I...>) {
+        return {[](void* h, OperationContext& ctx) { static_cast<Host*>(h)->template fire<static_cast<Hook>(I)>(ctx); }...};
+    }
+
+    template <class Host>
+    static constexpr Table table_for{
+        [](void* h, Hook hook) { return static_cast<Host*>(h)->wants(hook); },
+        fires<Host>(std::make_index_sequence<static_cast<std::size_t>(Hook::hook_count)>()),
+        [](void* h) { return static_cast<Host*>(h)->wants_deleted_record(); },
+        [](void* h) { return static_cast<Host*>(h)->intercepts_reads(); },
+        [](void* h, const ReadContext& rc, const std::function<json()>& compute) {
+            return static_cast<Host*>(h)->around_read(rc, compute);
+        },
+        [](void* h) { return static_cast<Host*>(h)->observes_operations(); },
+        [](void* h, const OperationEvent& e) { static_cast<Host*>(h)->on_operation(e); },
+    };
+
+    void* self_ = nullptr;
+    const Table* table_ = nullptr;
+};
+
+}  // namespace detail
 
 }  // namespace s3db

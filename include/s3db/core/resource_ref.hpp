@@ -2,8 +2,9 @@
 // ResourceRef and DatabaseRef: what a plugin keeps of the database it was installed in. A plugin's
 // on_install is a template over the database (its store and plugin set); the plugin's own code is
 // not, so it reaches resources through these two handles instead of each plugin wrapping the
-// calls it needs in std::function members of its own. Like TransportRef: a pointer and a table of
-// functions made once per database type; one indirect call per operation, none per field.
+// calls it needs in std::function members of its own. A ResourceRef is a pointer to the resource's
+// engine (ResourceCore, the same class for every database); a DatabaseRef a pointer and a table of
+// functions made once per database type, like TransportRef.
 //
 //   template <class Db> void on_install(Db& db) {
 //       history_ = ResourceRef(db.has_resource("jobs") ? db.resource("jobs") : db.create_resource(config));
@@ -11,13 +12,8 @@
 //   }
 //
 // Both refer, they do not own: the database and its resources must outlive them (a plugin's do).
-//
-// What the table holds costs every database type that makes a handle: each entry instantiates that
-// operation of Resource<T, Host>, used or not (each is 0.2-0.3 s of a translation unit at -O1).
-// So it holds the operations several plugins use; an operation only one plugin needs (Metrics'
-// insert_many, Replicator's page, Backup's repair_partitions) stays a lambda in that plugin, so
-// only databases with that plugin compile it.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -41,71 +37,37 @@ namespace s3db {
 class ResourceRef {
 public:
     ResourceRef() = default;
-    template <class R>
-        requires(!std::same_as<std::remove_cv_t<R>, ResourceRef>)
-    explicit ResourceRef(R& resource) noexcept : self_(std::addressof(resource)), vtable_(&vtable_for<R>) {}
+    explicit ResourceRef(ResourceCore& resource) noexcept : r_(&resource) {}
 
-    explicit operator bool() const noexcept { return self_ != nullptr; }
+    explicit operator bool() const noexcept { return r_ != nullptr; }
 
-    const std::string& name() const { return config().name; }
-    const ResourceConfig& config() const { return vtable_->config(self_); }
-    const Partitions& partitions() const { return vtable_->partitions(self_); }
+    const std::string& name() const { return r_->name(); }
+    const ResourceConfig& config() const { return r_->config(); }
+    const Partitions& partitions() const { return r_->partitions(); }
     /// The object key of record `id`.
-    std::string key_of(std::string_view id) const { return record_key(name(), id); }
+    std::string key_of(std::string_view id) const { return r_->key_of(id); }
 
-    json insert(json data) const { return vtable_->insert(self_, std::move(data)); }
-    json replace(std::string id, json data) const { return vtable_->replace(self_, std::move(id), std::move(data)); }
-    json update(std::string_view id, const json& partial) const { return vtable_->update(self_, id, partial); }
+    json insert(json data) const { return r_->insert(std::move(data)); }
+    /// Inserts on the pool; one result per input (see Resource::insert_many).
+    std::vector<BulkResult> insert_many(std::vector<json> items) const { return r_->insert_many(std::move(items)); }
+    json replace(std::string id, json data) const { return r_->replace(std::move(id), std::move(data)); }
+    json update(std::string_view id, const json& partial) const { return r_->update(id, partial); }
     /// A read-modify-write (a CAS on the record): `change` may run more than once.
-    json update(std::string_view id, const std::function<void(json&)>& change) const {
-        return vtable_->update_with(self_, id, change);
-    }
-    void remove(std::string_view id) const { vtable_->remove(self_, id); }
-    void remove_many(const std::vector<std::string>& ids) const { vtable_->remove_many(self_, ids); }
+    json update(std::string_view id, const std::function<void(json&)>& change) const { return r_->update(id, change); }
+    void remove(std::string_view id) const { r_->remove(id); }
+    void remove_many(const std::vector<std::string>& ids) const { r_->remove_many(ids); }
 
-    std::optional<json> get_or_null(std::string_view id, const ReadOptions& o = {}) const {
-        return vtable_->get_or_null(self_, id, o);
-    }
+    std::optional<json> get_or_null(std::string_view id, const ReadOptions& o = {}) const { return r_->get_or_null(id, o); }
     std::vector<std::optional<json>> get_many(const std::vector<std::string>& ids, const ReadOptions& o = {}) const {
-        return vtable_->get_many(self_, ids, o);
+        return r_->get_many(ids, o);
     }
-    std::vector<std::string> list_ids(const ListQuery& q = {}) const { return vtable_->list_ids(self_, q); }
-    std::vector<json> list(const ListQuery& q = {}) const { return vtable_->list(self_, q); }
+    std::vector<std::string> list_ids(const ListQuery& q = {}) const { return r_->list_ids(q); }
+    std::vector<json> list(const ListQuery& q = {}) const { return r_->list(q); }
+    Page page(std::size_t size, const std::string& cursor = {}) const { return r_->page(size, cursor); }
+    PartitionRepair repair_partitions(std::chrono::seconds grace) const { return r_->repair_partitions(grace); }
 
 private:
-    struct VTable {
-        const ResourceConfig& (*config)(void*);
-        const Partitions& (*partitions)(void*);
-        json (*insert)(void*, json);
-        json (*replace)(void*, std::string, json);
-        json (*update)(void*, std::string_view, const json&);
-        json (*update_with)(void*, std::string_view, const std::function<void(json&)>&);
-        void (*remove)(void*, std::string_view);
-        void (*remove_many)(void*, const std::vector<std::string>&);
-        std::optional<json> (*get_or_null)(void*, std::string_view, const ReadOptions&);
-        std::vector<std::optional<json>> (*get_many)(void*, const std::vector<std::string>&, const ReadOptions&);
-        std::vector<std::string> (*list_ids)(void*, const ListQuery&);
-        std::vector<json> (*list)(void*, const ListQuery&);
-    };
-
-    template <class R>
-    static constexpr VTable vtable_for{
-        [](void* r) -> const ResourceConfig& { return static_cast<R*>(r)->config(); },
-        [](void* r) -> const Partitions& { return static_cast<R*>(r)->partitions(); },
-        [](void* r, json d) { return static_cast<R*>(r)->insert(std::move(d)); },
-        [](void* r, std::string id, json d) { return static_cast<R*>(r)->replace(std::move(id), std::move(d)); },
-        [](void* r, std::string_view id, const json& p) { return static_cast<R*>(r)->update(id, p); },
-        [](void* r, std::string_view id, const std::function<void(json&)>& f) { return static_cast<R*>(r)->update(id, f); },
-        [](void* r, std::string_view id) { static_cast<R*>(r)->remove(id); },
-        [](void* r, const std::vector<std::string>& ids) { static_cast<R*>(r)->remove_many(ids); },
-        [](void* r, std::string_view id, const ReadOptions& o) { return static_cast<R*>(r)->get_or_null(id, o); },
-        [](void* r, const std::vector<std::string>& ids, const ReadOptions& o) { return static_cast<R*>(r)->get_many(ids, o); },
-        [](void* r, const ListQuery& q) { return static_cast<R*>(r)->list_ids(q); },
-        [](void* r, const ListQuery& q) { return static_cast<R*>(r)->list(q); },
-    };
-
-    void* self_ = nullptr;
-    const VTable* vtable_ = nullptr;
+    ResourceCore* r_ = nullptr;
 };
 
 /// A database of any store and plugin set, by reference: its resources by name, its store and its

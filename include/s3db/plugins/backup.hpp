@@ -234,7 +234,6 @@ public:
         auto b = std::make_shared<Backend>();
         b->db = DatabaseRef(db);
         b->meta = ResourceRef(meta);
-        b->repair = [&db](const std::string& r) { db.resource(r).repair_partitions(std::chrono::seconds(0)); };
         std::lock_guard lock(state_->mutex);
         state_->backend = std::move(b);
     }
@@ -468,7 +467,7 @@ public:
                         for (char s : skip) (s ? skipped : written) += 1;
                     }
                 }
-                b->repair(r);
+                b->db.resource(r).repair_partitions(std::chrono::seconds(0));
                 result.written += written;
                 result.skipped += skipped;
                 result.deleted += deleted;
@@ -553,7 +552,6 @@ private:
             auto o = db.store().get(std::string(DatabaseMetadata::key), GetOptions{});
             return o ? DatabaseMetadata::parse(o->body) : DatabaseMetadata::blank();
         }
-        std::function<void(const std::string&)> repair;  // rebuilds a resource's partition refs (not in ResourceRef: see there)
         void meta_insert(json r) const { meta.insert(std::move(r)); }
         void meta_update(const std::string& id, const json& patch) const { meta.update(id, patch); }
         std::optional<json> meta_get(const std::string& id) const { return meta.get_or_null(id); }

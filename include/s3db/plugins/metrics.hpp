@@ -232,7 +232,6 @@ S3DB_DECL int metrics_usage_kind(std::string_view op) noexcept;
 struct MetricsBackend {
     DatabaseRef db;
     std::array<ResourceRef, 3> res;
-    std::function<std::vector<BulkResult>(int which, std::vector<json>)> insert_many;  // not in ResourceRef: see there
     std::size_t batch = 100;
 
     /// Inserts `records` into log `which` in batches; `written[i]` tells whether records[i] was stored.
@@ -343,7 +342,6 @@ public:
         auto b = std::make_shared<detail::MetricsBackend>();
         b->db = DatabaseRef(db);
         for (int i = 0; i < 3; ++i) b->res[i] = ResourceRef(*res[i]);
-        b->insert_many = [res](int which, std::vector<json> part) { return res[which]->insert_many(std::move(part)); };
         b->batch = core.options.batch_size;
 
         std::lock_guard lock(core.backend_mutex);
@@ -543,7 +541,7 @@ S3DB_DECL void MetricsBackend::insert(int which, std::vector<json>& records, std
         const auto end = std::min(records.size(), at + batch);
         std::vector<json> part(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(at)),
                                std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(end)));
-        auto results = insert_many(which, std::move(part));
+        auto results = res[which].insert_many(std::move(part));
         for (std::size_t i = 0; i < results.size(); ++i) {
             written[at + i] = results[i].record.has_value();
             if (!written[at + i] && first_error.empty()) first_error = results[i].error;

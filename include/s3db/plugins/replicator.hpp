@@ -203,7 +203,7 @@ public:
         auto& s = *state_;
         if (r.name() == s.options.log_resource) return;
         auto src = std::make_shared<Source>(
-            Source{r.config(), ResourceRef(r), [&r](std::size_t n, const std::string& cursor) { return r.page(n, cursor); }});
+            Source{r.config(), ResourceRef(r)});
         std::lock_guard lock(s.mutex);
         s.sources[r.name()] = std::move(src);
     }
@@ -293,7 +293,6 @@ private:
     struct Source {
         ResourceConfig config;
         ResourceRef res;
-        std::function<Page(std::size_t, const std::string&)> page;  // not in ResourceRef: see there
         std::optional<json> get(const std::string& id) const { return res.get_or_null(id); }
     };
     /// One queued change. `reconcile`: read the record's state from the source when delivered.
@@ -768,7 +767,7 @@ private:
             for (auto& [name, src] : list) {
                 std::string cursor;
                 do {
-                    auto page = src->page(100, cursor);
+                    auto page = src->res.page(100, cursor);
                     for (auto& r : page.items) {
                         Change c;
                         c.resource = name;

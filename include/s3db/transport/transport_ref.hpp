@@ -1,7 +1,8 @@
 #pragma once
-// TransportRef: a non-owning, type-erased reference to any Transport. Plugins and helpers that keep
-// a store without knowing its type (PluginStorage, cache drivers) hold one; a call costs one
-// indirect jump, which next to an S3 request is nothing. The referenced transport must outlive it.
+// TransportRef: a non-owning, type-erased reference to any Transport. Code that keeps a store
+// without knowing its type (a resource's engine, PluginStorage, cache drivers) holds one; a call
+// costs one indirect jump, which next to an S3 request is nothing. The referenced transport must
+// outlive it.
 
 #include <memory>
 #include <optional>
@@ -32,6 +33,16 @@ public:
     RemoveManyResult remove_many(std::span<const std::string> keys) { return vtable_->remove_many(self_, keys); }
     ListPage list(ListOptions o = {}) { return vtable_->list(self_, std::move(o)); }
 
+    /// `fn(view)` of the object at `key` (one GET): in place where the store can (ReadsInPlace),
+    /// from get()'s copy otherwise; nullopt when there is none.
+    template <class Fn>
+    std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read(std::string_view key, Fn&& fn) {
+        std::optional<std::invoke_result_t<Fn&, const ObjectView&>> out;
+        auto visit = [&](const ObjectView& v) { out.emplace(fn(v)); };
+        vtable_->read(self_, key, &visit, [](void* f, const ObjectView& v) { (*static_cast<decltype(visit)*>(f))(v); });
+        return out;
+    }
+
 private:
     struct VTable {
         PutResult (*put)(void*, std::string_view, std::string_view, PutOptions);
@@ -41,6 +52,7 @@ private:
         void (*remove)(void*, std::string_view);
         RemoveManyResult (*remove_many)(void*, std::span<const std::string>);
         ListPage (*list)(void*, ListOptions);
+        void (*read)(void*, std::string_view, void*, void (*)(void*, const ObjectView&));
     };
 
     template <class T>
@@ -54,6 +66,14 @@ private:
         [](void* t, std::string_view k) { static_cast<T*>(t)->remove(k); },
         [](void* t, std::span<const std::string> ks) { return static_cast<T*>(t)->remove_many(ks); },
         [](void* t, ListOptions o) { return static_cast<T*>(t)->list(std::move(o)); },
+        [](void* t, std::string_view k, void* f, void (*visit)(void*, const ObjectView&)) {
+            auto call = [&](const ObjectView& v) {
+                visit(f, v);
+                return true;
+            };
+            if constexpr (ReadsInPlace<T>) static_cast<T*>(t)->read(k, call);
+            else detail::read_copied(*static_cast<T*>(t), k, call);
+        },
     };
 
     void* self_;
