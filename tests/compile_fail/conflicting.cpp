@@ -1,6 +1,6 @@
 // expect: s3db: Database<...> names two plugins that cannot coexist
 // A plugin can declare the plugins it cannot run with.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct Loner;
 struct Crowd : s3db::Plugin<Crowd> {

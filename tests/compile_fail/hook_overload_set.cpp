@@ -1,7 +1,7 @@
 // expect: s3db: plugin hook on_operation has a signature the database cannot call
 // A hook name is found in an overload set too: when no overload takes the event, it is an error.
 // Plugins added at run time (use_plugin) are checked the same way.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 #include <string>
 

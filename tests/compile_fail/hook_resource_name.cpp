@@ -1,6 +1,6 @@
 // expect: s3db: plugin hook on_resource_created has a signature the database cannot call
 // on_resource_created gets the resource itself, not its name.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 #include <string>
 

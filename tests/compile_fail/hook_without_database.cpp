@@ -1,6 +1,6 @@
 // expect: s3db: plugin hook on_install has a signature the database cannot call
 // on_install takes the database: one declared without it would never run.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct Setup : s3db::Plugin<Setup> {
     static constexpr std::string_view name = "Setup";

@@ -1,6 +1,6 @@
 // expect: s3db: plugin hook before_insert has a signature the database cannot call
 // Resource hooks take the OperationContext (the record is its `data`), not the record.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct Stamp : s3db::Plugin<Stamp> {
     static constexpr std::string_view name = "Stamp";

@@ -1,6 +1,6 @@
 // expect: s3db: every type in Database<...> must be a plugin
 // A type that does not derive from s3db::Plugin<Self> cannot be named in a database's type.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct NotAPlugin {
     static constexpr std::string_view name = "NotAPlugin";

@@ -1,6 +1,6 @@
 // expect: s3db: an argument after the DatabaseOptions is not one of the plugins named in Database
 // Only the database's own plugins can be passed to its constructor.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct Mine : s3db::Plugin<Mine> {
     static constexpr std::string_view name = "Mine";

@@ -1,6 +1,6 @@
 // expect: s3db: a plugin is given twice to the database's constructor
 // Each plugin of the type is given at most once.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct Mine : s3db::Plugin<Mine> {
     static constexpr std::string_view name = "Mine";

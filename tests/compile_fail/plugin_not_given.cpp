@@ -1,6 +1,6 @@
 // expect: s3db: a plugin in Database<...> has no default constructor
 // Plugins left out of the constructor are default-constructed: one that cannot be must be given.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 #include <string>
 

@@ -1,6 +1,6 @@
 // expect: s3db: two plugins in Database<...> have the same name
 // Two plugins with one name would share storage and status: they cannot coexist.
-#include <s3db/s3db.hpp>
+#include <s3db/core/any_database.hpp>
 
 struct A : s3db::Plugin<A> {
     static constexpr std::string_view name = "Twin";
