@@ -312,8 +312,9 @@ public:
             try {
                 exec(c, sql, {});
             } catch (const detail::PgStatementError& e) {
-                // Two creators at once: the loser sees the winner's type or table; the table is there.
-                if (e.sqlstate() != "23505" && e.sqlstate() != "42P07") throw;
+                // Two creators at once: the loser sees the winner's row type (42710, or 23505 on
+                // pg_type's index) or its table (42P07), once the winner committed: the table is there.
+                if (e.sqlstate() != "23505" && e.sqlstate() != "42P07" && e.sqlstate() != "42710") throw;
             }
         });
         std::lock_guard lock(state_->mutex);
