@@ -5,7 +5,8 @@
 // core/any_database.hpp.
 //
 // Plugins named in the type are called statically (see core/plugin.hpp); `use_plugin` adds more
-// at run time. Plugins install on the first connect() (or at once when added to a connected
+// at run time. What does not depend on the store or the plugins (the catalogue and the map of open
+// resources) is DatabaseCore, one class compiled once for every database type. Plugins install on the first connect() (or at once when added to a connected
 // database), stop on disconnect() and on destruction, and start again on the next connect().
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "s3db/detail/worker_pool.hpp"
 #include "s3db/core/plugin.hpp"
 #include "s3db/transport/transport.hpp"
+#include "s3db/transport/transport_ref.hpp"
 
 namespace s3db {
 
@@ -48,15 +50,74 @@ struct DatabaseOptions {
     std::chrono::seconds stale_ref_grace{60};
 };
 
+/// The catalogue and the open resources of a database, whatever its store and plugins: the part of
+/// BasicDatabase that is not a template (its bodies compile once in S3DB_SEPARATE_COMPILATION).
+/// BasicDatabase makes the resources (the function given to bind), so each is the Resource of its
+/// type.
+class DatabaseCore {
+public:
+    using CreateHook = std::function<void(ResourceConfig&)>;
+
+    DatabaseCore(const DatabaseCore&) = delete;
+    DatabaseCore& operator=(const DatabaseCore&) = delete;
+
+    /// Whether s3db.json has the resource, openable or not (see resource_error).
+    S3DB_DECL bool has_resource(std::string_view name) const;
+    /// The names of every resource of s3db.json, those that could not be opened included, in order.
+    S3DB_DECL std::vector<std::string> resources() const;
+    /// Why the resource could not be opened; nullopt when it is open (or not in the catalogue).
+    S3DB_DECL std::optional<std::string> resource_error(std::string_view name) const;
+
+    void before_create_resource(CreateHook h) { before_create_.push_back(std::move(h)); }
+    const DatabaseOptions& options() const noexcept { return options_; }
+
+protected:
+    /// Deletes the resource as the type it was made as.
+    using ResourcePtr = std::unique_ptr<ResourceCore, void (*)(ResourceCore*)>;
+    using MakeResource = ResourcePtr (*)(DatabaseCore&, const StoredResource&, ResourceCore::Settings);
+
+    explicit DatabaseCore(DatabaseOptions options) : options_(std::move(options)) {}
+    ~DatabaseCore() = default;
+
+    /// The store the catalogue is read from and how a resource is made; set once by BasicDatabase's
+    /// constructor.
+    void bind(TransportRef store, MakeResource make) noexcept {
+        store_.emplace(store);
+        make_ = make;
+    }
+
+    /// Reads s3db.json (1 GET) and opens every resource it describes (see BasicDatabase::connect).
+    S3DB_DECL void load_catalogue();
+    /// Validates, records the definition in s3db.json and opens the resource (see create_resource).
+    S3DB_DECL ResourceCore& create(ResourceConfig config, const std::optional<RegistrySeed>& seed);
+    /// ResourceNotFound or ResourceUnavailable as BasicDatabase::resource.
+    S3DB_DECL ResourceCore& find(std::string_view name);
+    /// Destroys the resources (before the store and plugins they use).
+    S3DB_DECL void close_resources();
+
+private:
+    S3DB_DECL void try_open(const DatabaseMetadata& m, const std::string& name);
+    S3DB_DECL std::vector<std::string> names_locked() const;
+    S3DB_DECL void share_catalogue(const DatabaseMetadata& m);
+    S3DB_DECL ResourceCore& open(const StoredResource& stored);
+
+    DatabaseOptions options_;
+    std::optional<TransportRef> store_;
+    MakeResource make_ = nullptr;
+    mutable std::mutex mutex_;
+    std::map<std::string, ResourcePtr, std::less<>> resources_;
+    std::map<std::string, std::string, std::less<>> unavailable_;  // name -> why it cannot be opened
+    std::vector<CreateHook> before_create_;
+};
+
 template <class T, class... Plugins>
-class BasicDatabase {
+class BasicDatabase : public DatabaseCore {
     static_assert(Transport<T>, "s3db: a database needs a store that models s3db::Transport");
 public:
     class Host;
     /// What resources talk to: the transport, seen by plugins that watch requests.
-    using Store = detail::Observed<T, Host>;
+    using Store = detail::Observed<T>;
     using Resource = s3db::Resource<Store, Host>;
-    using CreateHook = std::function<void(ResourceConfig&)>;
     using CreatedHook = std::function<void(Resource&)>;
 
     /// The plugins, named in the type or added at run time.
@@ -96,13 +157,12 @@ public:
     BasicDatabase(std::string_view url, DatabaseOptions options, Given&&... given)
         : BasicDatabase(T(url), std::move(options), std::forward<Given>(given)...) {}
 
-    BasicDatabase(const BasicDatabase&) = delete;
-    BasicDatabase& operator=(const BasicDatabase&) = delete;
     /// Plugin hooks still running past their timeout use the store, the resources and the plugins:
     /// they are waited for here, before any member is destroyed.
     ~BasicDatabase() {
         disconnect();
         host_.join_stragglers();
+        close_resources();
     }
 
     /// Reads s3db.json (1 GET) and opens every resource it describes, then installs and starts the
@@ -111,15 +171,7 @@ public:
     /// behavior, broken partitions) does not stop the others: it is listed by resources(), says why in
     /// resource_error(), and resource() throws ResourceUnavailable for it.
     void connect() {
-        auto current = store_.get(DatabaseMetadata::key);
-        {
-            std::lock_guard lock(mutex_);
-            if (current) {
-                auto m = DatabaseMetadata::parse(current->body);
-                for (auto& name : m.resource_names()) try_open(m, name);
-                share_catalogue(m);
-            }
-        }
+        load_catalogue();
         connected_ = true;
         host_.install_all();
     }
@@ -139,51 +191,15 @@ public:
     /// a resource the catalogue does not have yet starts from (DatabaseMetadata::upsert_resource;
     /// Backup's restore passes the archived ones); ConfigError when two attributes share an index.
     Resource& create_resource(ResourceConfig config, const std::optional<RegistrySeed>& seed = std::nullopt) {
-        for (auto& h : before_create_) h(config);
-        // Everything that can refuse the definition does so before anything is written.
-        validate_resource_name(config.name, 1);  // its characters first, so the next message can show it
-        validate_id_size(config.name, config.id_size);
-        validate_resource_name(config.name, static_cast<std::size_t>(config.id_size));
-        {
-            auto probe = config;
-            detail::apply_timestamps(probe);
-            auto schema = Schema::parse(probe.attributes,
-                                        SchemaOptions{.all_nested_objects_optional = probe.all_nested_objects_optional,
-                                                      .password = options_.password});
-            Partitions::parse(probe.name, probe.partitions, schema, PartitionOptions{.strict = options_.strict_validation});
-            behavior_from_name(probe.behavior);
-        }
-        if (seed) {
-            std::set<int> used;
-            for (auto& b : seed->registry.burned) used.insert(b.index);
-            for (auto& [attribute, index] : seed->registry.mapping)
-                if (index < 0 || !used.insert(index).second)
-                    throw ConfigError("resource '" + config.name + "': the registry to start from gives attribute '" + attribute +
-                                      "' index " + std::to_string(index) + ", negative or already taken");
-        }
-        auto m = update_metadata(store_, [&](DatabaseMetadata& md) { return md.upsert_resource(config, seed ? &*seed : nullptr); });
-        Resource* r;
-        {
-            std::lock_guard lock(mutex_);
-            r = &open(*m.resource(config.name));
-            unavailable_.erase(config.name);
-            share_catalogue(m);
-        }
-        for (auto& h : after_create_) h(*r);
-        if (connected_) host_.resource_created(*r);
-        return *r;
+        auto& r = static_cast<Resource&>(create(std::move(config), seed));
+        for (auto& h : after_create_) h(r);
+        if (connected_) host_.resource_created(r);
+        return r;
     }
 
     /// ResourceNotFound when s3db.json has no such resource, ResourceUnavailable when it has one this
     /// library cannot open.
-    Resource& resource(std::string_view name) {
-        std::lock_guard lock(mutex_);
-        if (auto bad = unavailable_.find(name); bad != unavailable_.end())
-            throw ResourceUnavailable(std::string(name), bad->second);
-        auto it = resources_.find(name);
-        if (it == resources_.end()) throw ResourceNotFound(std::string(name));
-        return *it->second;
-    }
+    Resource& resource(std::string_view name) { return static_cast<Resource&>(find(name)); }
 
     /// The resource seen through a user struct (nlohmann to_json/from_json).
     template <class Record>
@@ -191,28 +207,7 @@ public:
         return TypedResource<Resource, Record>(resource(name));
     }
 
-    /// Whether s3db.json has the resource, openable or not (see resource_error).
-    bool has_resource(std::string_view name) const {
-        std::lock_guard lock(mutex_);
-        return resources_.find(name) != resources_.end() || unavailable_.find(name) != unavailable_.end();
-    }
-
-    /// The names of every resource of s3db.json, those that could not be opened included, in order.
-    std::vector<std::string> resources() const {
-        std::lock_guard lock(mutex_);
-        return names_locked();
-    }
-
-    /// Why the resource could not be opened; nullopt when it is open (or not in the catalogue).
-    std::optional<std::string> resource_error(std::string_view name) const {
-        std::lock_guard lock(mutex_);
-        if (auto it = unavailable_.find(name); it != unavailable_.end()) return it->second;
-        return std::nullopt;
-    }
-
-    void before_create_resource(CreateHook h) { before_create_.push_back(std::move(h)); }
     void after_create_resource(CreatedHook h) { after_create_.push_back(std::move(h)); }
-
     // ---- plugins ------------------------------------------------------------------------------------
 
     /// The plugin of type P, named in the type or added at run time (uninstalled too: what it
@@ -280,73 +275,148 @@ public:
     /// The transport as resources and plugins use it (requests seen by plugins that watch them).
     Store& store() noexcept { return store_; }
     detail::WorkerPool& pool() noexcept { return pool_; }
-    const DatabaseOptions& options() const noexcept { return options_; }
 
 private:
     BasicDatabase(DatabaseOptions options, T transport, Plugins... plugins)
-        : transport_(std::move(transport)),
-          options_(std::move(options)),
-          pool_(options_.parallelism),
+        : DatabaseCore(std::move(options)),
+          transport_(std::move(transport)),
+          pool_(this->options().parallelism),
           host_(*this, std::move(plugins)...),
-          store_(transport_, host_) {
+          store_(transport_, detail::HostRef::of(&host_)) {
+        bind(TransportRef(store_), &make_resource);
         host_.validate_all();
     }
 
-    /// Opens one resource of the catalogue, or records why it cannot be. A resource already open keeps
-    /// its previous definition (references to it stay valid) but reports the error too.
-    void try_open(const DatabaseMetadata& m, const std::string& name) {
-        try {
-            open(*m.resource(name));
-            unavailable_.erase(name);
-        } catch (const Error& e) {
-            unavailable_[name] = e.what();
-        } catch (const nlohmann::json::exception& e) {
-            unavailable_[name] = std::string("malformed definition: ") + e.what();
-        }
-    }
-
-    std::vector<std::string> names_locked() const {
-        std::vector<std::string> names;
-        for (auto& [name, _] : resources_) names.push_back(name);
-        for (auto& [name, _] : unavailable_)
-            if (!resources_.contains(name)) names.push_back(name);
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-
-    /// Tells every open resource the catalogue's names (see Resource::set_catalogue).
-    void share_catalogue(const DatabaseMetadata& m) {
-        auto names = m.resource_names();
-        for (auto& n : names_locked())
-            if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-        for (auto& [_, r] : resources_) r->set_catalogue(names);
-    }
-
-    Resource& open(const StoredResource& stored) {
-        if (auto it = resources_.find(stored.config.name); it != resources_.end()) {
-            it->second->configure(stored);
-            return *it->second;
-        }
-        // Built before it takes a slot: a definition that cannot be opened leaves no empty one.
-        auto r = std::make_unique<Resource>(
-            store_, pool_, stored,
-            typename Resource::Settings{options_.passphrase, options_.max_update_attempts, options_.metadata_limit,
-                                        options_.strict_validation, options_.stale_ref_grace, options_.password},
-            &host_);
-        return *resources_.emplace(stored.config.name, std::move(r)).first->second;
+    static ResourcePtr make_resource(DatabaseCore& core, const StoredResource& stored, ResourceCore::Settings settings) {
+        auto& db = static_cast<BasicDatabase&>(core);
+        return ResourcePtr(new Resource(db.store_, db.pool_, stored, std::move(settings), &db.host_),
+                           [](ResourceCore* r) { delete static_cast<Resource*>(r); });
     }
 
     T transport_;
-    DatabaseOptions options_;
     detail::WorkerPool pool_;
     Host host_;
     Store store_;
     bool connected_ = false;
-    mutable std::mutex mutex_;
-    std::map<std::string, std::unique_ptr<Resource>, std::less<>> resources_;
-    std::map<std::string, std::string, std::less<>> unavailable_;  // name -> why it cannot be opened
-    std::vector<CreateHook> before_create_;
     std::vector<CreatedHook> after_create_;
 };
 
 }  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+namespace s3db {
+
+S3DB_DECL bool DatabaseCore::has_resource(std::string_view name) const {
+    std::lock_guard lock(mutex_);
+    return resources_.find(name) != resources_.end() || unavailable_.find(name) != unavailable_.end();
+}
+
+S3DB_DECL std::vector<std::string> DatabaseCore::resources() const {
+    std::lock_guard lock(mutex_);
+    return names_locked();
+}
+
+S3DB_DECL std::optional<std::string> DatabaseCore::resource_error(std::string_view name) const {
+    std::lock_guard lock(mutex_);
+    if (auto it = unavailable_.find(name); it != unavailable_.end()) return it->second;
+    return std::nullopt;
+}
+
+S3DB_DECL void DatabaseCore::load_catalogue() {
+    auto current = store_->get(DatabaseMetadata::key);
+    std::lock_guard lock(mutex_);
+    if (current) {
+        auto m = DatabaseMetadata::parse(current->body);
+        for (auto& name : m.resource_names()) try_open(m, name);
+        share_catalogue(m);
+    }
+}
+
+S3DB_DECL ResourceCore& DatabaseCore::create(ResourceConfig config, const std::optional<RegistrySeed>& seed) {
+    for (auto& h : before_create_) h(config);
+    // Everything that can refuse the definition does so before anything is written.
+    validate_resource_name(config.name, 1);  // its characters first, so the next message can show it
+    validate_id_size(config.name, config.id_size);
+    validate_resource_name(config.name, static_cast<std::size_t>(config.id_size));
+    {
+        auto probe = config;
+        detail::apply_timestamps(probe);
+        auto schema = Schema::parse(probe.attributes,
+                                    SchemaOptions{.all_nested_objects_optional = probe.all_nested_objects_optional,
+                                                  .password = options_.password});
+        Partitions::parse(probe.name, probe.partitions, schema, PartitionOptions{.strict = options_.strict_validation});
+        behavior_from_name(probe.behavior);
+    }
+    if (seed) {
+        std::set<int> used;
+        for (auto& b : seed->registry.burned) used.insert(b.index);
+        for (auto& [attribute, index] : seed->registry.mapping)
+            if (index < 0 || !used.insert(index).second)
+                throw ConfigError("resource '" + config.name + "': the registry to start from gives attribute '" + attribute +
+                                  "' index " + std::to_string(index) + ", negative or already taken");
+    }
+    auto m = update_metadata(*store_, [&](DatabaseMetadata& md) { return md.upsert_resource(config, seed ? &*seed : nullptr); });
+    std::lock_guard lock(mutex_);
+    auto& r = open(*m.resource(config.name));
+    unavailable_.erase(config.name);
+    share_catalogue(m);
+    return r;
+}
+
+S3DB_DECL ResourceCore& DatabaseCore::find(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    if (auto bad = unavailable_.find(name); bad != unavailable_.end()) throw ResourceUnavailable(std::string(name), bad->second);
+    auto it = resources_.find(name);
+    if (it == resources_.end()) throw ResourceNotFound(std::string(name));
+    return *it->second;
+}
+
+S3DB_DECL void DatabaseCore::close_resources() {
+    std::lock_guard lock(mutex_);
+    resources_.clear();
+}
+
+/// A resource already open keeps its previous definition (references to it stay valid) but reports
+/// the error too.
+S3DB_DECL void DatabaseCore::try_open(const DatabaseMetadata& m, const std::string& name) {
+    try {
+        open(*m.resource(name));
+        unavailable_.erase(name);
+    } catch (const Error& e) {
+        unavailable_[name] = e.what();
+    } catch (const nlohmann::json::exception& e) {
+        unavailable_[name] = std::string("malformed definition: ") + e.what();
+    }
+}
+
+S3DB_DECL std::vector<std::string> DatabaseCore::names_locked() const {
+    std::vector<std::string> names;
+    for (auto& [name, _] : resources_) names.push_back(name);
+    for (auto& [name, _] : unavailable_)
+        if (!resources_.contains(name)) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+/// Tells every open resource the catalogue's names (see ResourceCore::set_catalogue).
+S3DB_DECL void DatabaseCore::share_catalogue(const DatabaseMetadata& m) {
+    auto names = m.resource_names();
+    for (auto& n : names_locked())
+        if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    for (auto& [_, r] : resources_) r->set_catalogue(names);
+}
+
+S3DB_DECL ResourceCore& DatabaseCore::open(const StoredResource& stored) {
+    if (auto it = resources_.find(stored.config.name); it != resources_.end()) {
+        it->second->configure(stored);
+        return *it->second;
+    }
+    // Made before it takes a slot: a definition that cannot be opened leaves no empty one.
+    auto r = make_(*this, stored, ResourceCore::Settings{options_.passphrase, options_.max_update_attempts,
+                                                         options_.metadata_limit, options_.strict_validation,
+                                                         options_.stale_ref_grace, options_.password});
+    return *resources_.emplace(stored.config.name, std::move(r)).first->second;
+}
+
+}  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES

@@ -107,7 +107,8 @@ namespace detail {
 /// (false) for a resource without a host. A host provides: wants(Hook) (anything listening at that
 /// point?), fire<Hook>(OperationContext&), wants_deleted_record() (must a delete read the record
 /// first?), intercepts_reads() and around_read(ReadContext, compute) (the cache),
-/// observes_operations() and on_operation(OperationEvent) (Metrics).
+/// observes_operations() and on_operation(OperationEvent) (Metrics), observes_requests(),
+/// on_request(RequestEvent) and on_response(RequestEvent) (Costs; called by the observed store).
 class HostRef {
 public:
     HostRef() = default;
@@ -131,6 +132,9 @@ public:
     }
     bool observes_operations() const { return table_->observes_operations(self_); }
     void on_operation(const OperationEvent& e) const { table_->on_operation(self_, e); }
+    bool observes_requests() const { return table_->observes_requests(self_); }
+    void on_request(const RequestEvent& e) const { table_->on_request(self_, e); }
+    void on_response(const RequestEvent& e) const { table_->on_response(self_, e); }
 
 private:
     using Fire = void (*)(void*, OperationContext&);
@@ -142,6 +146,9 @@ private:
         json (*around_read)(void*, const ReadContext&, const std::function<json()>&);
         bool (*observes_operations)(void*);
         void (*on_operation)(void*, const OperationEvent&);
+        bool (*observes_requests)(void*);
+        void (*on_request)(void*, const RequestEvent&);
+        void (*on_response)(void*, const RequestEvent&);
     };
 
     template <class Host, std::size_t... I>
@@ -160,6 +167,9 @@ private:
         },
         [](void* h) { return static_cast<Host*>(h)->observes_operations(); },
         [](void* h, const OperationEvent& e) { static_cast<Host*>(h)->on_operation(e); },
+        [](void* h) { return static_cast<Host*>(h)->observes_requests(); },
+        [](void* h, const RequestEvent& e) { static_cast<Host*>(h)->on_request(e); },
+        [](void* h, const RequestEvent& e) { static_cast<Host*>(h)->on_response(e); },
     };
 
     void* self_ = nullptr;

@@ -1,7 +1,8 @@
 #pragma once
-// Observed<T, Host>: the transport a database's resources and plugins use. It forwards every call
-// to T and, only while some plugin listens for requests (Costs), tells the host about each one
-// before it is sent and after its answer. With no listener the cost is one branch per request.
+// Observed<T>: the transport a database's resources and plugins use. It forwards every call to T
+// and, only while some plugin listens for requests (Costs), tells the host about each one before it
+// is sent and after its answer. With no listener the cost is one indirect call per request. The
+// host is reached through a HostRef, so every database over the same store shares one Observed<T>.
 
 #include <optional>
 #include <span>
@@ -14,18 +15,18 @@
 
 namespace s3db::detail {
 
-template <Transport T, class Host>
+template <Transport T>
 class Observed {
 public:
-    Observed(T& inner, Host& host) noexcept : inner_(&inner), host_(&host) {}
+    Observed(T& inner, HostRef host) noexcept : inner_(&inner), host_(host) {}
 
     PutResult put(std::string_view key, std::string_view body, PutOptions o = {}) {
-        if (!host_->observes_requests()) return inner_->put(key, body, std::move(o));
+        if (!host_.observes_requests()) return inner_->put(key, body, std::move(o));
         RequestEvent e{"PUT", key, {}, body.size() + metadata_bytes(o.metadata)};
         return observe(e, [&] { return inner_->put(key, body, std::move(o)); });
     }
     std::optional<Object> get(std::string_view key, GetOptions o = {}) {
-        if (!host_->observes_requests()) return inner_->get(key, std::move(o));
+        if (!host_.observes_requests()) return inner_->get(key, std::move(o));
         RequestEvent e{"GET", key};
         return observe(e, [&] {
             auto r = inner_->get(key, std::move(o));
@@ -39,11 +40,11 @@ public:
     template <class Fn>
         requires ReadsInPlace<T>
     std::optional<std::invoke_result_t<Fn&, const ObjectView&>> read(std::string_view key, Fn&& fn) {
-        if (!host_->observes_requests()) return inner_->read(key, fn);
+        if (!host_.observes_requests()) return inner_->read(key, fn);
         return read_copied(*this, key, fn);
     }
     std::optional<ObjectInfo> head(std::string_view key) {
-        if (!host_->observes_requests()) return inner_->head(key);
+        if (!host_.observes_requests()) return inner_->head(key);
         RequestEvent e{"HEAD", key};
         return observe(e, [&] {
             auto r = inner_->head(key);
@@ -52,12 +53,12 @@ public:
         });
     }
     PutResult copy(std::string_view from, std::string_view to, CopyOptions o = {}) {
-        if (!host_->observes_requests()) return inner_->copy(from, to, std::move(o));
+        if (!host_.observes_requests()) return inner_->copy(from, to, std::move(o));
         RequestEvent e{"COPY", to, {}, metadata_bytes(o.metadata)};
         return observe(e, [&] { return inner_->copy(from, to, std::move(o)); });
     }
     void remove(std::string_view key) {
-        if (!host_->observes_requests()) return inner_->remove(key);
+        if (!host_.observes_requests()) return inner_->remove(key);
         RequestEvent e{"DELETE", key};
         observe(e, [&] {
             inner_->remove(key);
@@ -65,12 +66,12 @@ public:
         });
     }
     RemoveManyResult remove_many(std::span<const std::string> keys) {
-        if (!host_->observes_requests()) return inner_->remove_many(keys);
+        if (!host_.observes_requests()) return inner_->remove_many(keys);
         RequestEvent e{"POST", keys.empty() ? std::string_view{} : std::string_view(keys.front()), keys};
         return observe(e, [&] { return inner_->remove_many(keys); });
     }
     ListPage list(ListOptions o = {}) {
-        if (!host_->observes_requests()) return inner_->list(std::move(o));
+        if (!host_.observes_requests()) return inner_->list(std::move(o));
         std::string prefix = o.prefix;
         RequestEvent e{"LIST", prefix};
         return observe(e, [&] { return inner_->list(std::move(o)); });
@@ -87,21 +88,21 @@ private:
 
     template <class Call>
     auto observe(RequestEvent& e, Call&& call) {
-        host_->on_request(e);
+        host_.on_request(e);
         try {
             auto r = call();
-            host_->on_response(e);
+            host_.on_response(e);
             return r;
         } catch (const std::exception& ex) {
             e.error = &ex;
             if (dynamic_cast<const NotFound*>(&ex)) e.found = false;
-            host_->on_response(e);
+            host_.on_response(e);
             throw;
         }
     }
 
     T* inner_;
-    Host* host_;
+    HostRef host_;
 };
 
 }  // namespace s3db::detail

@@ -569,26 +569,9 @@ private:
 
 /// Runs `fn` on its own thread and waits at most `timeout`. On time-out the thread is kept and
 /// false is returned: the host joins it before the plugin and the database it uses are destroyed.
-template <class Fn>
-bool run_with_timeout(std::chrono::milliseconds timeout, std::vector<std::thread>& stragglers, Fn&& fn) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto future = done->get_future();
-    std::thread t([done, f = std::forward<Fn>(fn)]() mutable {
-        try {
-            f();
-            done->set_value();
-        } catch (...) {
-            done->set_exception(std::current_exception());
-        }
-    });
-    if (future.wait_for(timeout) == std::future_status::timeout) {
-        stragglers.push_back(std::move(t));
-        return false;
-    }
-    t.join();
-    future.get();  // rethrows what fn threw
-    return true;
-}
+/// Not a template: the thread, promise and future are compiled once, not per plugin and database.
+S3DB_DECL bool run_with_timeout(std::chrono::milliseconds timeout, std::vector<std::thread>& stragglers,
+                                std::function<void()> fn);
 
 /// The virtual face of a plugin added at run time.
 template <class Db, class Res>
@@ -617,24 +600,19 @@ public:
     virtual PluginStatus status() const = 0;
 };
 
-/// The lifecycle and fan-out shared by the plugins in the type and those added at run time.
-template <class Db, class Res>
-class PluginHostBase {
+/// What a database's plugins share whatever the database's type: the listeners of their events
+/// and errors, and the hooks that outlived their timeout. Not a template (compiled once).
+class PluginHostCore {
 public:
-    explicit PluginHostBase(Db& db) : db_(&db) {}
-    PluginHostBase(const PluginHostBase&) = delete;
-    PluginHostBase& operator=(const PluginHostBase&) = delete;
-    ~PluginHostBase() { join_stragglers(); }
+    PluginHostCore() = default;
+    PluginHostCore(const PluginHostCore&) = delete;
+    PluginHostCore& operator=(const PluginHostCore&) = delete;
+    ~PluginHostCore() { join_stragglers(); }
 
     /// Waits for hooks that outlived their timeout. Whoever owns what they use (the plugins, the
     /// database) calls it before destroying that.
-    void join_stragglers() {
-        for (auto& t : stragglers_)
-            if (t.joinable()) t.join();
-        stragglers_.clear();
-    }
+    S3DB_DECL void join_stragglers();
 
-    Db& db() noexcept { return *db_; }
     const ErrorSink& sink() const noexcept { return sink_; }
 
     void on_plugin_error(std::function<void(std::string_view, std::string_view)> fn) {
@@ -644,27 +622,33 @@ public:
     template <class Fn>
         requires std::invocable<Fn&, std::string_view, const json&> || std::invocable<Fn&, const json&>
     void on_plugin_event(std::string event, Fn fn) {
-        EventListener listener;
-        if constexpr (std::invocable<Fn&, std::string_view, const json&>) listener = std::move(fn);
-        else listener = [f = std::move(fn)](std::string_view, const json& d) mutable { f(d); };
-        std::lock_guard lock(events_mutex_);
-        // Copied on write: emit reads a snapshot without holding the lock while listeners run.
-        auto next = std::make_shared<EventListeners>(event_listeners_ ? *event_listeners_ : EventListeners{});
-        listened_.fetch_or(event_bit(event), std::memory_order_relaxed);
-        next->emplace_back(std::move(event), std::move(listener));
-        event_listeners_ = std::move(next);
+        if constexpr (std::invocable<Fn&, std::string_view, const json&>) add_event_listener(std::move(event), std::move(fn));
+        else add_event_listener(std::move(event), [f = std::move(fn)](std::string_view, const json& d) mutable { f(d); });
     }
-    void emit_plugin_event(std::string_view event, const json& data) {
-        if (!(listened_.load(std::memory_order_relaxed) & (event_bit(event) | event_bit("*")))) return;
-        std::shared_ptr<const EventListeners> targets;
-        {
-            std::lock_guard lock(events_mutex_);
-            targets = event_listeners_;
-        }
-        if (!targets) return;
-        for (auto& [name, fn] : *targets)
-            if (name == event || name == "*") fn(event, data);
-    }
+    S3DB_DECL void emit_plugin_event(std::string_view event, const json& data);
+
+protected:
+    using EventListener = std::function<void(std::string_view, const json&)>;
+    S3DB_DECL void add_event_listener(std::string event, EventListener listener);
+
+    ErrorSink sink_ = [this](std::string_view plugin, std::string_view what) {
+        for (auto& fn : error_listeners_) fn(plugin, what);
+    };
+    std::vector<std::function<void(std::string_view, std::string_view)>> error_listeners_;
+    using EventListeners = std::vector<std::pair<std::string, EventListener>>;
+    std::mutex events_mutex_;
+    std::shared_ptr<const EventListeners> event_listeners_;
+    std::atomic<std::uint64_t> listened_{0};  // event_bit of every event listened to
+    std::vector<std::thread> stragglers_;
+};
+
+/// The lifecycle and fan-out shared by the plugins in the type and those added at run time.
+template <class Db, class Res>
+class PluginHostBase : public PluginHostCore {
+public:
+    explicit PluginHostBase(Db& db) : db_(&db) {}
+
+    Db& db() noexcept { return *db_; }
 
     /// The first time: on_install(db) (bounded by install_timeout) → on_resource_created for every
     /// resource that exists → on_start. A stopped plugin only starts again (on_resource_created for
@@ -756,16 +740,6 @@ public:
 
 protected:
     Db* db_;
-    ErrorSink sink_ = [this](std::string_view plugin, std::string_view what) {
-        for (auto& fn : error_listeners_) fn(plugin, what);
-    };
-    std::vector<std::function<void(std::string_view, std::string_view)>> error_listeners_;
-    using EventListener = std::function<void(std::string_view, const json&)>;
-    using EventListeners = std::vector<std::pair<std::string, EventListener>>;
-    std::mutex events_mutex_;
-    std::shared_ptr<const EventListeners> event_listeners_;
-    std::atomic<std::uint64_t> listened_{0};  // event_bit of every event listened to
-    std::vector<std::thread> stragglers_;
 };
 
 template <class Db, class Res, class P>
@@ -1109,6 +1083,55 @@ private:
 
 #if S3DB_DEFINE_BODIES
 namespace detail {
+
+S3DB_DECL void PluginHostCore::join_stragglers() {
+    for (auto& t : stragglers_)
+        if (t.joinable()) t.join();
+    stragglers_.clear();
+}
+
+S3DB_DECL void PluginHostCore::add_event_listener(std::string event, EventListener listener) {
+    std::lock_guard lock(events_mutex_);
+    // Copied on write: emit reads a snapshot without holding the lock while listeners run.
+    auto next = std::make_shared<EventListeners>(event_listeners_ ? *event_listeners_ : EventListeners{});
+    listened_.fetch_or(event_bit(event), std::memory_order_relaxed);
+    next->emplace_back(std::move(event), std::move(listener));
+    event_listeners_ = std::move(next);
+}
+
+S3DB_DECL void PluginHostCore::emit_plugin_event(std::string_view event, const json& data) {
+    if (!(listened_.load(std::memory_order_relaxed) & (event_bit(event) | event_bit("*")))) return;
+    std::shared_ptr<const EventListeners> targets;
+    {
+        std::lock_guard lock(events_mutex_);
+        targets = event_listeners_;
+    }
+    if (!targets) return;
+    for (auto& [name, fn] : *targets)
+        if (name == event || name == "*") fn(event, data);
+}
+
+S3DB_DECL bool run_with_timeout(std::chrono::milliseconds timeout, std::vector<std::thread>& stragglers,
+                                std::function<void()> fn) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    std::thread t([done, f = std::move(fn)] {
+        try {
+            f();
+            done->set_value();
+        } catch (...) {
+            done->set_exception(std::current_exception());
+        }
+    });
+    if (future.wait_for(timeout) == std::future_status::timeout) {
+        stragglers.push_back(std::move(t));
+        return false;
+    }
+    t.join();
+    future.get();  // rethrows what fn threw
+    return true;
+}
+
 
 S3DB_DECL std::string slug_of(std::string_view name) {
     std::string out;
