@@ -116,68 +116,14 @@ S3DB_DECL bool bigquery_reason_retryable(std::string_view reason);
 
 class BigQueryTarget {
 public:
-    explicit BigQueryTarget(BigQueryOptions options, ResourceMap resources = ResourceMap::all(),
-                            std::string name = "bigquery")
-        : options_(std::move(options)), resources_(std::move(resources)), name_(std::move(name)),
-          auth_(std::make_shared<Auth>()) {
-        auto& o = options_;
-        if (o.project_id.empty()) o.project_id = o.credentials.project_id;
-        if (o.token_uri.empty()) o.token_uri = o.credentials.token_uri;
-        const std::string who = "BigQueryTarget '" + name_ + "': ";
-        if (o.project_id.empty()) throw ConfigError(who + "project_id is empty (and the key has none)");
-        if (o.dataset_id.empty()) throw ConfigError(who + "dataset_id is empty");
-        if (o.credentials.client_email.empty()) throw ConfigError(who + "the key has no client_email");
-        if (o.token_uri.empty()) throw ConfigError(who + "no token_uri");
-        if (o.max_rows_per_request == 0 || o.max_rows_per_request > 500)
-            throw ConfigError(who + "max_rows_per_request must be 1 to 500");
-        auth_->key = detail::rsa_private_key(o.credentials.private_key);
-        if (!auth_->key) throw ConfigError(who + "the key's private_key is not an unencrypted RSA private key in PEM");
-        detail::http::Options h;
-        h.request_timeout = o.timeout;
-        h.max_connections = 4;
-        client_ = std::make_shared<detail::http::Client>(h);
-    }
+    S3DB_DECL explicit BigQueryTarget(BigQueryOptions options, ResourceMap resources = ResourceMap::all(),
+                                      std::string name = "bigquery");
 
     std::string target_name() const { return name_; }
     const ResourceMap& resources() const noexcept { return resources_; }
     const BigQueryOptions& options() const noexcept { return options_; }
 
-    void deliver(const std::vector<Delivery>& batch) {
-        // Rows per table, in batch order; `from[k]` is the delivery row k came from.
-        struct Table {
-            std::vector<json> rows;
-            std::vector<std::size_t> from;
-        };
-        std::map<std::string, Table> tables;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            auto& d = batch[i];
-            json row = detail::bigquery_row(d);
-            add(tables[d.resource], detail::bigquery_insert_id(d, d.resource, row), std::move(row), i);
-            if (!options_.log_table.empty()) {
-                json log = {{"resource_name", d.source},
-                            {"operation", d.action},
-                            {"record_id", d.id},
-                            {"data", d.data.dump()},
-                            {"timestamp", detail::iso_string(d.timestamp_ms)},
-                            {"source", "s3db-replicator"}};
-                add(tables[options_.log_table], detail::bigquery_insert_id(d, options_.log_table, log), std::move(log), i);
-            }
-        }
-        Outcome out;
-        for (auto& [table, t] : tables)
-            for (std::size_t first = 0; first < t.rows.size(); first += options_.max_rows_per_request) {
-                const std::size_t last = std::min(t.rows.size(), first + options_.max_rows_per_request);
-                send(table, t, first, last, batch, out);
-            }
-        if (out.failed.empty()) return;
-        std::sort(out.failed.begin(), out.failed.end());
-        out.failed.erase(std::unique(out.failed.begin(), out.failed.end()), out.failed.end());
-        const Delivery* one = out.failed.size() == 1 ? &batch[out.failed[0]] : nullptr;
-        const std::string what = std::to_string(out.failed.size()) + " of " + std::to_string(batch.size()) +
-                                 " changes not inserted: " + out.error;
-        throw ReplicationError(name_, one ? one->resource : std::string{}, one ? one->id : std::string{}, what,
-                               out.retryable, std::move(out.failed));
-    }
+    S3DB_DECL void deliver(const std::vector<Delivery>& batch);
 
 private:
     struct Auth {
@@ -195,11 +141,12 @@ private:
         bool auth_retryable = true;
     };
 
-    template <class T>
-    static void add(T& table, std::string insert_id, json row, std::size_t from) {
-        table.rows.push_back(json{{"insertId", std::move(insert_id)}, {"json", std::move(row)}});
-        table.from.push_back(from);
-    }
+    /// Rows for one table, in batch order; `from[k]` is the delivery row k came from.
+    struct Table {
+        std::vector<json> rows;
+        std::vector<std::size_t> from;
+    };
+    static S3DB_DECL void add(Table& table, std::string insert_id, json row, std::size_t from);
 
     static void fail(Outcome& out, std::size_t index, const std::string& error, bool retryable) {
         out.failed.push_back(index);
@@ -214,112 +161,17 @@ private:
     }
 
     /// One insertAll request for rows [first, last) of `t`; its failures go to `out`.
-    template <class T>
-    void send(const std::string& table, const T& t, std::size_t first, std::size_t last,
-              const std::vector<Delivery>& batch, Outcome& out) {
-        auto fail_all = [&](const std::string& why, bool retryable) {
-            for (std::size_t k = first; k < last; ++k) fail(out, t.from[k], why, retryable);
-        };
-        if (!out.auth_error.empty()) return fail_all(out.auth_error, out.auth_retryable);
-        json body = {{"kind", "bigquery#tableDataInsertAllRequest"},
-                     {"skipInvalidRows", options_.skip_invalid_rows},
-                     {"ignoreUnknownValues", options_.ignore_unknown_values},
-                     {"rows", json::array()}};
-        for (std::size_t k = first; k < last; ++k) body["rows"].push_back(t.rows[k]);
-        const std::string text = body.dump(), url = url_of(table);
-        const std::string where = "insertAll " + detail::redacted_url(url);
-        detail::http::Response resp;
-        try {
-            std::string token = access_token();
-            resp = post_insert(url, text, token);
-            if (resp.status == 401) resp = post_insert(url, text, access_token(token));  // expired or revoked
-        } catch (const ReplicationError& e) {  // from the token endpoint
-            out.auth_error = e.what();
-            out.auth_retryable = e.retryable();
-            return fail_all(out.auth_error, out.auth_retryable);
-        } catch (const TransportError&) {
-            return fail_all(where + ": no HTTP answer (refused, reset or timed out)", true);
-        }
-        if (resp.status < 200 || resp.status >= 300)
-            return fail_all(where + " answered HTTP " + std::to_string(resp.status) + google_message(resp.body),
-                            resp.status == 429 || resp.status >= 500);
-        json answer = json::parse(resp.body, nullptr, false);
-        if (!answer.is_object())
-            return fail_all(where + " answered HTTP " + std::to_string(resp.status) + " without a JSON object", true);
-        auto errors = answer.find("insertErrors");
-        if (errors == answer.end() || !errors->is_array()) return;
-        for (auto& e : *errors) {
-            const std::size_t index = e.value("index", std::size_t{0});
-            if (index >= last - first) continue;  // not one of ours
-            std::string reasons;
-            bool retryable = true;
-            if (auto list = e.find("errors"); list != e.end() && list->is_array())
-                for (auto& r : *list) {
-                    const std::string reason = r.value("reason", std::string{});
-                    retryable = retryable && detail::bigquery_reason_retryable(reason);
-                    reasons += (reasons.empty() ? "" : "; ") + reason + ": " + r.value("message", std::string{});
-                }
-            const Delivery& d = batch[t.from[first + index]];
-            fail(out, t.from[first + index],
-                 "table '" + table + "' refused record '" + d.id + "' (" + d.action + "): " + reasons, retryable);
-        }
-    }
+    S3DB_DECL void send(const std::string& table, const Table& t, std::size_t first, std::size_t last,
+                        const std::vector<Delivery>& batch, Outcome& out);
 
-    detail::http::Response post_insert(const std::string& url, const std::string& body, const std::string& token) {
-        detail::http::HeaderList headers{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}};
-        return client_->perform({.method = "POST", .url = url, .headers = headers, .body = body, .key = {}});
-    }
+    S3DB_DECL detail::http::Response post_insert(const std::string& url, const std::string& body, const std::string& token);
 
     /// " (<status>: <message>)" from Google's error JSON {"error":{"message","status"}}, or "".
-    static std::string google_message(const std::string& body) {
-        json e = json::parse(body, nullptr, false);
-        if (!e.is_object()) return {};
-        auto it = e.find("error");
-        if (it == e.end()) return {};
-        if (it->is_object()) return " (" + it->value("status", std::string{}) + ": " + it->value("message", std::string{}) + ")";
-        // The token endpoint's form: {"error":"invalid_grant","error_description":"…"}
-        if (it->is_string()) return " (" + it->get<std::string>() + ": " + e.value("error_description", std::string{}) + ")";
-        return {};
-    }
+    static S3DB_DECL std::string google_message(const std::string& body);
 
     /// The cached access token, or a new one when there is none, it is about to expire, or it is
     /// `rejected` (the one insertAll just answered 401 to; another thread may have replaced it).
-    std::string access_token(const std::string& rejected = {}) {
-        std::lock_guard lock(auth_->mutex);
-        const auto now = std::chrono::steady_clock::now();
-        if (!auth_->token.empty() && auth_->token != rejected && now < auth_->expires) return auth_->token;
-        auth_->token.clear();
-        const std::int64_t iat = detail::epoch_ms(std::chrono::system_clock::now()) / 1000;
-        json header = {{"alg", "RS256"}, {"typ", "JWT"}};
-        if (!options_.credentials.private_key_id.empty()) header["kid"] = options_.credentials.private_key_id;
-        const json claims = {{"iss", options_.credentials.client_email},
-                             {"scope", options_.scope},
-                             {"aud", options_.token_uri},
-                             {"iat", iat},
-                             {"exp", iat + 3600}};
-        const std::string form = "grant_type=" + detail::uri_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") +
-                                 "&assertion=" + detail::uri_encode(detail::jwt_rs256(header, claims, auth_->key.get()));
-        const std::string where = "token request to " + detail::redacted_url(options_.token_uri);
-        detail::http::HeaderList headers{{"Content-Type", "application/x-www-form-urlencoded"}};
-        detail::http::Response resp;
-        try {
-            resp = client_->perform({.method = "POST", .url = options_.token_uri, .headers = headers, .body = form, .key = {}});
-        } catch (const TransportError&) {
-            throw ReplicationError(name_, {}, {}, where + ": no HTTP answer (refused, reset or timed out)", true);
-        }
-        if (resp.status < 200 || resp.status >= 300)
-            throw ReplicationError(name_, {}, {}, where + " answered HTTP " + std::to_string(resp.status) + google_message(resp.body),
-                                   resp.status == 429 || resp.status >= 500);
-        json answer = json::parse(resp.body, nullptr, false);
-        auto token = answer.is_object() ? answer.find("access_token") : answer.end();
-        if (!answer.is_object() || token == answer.end() || !token->is_string() || token->get<std::string>().empty())
-            throw ReplicationError(name_, {}, {}, where + " answered without an access_token", true);
-        const std::int64_t lifetime = answer.value("expires_in", std::int64_t{3600});
-        // A minute before it expires (half its life when shorter): never sent stale.
-        auth_->expires = now + std::chrono::seconds(std::max<std::int64_t>(lifetime - 60, lifetime / 2));
-        auth_->token = token->get<std::string>();
-        return auth_->token;
-    }
+    S3DB_DECL std::string access_token(const std::string& rejected = {});
 
     BigQueryOptions options_;
     ResourceMap resources_;
@@ -340,6 +192,168 @@ private:
 #include <sstream>
 
 namespace s3db {
+
+S3DB_DECL BigQueryTarget::BigQueryTarget(BigQueryOptions options, ResourceMap resources, std::string name)
+    : options_(std::move(options)), resources_(std::move(resources)), name_(std::move(name)),
+      auth_(std::make_shared<Auth>()) {
+    auto& o = options_;
+    if (o.project_id.empty()) o.project_id = o.credentials.project_id;
+    if (o.token_uri.empty()) o.token_uri = o.credentials.token_uri;
+    const std::string who = "BigQueryTarget '" + name_ + "': ";
+    if (o.project_id.empty()) throw ConfigError(who + "project_id is empty (and the key has none)");
+    if (o.dataset_id.empty()) throw ConfigError(who + "dataset_id is empty");
+    if (o.credentials.client_email.empty()) throw ConfigError(who + "the key has no client_email");
+    if (o.token_uri.empty()) throw ConfigError(who + "no token_uri");
+    if (o.max_rows_per_request == 0 || o.max_rows_per_request > 500)
+        throw ConfigError(who + "max_rows_per_request must be 1 to 500");
+    auth_->key = detail::rsa_private_key(o.credentials.private_key);
+    if (!auth_->key) throw ConfigError(who + "the key's private_key is not an unencrypted RSA private key in PEM");
+    detail::http::Options h;
+    h.request_timeout = o.timeout;
+    h.max_connections = 4;
+    client_ = std::make_shared<detail::http::Client>(h);
+}
+
+S3DB_DECL void BigQueryTarget::deliver(const std::vector<Delivery>& batch) {
+    std::map<std::string, Table> tables;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto& d = batch[i];
+        json row = detail::bigquery_row(d);
+        add(tables[d.resource], detail::bigquery_insert_id(d, d.resource, row), std::move(row), i);
+        if (!options_.log_table.empty()) {
+            json log = {{"resource_name", d.source},
+                        {"operation", d.action},
+                        {"record_id", d.id},
+                        {"data", d.data.dump()},
+                        {"timestamp", detail::iso_string(d.timestamp_ms)},
+                        {"source", "s3db-replicator"}};
+            add(tables[options_.log_table], detail::bigquery_insert_id(d, options_.log_table, log), std::move(log), i);
+        }
+    }
+    Outcome out;
+    for (auto& [table, t] : tables)
+        for (std::size_t first = 0; first < t.rows.size(); first += options_.max_rows_per_request) {
+            const std::size_t last = std::min(t.rows.size(), first + options_.max_rows_per_request);
+            send(table, t, first, last, batch, out);
+        }
+    if (out.failed.empty()) return;
+    std::sort(out.failed.begin(), out.failed.end());
+    out.failed.erase(std::unique(out.failed.begin(), out.failed.end()), out.failed.end());
+    const Delivery* one = out.failed.size() == 1 ? &batch[out.failed[0]] : nullptr;
+    const std::string what = std::to_string(out.failed.size()) + " of " + std::to_string(batch.size()) +
+                             " changes not inserted: " + out.error;
+    throw ReplicationError(name_, one ? one->resource : std::string{}, one ? one->id : std::string{}, what,
+                           out.retryable, std::move(out.failed));
+}
+
+S3DB_DECL void BigQueryTarget::add(Table& table, std::string insert_id, json row, std::size_t from) {
+    table.rows.push_back(json{{"insertId", std::move(insert_id)}, {"json", std::move(row)}});
+    table.from.push_back(from);
+}
+
+S3DB_DECL void BigQueryTarget::send(const std::string& table, const Table& t, std::size_t first, std::size_t last,
+                                   const std::vector<Delivery>& batch, Outcome& out) {
+    auto fail_all = [&](const std::string& why, bool retryable) {
+        for (std::size_t k = first; k < last; ++k) fail(out, t.from[k], why, retryable);
+    };
+    if (!out.auth_error.empty()) return fail_all(out.auth_error, out.auth_retryable);
+    json body = {{"kind", "bigquery#tableDataInsertAllRequest"},
+                 {"skipInvalidRows", options_.skip_invalid_rows},
+                 {"ignoreUnknownValues", options_.ignore_unknown_values},
+                 {"rows", json::array()}};
+    for (std::size_t k = first; k < last; ++k) body["rows"].push_back(t.rows[k]);
+    const std::string text = body.dump(), url = url_of(table);
+    const std::string where = "insertAll " + detail::redacted_url(url);
+    detail::http::Response resp;
+    try {
+        std::string token = access_token();
+        resp = post_insert(url, text, token);
+        if (resp.status == 401) resp = post_insert(url, text, access_token(token));  // expired or revoked
+    } catch (const ReplicationError& e) {  // from the token endpoint
+        out.auth_error = e.what();
+        out.auth_retryable = e.retryable();
+        return fail_all(out.auth_error, out.auth_retryable);
+    } catch (const TransportError&) {
+        return fail_all(where + ": no HTTP answer (refused, reset or timed out)", true);
+    }
+    if (resp.status < 200 || resp.status >= 300)
+        return fail_all(where + " answered HTTP " + std::to_string(resp.status) + google_message(resp.body),
+                        resp.status == 429 || resp.status >= 500);
+    json answer = json::parse(resp.body, nullptr, false);
+    if (!answer.is_object())
+        return fail_all(where + " answered HTTP " + std::to_string(resp.status) + " without a JSON object", true);
+    auto errors = answer.find("insertErrors");
+    if (errors == answer.end() || !errors->is_array()) return;
+    for (auto& e : *errors) {
+        const std::size_t index = e.value("index", std::size_t{0});
+        if (index >= last - first) continue;  // not one of ours
+        std::string reasons;
+        bool retryable = true;
+        if (auto list = e.find("errors"); list != e.end() && list->is_array())
+            for (auto& r : *list) {
+                const std::string reason = r.value("reason", std::string{});
+                retryable = retryable && detail::bigquery_reason_retryable(reason);
+                reasons += (reasons.empty() ? "" : "; ") + reason + ": " + r.value("message", std::string{});
+            }
+        const Delivery& d = batch[t.from[first + index]];
+        fail(out, t.from[first + index],
+             "table '" + table + "' refused record '" + d.id + "' (" + d.action + "): " + reasons, retryable);
+    }
+}
+
+S3DB_DECL detail::http::Response BigQueryTarget::post_insert(const std::string& url, const std::string& body,
+                                                             const std::string& token) {
+    detail::http::HeaderList headers{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}};
+    return client_->perform({.method = "POST", .url = url, .headers = headers, .body = body, .key = {}});
+}
+
+S3DB_DECL std::string BigQueryTarget::google_message(const std::string& body) {
+    json e = json::parse(body, nullptr, false);
+    if (!e.is_object()) return {};
+    auto it = e.find("error");
+    if (it == e.end()) return {};
+    if (it->is_object()) return " (" + it->value("status", std::string{}) + ": " + it->value("message", std::string{}) + ")";
+    // The token endpoint's form: {"error":"invalid_grant","error_description":"…"}
+    if (it->is_string()) return " (" + it->get<std::string>() + ": " + e.value("error_description", std::string{}) + ")";
+    return {};
+}
+
+S3DB_DECL std::string BigQueryTarget::access_token(const std::string& rejected) {
+    std::lock_guard lock(auth_->mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (!auth_->token.empty() && auth_->token != rejected && now < auth_->expires) return auth_->token;
+    auth_->token.clear();
+    const std::int64_t iat = detail::epoch_ms(std::chrono::system_clock::now()) / 1000;
+    json header = {{"alg", "RS256"}, {"typ", "JWT"}};
+    if (!options_.credentials.private_key_id.empty()) header["kid"] = options_.credentials.private_key_id;
+    const json claims = {{"iss", options_.credentials.client_email},
+                         {"scope", options_.scope},
+                         {"aud", options_.token_uri},
+                         {"iat", iat},
+                         {"exp", iat + 3600}};
+    const std::string form = "grant_type=" + detail::uri_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") +
+                             "&assertion=" + detail::uri_encode(detail::jwt_rs256(header, claims, auth_->key.get()));
+    const std::string where = "token request to " + detail::redacted_url(options_.token_uri);
+    detail::http::HeaderList headers{{"Content-Type", "application/x-www-form-urlencoded"}};
+    detail::http::Response resp;
+    try {
+        resp = client_->perform({.method = "POST", .url = options_.token_uri, .headers = headers, .body = form, .key = {}});
+    } catch (const TransportError&) {
+        throw ReplicationError(name_, {}, {}, where + ": no HTTP answer (refused, reset or timed out)", true);
+    }
+    if (resp.status < 200 || resp.status >= 300)
+        throw ReplicationError(name_, {}, {}, where + " answered HTTP " + std::to_string(resp.status) + google_message(resp.body),
+                               resp.status == 429 || resp.status >= 500);
+    json answer = json::parse(resp.body, nullptr, false);
+    auto token = answer.is_object() ? answer.find("access_token") : answer.end();
+    if (!answer.is_object() || token == answer.end() || !token->is_string() || token->get<std::string>().empty())
+        throw ReplicationError(name_, {}, {}, where + " answered without an access_token", true);
+    const std::int64_t lifetime = answer.value("expires_in", std::int64_t{3600});
+    // A minute before it expires (half its life when shorter): never sent stale.
+    auth_->expires = now + std::chrono::seconds(std::max<std::int64_t>(lifetime - 60, lifetime / 2));
+    auth_->token = token->get<std::string>();
+    return auth_->token;
+}
 
 S3DB_DECL ServiceAccountKey ServiceAccountKey::from_json(std::string_view text) {
     // nlohmann's parse errors quote the text near the fault, which may be the private key.

@@ -25,15 +25,9 @@ namespace s3db {
 class S3dbTarget {
 public:
     /// Opens the database at `connection_string` on first use (connecting it then).
-    explicit S3dbTarget(std::string connection_string, ResourceMap resources = ResourceMap::all(), std::string name = "s3db")
-        : resources_(std::move(resources)), name_(std::move(name)), state_(std::make_shared<State>()) {
-        state_->open = [url = std::move(connection_string)](State& s) {
-            auto db = std::make_shared<Database<>>(url);
-            db->connect();
-            s.bind(*db);
-            s.owned = std::move(db);
-        };
-    }
+    /// (Compiled once: it is what instantiates Database<> over every store.)
+    S3DB_DECL explicit S3dbTarget(std::string connection_string, ResourceMap resources = ResourceMap::all(),
+                                  std::string name = "s3db");
 
     /// Writes into `db`, which the caller keeps alive (and connected) while the target is used.
     template <class Db>
@@ -110,3 +104,19 @@ private:
 };
 
 }  // namespace s3db
+
+#if S3DB_DEFINE_BODIES
+namespace s3db {
+
+S3DB_DECL S3dbTarget::S3dbTarget(std::string connection_string, ResourceMap resources, std::string name)
+    : resources_(std::move(resources)), name_(std::move(name)), state_(std::make_shared<State>()) {
+    state_->open = [url = std::move(connection_string)](State& s) {
+        auto db = std::make_shared<Database<>>(url);
+        db->connect();
+        s.bind(*db);
+        s.owned = std::move(db);
+    };
+}
+
+}  // namespace s3db
+#endif  // S3DB_DEFINE_BODIES
