@@ -303,9 +303,14 @@ TEST(Scheduler, EnableDisableAddRemove) {
     Memory bucket(MemoryOptions{.prefix = test::next_prefix()});
     test::ManualClock clock(utc(2026, 5, 1, 10, 0) + 500);
     Recorder rec;
-    Db db(Counting<Memory>(bucket), {}, Scheduler(manual(clock, {{"a", {.schedule = "*/2 * * * *", .action = rec.action()}}})));
+    // Listened to from two threads at once (a and b both run at 11:00), and outliving the database.
+    std::mutex events_mutex;
     std::vector<std::string> events;
-    db.on_plugin_event("*", [&](std::string_view e, const json&) { events.emplace_back(e); });
+    Db db(Counting<Memory>(bucket), {}, Scheduler(manual(clock, {{"a", {.schedule = "*/2 * * * *", .action = rec.action()}}})));
+    db.on_plugin_event("*", [&](std::string_view e, const json&) {
+        std::lock_guard lock(events_mutex);
+        events.emplace_back(e);
+    });
     db.connect();
     auto& s = db.plugin<Scheduler>();
     s.disable_job("a");
