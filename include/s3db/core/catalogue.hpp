@@ -29,12 +29,13 @@ namespace s3db {
 /// The definition of a resource, as one version of it is stored in s3db.json.
 struct ResourceConfig {
     std::string name;
-    // value_t::object, not object(): an empty object without instantiating the initializer-list
-    // constructor in every file that includes this one.
-    nlohmann::ordered_json attributes{nlohmann::ordered_json::value_t::object};
+    // Built from value_t::object, not object(): an empty object without instantiating the
+    // initializer-list constructor in every file that includes this one. (Not in braces: those
+    // pick that constructor, and make [{}].)
+    nlohmann::ordered_json attributes = nlohmann::ordered_json(nlohmann::ordered_json::value_t::object);
     std::string behavior = "user-managed";
     bool timestamps = false;
-    nlohmann::ordered_json partitions{nlohmann::ordered_json::value_t::object};
+    nlohmann::ordered_json partitions = nlohmann::ordered_json(nlohmann::ordered_json::value_t::object);
     bool paranoid = true;
     bool all_nested_objects_optional = true;
     bool auto_decrypt = true;
