@@ -5,9 +5,11 @@
 // core/any_database.hpp.
 //
 // Plugins named in the type are called statically (see core/plugin.hpp); `use_plugin` adds more
-// at run time. What does not depend on the store or the plugins (the catalogue and the map of open
-// resources) is DatabaseCore, one class compiled once for every database type. Plugins install on the first connect() (or at once when added to a connected
+// at run time. Plugins install on the first connect() (or at once when added to a connected
 // database), stop on disconnect() and on destruction, and start again on the next connect().
+//
+// What depends on neither the store nor the plugins (the catalogue and the map of open resources)
+// is DatabaseCore, one class compiled once for every database type.
 
 #include <algorithm>
 #include <chrono>
@@ -208,6 +210,7 @@ public:
     }
 
     void after_create_resource(CreatedHook h) { after_create_.push_back(std::move(h)); }
+
     // ---- plugins ------------------------------------------------------------------------------------
 
     /// The plugin of type P, named in the type or added at run time (uninstalled too: what it
