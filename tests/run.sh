@@ -78,7 +78,9 @@ trap 'cmake/test-servers.sh stop; tests/sqs/fauxqs.sh stop; cmake/postgres-serve
 export S3DB_TEST_S3_URL="http://testkey:testsecret@127.0.0.1:$RGW_PORT/s3db-test"
 
 status=0
-ctest --test-dir build --output-on-failure -j2 --timeout 600 || status=$?
+# One test more than cores: many tests wait on a server, a sleep or their child processes, and at
+# -j2 the two cores were 60 % busy. Tests that keep two cores busy say so (PROCESSORS 2).
+ctest --test-dir build --output-on-failure -j$(($(nproc) + 1)) --timeout 600 || status=$?
 # Each fuzz target for S3DB_FUZZ_SECONDS (30 s), two at once; a crash fails the run and leaves its
 # input in build-fuzz/tests/fuzz/artifacts/<target>/.
 ctest --test-dir build-fuzz -L fuzz --output-on-failure -j2 || status=$?

@@ -649,10 +649,14 @@ TEST(S3Queue, LostResponsesAndThreadsRunAHandlerAgainOnlyAfterAReportedFailure) 
     std::atomic<int> reported{0};
     std::mutex m;
     std::map<std::string, int> runs;
+    // As in LostResponsesNeverAckAMessageTwice, a claim left to expire unused counts as an attempt:
+    // with the default max_attempts, 1 run in 25 under a parallel build ended with a message dead
+    // before its handler ran ({"completed":79,"dead":1}). The attempt budget is not under test here.
     for (std::uint64_t seed : {21u, 22u, 23u}) {
         auto db = std::make_unique<QueueDb<Store>>(
             Store(FaultOptions{.seed = seed}, memory), DatabaseOptions{},
-            S3Queue({.resource = "jobs", .concurrency = 3, .visibility_timeout = 900ms, .poll_interval = 20ms}));
+            S3Queue({.resource = "jobs", .concurrency = 3, .visibility_timeout = 900ms, .poll_interval = 20ms,
+                     .max_attempts = 50}));
         db->connect();
         db->on_plugin_event("s3queue.error", [&](std::string_view, const json&) { ++reported; });
         db->transport().set_faults(FaultOptions{.seed = seed, .timeout = 0.05, .lost_response = 0.15,
@@ -672,7 +676,7 @@ TEST(S3Queue, LostResponsesAndThreadsRunAHandlerAgainOnlyAfterAReportedFailure) 
     EXPECT_TRUE(wait_for([&] { return clean->plugin<S3Queue>().ended_count() == messages; }, 40s));
     for (auto& db : dbs) db->plugin<S3Queue>().stop_processing();
     auto st = clean->plugin<S3Queue>().stats();
-    EXPECT_EQ(st.completed, std::uint64_t(messages));
+    EXPECT_EQ(st.completed, std::uint64_t(messages)) << st.to_json().dump();
     EXPECT_EQ(st.total(), std::uint64_t(messages));
     std::uint64_t acked = 0, lost = 0;
     for (auto& db : dbs) {

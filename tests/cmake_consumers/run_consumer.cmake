@@ -82,7 +82,7 @@ else()
 endif()
 
 run("${CMAKE_COMMAND}" -S "${src}" -B "${WORK_DIR}/build" ${configure_args})
-run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --parallel 2)  # the test's PROCESSORS
 run("${WORK_DIR}/build/consumer")
 if(KIND STREQUAL "find_package" OR KIND STREQUAL "add_subdirectory")
     run("${WORK_DIR}/build/consumer_compiled")  # the compiled-once mode (s3db_add_library)
